@@ -1,0 +1,257 @@
+"""Options, state and bookkeeping of a training run, shared by ``train``, ``sweep`` and the reference.
+
+A run's complete state (parameters, optimizer buffers, step and epoch counters, sample permutation,
+random generator) lives in the NumPy arrays of :class:`TrainState`, so the compiled loop can be
+stopped and continued anywhere with bit-identical results.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ._validation import check_bool, check_int, check_learning_rate, check_real
+from .optimizers import Optimizer, get_optimizer
+from .schedules import Schedule, get_schedule
+
+LOSSES = {"mse": 0, "mae": 1, "huber": 2}
+
+# Kernel status codes (src/_train.pyx, enum STATUS_*).
+RUNNING, CONVERGED, NO_IMPROVEMENT, DIVERGED, INTERRUPTED = 0, 1, 2, 3, 4
+STATUS_NAMES = {
+    RUNNING: "max_iter",
+    CONVERGED: "converged",
+    NO_IMPROVEMENT: "no_improvement",
+    DIVERGED: "diverged",
+    INTERRUPTED: "interrupted",
+}
+
+# Slots of the counters / scalars arrays (src/_train.pyx, enums C_* and S_*).
+C_STEP, C_CURRENT, C_POSITION, C_EPOCH, C_NO_IMPROVEMENT, C_RECORDED, C_EPOCHS_RECORDED, C_STATUS, C_RNG = range(9)
+N_COUNTERS = 9
+S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_LAST_LOSS, S_LAST_GRAD_NORM = range(5)
+N_SCALARS = 5
+
+DEFAULT_NUM_ITERATIONS = 100
+
+
+def get_loss(loss) -> str:
+    """A validated loss name."""
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be one of {', '.join(LOSSES)}; got {type(loss).__name__}")
+    name = loss.lower()
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Validated options of one training run (everything but the data and the start point)."""
+
+    learning_rate: float = 0.01
+    num_iterations: int | None = None
+    num_epochs: int | None = None
+    optimizer: Optimizer = field(default_factory=get_optimizer)
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    schedule: Schedule = field(default_factory=get_schedule)
+    fit_intercept: bool = False
+    batch_size: int | None = None
+    shuffle: bool = True
+    seed: int | None = None
+    tol: float | None = None
+    loss_tol: float = 1e-4
+    n_iter_no_change: int | None = None
+    clip_norm: float | None = None
+    record_every: int = 1
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> "TrainOptions":
+        """Validate user options (names as in :func:`gdfast.train`)."""
+        unknown = set(kwargs) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(
+                f"unknown training option(s) {', '.join(sorted(unknown))}; valid: "
+                + ", ".join(cls.__dataclass_fields__)
+            )
+        o = cls(**kwargs)
+        v = {}
+        v["learning_rate"] = check_learning_rate(o.learning_rate)
+        if o.num_iterations is not None and o.num_epochs is not None:
+            raise ValueError("give num_iterations or num_epochs, not both")
+        if o.num_iterations is not None:
+            v["num_iterations"] = check_int(o.num_iterations, "num_iterations", low=0)
+        if o.num_epochs is not None:
+            v["num_epochs"] = check_int(o.num_epochs, "num_epochs", low=0)
+        v["optimizer"] = get_optimizer(o.optimizer)
+        v["loss"] = get_loss(o.loss)
+        v["huber_delta"] = check_real(o.huber_delta, "huber_delta", low=0.0, low_inclusive=False)
+        v["schedule"] = get_schedule(o.schedule)
+        v["fit_intercept"] = check_bool(o.fit_intercept, "fit_intercept")
+        if o.batch_size is not None:
+            v["batch_size"] = check_int(o.batch_size, "batch_size", low=1)
+        v["shuffle"] = check_bool(o.shuffle, "shuffle")
+        if o.seed is not None:
+            v["seed"] = check_int(o.seed, "seed", low=0, high=2**64 - 1)
+        if o.tol is not None:
+            v["tol"] = check_real(o.tol, "tol", low=0.0)
+        v["loss_tol"] = check_real(o.loss_tol, "loss_tol", low=0.0)
+        if o.n_iter_no_change is not None:
+            v["n_iter_no_change"] = check_int(o.n_iter_no_change, "n_iter_no_change", low=1)
+        if o.clip_norm is not None:
+            v["clip_norm"] = check_real(o.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
+        v["record_every"] = check_int(o.record_every, "record_every", low=1)
+        return replace(o, **v)
+
+    def resolved_batch_size(self, n_samples: int) -> int:
+        if self.batch_size is None:
+            return n_samples
+        if self.batch_size > n_samples:
+            raise ValueError(f"batch_size must be <= n_samples = {n_samples}; got {self.batch_size}")
+        return self.batch_size
+
+    def steps_per_epoch(self, n_samples: int) -> int:
+        return -(-n_samples // self.resolved_batch_size(n_samples))
+
+    def resolved_num_iterations(self, n_samples: int) -> int:
+        if self.num_epochs is not None:
+            return self.num_epochs * self.steps_per_epoch(n_samples)
+        return DEFAULT_NUM_ITERATIONS if self.num_iterations is None else self.num_iterations
+
+    def effective_shuffle(self, n_samples: int) -> bool:
+        """Shuffling only matters for mini-batches; a full batch is always taken in order."""
+        return self.shuffle and self.resolved_batch_size(n_samples) < n_samples
+
+    def kernel_config(self, n_samples: int) -> dict:
+        """The TrainConfig struct of src/_train.pyx, as a dict."""
+        cfg = dict(
+            loss=LOSSES[self.loss], huber_delta=self.huber_delta,
+            optimizer=self.optimizer._code, learning_rate=self.learning_rate,
+            momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
+            beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
+            schedule=self.schedule._code, schedule_gamma=1.0, schedule_step_size=1.0,
+            schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0,
+            clip_norm=self.clip_norm if self.clip_norm is not None else 0.0,
+            grad_tol=self.tol if self.tol is not None else -1.0,
+            loss_tol=self.loss_tol,
+            n_iter_no_change=self.n_iter_no_change or 0,
+            batch_size=self.resolved_batch_size(n_samples),
+            shuffle=self.effective_shuffle(n_samples),
+            record_every=self.record_every,
+        )
+        cfg.update(self.optimizer._kernel_fields())
+        cfg.update(self.schedule._kernel_fields())
+        return cfg
+
+
+def draw_seed() -> int:
+    """A fresh 64-bit seed from the operating system's entropy."""
+    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue exactly where it stopped.
+
+    Attributes
+    ----------
+    params : ndarray, shape (2, size)
+        Current and previous parameters (W flattened, then b); ``counters[C_CURRENT]`` says which
+        row is current.
+    opt_state : ndarray, shape (3, size), float64
+        Optimizer buffers (momentum, moments, accumulators).
+    perm : ndarray, shape (n_samples,)
+        The sample order of the current epoch.
+    counters : ndarray of int64
+        Step, epoch and position counters and the generator state.
+    scalars : ndarray of float64
+        Best epoch loss and the running sums of the current epoch.
+    optimizer : str
+        Name of the optimizer class the buffers belong to.
+    fit_intercept : bool
+    shape : tuple
+        (n_outputs, n_features) of W.
+    """
+
+    params: np.ndarray
+    opt_state: np.ndarray
+    perm: np.ndarray
+    counters: np.ndarray
+    scalars: np.ndarray
+    optimizer: str
+    fit_intercept: bool
+    shape: tuple
+
+    @property
+    def step(self) -> int:
+        """Updates done since the run began (continued runs included)."""
+        return int(self.counters[C_STEP])
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed since the run began."""
+        return int(self.counters[C_EPOCH])
+
+    def current_params(self) -> np.ndarray:
+        return self.params[int(self.counters[C_CURRENT])]
+
+    def split(self):
+        """(W, b) copies of the current parameters (b is None without an intercept)."""
+        m, n = self.shape
+        theta = self.current_params()
+        W = theta[: m * n].reshape(m, n).copy()
+        b = theta[m * n:].copy() if self.fit_intercept else None
+        return W, b
+
+    def copy(self) -> "TrainState":
+        return replace(
+            self, params=self.params.copy(), opt_state=self.opt_state.copy(), perm=self.perm.copy(),
+            counters=self.counters.copy(), scalars=self.scalars.copy(),
+        )
+
+    @classmethod
+    def new(cls, W: np.ndarray, b, n_samples: int, options: TrainOptions, seed: int) -> "TrainState":
+        m, n = W.shape
+        size = m * n + (m if options.fit_intercept else 0)
+        params = np.empty((2, size), dtype=W.dtype)
+        params[:, : m * n] = W.reshape(-1)
+        if options.fit_intercept:
+            params[:, m * n:] = 0.0 if b is None else b
+        opt_state = np.zeros((3, size), dtype=np.float64)
+        opt_state[0] = options.optimizer._initial_state_value()
+        counters = np.zeros(N_COUNTERS, dtype=np.int64)
+        counters[C_RNG] = np.array(seed, dtype=np.uint64).view(np.int64)
+        scalars = np.zeros(N_SCALARS, dtype=np.float64)
+        scalars[S_BEST_LOSS] = np.inf
+        return cls(
+            params=params, opt_state=opt_state, perm=np.arange(n_samples, dtype=np.intp),
+            counters=counters, scalars=scalars, optimizer=type(options.optimizer).__name__,
+            fit_intercept=options.fit_intercept, shape=(m, n),
+        )
+
+    def check_compatible(self, W: np.ndarray, n_samples: int, options: TrainOptions) -> None:
+        """Refuse to continue a state with a different problem or optimizer."""
+        if not isinstance(self, TrainState):
+            raise TypeError(f"state must be a TrainState (result.state); got {type(self).__name__}")
+        if self.shape != W.shape or self.params.dtype != W.dtype:
+            raise ValueError(
+                f"state belongs to W of shape {self.shape} and dtype {self.params.dtype}; "
+                f"got W of shape {W.shape} and dtype {W.dtype}"
+            )
+        if self.perm.shape[0] != n_samples:
+            raise ValueError(f"state was trained on {self.perm.shape[0]} samples; got {n_samples}")
+        if self.optimizer != type(options.optimizer).__name__ or self.fit_intercept != options.fit_intercept:
+            raise ValueError(
+                f"state was made with optimizer {self.optimizer} and fit_intercept={self.fit_intercept}; "
+                "continue it with the same ones"
+            )
+        m, n = self.shape
+        if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
+            raise ValueError("W differs from the state's current weights: pass result.W with result.state")
+
+
+def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int):
+    """Sizes of the loss history buffers for a call of ``num_iterations`` updates."""
+    return max(1, math.ceil(num_iterations / record_every) + 1), num_iterations // steps_per_epoch + 2

@@ -1,0 +1,104 @@
+"""The ``gdfast`` command line: ``gdfast demo`` runs both lessons through the compiled kernels."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from ._version import __version__
+
+
+def _demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import lesson, reference, train
+
+    out = os.path.abspath(args.output)
+    os.makedirs(out, exist_ok=True)
+    print(f"gdfast {__version__} demo: both lessons through the compiled kernels\n")
+
+    print("Lesson 3.1.1: gradient descent on f(x) = x**2 + 4x + 4 from x = 10, lr 0.1, 20 steps")
+    xs, fs = lesson.gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20)
+    for t in (0, 1, 2, 5, 10, 20):
+        print(f"  step {t:2d}: x = {xs[t]: .6f}   f(x) = {fs[t]:.6f}")
+    print(f"  the minimum is at x = {lesson.QUADRATIC.minimizer():g}")
+    ax = lesson.plot_gradient_descent(xs, fs)
+    path_png = os.path.join(out, "descent_1d.png")
+    ax.figure.savefig(path_png, dpi=100)
+    plt.close(ax.figure)
+    print(f"  plot: {path_png}\n")
+
+    print("Lesson 3.1: the linear layer W1 @ input and its MSE")
+    step = lesson.one_update(args.learning_rate)
+    print(f"  prediction            = {np.array2string(step['prediction'], precision=4)}")
+    print(f"  initial loss          = {step['loss']:.6f}")
+    print(f"  lesson's gradient     = {step['gradient']:.6f}  (mean((prediction - target) * input))")
+    verdict = "under" if step["new_loss"] < lesson.LOSS_GOAL else "NOT under"
+    print(f"  loss after one update = {step['new_loss']:.6f}  (learning rate {args.learning_rate}; "
+          f"{verdict} the lesson's goal {lesson.LOSS_GOAL})")
+    result = lesson.train_lesson(learning_rate=0.02, num_iterations=200)
+    print(f"  loss after train()    = {result.loss:.3e}  (true gradient, lr 0.02, {result.n_iter} updates)")
+    print(f"  prediction now        = {np.array2string(result.W @ lesson.INPUT, precision=4)}"
+          f"  target {lesson.TARGET}")
+    fig, ax = plt.subplots()
+    ax.semilogy(np.arange(result.losses.size), result.losses, "b-")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE")
+    ax.set_title("Lesson 3.1: loss during gdfast.train")
+    ax.grid(True, which="both")
+    curve_png = os.path.join(out, "loss_curve.png")
+    fig.savefig(curve_png, dpi=100)
+    plt.close(fig)
+    print(f"  loss curve: {curve_png}\n")
+
+    n = args.iterations
+    print(f"A long run: lesson 3.1 with plain SGD (lr 0.01), {n:,} iterations, record_every=1000")
+    t = time.perf_counter()
+    fast = train(lesson.W1, lesson.INPUT, lesson.TARGET, learning_rate=0.01, num_iterations=n, record_every=1000)
+    t_fast = time.perf_counter() - t
+    n_ref = max(1, min(n, args.reference_iterations))
+    t = time.perf_counter()
+    reference.train(lesson.W1, lesson.INPUT, lesson.TARGET, learning_rate=0.01, num_iterations=n_ref,
+                    record_every=1000)
+    t_ref = (time.perf_counter() - t) / n_ref * n
+    print(f"  gdfast.train           : {t_fast:8.3f} s  ({t_fast / max(n, 1) * 1e9:8.1f} ns/iteration)")
+    print(f"  gdfast.reference.train : {t_ref:8.3f} s  ({t_ref / max(n, 1) * 1e9:8.1f} ns/iteration, "
+          f"timed over {n_ref:,} iterations)")
+    print(f"  speed-up               : {t_ref / t_fast:8.1f}x   (final loss {fast.loss:.3e})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gdfast", description="Gradient descent in compiled Cython kernels.")
+    parser.add_argument("--version", action="version", version=f"gdfast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="run both lessons through the kernels, save the plots, time a long run")
+    demo.add_argument("--output", "-o", default="gdfast-demo", help="folder for the PNG files (default: %(default)s)")
+    demo.add_argument("--learning-rate", type=float, default=0.03,
+                      help="learning rate of lesson 3.1's single update (default: %(default)s)")
+    demo.add_argument("--iterations", type=int, default=1_000_000,
+                      help="iterations of the timed long run (default: %(default)s)")
+    demo.add_argument("--reference-iterations", type=int, default=20_000,
+                      help="iterations the NumPy reference is timed over (default: %(default)s)")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``gdfast`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

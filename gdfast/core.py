@@ -1,0 +1,171 @@
+"""The lesson's single steps, each one compiled kernel call: prediction, MSE, gradient, update."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels
+from ._validation import (
+    as_array,
+    as_float,
+    check_learning_rate,
+    common_float_dtype,
+    prepare_samples,
+)
+
+__all__ = ["predict", "mse", "mse_gradient", "update"]
+
+
+def predict(W, X):
+    """Prediction of the linear layer ``W``: ``W @ X`` for one sample, ``X @ W.T`` for many.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_outputs, n_features)
+        Weights.
+    X : array_like, shape (n_features,) or (n_samples, n_features)
+        One sample, or one sample per row.
+
+    Returns
+    -------
+    ndarray, shape (n_outputs,) or (n_samples, n_outputs)
+        In the inputs' common float dtype (float32 stays float32; integers give float64).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
+    array([3., 7.])
+    """
+    W, X2, _, single = prepare_samples(W, X)
+    out = np.empty((X2.shape[0], W.shape[0]), dtype=W.dtype)
+    _kernels.predict_into(W, X2, out)
+    return out[0] if single else out
+
+
+def mse(prediction, target):
+    """Mean squared error ``mean((prediction - target) ** 2)`` as a Python float.
+
+    Parameters
+    ----------
+    prediction, target : array_like of the same shape
+        No broadcasting: mismatched shapes are an error, not a silent outer difference.
+
+    Returns
+    -------
+    float
+        Accumulated in double precision for float32 input too.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
+    1.3333333333333333
+    """
+    p = as_array("prediction", prediction)
+    t = as_array("target", target)
+    dtype = common_float_dtype(prediction=p, target=t)
+    if p.shape != t.shape:
+        raise ValueError(
+            f"prediction and target must have the same shape; got {p.shape} and {t.shape}"
+        )
+    p = as_float("prediction", p, dtype).reshape(-1)
+    t = as_float("target", t, dtype).reshape(-1)
+    return _kernels.mean_squared_error(p, t)
+
+
+def mse_gradient(W, X, Y):
+    """Gradient of ``mse(predict(W, X), Y)`` with respect to ``W``.
+
+    For one sample ``x`` this is ``2 / n_outputs * outer(W @ x - y, x)``; for a batch it is
+    ``2 / Y.size * (X @ W.T - Y).T @ X`` (the loss is the mean over every sample and output).
+
+    Parameters
+    ----------
+    W : array_like, shape (n_outputs, n_features)
+    X : array_like, shape (n_features,) or (n_samples, n_features)
+    Y : array_like, shape (n_outputs,) or (n_samples, n_outputs), matching X
+
+    Returns
+    -------
+    ndarray, shape (n_outputs, n_features)
+        Same float dtype as the inputs.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])
+    array([[4., 2.]])
+    """
+    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    out = np.empty_like(W)
+    residual = np.empty(Y2.size, dtype=np.float64)
+    grad = np.empty(W.size, dtype=np.float64)
+    _kernels.mse_gradient_into(W, X2, Y2, residual, grad, out)
+    return out
+
+
+def update(W, G, learning_rate, out=None):
+    """One gradient-descent step ``W - learning_rate * G``.
+
+    Parameters
+    ----------
+    W : array_like
+        Current weights. Not modified unless passed as ``out`` too.
+    G : array_like or float
+        Gradient of W's shape, or a scalar (the lesson's simplified gradient, subtracted from
+        every weight).
+    learning_rate : float
+        Finite and > 0.
+    out : ndarray, optional
+        Where to write the result (may be ``W`` itself for an in-place step). Must have W's shape
+        and the result's dtype.
+
+    Returns
+    -------
+    ndarray
+        The new weights (``out`` when given). Computed in the arrays' own precision, exactly as
+        NumPy evaluates ``W - learning_rate * G``.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.update([1.0, 2.0], [10.0, 20.0], 0.1)
+    array([0., 0.])
+    """
+    lr = check_learning_rate(learning_rate)
+    w_in = as_array("W", W)
+    g_in = as_array("G", G)
+    # A plain Python number is "weak", as in NumPy: it takes W's dtype instead of promoting it.
+    weak_scalar = isinstance(G, (int, float)) and not isinstance(G, bool)
+    dtype = common_float_dtype(W=w_in) if weak_scalar else common_float_dtype(W=w_in, G=g_in)
+    if w_in.ndim == 0:
+        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
+    if g_in.ndim != 0 and g_in.shape != w_in.shape:
+        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
+    w = as_float("W", w_in, dtype)
+    target = _check_out(out, w_in.shape, dtype)
+    result = np.empty(w_in.shape, dtype=dtype)
+    if g_in.ndim == 0:
+        g = as_float("G", g_in.reshape(1), dtype)
+        _kernels.update_scalar_into(w.reshape(-1), float(g[0]), lr, result.reshape(-1))
+    else:
+        g = as_float("G", g_in, dtype)
+        _kernels.update_into(w.reshape(-1), g.reshape(-1), lr, result.reshape(-1))
+    if target is None:
+        return result
+    target[...] = result
+    return target
+
+
+def _check_out(out, shape, dtype):
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out must have W's shape {shape}; got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have the result's dtype {dtype}; got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out

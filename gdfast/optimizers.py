@@ -1,0 +1,240 @@
+"""Optimizers for :func:`gdfast.train`. Each update follows the algorithm torch.optim documents.
+
+The objects only hold validated hyper-parameters; the arithmetic runs inside the compiled training
+loop (``src/_train.pyx``, ``optimizer_step``) and in plain NumPy in ``gdfast.reference``.
+In every formula ``g`` is the loss gradient at step ``t`` (1-based), ``p`` a parameter, ``lr`` the
+(scheduled) learning rate of that step; all operations are element-wise.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ._validation import check_bool, check_real
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
+
+# Kernel codes (src/_train.pyx, enum OPT_*).
+_SGD, _ADAM, _RMSPROP, _ADAGRAD = 0, 1, 2, 3
+
+
+class Optimizer:
+    """Base class: hyper-parameters of an update rule. Subclasses are frozen dataclasses."""
+
+    _code = -1
+
+    def _kernel_fields(self) -> dict:
+        raise NotImplementedError
+
+    def _initial_state_value(self) -> float:
+        return 0.0
+
+    def to_dict(self) -> dict:
+        """Hyper-parameters as a dict (with the optimizer's name under ``"name"``)."""
+        return {"name": type(self).__name__, **asdict(self)}
+
+
+def _beta(value, name):
+    return check_real(value, name, low=0.0, high=1.0, high_inclusive=False)
+
+
+@dataclass(frozen=True)
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (``torch.optim.SGD``).
+
+    Algorithm::
+
+        g = g + weight_decay * p
+        if momentum != 0:
+            b = g                                   if t == 1
+            b = momentum * b + (1 - dampening) * g  otherwise
+            g = g + momentum * b  if nesterov  else  b
+        p = p - lr * g
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.SGD(momentum=0.9, nesterov=True)
+    SGD(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0)
+    """
+
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    _code = _SGD
+
+    def __post_init__(self):
+        object.__setattr__(self, "momentum", check_real(self.momentum, "momentum", low=0.0))
+        object.__setattr__(self, "dampening", check_real(self.dampening, "dampening", low=0.0, high=1.0))
+        object.__setattr__(self, "nesterov", check_bool(self.nesterov, "nesterov"))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening == 0 (as in torch.optim.SGD)")
+
+    def _kernel_fields(self):
+        return dict(momentum=self.momentum, dampening=self.dampening, nesterov=self.nesterov,
+                    weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class Adam(Optimizer):
+    """Adam (``torch.optim.Adam``); weight decay is the coupled L2 kind.
+
+    Algorithm::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        v_max = max(v_max, v)                  (amsgrad only; then v_max replaces v below)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.Adam(beta1=0.8).beta1
+    0.8
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+    _code = _ADAM
+    _decoupled = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
+        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        object.__setattr__(self, "amsgrad", check_bool(self.amsgrad, "amsgrad"))
+
+    def _kernel_fields(self):
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
+                    amsgrad=self.amsgrad, decoupled_weight_decay=self._decoupled)
+
+
+@dataclass(frozen=True)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``torch.optim.AdamW``).
+
+    Algorithm: as :class:`Adam`, except that instead of adding ``weight_decay * p`` to g the
+    parameter first shrinks, ``p = p * (1 - lr * weight_decay)``. Default weight_decay 0.01.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.AdamW().weight_decay
+    0.01
+    """
+
+    weight_decay: float = 0.01
+    _decoupled = True
+
+
+@dataclass(frozen=True)
+class RMSprop(Optimizer):
+    """RMSprop (``torch.optim.RMSprop``).
+
+    Algorithm::
+
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g**2
+        if centered: a = alpha * a + (1 - alpha) * g;  s = sqrt(max(v - a**2, 0)) + eps
+        else:        s = sqrt(v) + eps
+        if momentum > 0: b = momentum * b + g / s;  p = p - lr * b
+        else:            p = p - lr * g / s
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.RMSprop(centered=True).alpha
+    0.99
+    """
+
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+    centered: bool = False
+    weight_decay: float = 0.0
+    _code = _RMSPROP
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", check_real(self.alpha, "alpha", low=0.0, high=1.0))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "momentum", check_real(self.momentum, "momentum", low=0.0))
+        object.__setattr__(self, "centered", check_bool(self.centered, "centered"))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+
+    def _kernel_fields(self):
+        return dict(alpha=self.alpha, eps=self.eps, momentum=self.momentum, centered=self.centered,
+                    weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class Adagrad(Optimizer):
+    """Adagrad (``torch.optim.Adagrad``).
+
+    Algorithm::
+
+        g = g + weight_decay * p
+        s = s + g**2                       (s starts at initial_accumulator_value)
+        p = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.Adagrad().eps
+    1e-10
+    """
+
+    eps: float = 1e-10
+    lr_decay: float = 0.0
+    weight_decay: float = 0.0
+    initial_accumulator_value: float = 0.0
+    _code = _ADAGRAD
+
+    def __post_init__(self):
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "lr_decay", check_real(self.lr_decay, "lr_decay", low=0.0))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        object.__setattr__(
+            self, "initial_accumulator_value",
+            check_real(self.initial_accumulator_value, "initial_accumulator_value", low=0.0),
+        )
+
+    def _kernel_fields(self):
+        return dict(eps=self.eps, lr_decay=self.lr_decay, weight_decay=self.weight_decay)
+
+    def _initial_state_value(self):
+        return self.initial_accumulator_value
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+
+def get_optimizer(optimizer) -> Optimizer:
+    """An :class:`Optimizer` from an instance or a name (``"sgd"``, ``"adam"``, ...).
+
+    Examples
+    --------
+    >>> from gdfast.optimizers import get_optimizer
+    >>> get_optimizer("adam")
+    Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)
+    """
+    if optimizer is None:
+        return SGD()
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        try:
+            return OPTIMIZERS[optimizer.lower()]()
+        except KeyError:
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; valid names: {', '.join(sorted(OPTIMIZERS))}"
+            ) from None
+    raise TypeError(
+        f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}) or a gdfast optimizer object; "
+        f"got {type(optimizer).__name__}"
+    )

@@ -1,0 +1,321 @@
+"""Pure-NumPy twins of gdfast's public numeric functions (the oracle of the tests, the benchmarks'
+baseline), like bottleneck's ``slow`` module.
+
+Same names, same arguments, same validation (``gdfast._validation``), same results within the
+tolerances stated in ``tests/conftest.py``; no compiled code. Arithmetic is plain NumPy in the
+inputs' dtype: float32 inputs are computed in float32 here, while the kernels accumulate sums in
+double, which is why float32 comparisons use a looser tolerance.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._engine import (
+    C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
+    C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
+    S_EPOCH_SAMPLES, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
+    history_lengths,
+)
+from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
+from .core import _check_out
+from .descent import DescentPath, Quadratic, descend as _descend_any
+from .training import TrainResult, _prepare_sample_weight
+
+__all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuffle_permutation",
+           "SplitMix64"]
+
+
+def predict(W, X):
+    """``W @ X`` for one sample, ``X @ W.T`` for a batch."""
+    W, X2, _, single = prepare_samples(W, X)
+    out = X2 @ W.T
+    return out[0] if single else out
+
+
+def mse(prediction, target):
+    """``np.mean((prediction - target) ** 2)`` as a float."""
+    p = as_array("prediction", prediction)
+    t = as_array("target", target)
+    dtype = common_float_dtype(prediction=p, target=t)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction and target must have the same shape; got {p.shape} and {t.shape}")
+    p = as_float("prediction", p, dtype)
+    t = as_float("target", t, dtype)
+    return float(np.mean((p - t) ** 2))
+
+
+def mse_gradient(W, X, Y):
+    """``2 / Y.size * (X @ W.T - Y).T @ X``."""
+    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    R = X2 @ W.T - Y2
+    return (2.0 / Y2.size) * (R.T @ X2)
+
+
+def update(W, G, learning_rate, out=None):
+    """``W - learning_rate * G`` (G converted to the result's dtype first)."""
+    lr = check_learning_rate(learning_rate)
+    w_in = as_array("W", W)
+    g_in = as_array("G", G)
+    weak_scalar = isinstance(G, (int, float)) and not isinstance(G, bool)
+    dtype = common_float_dtype(W=w_in) if weak_scalar else common_float_dtype(W=w_in, G=g_in)
+    if w_in.ndim == 0:
+        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
+    if g_in.ndim != 0 and g_in.shape != w_in.shape:
+        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
+    w = as_float("W", w_in, dtype)
+    target = _check_out(out, w_in.shape, dtype)
+    g = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, dtype)
+    result = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
+    if target is None:
+        return result
+    target[...] = result
+    return target
+
+
+def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
+    """The Python loop ``x -= learning_rate * gradient(x)``, never the kernel (a Quadratic's
+    methods are wrapped so the compiled path is not taken)."""
+    if isinstance(getattr(gradient, "__self__", None), Quadratic):
+        bound = gradient
+        gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
+    return _descend_any(gradient, x0, learning_rate=learning_rate, num_iterations=num_iterations,
+                        function=function)
+
+
+# --- The random generator and the shuffle of src/_train.pyx ------------------------------------
+
+_MASK = (1 << 64) - 1
+
+
+class SplitMix64:
+    """Vigna's splitmix64, the generator of gdfast's in-kernel shuffles (Python integers)."""
+
+    def __init__(self, state: int):
+        self.state = state & _MASK
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def below(self, bound: int) -> int:
+        """Unbiased integer in [0, bound): outputs below 2**64 mod bound are rejected."""
+        threshold = (2**64 - bound) % bound
+        r = self.next()
+        while r < threshold:
+            r = self.next()
+        return r % bound
+
+
+def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
+    """Fisher-Yates in place: for i = n-1 .. 1 swap perm[i] and perm[rng.below(i + 1)]."""
+    for i in range(perm.shape[0] - 1, 0, -1):
+        j = rng.below(i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+
+
+# --- Training ----------------------------------------------------------------------------------
+
+def _loss_terms(kind, R, delta):
+    if kind == "mse":
+        return R * R, 2 * R
+    if kind == "mae":
+        return np.abs(R), np.sign(R)
+    a = np.abs(R)
+    quad = a <= delta
+    loss = np.where(quad, 0.5 * R * R, delta * (a - 0.5 * delta))
+    grad = np.where(quad, R, delta * np.sign(R))
+    return loss, grad
+
+
+def loss_and_gradient(theta, X, Y, sw, rows, options):
+    """Weighted mean loss of the linear model on the batch ``rows`` and its gradient (W then b)."""
+    n_outputs, n_features = Y.shape[1], X.shape[1]
+    dtype = X.dtype
+    W = theta[: n_outputs * n_features].reshape(n_outputs, n_features)
+    Xb, Yb = X[rows], Y[rows]
+    w = np.ones(len(rows), dtype=dtype) if sw is None else sw[rows]
+    R = Xb @ W.T - Yb
+    if options.fit_intercept:
+        R = R + theta[n_outputs * n_features:]
+    terms, dterms = _loss_terms(options.loss, R, dtype.type(options.huber_delta))
+    scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum())
+    loss = float((w[:, None] * terms).sum() * scale)
+    D = (w[:, None] * dterms) * scale
+    grad = (D.T @ Xb).reshape(-1)
+    if options.fit_intercept:
+        grad = np.concatenate([grad, D.sum(axis=0)])
+    return loss, grad
+
+
+def optimizer_step(opt, p, g, buffers, lr, step):
+    """One torch.optim update of the flat parameters ``p`` (returns the new p; buffers in place)."""
+    name = type(opt).__name__
+    dt = p.dtype.type
+    lr = dt(lr)
+    if name == "SGD":
+        g = g + dt(opt.weight_decay) * p
+        if opt.momentum != 0:
+            m = dt(opt.momentum)
+            buffers[0] = g if step == 1 else m * buffers[0] + dt(1 - opt.dampening) * g
+            g = g + m * buffers[0] if opt.nesterov else buffers[0]
+        return p - lr * g
+    if name in ("Adam", "AdamW"):
+        b1, b2 = dt(opt.beta1), dt(opt.beta2)
+        if name == "AdamW":
+            p = p * (dt(1) - lr * dt(opt.weight_decay))
+        else:
+            g = g + dt(opt.weight_decay) * p
+        buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+        buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+        v = buffers[1]
+        if opt.amsgrad:
+            buffers[2] = np.maximum(buffers[2], buffers[1])
+            v = buffers[2]
+        step_size = lr / dt(1 - opt.beta1**step)
+        denom = np.sqrt(v) / dt(np.sqrt(1 - opt.beta2**step)) + dt(opt.eps)
+        return p - step_size * buffers[0] / denom
+    if name == "RMSprop":
+        a = dt(opt.alpha)
+        g = g + dt(opt.weight_decay) * p
+        buffers[0] = a * buffers[0] + (dt(1) - a) * g * g
+        v = buffers[0]
+        if opt.centered:
+            buffers[1] = a * buffers[1] + (dt(1) - a) * g
+            v = np.maximum(v - buffers[1] * buffers[1], dt(0))
+        avg = np.sqrt(v) + dt(opt.eps)
+        if opt.momentum > 0:
+            buffers[2] = dt(opt.momentum) * buffers[2] + g / avg
+            return p - lr * buffers[2]
+        return p - lr * g / avg
+    if name == "Adagrad":
+        g = g + dt(opt.weight_decay) * p
+        clr = lr / dt(1 + (step - 1) * opt.lr_decay)
+        buffers[0] = buffers[0] + g * g
+        return p - clr * g / (np.sqrt(buffers[0]) + dt(opt.eps))
+    raise ValueError(f"unknown optimizer {name}")  # pragma: no cover
+
+
+def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_every=1, optimizer="sgd",
+          loss="mse", huber_delta=1.0, fit_intercept=False, batch_size=None, shuffle=True, seed=None,
+          num_epochs=None, schedule=None, loss_tol=1e-4, n_iter_no_change=None, clip_norm=None,
+          sample_weight=None, state=None, progress=False):
+    """:func:`gdfast.train` as a plain NumPy loop (same options, same result object)."""
+    options = TrainOptions.from_kwargs(
+        learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
+        optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
+        batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
+        loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+    )
+    check_bool(progress, "progress")
+    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    sw = _prepare_sample_weight(sample_weight, X2)
+    n_samples = X2.shape[0]
+    n_steps = options.resolved_num_iterations(n_samples)
+    if state is None:
+        used_seed = options.seed if options.seed is not None else draw_seed()
+        state = TrainState.new(W, None, n_samples, options, used_seed)
+    else:
+        TrainState.check_compatible(state, W, n_samples, options)
+        state = state.copy()
+        used_seed = options.seed if options.seed is not None else -1
+    return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
+
+
+def _run_reference(options, X, Y, sw, state, n_steps, seed):
+    n_samples = X.shape[0]
+    dtype = X.dtype
+    batch = options.resolved_batch_size(n_samples)
+    full_batch = batch >= n_samples and not options.effective_shuffle(n_samples)
+    shuffle = options.effective_shuffle(n_samples)
+
+    history, epoch_history = [], []
+    c, s = state.counters, state.scalars
+    t0 = int(c[C_STEP])
+    rng = SplitMix64(int(np.array(c[C_RNG]).view(np.uint64)))
+    # Optimizer buffers in the parameters' dtype (what a float32 NumPy user would write).
+    buffers = [state.opt_state[k].astype(dtype) for k in range(3)]
+    cur = int(c[C_CURRENT])
+    status = RUNNING
+    for _ in range(n_steps):
+        t = int(c[C_STEP])
+        p = state.params[cur].copy()
+        if full_batch:
+            rows = np.arange(n_samples)
+        else:
+            if c[C_POSITION] == 0 and shuffle:
+                shuffle_permutation(state.perm, rng)
+            rows = state.perm[c[C_POSITION]: c[C_POSITION] + batch].copy()
+        loss, grad = loss_and_gradient(p, X, Y, sw, rows, options)
+        if (t - t0) % options.record_every == 0:
+            history.append(loss)
+        if not np.isfinite(loss):
+            if t > 0:
+                cur = 1 - cur
+                c[C_STEP] = t - 1
+            status = DIVERGED
+            break
+        s[S_LAST_LOSS] = loss
+        if options.tol is not None or options.clip_norm is not None:
+            norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad.astype(np.float64))))
+            s[S_LAST_GRAD_NORM] = norm
+            if options.tol is not None and norm < options.tol:
+                status = CONVERGED
+                break
+            if options.clip_norm is not None:
+                coef = options.clip_norm / (norm + 1e-6)
+                if coef < 1.0:
+                    grad = grad * dtype.type(coef)
+        lr = options.schedule(options.learning_rate, t)
+        state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
+        cur = 1 - cur
+        c[C_STEP] = t + 1
+        s[S_EPOCH_LOSS_SUM] += loss * len(rows)
+        s[S_EPOCH_SAMPLES] += len(rows)
+        c[C_POSITION] = 0 if full_batch else (c[C_POSITION] + len(rows)) % n_samples
+        if c[C_POSITION] == 0:
+            epoch_loss = s[S_EPOCH_LOSS_SUM] / s[S_EPOCH_SAMPLES]
+            epoch_history.append(epoch_loss)
+            c[C_EPOCH] += 1
+            s[S_EPOCH_LOSS_SUM] = s[S_EPOCH_SAMPLES] = 0.0
+            if options.n_iter_no_change:
+                if epoch_loss > s[S_BEST_LOSS] - options.loss_tol:
+                    c[C_NO_IMPROVEMENT] += 1
+                else:
+                    c[C_NO_IMPROVEMENT] = 0
+                s[S_BEST_LOSS] = min(s[S_BEST_LOSS], epoch_loss)
+                if c[C_NO_IMPROVEMENT] >= options.n_iter_no_change:
+                    status = NO_IMPROVEMENT
+                    break
+    c[C_CURRENT] = cur
+    c[C_RNG] = np.array(rng.state, dtype=np.uint64).view(np.int64)
+    c[C_STATUS] = status
+    c[C_RECORDED], c[C_EPOCHS_RECORDED] = len(history), len(epoch_history)
+    for k in range(3):
+        state.opt_state[k] = buffers[k]
+
+    all_rows = np.arange(n_samples)
+    final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
+    if not np.isfinite(final_loss) and c[C_STEP] > 0:
+        c[C_CURRENT] = 1 - c[C_CURRENT]
+        c[C_STEP] -= 1
+        status = DIVERGED
+        final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
+    n_iter = int(c[C_STEP]) - t0
+    if status == DIVERGED:
+        warnings.warn(f"reference.train: the loss stopped being finite after {n_iter} updates",
+                      RuntimeWarning, stacklevel=3)
+    W_out, b_out = state.split()
+    want_norm = options.tol is not None or options.clip_norm is not None
+    return TrainResult(
+        W=W_out, b=b_out, loss=float(final_loss), losses=np.array(history, dtype=np.float64),
+        epoch_losses=np.array(epoch_history, dtype=np.float64), n_iter=n_iter,
+        converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
+        diverged=status == DIVERGED, status=STATUS_NAMES[status],
+        grad_norm=float(s[S_LAST_GRAD_NORM]) if want_norm else float("nan"),
+        seed=int(seed), state=state,
+    )

@@ -1,0 +1,170 @@
+"""Learning-rate schedules for :func:`gdfast.train`, evaluated inside the compiled loop.
+
+Each schedule gives the learning rate of update ``t`` (0-based, counted over the whole run,
+continued runs included) from the base ``learning_rate`` ``lr``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._validation import check_int, check_real
+
+__all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScaling", "CosineAnnealing",
+           "get_schedule", "SCHEDULES"]
+
+
+class Schedule:
+    """Base class of the schedules."""
+
+    _code = 0
+
+    def _kernel_fields(self) -> dict:
+        return {}
+
+    def __call__(self, lr: float, t: int) -> float:
+        """The learning rate of update ``t`` (Python twin of the kernel's formula)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """``lr_t = lr``.
+
+    Examples
+    --------
+    >>> from gdfast.schedules import Constant
+    >>> Constant()(0.1, 100)
+    0.1
+    """
+
+    _code = 0
+
+    def __call__(self, lr, t):
+        return lr
+
+
+@dataclass(frozen=True)
+class ExponentialDecay(Schedule):
+    """``lr_t = lr * gamma**t`` (torch's ExponentialLR, stepped every update).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import ExponentialDecay
+    >>> ExponentialDecay(gamma=0.5)(1.0, 3)
+    0.125
+    """
+
+    gamma: float = 0.99
+    _code = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
+
+    def _kernel_fields(self):
+        return dict(schedule_gamma=self.gamma)
+
+    def __call__(self, lr, t):
+        return lr * math.pow(self.gamma, float(t))
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """``lr_t = lr * gamma**(t // step_size)`` (torch's StepLR, stepped every update).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import StepDecay
+    >>> StepDecay(step_size=10, gamma=0.1)(1.0, 25)
+    0.010000000000000002
+    """
+
+    step_size: int = 100
+    gamma: float = 0.1
+    _code = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1))
+        object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
+
+    def _kernel_fields(self):
+        return dict(schedule_gamma=self.gamma, schedule_step_size=float(self.step_size))
+
+    def __call__(self, lr, t):
+        return lr * math.pow(self.gamma, math.floor(float(t) / float(self.step_size)))
+
+
+@dataclass(frozen=True)
+class InverseScaling(Schedule):
+    """``lr_t = lr / (t + 1)**power_t`` (scikit-learn's ``learning_rate="invscaling"``).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import InverseScaling
+    >>> InverseScaling(power_t=0.5)(1.0, 3)
+    0.5
+    """
+
+    power_t: float = 0.25
+    _code = 3
+
+    def __post_init__(self):
+        object.__setattr__(self, "power_t", check_real(self.power_t, "power_t", low=0.0))
+
+    def _kernel_fields(self):
+        return dict(schedule_power=self.power_t)
+
+    def __call__(self, lr, t):
+        return lr / math.pow(float(t + 1), self.power_t)
+
+
+@dataclass(frozen=True)
+class CosineAnnealing(Schedule):
+    """``lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * t / t_max)) / 2`` (torch's CosineAnnealingLR
+    closed form, stepped every update).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import CosineAnnealing
+    >>> CosineAnnealing(t_max=10)(1.0, 10)
+    0.0
+    """
+
+    t_max: int = 1000
+    eta_min: float = 0.0
+    _code = 4
+
+    def __post_init__(self):
+        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1))
+        object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
+
+    def _kernel_fields(self):
+        return dict(schedule_t_max=float(self.t_max), schedule_eta_min=self.eta_min)
+
+    def __call__(self, lr, t):
+        return self.eta_min + (lr - self.eta_min) * (1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0
+
+
+SCHEDULES = {
+    "constant": Constant,
+    "exponential": ExponentialDecay,
+    "step": StepDecay,
+    "invscaling": InverseScaling,
+    "cosine": CosineAnnealing,
+}
+
+
+def get_schedule(schedule) -> Schedule:
+    """A :class:`Schedule` from an instance, a name, or None (constant)."""
+    if schedule is None:
+        return Constant()
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        try:
+            return SCHEDULES[schedule.lower()]()
+        except KeyError:
+            raise ValueError(
+                f"unknown schedule {schedule!r}; valid names: {', '.join(sorted(SCHEDULES))}"
+            ) from None
+    raise TypeError(f"schedule must be a name or a gdfast.schedules object; got {type(schedule).__name__}")

@@ -1,0 +1,256 @@
+"""``gdfast.train``: the whole gradient-descent loop in one compiled call."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _train
+from ._engine import (
+    C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, C_CURRENT, CONVERGED, DIVERGED, NO_IMPROVEMENT,
+    S_LAST_GRAD_NORM, STATUS_NAMES, TrainOptions, TrainState, draw_seed, history_lengths,
+)
+from ._validation import as_array, as_float, check_bool, prepare_samples
+
+__all__ = ["train", "TrainResult"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`gdfast.train` returns.
+
+    Attributes
+    ----------
+    W : ndarray
+        Final weights (a new array; the caller's W is untouched).
+    b : ndarray or None
+        Final bias when ``fit_intercept=True``.
+    loss : float
+        Loss of the final (W, b) on all samples.
+    losses : ndarray of float64
+        Loss computed in the forward pass of updates t = 0, record_every, 2*record_every, ...
+        (the batch's loss for mini-batches).
+    epoch_losses : ndarray of float64
+        Mean batch loss of each completed epoch (with a full batch: one entry per update).
+    n_iter : int
+        Updates done by this call.
+    converged : bool
+        Stopped because the gradient's norm fell below ``tol``.
+    stopped_early : bool
+        Stopped by the ``n_iter_no_change`` rule.
+    diverged : bool
+        Stopped because the loss stopped being finite; W is then the last iterate whose loss was
+        finite, and a RuntimeWarning was issued.
+    status : str
+        ``"max_iter"``, ``"converged"``, ``"no_improvement"`` or ``"diverged"``.
+    grad_norm : float
+        Norm of the last gradient computed (NaN when neither ``tol`` nor ``clip_norm`` asked for it).
+    seed : int
+        Seed of the shuffling generator (drawn from the OS when none was given).
+    state : TrainState
+        Pass as ``train(result.W, X, Y, state=result.state, ...)`` to continue the run exactly.
+    """
+
+    W: np.ndarray
+    b: np.ndarray | None
+    loss: float
+    losses: np.ndarray
+    epoch_losses: np.ndarray
+    n_iter: int
+    converged: bool
+    stopped_early: bool
+    diverged: bool
+    status: str
+    grad_norm: float
+    seed: int
+    state: TrainState
+
+
+def train(
+    W,
+    X,
+    Y,
+    *,
+    learning_rate=0.01,
+    num_iterations=None,
+    tol=None,
+    record_every=1,
+    optimizer="sgd",
+    loss="mse",
+    huber_delta=1.0,
+    fit_intercept=False,
+    batch_size=None,
+    shuffle=True,
+    seed=None,
+    num_epochs=None,
+    schedule=None,
+    loss_tol=1e-4,
+    n_iter_no_change=None,
+    clip_norm=None,
+    sample_weight=None,
+    state=None,
+    progress=False,
+):
+    """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_outputs, n_features)
+        Starting weights (not modified).
+    X : array_like, shape (n_features,) or (n_samples, n_features)
+        One sample, or one sample per row.
+    Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
+        Targets, matching X.
+    learning_rate : float, default 0.01
+        Base step size (> 0); a ``schedule`` may vary it per update.
+    num_iterations : int, default 100
+        Number of updates (>= 0). ``0`` returns the start unchanged.
+    tol : float, optional
+        Stop (``converged=True``) when the norm of the loss gradient falls below ``tol``.
+    record_every : int, default 1
+        Record the loss every this many updates (bounded memory for long runs).
+    optimizer : str or Optimizer, default "sgd"
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an object from
+        :mod:`gdfast.optimizers` with its hyper-parameters.
+    loss : {"mse", "mae", "huber"}, default "mse"
+        Mean over samples and outputs, as torch's MSELoss, L1Loss and HuberLoss(delta=huber_delta).
+    huber_delta : float, default 1.0
+    fit_intercept : bool, default False
+        Also train a bias b (prediction ``W @ x + b``); it starts at zero.
+    batch_size : int, optional
+        Mini-batch size (1 <= batch_size <= n_samples); None means the full batch. The last batch of
+        an epoch is smaller when batch_size does not divide n_samples.
+    shuffle : bool, default True
+        Reshuffle the samples at each epoch start (mini-batches only), in the kernel, with a
+        splitmix64 generator and Fisher-Yates; ``seed`` makes it reproducible to the bit.
+    seed : int, optional
+        Seed in [0, 2**64). None draws one (reported as ``result.seed``).
+    num_epochs : int, optional
+        Alternative to ``num_iterations``: this many passes over the samples.
+    schedule : str or Schedule, optional
+        Learning-rate schedule from :mod:`gdfast.schedules` (default constant).
+    loss_tol : float, default 1e-4
+        With ``n_iter_no_change``: an epoch "improves" when its mean loss is below the best so far
+        minus ``loss_tol`` (scikit-learn's rule).
+    n_iter_no_change : int, optional
+        Stop after this many consecutive epochs without improvement.
+    clip_norm : float, optional
+        Rescale the gradient to this global norm when it is larger (torch's ``clip_grad_norm_``).
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative weights of the samples in the loss (weighted mean).
+    state : TrainState, optional
+        ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W).
+    progress : bool, default False
+        Show a tqdm progress bar (the kernel then runs in chunks between bar updates).
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import numpy as np, gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> result = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200)
+    >>> result.loss < 1e-10
+    True
+    """
+    options = TrainOptions.from_kwargs(
+        learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
+        optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
+        batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
+        loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+    )
+    progress = check_bool(progress, "progress")
+    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    sw = _prepare_sample_weight(sample_weight, X2)
+    n_samples = X2.shape[0]
+    n_steps = options.resolved_num_iterations(n_samples)
+    cfg = options.kernel_config(n_samples)
+    if state is None:
+        used_seed = options.seed if options.seed is not None else draw_seed()
+        state = TrainState.new(W, None, n_samples, options, used_seed)
+    else:
+        TrainState.check_compatible(state, W, n_samples, options)
+        state = state.copy()
+        used_seed = options.seed if options.seed is not None else -1
+    return _run(cfg, options, X2, Y2, sw, state, n_steps, used_seed, progress)
+
+
+def _prepare_sample_weight(sample_weight, X2):
+    if sample_weight is None:
+        return None
+    sw = as_float("sample_weight", as_array("sample_weight", sample_weight), X2.dtype, ndim=1)
+    if sw.shape[0] != X2.shape[0]:
+        raise ValueError(f"sample_weight must have shape ({X2.shape[0]},) (n_samples); got {sw.shape}")
+    if (sw < 0).any() or not (sw > 0).any():
+        raise ValueError("sample_weight must be >= 0 with at least one positive weight")
+    return sw
+
+
+def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
+    n_samples, n_outputs = Y2.shape
+    size = state.params.shape[1]
+    hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
+    history = np.full(hist_len, np.nan)
+    epoch_history = np.full(epoch_len, np.nan)
+    grad = np.zeros(size)
+    residual = np.empty(cfg["batch_size"] * n_outputs)
+    t0, e0 = state.step, state.epoch
+    state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
+    state.counters[C_STATUS] = 0
+    args = (X2, Y2, sw, options.fit_intercept, state.params, state.opt_state, grad, residual, state.perm,
+            state.counters, state.scalars, history, epoch_history, t0, e0)
+    if progress and n_steps > 0:
+        status = _run_with_progress(cfg, args, n_steps, t0, state)
+    else:
+        status = _train.run_steps(cfg, *args, n_steps) if n_steps > 0 else 0
+
+    theta = state.current_params()
+    final_loss = _train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, np.empty(Y2.size))
+    if not np.isfinite(final_loss) and state.step > 0:
+        # The very last update overflowed (no forward pass saw it yet): step back to the previous one.
+        state.counters[C_CURRENT] = 1 - state.counters[C_CURRENT]
+        state.counters[C_STEP] -= 1
+        status = DIVERGED
+        final_loss = _train.dataset_loss(
+            cfg, X2, Y2, sw, options.fit_intercept, state.current_params(), np.empty(Y2.size)
+        )
+    n_iter = state.step - t0
+    if status == DIVERGED:
+        warnings.warn(
+            f"train: the loss stopped being finite after {n_iter} updates (learning_rate too large?); "
+            "returning the last weights whose loss was finite",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    W, b = state.split()
+    grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.tol is not None or options.clip_norm) else np.nan
+    return TrainResult(
+        W=W, b=b, loss=float(final_loss),
+        losses=history[: state.counters[C_RECORDED]].copy(),
+        epoch_losses=epoch_history[: state.counters[C_EPOCHS_RECORDED]].copy(),
+        n_iter=int(n_iter), converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
+        diverged=status == DIVERGED, status=STATUS_NAMES[status], grad_norm=float(grad_norm),
+        seed=int(seed), state=state,
+    )
+
+
+def _run_with_progress(cfg, args, n_steps, t0, state):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+    chunk = max(1, n_steps // 100)
+    status = 0
+    with tqdm(total=n_steps, unit="it") as bar:
+        done = 0
+        while done < n_steps and status == 0:
+            todo = min(chunk, n_steps - done)
+            before = state.step
+            status = _train.run_steps(cfg, *args, todo)
+            done += todo
+            bar.update(max(state.step - before, 0))
+            bar.set_postfix(loss=f"{state.scalars[3]:.4g}")
+    return status

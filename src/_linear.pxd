@@ -1,0 +1,154 @@
+# cython: language_level=3
+"""Inline building blocks shared by the gdfast kernels.
+
+Every function here is ``noexcept nogil`` and checks nothing: callers pass valid, C-contiguous
+buffers of the stated sizes (validated in Python, see ``gdfast/_validation.py``). Sums are
+accumulated in double for float32 and float64 alike, with four partial sums combined in a fixed
+order, so results do not depend on threads or machines.
+"""
+from cython cimport floating
+from libc.math cimport fabs, sqrt
+
+# Loss kinds (gdfast/_config.py holds the matching Python names).
+cdef enum:
+    LOSS_MSE = 0
+    LOSS_MAE = 1
+    LOSS_HUBER = 2
+
+
+cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """np.dot(a, b), accumulated in double."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t k = 0
+    while k + 4 <= n:
+        s0 += <double>a[k] * b[k]
+        s1 += <double>a[k + 1] * b[k + 1]
+        s2 += <double>a[k + 2] * b[k + 2]
+        s3 += <double>a[k + 3] * b[k + 3]
+        k += 4
+    while k < n:
+        s0 += <double>a[k] * b[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline void axpy_into_double(double alpha, const floating* x, double* y, Py_ssize_t n) noexcept nogil:
+    """y += alpha * x, with y in double."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        y[k] += alpha * x[k]
+
+
+cdef inline double sum_of_squares(const double* x, Py_ssize_t n) noexcept nogil:
+    """np.dot(x, x)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t k = 0
+    while k + 4 <= n:
+        s0 += x[k] * x[k]
+        s1 += x[k + 1] * x[k + 1]
+        s2 += x[k + 2] * x[k + 2]
+        s3 += x[k + 3] * x[k + 3]
+        k += 4
+    while k < n:
+        s0 += x[k] * x[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double elementwise_loss(int kind, double r, double delta) noexcept nogil:
+    """Loss of one residual r = prediction - target (torch's MSELoss, L1Loss, HuberLoss terms)."""
+    cdef double a
+    if kind == LOSS_MSE:
+        return r * r
+    a = fabs(r)
+    if kind == LOSS_MAE:
+        return a
+    if a <= delta:
+        return 0.5 * r * r
+    return delta * (a - 0.5 * delta)
+
+
+cdef inline double elementwise_loss_derivative(int kind, double r, double delta) noexcept nogil:
+    """d loss / d r for one residual; the MAE subgradient at r == 0 is 0 (torch's choice)."""
+    if kind == LOSS_MSE:
+        return 2.0 * r
+    if kind == LOSS_MAE:
+        return 1.0 if r > 0 else (-1.0 if r < 0 else 0.0)
+    if r > delta:
+        return delta
+    if r < -delta:
+        return -delta
+    return r
+
+
+cdef inline double loss_and_gradient(
+    const floating* W,
+    const floating* b,
+    const floating* X,
+    const floating* Y,
+    const floating* sample_weight,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    int loss_kind,
+    double delta,
+    double* residual_grad,
+    double* grad_W,
+    double* grad_b,
+) noexcept nogil:
+    """Weighted mean loss of the linear model on a batch, and its gradient.
+
+    NumPy equivalent (rows = the batch's sample indices, w = sample weights or ones)::
+
+        R = X[rows] @ W.T + b - Y[rows]                    # (n_rows, n_outputs)
+        loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))
+        D = w[:, None] * l'(R) / (n_outputs * sum(w))
+        grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
+
+    ``b``, ``sample_weight``, ``rows``, ``grad_W`` and ``grad_b`` may be NULL (no bias, unit weights,
+    rows 0..n_rows-1, no gradient wanted). ``residual_grad`` is scratch of n_rows * n_outputs.
+    A non-finite loss is returned as is; the caller decides what it means.
+    """
+    cdef Py_ssize_t ii, i, j
+    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, r, scale, c, bias_grad
+    cdef const floating* x
+    cdef double* row
+
+    # Forward pass: residuals, loss terms and d loss / d prediction (unscaled).
+    for ii in range(n_rows):
+        i = rows[ii] if rows != NULL else ii
+        weight = sample_weight[i] if sample_weight != NULL else 1.0
+        weight_sum += weight
+        x = X + i * n_features
+        for j in range(n_outputs):
+            r = dot(W + j * n_features, x, n_features)
+            if b != NULL:
+                r += b[j]
+            r -= Y[i * n_outputs + j]
+            loss_sum += weight * elementwise_loss(loss_kind, r, delta)
+            residual_grad[ii * n_outputs + j] = weight * elementwise_loss_derivative(loss_kind, r, delta)
+
+    scale = 1.0 / (<double>n_outputs * weight_sum)
+    if grad_W == NULL and grad_b == NULL:
+        return loss_sum * scale
+
+    # Backward pass: grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :]
+    for j in range(n_outputs):
+        bias_grad = 0.0
+        if grad_W != NULL:
+            row = grad_W + j * n_features
+            for i in range(n_features):
+                row[i] = 0.0
+        for ii in range(n_rows):
+            c = residual_grad[ii * n_outputs + j]
+            bias_grad += c
+            if grad_W != NULL and c != 0.0:
+                i = rows[ii] if rows != NULL else ii
+                axpy_into_double(c, X + i * n_features, row, n_features)
+        if grad_W != NULL:
+            for i in range(n_features):
+                row[i] *= scale
+        if grad_b != NULL:
+            grad_b[j] = bias_grad * scale
+    return loss_sum * scale
