@@ -97,27 +97,29 @@ class BuildExt(build_ext):
                 san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
                 ext.extra_compile_args += san
                 ext.extra_link_args += san
-            if omp is not None and getattr(ext, "_gdfast_openmp", False):
+            if omp is not None and ext.name in OPENMP_EXTENSIONS:
                 ext.extra_compile_args += omp[0]
                 ext.extra_link_args += omp[1]
                 ext.define_macros = list(ext.define_macros or []) + [("GDFAST_HAVE_OPENMP", "1")]
         super().build_extensions()
 
 
-def _extension(name, source, openmp=False):
-    ext = Extension(
+# Modules with prange loops (cythonize rebuilds Extension objects, so this is keyed by name).
+OPENMP_EXTENSIONS = {"gdfast._train"}
+
+
+def _extension(name, source):
+    return Extension(
         name,
         [source],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
-    ext._gdfast_openmp = openmp
-    return ext
 
 
 extensions = [
     _extension("gdfast._kernels", "src/_kernels.pyx"),
-    _extension("gdfast._train", "src/_train.pyx", openmp=True),
+    _extension("gdfast._train", "src/_train.pyx"),
 ]
 
 setup(

@@ -7,7 +7,7 @@ stopped and continued anywhere with bit-identical results.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,10 +53,10 @@ class TrainOptions:
     learning_rate: float = 0.01
     num_iterations: int | None = None
     num_epochs: int | None = None
-    optimizer: Optimizer = field(default_factory=get_optimizer)
+    optimizer: Optimizer | str | None = "sgd"
     loss: str = "mse"
     huber_delta: float = 1.0
-    schedule: Schedule = field(default_factory=get_schedule)
+    schedule: Schedule | str | None = None
     fit_intercept: bool = False
     batch_size: int | None = None
     shuffle: bool = True

@@ -189,14 +189,16 @@ def _prepare_sample_weight(sample_weight, X2):
     return sw
 
 
-def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
+def _allocate(cfg, options, Y2, size, n_steps):
+    """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
     n_samples, n_outputs = Y2.shape
-    size = state.params.shape[1]
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
-    history = np.full(hist_len, np.nan)
-    epoch_history = np.full(epoch_len, np.nan)
-    grad = np.zeros(size)
-    residual = np.empty(cfg["batch_size"] * n_outputs)
+    return (np.full(hist_len, np.nan), np.full(epoch_len, np.nan), np.zeros(size),
+            np.empty(cfg["batch_size"] * n_outputs))
+
+
+def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
+    history, epoch_history, grad, residual = _allocate(cfg, options, Y2, state.params.shape[1], n_steps)
     t0, e0 = state.step, state.epoch
     state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
     state.counters[C_STATUS] = 0
@@ -206,7 +208,11 @@ def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
         status = _run_with_progress(cfg, args, n_steps, t0, state)
     else:
         status = _train.run_steps(cfg, *args, n_steps) if n_steps > 0 else 0
+    return _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_history)
 
+
+def _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_history, warn=True):
+    """Final loss, divergence fix-up and the TrainResult of a run the kernel has advanced."""
     theta = state.current_params()
     final_loss = _train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, np.empty(Y2.size))
     if not np.isfinite(final_loss) and state.step > 0:
@@ -218,12 +224,12 @@ def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
             cfg, X2, Y2, sw, options.fit_intercept, state.current_params(), np.empty(Y2.size)
         )
     n_iter = state.step - t0
-    if status == DIVERGED:
+    if status == DIVERGED and warn:
         warnings.warn(
             f"train: the loss stopped being finite after {n_iter} updates (learning_rate too large?); "
             "returning the last weights whose loss was finite",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     W, b = state.split()
     grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.tol is not None or options.clip_norm) else np.nan

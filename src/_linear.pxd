@@ -113,7 +113,7 @@ cdef inline double loss_and_gradient(
     cdef Py_ssize_t ii, i, j
     cdef double weight, weight_sum = 0.0, loss_sum = 0.0, r, scale, c, bias_grad
     cdef const floating* x
-    cdef double* row
+    cdef double* row = NULL
 
     # Forward pass: residuals, loss terms and d loss / d prediction (unscaled).
     for ii in range(n_rows):

@@ -9,6 +9,7 @@ still give the bit-identical result of one long call.
 Preconditions (checked in Python, never here): C-contiguous arrays of one float dtype, shapes as
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
+from cpython cimport array
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport cos, fabs, floor, isfinite, pow, sqrt, M_PI
@@ -126,7 +127,7 @@ def max_threads():
 def _threads_used(int n_threads):
     """Test hook: how many distinct OpenMP threads a parallel loop of ``n_threads`` really runs on."""
     cdef int i, n = 64 * n_threads
-    cdef int[::1] seen = bytearray(4 * n)
+    cdef int[::1] seen = array.array("i", [0]) * n
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
         seen[i] = gdfast_thread_num()
     return len(set(seen))
@@ -474,14 +475,15 @@ def sweep_steps(
     double[:, ::1] scalars,
     double[:, ::1] history,
     double[:, ::1] epoch_history,
-    int64_t t_origin,
-    int64_t epoch_origin,
-    int64_t n_steps,
+    const int64_t[::1] t_origin,
+    const int64_t[::1] epoch_origin,
+    const int64_t[::1] n_steps,
     int n_threads,
 ):
     """``run_steps`` for many runs at once (leading axis = run), spread over ``n_threads`` threads.
 
-    Runs share X, Y and sample_weight; each has its own config and state rows. Each run is done by
+    Runs share X, Y and sample_weight; each has its own config, state rows, history origins and
+    number of steps (t_origin, epoch_origin, n_steps have one entry per run). Each run is done by
     one thread from start to end, so its result does not depend on the number of threads.
     Returns the statuses as a list.
     """
@@ -504,7 +506,7 @@ def sweep_steps(
                     &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
                     fit_intercept, &params[r, 0, 0], &opt_state[r, 0, 0], &grad[r, 0],
                     &residual_grad[r, 0], &perm[r, 0], &counters[r, 0], &scalars[r, 0],
-                    &history[r, 0], &epoch_history[r, 0], t_origin, epoch_origin, n_steps,
+                    &history[r, 0], &epoch_history[r, 0], t_origin[r], epoch_origin[r], n_steps[r],
                     check_every, &stop_flag,
                 )
     finally:
