@@ -109,14 +109,20 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
-def prepare_samples(W, X, Y=None):
+_NO_TARGET = object()
+
+
+def prepare_samples(W, X, Y=_NO_TARGET):
     """Validate (W, X[, Y]) of a linear model and return them as float arrays of one dtype.
+
+    Leave ``Y`` out for a call without targets; a ``Y`` given as None is an error like any other
+    non-numeric Y.
 
     Returns ``(W, X2, Y2, single)`` where X2 is (n_samples, n_features), Y2 is (n_samples, n_outputs)
     (or None), and ``single`` tells whether X was one 1-D sample.
     """
     arrays = {"W": as_array("W", W), "X": as_array("X", X)}
-    if Y is not None:
+    if Y is not _NO_TARGET:
         arrays["Y"] = as_array("Y", Y)
     dtype = common_float_dtype(**arrays)
     W = as_float("W", arrays["W"], dtype, ndim=2)
@@ -130,7 +136,7 @@ def prepare_samples(W, X, Y=None):
             f"{what} must have length n_features = W.shape[1] = {n_features}; got X of shape {X.shape}"
         )
     Y2 = None
-    if Y is not None:
+    if Y is not _NO_TARGET:
         Y = as_float("Y", arrays["Y"], dtype, ndim=X.ndim)
         expected = (n_outputs,) if single else (X2.shape[0], n_outputs)
         if Y.shape != expected:

@@ -133,7 +133,8 @@ def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
     f_path = np.empty_like(x_path) if function is not None else None
     if quad is not None:
         n_done = _kernels.descend_quadratic_into(
-            quad.a, quad.b, quad.c, lr, x_path, x_path if f_path is None else f_path, f_path is not None
+            quad.a, quad.b, quad.c, lr, x_path, x_path if f_path is None else f_path, f_path is not None,
+            scalar,  # a scalar start is evaluated as a Python/NumPy scalar: x**2 is pow(x, 2) there
         )
     else:
         n_done = _python_descent(gradient, function, lr, x_path, f_path, scalar)

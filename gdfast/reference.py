@@ -58,7 +58,8 @@ def update(W, G, learning_rate, out=None):
     lr = check_learning_rate(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)
-    weak_scalar = isinstance(G, (int, float)) and not isinstance(G, bool)
+    # (type(), not isinstance: np.float64 subclasses float but is not weak under NumPy 2's rules.)
+    weak_scalar = type(G) in (int, float)
     dtype = common_float_dtype(W=w_in) if weak_scalar else common_float_dtype(W=w_in, G=g_in)
     if w_in.ndim == 0:
         raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")

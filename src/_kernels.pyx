@@ -81,6 +81,27 @@ def update_scalar_into(const floating[::1] W, double gradient, double learning_r
             out[k] = W[k] - step
 
 
+cdef extern from *:
+    """
+    #include <math.h>
+    /* libm's pow(x, 2) itself: a volatile exponent stops the compiler from rewriting it as x*x. */
+    static double gdfast_libm_square(double x) { volatile double two = 2.0; return pow(x, two); }
+    static float gdfast_libm_squaref(float x) { volatile float two = 2.0f; return powf(x, two); }
+    """
+    double gdfast_libm_square(double x) noexcept nogil
+    float gdfast_libm_squaref(float x) noexcept nogil
+
+
+cdef inline floating square(floating x, bint use_pow) noexcept nogil:
+    """x**2: x*x (NumPy arrays), or pow(x, 2) / powf(x, 2) (Python floats, NumPy scalars)."""
+    if not use_pow:
+        return x * x
+    if floating is float:
+        return gdfast_libm_squaref(x)
+    else:
+        return gdfast_libm_square(x)
+
+
 def descend_quadratic_into(
     double a,
     double b,
@@ -89,12 +110,15 @@ def descend_quadratic_into(
     floating[:, ::1] x_path,
     floating[:, ::1] f_path,
     bint with_function,
+    bint scalar_pow=False,
 ):
     """Gradient descent on f(x) = a*x**2 + b*x + c, element-wise, from x_path[0].
 
     For t in 0..T-1: x_path[t+1] = x_path[t] - learning_rate * (2*a*x_path[t] + b), each expression
     evaluated in the order Python evaluates it, so the path equals a plain Python loop to the bit.
-    When ``with_function`` is true, f_path[t] = a*x**2 + b*x + c along the path.
+    When ``with_function`` is true, f_path[t] = a*x**2 + b*x + c along the path. ``x**2`` is x*x,
+    as NumPy squares an array; with ``scalar_pow`` it is libm's pow(x, 2) (powf for float32), as
+    Python and NumPy scalars compute it (the two differ in the last bit for ~0.1% of x).
     Stops at the first update that gives a non-finite x or f; returns the number of updates kept.
     """
     cdef Py_ssize_t t, k, n_done = 0, n_steps = x_path.shape[0] - 1, dim = x_path.shape[1]
@@ -106,7 +130,7 @@ def descend_quadratic_into(
         if with_function:
             for k in range(dim):
                 x = x_path[0, k]
-                f_path[0, k] = fa * (x * x) + fb * x + fc
+                f_path[0, k] = fa * square(x, scalar_pow) + fb * x + fc
         for t in range(n_steps):
             for k in range(dim):
                 x = x_path[t, k]
@@ -114,7 +138,7 @@ def descend_quadratic_into(
                 x_path[t + 1, k] = x
                 finite = finite and isfinite(x)
                 if with_function:
-                    f_path[t + 1, k] = fa * (x * x) + fb * x + fc
+                    f_path[t + 1, k] = fa * square(x, scalar_pow) + fb * x + fc
                     finite = finite and isfinite(f_path[t + 1, k])
             if not finite:
                 break
