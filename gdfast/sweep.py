@@ -177,6 +177,10 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
     runs = []
     for override in overrides:
         opts = dict(train_options)
+        # A run's own length replaces the shared one, whichever way each is given.
+        for mine, other in (("num_epochs", "num_iterations"), ("num_iterations", "num_epochs")):
+            if mine in override and other not in override:
+                opts.pop(other, None)
         opts.update(override)
         start_index = opts.pop("initial_weights", None)
         options = TrainOptions.from_kwargs(**opts)
