@@ -144,7 +144,8 @@ def loss_and_gradient(theta, X, Y, sw, rows, options):
     if options.fit_intercept:
         R = R + theta[n_outputs * n_features:]
     terms, dterms = _loss_terms(options.loss, R, dtype.type(options.huber_delta))
-    scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum())
+    # an all-zero-weight batch contributes nothing (as in the kernel), not 0/0
+    scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
     loss = float((w[:, None] * terms).sum() * scale)
     D = (w[:, None] * dterms) * scale
     grad = (D.T @ Xb).reshape(-1)

@@ -102,7 +102,7 @@ cdef inline double loss_and_gradient(
     NumPy equivalent (rows = the batch's sample indices, w = sample weights or ones)::
 
         R = X[rows] @ W.T + b - Y[rows]                    # (n_rows, n_outputs)
-        loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))
+        loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))    # 0 when sum(w) == 0
         D = w[:, None] * l'(R) / (n_outputs * sum(w))
         grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
 
@@ -129,7 +129,9 @@ cdef inline double loss_and_gradient(
             loss_sum += weight * elementwise_loss(loss_kind, r, delta)
             residual_grad[ii * n_outputs + j] = weight * elementwise_loss_derivative(loss_kind, r, delta)
 
-    scale = 1.0 / (<double>n_outputs * weight_sum)
+    # A mini-batch whose sample weights are all zero contributes nothing (loss 0, gradient 0),
+    # instead of 0/0 = NaN that would read as divergence.
+    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 

@@ -5,8 +5,8 @@ Tolerances: RTOL_LOOP / ATOL_LOOP of tests/conftest.py, the absolute floor scale
 entry of the compared array (an iterated loop's rounding is relative to the problem's scale).
 Counters, permutations and generator states are integers: compared exactly.
 """
-import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -167,6 +167,26 @@ def test_sample_weight_equals_reference(problems, optimizer, loss, dtype):
     opts = dict(learning_rate=LR[name], num_iterations=25, optimizer=optimizer, loss=loss, sample_weight=sw,
                 fit_intercept=True, batch_size=4, seed=4)
     assert_same_run(gdfast.train(W0, X, Y, **opts), reference.train(W0, X, Y, **opts), dtype)
+
+
+@pytest.mark.parametrize("batch_size,shuffle", [(1, True), (2, False), (3, True)])
+def test_zero_weight_batches_contribute_nothing(batch_size, shuffle):
+    """A mini-batch whose weights are all zero is skipped (zero gradient), not a 0/0 'divergence'."""
+    W0, X, Y = random_problem(np.random.default_rng(12), 6, 3, 2)
+    sw = np.array([0.0, 0.0, 1.0, 2.0, 0.0, 1.0])
+    opts = dict(learning_rate=0.05, num_iterations=24, batch_size=batch_size, shuffle=shuffle, seed=3,
+                sample_weight=sw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fast = gdfast.train(W0, X, Y, **opts)
+        slow = reference.train(W0, X, Y, **opts)
+    assert not fast.diverged and np.isfinite(fast.losses).all()
+    assert_same_run(fast, slow, np.float64)
+    # Plain SGD over zero-weight samples only: every step is a no-op.
+    two = gdfast.train(W0, X[:3], Y[:3], learning_rate=0.05, num_iterations=2, batch_size=1, shuffle=False,
+                       sample_weight=[0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(two.W, W0)
+    np.testing.assert_array_equal(two.losses, [0.0, 0.0])
 
 
 def test_integer_sample_weights_equal_repeated_samples():
@@ -359,6 +379,7 @@ WARM = [
     (gdfast.AdamW(), dict(batch_size=7, seed=2, schedule="cosine")),
     (gdfast.RMSprop(centered=True, momentum=0.5), dict(batch_size=3, seed=11, clip_norm=0.1)),
     (gdfast.Adagrad(lr_decay=0.01), dict(batch_size=1, seed=5, loss="huber", schedule="invscaling")),
+    ("adam", dict(batch_size=5, seed=6, n_iter_no_change=10**6, loss_tol=0.0, sample_weight=np.arange(12.0))),
 ]
 
 
@@ -400,10 +421,12 @@ def test_uneven_chunks_equal_one_run(problems):
     assert s.state.counters[C_EPOCH] == whole.state.counters[C_EPOCH]
 
 
-def test_progress_bar_gives_the_same_result(problems):
+@pytest.mark.parametrize("record_every", [1, 3])
+def test_progress_bar_gives_the_same_result(problems, record_every):
     pytest.importorskip("tqdm", reason="progress=True needs tqdm")
     W0, X, Y = problems[np.dtype(np.float64)]
-    opts = dict(learning_rate=0.01, num_iterations=1000, optimizer="adam", batch_size=5, seed=3, fit_intercept=True)
+    opts = dict(learning_rate=0.01, num_iterations=1000, optimizer="adam", batch_size=5, seed=3, fit_intercept=True,
+                record_every=record_every)
     quiet = gdfast.train(W0, X, Y, **opts)
     shown = gdfast.train(W0, X, Y, progress=True, **opts)
     assert quiet.W.tobytes() == shown.W.tobytes() and quiet.b.tobytes() == shown.b.tobytes()
