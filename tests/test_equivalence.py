@@ -12,6 +12,7 @@ is bounded by eps * n * that scale, so a relative test on a near-zero result wou
 from __future__ import annotations
 
 import sys
+import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Callable
@@ -24,7 +25,7 @@ from gdfast import reference
 from conftest import ATOL_LOOP, DTYPES, RTOL, RTOL_LOOP
 
 hypothesis = pytest.importorskip("hypothesis", reason="the property tests need hypothesis")
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import assume, given, strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 
@@ -415,7 +416,8 @@ def test_property_predict(problem):
     desired = reference.predict(W, X)
     scale = float(np.max(_predict_scale(W, X)))
     assert actual.dtype == dtype and actual.shape == desired.shape
-    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)], atol=RTOL[np.dtype(dtype)] * scale)
+    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)],
+                               atol=RTOL[np.dtype(dtype)] * scale + np.finfo(dtype).tiny)
 
 
 @given(problems())
@@ -426,7 +428,9 @@ def test_property_mse_gradient(problem):
     X2, Y2 = np.atleast_2d(X).astype(np.float64), np.atleast_2d(Y).astype(np.float64)
     scale = float(np.max(2.0 / Y2.size * (_predict_scale(W, X2) + np.abs(Y2)).T @ np.abs(X2)))
     assert actual.dtype == dtype and actual.shape == W.shape
-    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)], atol=RTOL[np.dtype(dtype)] * scale)
+    # + tiny: below float32's smallest normal number the float32 reference loses digits (subnormals)
+    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)],
+                               atol=RTOL[np.dtype(dtype)] * scale + np.finfo(dtype).tiny)
 
 
 @given(problems())
@@ -436,7 +440,9 @@ def test_property_mse(problem):
     actual = gdfast.mse(in_layout(X, layout), in_layout(other, layout))
     desired = reference.mse(X, other)
     assert type(actual) is float
-    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)], atol=1e-300)
+    # The float32 reference squares in float32: anything below float32's smallest normal number
+    # underflows there, while the kernel squares in double. That is the absolute floor.
+    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)], atol=np.finfo(dtype).tiny)
 
 
 @given(problems(), st.floats(1e-6, 10.0))
@@ -455,17 +461,27 @@ def test_property_update(problem, lr):
 def test_property_descend_quadratic(x0, a, b, lr, n, scalar_type):
     x0 = scalar_type(x0)
     f = gdfast.Quadratic(a, b, 1.0)
-    fast = gdfast.descend(f.gradient, x0, learning_rate=lr, num_iterations=n, function=f)
-    slow = reference.descend(f.gradient, x0, learning_rate=lr, num_iterations=n, function=f)
-    # lr * 2a <= 4: the path may oscillate or grow but stays finite over 60 steps. A scalar path is
-    # the same arithmetic in the same order as the Python loop (x**2 is libm's pow, as for Python
-    # and NumPy scalars), so it is equal to the bit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # growing float32 paths may overflow
+        fast = gdfast.descend(f.gradient, x0, learning_rate=lr, num_iterations=n, function=f)
+        slow = reference.descend(f.gradient, x0, learning_rate=lr, num_iterations=n, function=f)
+    # A scalar path is the same arithmetic in the same order as the Python loop (x**2 is libm's
+    # pow, as for Python and NumPy scalars), so it is equal to the bit, up to the same last point.
     np.testing.assert_array_equal(fast.x, slow.x)
     np.testing.assert_array_equal(fast.f, slow.f)
-    assert fast.n_iter == slow.n_iter == n
+    assert fast.n_iter == slow.n_iter and fast.diverged == slow.diverged
+    assert fast.n_iter == n or fast.diverged
 
 
-@given(problems(single=False), st.sampled_from(["sgd", "adam", "rmsprop", "adagrad", "adamw"]),
+# The normalising optimizers step by lr * g / (sqrt(v) + eps): where a gradient coordinate is ~eps
+# (hypothesis finds exact cancellations) that amplifies the gradient's rounding by lr / eps = 1e6,
+# an ill-conditioning of the algorithm, not a kernel error. eps = 1e-3 keeps the amplification ~10;
+# the default eps is compared on generic random data in test_train.py.
+PROPERTY_OPTIMIZERS = [gdfast.SGD(momentum=0.5), gdfast.Adam(eps=1e-3), gdfast.AdamW(eps=1e-3),
+                       gdfast.RMSprop(eps=1e-3), gdfast.Adagrad(eps=1e-3)]
+
+
+@given(problems(single=False), st.sampled_from(PROPERTY_OPTIMIZERS),
        st.sampled_from(["mse", "mae", "huber"]), st.booleans())
 def test_property_train(problem, optimizer, loss, fit_intercept):
     dtype, W, X, Y, layout = problem
@@ -473,13 +489,46 @@ def test_property_train(problem, optimizer, loss, fit_intercept):
     X = (X / (1.0 + np.max(np.abs(X)))).astype(dtype)
     Y = (Y / (1.0 + np.max(np.abs(Y)))).astype(dtype)
     W = (W / (1.0 + np.max(np.abs(W)))).astype(dtype)
+    if loss != "mse":
+        # float32: the reference rounds residuals in float32 (~1e-7 of their terms), so a residual
+        # that passes within that of a kink takes the other subgradient there; on hypothesis's
+        # structured draws that happens. Float32 mae/huber are compared on generic data in test_train.
+        assume(dtype == np.float64)
+        # At a kink (residual exactly 0 for mae, +-delta for huber) the subgradient jumps, and
+        # whether the rounded residual is +1e-17 or 0 depends on summation order (BLAS may use FMA,
+        # the kernel does not): a tie-break, not a bug. Hypothesis loves exact ties (small integers
+        # that make residuals cancel exactly, at the start or later along the path); a fixed,
+        # generic jitter of the data and a margin at the start keep the draws off the kinks.
+        X = (X + 1e-3 * np.sin(1.0 + np.arange(X.size)).reshape(X.shape)).astype(dtype)
+        Y = (Y + 1e-3 * np.cos(1.0 + np.arange(Y.size)).reshape(Y.shape)).astype(dtype)
+        a = np.abs(X.astype(np.float64) @ W.astype(np.float64).T - Y)
+        assume(a.min() > 1e-6 and (loss == "mae" or np.abs(a - 1.0).min() > 1e-6))
     opts = dict(learning_rate=0.01, num_iterations=20, optimizer=optimizer, loss=loss,
                 fit_intercept=fit_intercept, seed=1)
     fast = gdfast.train(in_layout(W, layout), in_layout(X, layout), in_layout(Y, layout), **opts)
     slow = reference.train(W, X, Y, **opts)
     d = np.dtype(dtype)
     assert fast.W.dtype == d
-    np.testing.assert_allclose(fast.W, slow.W, rtol=RTOL_LOOP[d], atol=ATOL_LOOP[d])
-    np.testing.assert_allclose(fast.losses, slow.losses, rtol=RTOL_LOOP[d], atol=ATOL_LOOP[d])
-    if fit_intercept:
-        np.testing.assert_allclose(fast.b, slow.b, rtol=RTOL_LOOP[d], atol=ATOL_LOOP[d])
+    # absolute floors at each quantity's own scale (a loss that falls from 2 to 0.03 keeps the
+    # absolute rounding of its start)
+    for a, b in ((fast.W, slow.W), (fast.losses, slow.losses)) + (((fast.b, slow.b),) if fit_intercept else ()):
+        np.testing.assert_allclose(a, b, rtol=RTOL_LOOP[d], atol=ATOL_LOOP[d] * max(1.0, float(np.max(np.abs(b)))))
+
+
+@pytest.mark.parametrize("x0", [10.0, np.float32(7.0), np.array([1.0, 5.0, -3.0]), np.array([1.0, 2.0], np.float32)],
+                         ids=["float", "float32 scalar", "float64 array", "float32 array"])
+@pytest.mark.parametrize("with_function", [False, True])
+def test_descend_divergence_equals_reference(x0, with_function):
+    """lr = 50 on x**2 + 4x + 4 multiplies the distance to the minimum by 99 per step: both paths
+    stop at the same last finite point, flag it and warn."""
+    f = gdfast.Quadratic(1.0, 4.0, 4.0)
+    kw = dict(learning_rate=50.0, num_iterations=400, function=f if with_function else None)
+    with pytest.warns(RuntimeWarning, match="left the finite numbers"):
+        fast = gdfast.descend(f.gradient, x0, **kw)
+    with pytest.warns(RuntimeWarning, match="left the finite numbers"):
+        slow = reference.descend(f.gradient, x0, **kw)
+    assert fast.diverged and slow.diverged and 0 < fast.n_iter == slow.n_iter < 400
+    np.testing.assert_array_equal(fast.x, slow.x)
+    assert np.isfinite(fast.x).all() and fast.x.dtype == slow.x.dtype
+    if with_function:
+        np.testing.assert_array_equal(fast.f, slow.f)
