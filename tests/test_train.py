@@ -489,3 +489,19 @@ def test_float32_tracks_float64(problems):
     assert a.W.dtype == np.float32 and a.b.dtype == np.float32
     # inputs differ by float32 rounding (6e-8 relative); 200 contracting steps keep that ~1e-5
     np.testing.assert_allclose(a.W, b.W, rtol=1e-4, atol=1e-4)
+
+
+def test_concurrent_calls_from_python_threads_equal_sequential_ones(problems):
+    """train releases the GIL for its loop: calls running at the same time in several Python threads
+    share nothing and give the same bits as one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    W0, X, Y = problems[np.dtype(np.float64)]
+    jobs = [dict(optimizer=o, learning_rate=0.01, num_iterations=3000, batch_size=b, seed=s, fit_intercept=True)
+            for o, b, s in (("adam", 5, 1), ("sgd", 3, 2), ("rmsprop", 12, 3), ("adagrad", 1, 4))]
+    sequential = [gdfast.train(W0, X, Y, **j) for j in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda j: gdfast.train(W0, X, Y, **j), jobs))
+    for a, b in zip(sequential, concurrent):
+        assert a.W.tobytes() == b.W.tobytes() and a.b.tobytes() == b.b.tobytes()
+        assert a.losses.tobytes() == b.losses.tobytes()
