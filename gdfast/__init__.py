@@ -21,3 +21,24 @@ __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
     "optimizers", "schedules", "reference",
 ]
+
+# Loaded on first access so that ``import gdfast`` never imports scikit-learn or matplotlib.
+_LAZY = {"GDRegressor": "sklearn", "plot": None}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gdfast' has no attribute {name!r}")
+    import importlib
+
+    if name == "plot":
+        return importlib.import_module(".plot", __name__)
+    try:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    except ImportError as exc:
+        raise ImportError(f"gdfast.{name} needs scikit-learn: pip install 'gdfast[sklearn]' ({exc})") from exc
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
