@@ -74,30 +74,109 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    from . import _train
+
+    print(f"gdfast {__version__}")
+    print(f"  module      : {os.path.dirname(os.path.abspath(__file__))}")
+    print(f"  python      : {sys.version.split()[0]} ({sys.platform})")
+    print(f"  numpy       : {np.__version__}")
+    print(f"  openmp      : {'yes' if _train.have_openmp() else 'no (sweeps run serially)'}")
+    print(f"  max threads : {_train.max_threads()}")
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+# Optional modules that add their own subcommand with ``register(subparsers)``.
+_SUBCOMMAND_MODULES = ("bench",)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gdfast`` argument parser (every subcommand has ``--help``).
+
+    Examples
+    --------
+    >>> from gdfast.cli import build_parser
+    >>> args = build_parser().parse_args(["demo", "--output", "out", "--iterations", "1000"])
+    >>> args.command, args.output, args.iterations
+    ('demo', 'out', 1000)
+    """
     parser = argparse.ArgumentParser(prog="gdfast", description="Gradient descent in compiled Cython kernels.")
     parser.add_argument("--version", action="version", version=f"gdfast {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run both lessons through the kernels, save the plots, time a long run")
-    demo.add_argument("--output", "-o", default="gdfast-demo", help="folder for the PNG files (default: %(default)s)")
-    demo.add_argument("--learning-rate", type=float, default=0.03,
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    demo = sub.add_parser("demo", help="run both lessons through the kernels, save the plots, time a long run",
+                          description="Run both lessons through the compiled kernels, save their plots "
+                                      "under --output and time a long run against the NumPy reference.")
+    demo.add_argument("--output", "-o", metavar="DIR", default="gdfast-demo",
+                      help="folder for the PNG files (created if needed; default: %(default)s)")
+    demo.add_argument("--learning-rate", type=_positive_float, default=0.03,
                       help="learning rate of lesson 3.1's single update (default: %(default)s)")
-    demo.add_argument("--iterations", type=int, default=1_000_000,
+    demo.add_argument("--iterations", type=_positive_int, default=1_000_000,
                       help="iterations of the timed long run (default: %(default)s)")
-    demo.add_argument("--reference-iterations", type=int, default=20_000,
+    demo.add_argument("--reference-iterations", type=_positive_int, default=20_000,
                       help="iterations the NumPy reference is timed over (default: %(default)s)")
     demo.set_defaults(func=_demo)
+    info = sub.add_parser("info", help="print the version, the build's OpenMP support and thread count",
+                          description="Print gdfast's version, where it is installed and how it was built.")
+    info.set_defaults(func=_info)
+    import importlib
+
+    for name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``gdfast`` console script."""
+    """Entry point of the ``gdfast`` console script; returns the exit status.
+
+    0 on success, 2 for bad arguments (argparse's one-line ``gdfast: error: ...`` message), 1 when
+    a file cannot be written.
+
+    Examples
+    --------
+    >>> from gdfast.cli import main
+    >>> main(["info"])  # doctest: +ELLIPSIS
+    gdfast ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as exc:
+        print(f"gdfast {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gdfast {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
