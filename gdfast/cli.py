@@ -5,13 +5,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
 from ._version import __version__
 
 
-def _demo(args) -> int:
+def _demo(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,13 +26,17 @@ def _demo(args) -> int:
 
     print("Lesson 3.1.1: gradient descent on f(x) = x**2 + 4x + 4 from x = 10, lr 0.1, 20 steps")
     xs, fs = lesson.gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20)
-    for t in (0, 1, 2, 5, 10, 20):
-        print(f"  step {t:2d}: x = {xs[t]: .6f}   f(x) = {fs[t]:.6f}")
+    for k in (0, 1, 2, 5, 10, 20):
+        print(f"  step {k:2d}: x = {xs[k]: .6f}   f(x) = {fs[k]:.6f}")
     print(f"  the minimum is at x = {lesson.QUADRATIC.minimizer():g}")
     ax = lesson.plot_gradient_descent(xs, fs)
     path_png = os.path.join(out, "descent_1d.png")
-    ax.figure.savefig(path_png, dpi=100)
-    plt.close(ax.figure)
+    from matplotlib.figure import Figure
+
+    fig1 = ax.figure
+    assert isinstance(fig1, Figure)
+    fig1.savefig(path_png, dpi=100)
+    plt.close(fig1)
     print(f"  plot: {path_png}\n")
 
     print("Lesson 3.1: the linear layer W1 @ input and its MSE")
@@ -74,7 +79,7 @@ def _demo(args) -> int:
     return 0
 
 
-def _info(args) -> int:
+def _info(args: argparse.Namespace) -> int:
     from . import _train
 
     print(f"gdfast {__version__}")
@@ -151,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gdfast`` console script; returns the exit status.
 
     0 on success, 2 for bad arguments (argparse's one-line ``gdfast: error: ...`` message), 1 when
@@ -170,7 +175,8 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except OSError as exc:
         print(f"gdfast {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -172,7 +172,8 @@ def _grid_values(function: Callable[[Any], Any], xx: np.ndarray, yy: np.ndarray)
     except Exception:  # noqa: BLE001 - not vectorised: fall back to one call per point
         z = None
     if z is not None and z.shape == (2,) + xx.shape:
-        return z.sum(axis=0)  # an element-wise function (e.g. a Quadratic): the separable sum
+        summed: np.ndarray = z.sum(axis=0)
+        return summed  # an element-wise function (e.g. a Quadratic): the separable sum
     if z is not None and z.shape == xx.shape:
         return z
     out = np.empty(xx.shape)

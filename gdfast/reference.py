@@ -9,8 +9,10 @@ double, which is why float32 comparisons use a looser tolerance.
 from __future__ import annotations
 
 import warnings
+from typing import Any, Callable, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ._engine import (
     C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
@@ -20,6 +22,7 @@ from ._engine import (
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
 from .core import _check_out
+from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, _prepare_sample_weight
 
@@ -27,14 +30,14 @@ __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuf
            "SplitMix64"]
 
 
-def predict(W, X):
+def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
     """``W @ X`` for one sample, ``X @ W.T`` for a batch."""
     W, X2, _, single = prepare_samples(W, X)
-    out = X2 @ W.T
+    out: np.ndarray = X2 @ W.T
     return out[0] if single else out
 
 
-def mse(prediction, target):
+def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     """``np.mean((prediction - target) ** 2)`` as a float."""
     p = as_array("prediction", prediction)
     t = as_array("target", target)
@@ -46,14 +49,15 @@ def mse(prediction, target):
     return float(np.mean((p - t) ** 2))
 
 
-def mse_gradient(W, X, Y):
+def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
     """``2 / Y.size * (X @ W.T - Y).T @ X``."""
     W, X2, Y2, _ = prepare_samples(W, X, Y)
     R = X2 @ W.T - Y2
-    return (2.0 / Y2.size) * (R.T @ X2)
+    grad: np.ndarray = (2.0 / Y2.size) * (R.T @ X2)
+    return grad
 
 
-def update(W, G, learning_rate, out=None):
+def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
     """``W - learning_rate * G`` (G converted to the result's dtype first)."""
     lr = check_learning_rate(learning_rate)
     w_in = as_array("W", W)
@@ -67,14 +71,15 @@ def update(W, G, learning_rate, out=None):
     w = as_float("W", w_in, dtype)
     target = _check_out(out, w_in.shape, dtype)
     g = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, dtype)
-    result = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
+    result: np.ndarray = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
     if target is None:
         return result
     target[...] = result
     return target
 
 
-def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
+def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
+            function: Callable[[Any], Any] | None = None) -> DescentPath:
     """The Python loop ``x -= learning_rate * gradient(x)``, never the kernel (a Quadratic's
     methods are wrapped so the compiled path is not taken)."""
     if isinstance(getattr(gradient, "__self__", None), Quadratic):
@@ -120,7 +125,7 @@ def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
 
 # --- Training ----------------------------------------------------------------------------------
 
-def _loss_terms(kind, R, delta):
+def _loss_terms(kind: str, R: np.ndarray, delta: Any) -> tuple[np.ndarray, np.ndarray]:
     if kind == "mse":
         return R * R, 2 * R
     if kind == "mae":
@@ -132,7 +137,8 @@ def _loss_terms(kind, R, delta):
     return loss, grad
 
 
-def loss_and_gradient(theta, X, Y, sw, rows, options):
+def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, rows: Any,
+                      options: TrainOptions) -> tuple[float, np.ndarray]:
     """Weighted mean loss of the linear model on the batch ``rows`` and its gradient (W then b)."""
     n_outputs, n_features = Y.shape[1], X.shape[1]
     dtype = X.dtype
@@ -152,7 +158,7 @@ def loss_and_gradient(theta, X, Y, sw, rows, options):
     return loss, grad
 
 
-def optimizer_step(opt, p, g, buffers, lr, step):
+def optimizer_step(opt: Any, p: np.ndarray, g: np.ndarray, buffers: Any, lr: float, step: int) -> Any:
     """One torch.optim update of the flat parameters ``p`` (returns the new p; buffers in place)."""
     name = type(opt).__name__
     dt = p.dtype.type
@@ -200,10 +206,14 @@ def optimizer_step(opt, p, g, buffers, lr, step):
     raise ValueError(f"unknown optimizer {name}")  # pragma: no cover
 
 
-def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_every=1, optimizer="sgd",
-          loss="mse", huber_delta=1.0, fit_intercept=False, batch_size=None, shuffle=True, seed=None,
-          num_epochs=None, schedule=None, loss_tol=1e-4, n_iter_no_change=None, clip_norm=None,
-          sample_weight=None, state=None, progress=False):
+def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate: float = 0.01,
+          num_iterations: int | None = None, tol: float | None = None, record_every: int = 1,
+          optimizer: Any = "sgd", loss: str = "mse", huber_delta: float = 1.0, fit_intercept: bool = False,
+          batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+          num_epochs: int | None = None, schedule: Any = None, loss_tol: float = 1e-4,
+          n_iter_no_change: int | None = None, clip_norm: float | None = None,
+          sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
+          progress: bool = False) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object)."""
     options = TrainOptions.from_kwargs(
         learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
@@ -226,7 +236,8 @@ def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_
     return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
 
 
-def _run_reference(options, X, Y, sw, state, n_steps, seed):
+def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,
+                   state: TrainState, n_steps: int, seed: int) -> TrainResult:
     n_samples = X.shape[0]
     dtype = X.dtype
     batch = options.resolved_batch_size(n_samples)
@@ -270,7 +281,7 @@ def _run_reference(options, X, Y, sw, state, n_steps, seed):
                 coef = options.clip_norm / (norm + 1e-6)
                 if coef < 1.0:
                     grad = grad * dtype.type(coef)
-        lr = options.schedule(options.learning_rate, t)
+        lr = cast(Schedule, options.schedule)(options.learning_rate, t)
         state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
         cur = 1 - cur
         c[C_STEP] = t + 1

@@ -248,7 +248,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             W0 = np.zeros((Y.shape[1], n_features), dtype=X.dtype)
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
             result = train(W0, X, Y, seed=seed, sample_weight=sw, **options)
-            curve_before = np.empty(0)
+            curve_before: np.ndarray = np.empty(0)
             t_before, epoch_before = 0, 0
         else:
             state = self._state
@@ -263,7 +263,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._store(result, y_1d, X.dtype)
         self.n_iter_ = int(result.state.epoch - epoch_before)
         self.t_ = int(t_before + result.n_iter)
-        self.loss_curve_ = np.concatenate([curve_before, result.epoch_losses])
+        self.loss_curve_: np.ndarray = np.concatenate([curve_before, result.epoch_losses])
         if early_stop and self.tol is not None and result.status == "max_iter" and not result.diverged:
             warnings.warn(
                 f"GDRegressor: max_iter={self.max_iter} epochs reached before the loss stopped improving "
