@@ -174,6 +174,16 @@ class TrainState:
     fit_intercept : bool
     shape : tuple
         (n_outputs, n_features) of W.
+
+    Examples
+    --------
+    >>> import numpy as np, gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> first = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10)
+    >>> more = gdfast.train(first.W, INPUT, TARGET, learning_rate=0.01, num_iterations=5, state=first.state)
+    >>> whole = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=15)
+    >>> first.state.step, more.state.step, np.array_equal(more.W, whole.W)
+    (10, 15, True)
     """
 
     params: np.ndarray

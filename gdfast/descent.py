@@ -66,6 +66,14 @@ class DescentPath:
         Updates done (fewer than asked only when the path diverged).
     diverged : bool
         Whether the descent stopped because a value stopped being finite.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> f = gdfast.Quadratic(1, 4, 4)
+    >>> path = gdfast.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=20, function=f)
+    >>> path.x.shape, float(path.f[0]), path.n_iter, path.diverged
+    ((21,), 144.0, 20, False)
     """
 
     x: np.ndarray
@@ -120,7 +128,7 @@ def descend(
     >>> f = gdfast.Quadratic(1, 4, 4)
     >>> path = gdfast.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=20, function=f)
     >>> round(float(path.x[-1]), 4), round(float(path.f[-1]), 6)
-    (-1.8617, 0.019116)
+    (-1.8616, 0.019141)
     """
     if not callable(gradient):
         raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")

@@ -147,7 +147,7 @@ def scalar_gradient(prediction: Any, target: Any, input: Any) -> float:
     >>> from gdfast.lesson import INPUT, TARGET, W1, scalar_gradient
     >>> import gdfast
     >>> round(scalar_gradient(gdfast.predict(W1, INPUT), TARGET, INPUT), 4)
-    -10.7133
+    -10.4092
     """
     p = np.asarray(prediction, dtype=float)
     t = np.asarray(target, dtype=float)

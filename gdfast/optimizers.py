@@ -19,7 +19,16 @@ _SGD, _ADAM, _RMSPROP, _ADAGRAD = 0, 1, 2, 3
 
 
 class Optimizer:
-    """Base class: hyper-parameters of an update rule. Subclasses are frozen dataclasses."""
+    """Base class: hyper-parameters of an update rule. Subclasses are frozen dataclasses.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> isinstance(gdfast.Adam(), gdfast.optimizers.Optimizer)
+    True
+    >>> gdfast.SGD(momentum=0.5).to_dict()
+    {'name': 'SGD', 'momentum': 0.5, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}
+    """
 
     _code = -1
 

@@ -31,14 +31,28 @@ __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuf
 
 
 def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
-    """``W @ X`` for one sample, ``X @ W.T`` for a batch."""
+    """``W @ X`` for one sample, ``X @ W.T`` for a batch.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
+    array([3., 7.])
+    """
     W, X2, _, single = prepare_samples(W, X)
     out: np.ndarray = X2 @ W.T
     return out[0] if single else out
 
 
 def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
-    """``np.mean((prediction - target) ** 2)`` as a float."""
+    """``np.mean((prediction - target) ** 2)`` as a float.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
+    1.3333333333333333
+    """
     p = as_array("prediction", prediction)
     t = as_array("target", target)
     dtype = common_float_dtype(prediction=p, target=t)
@@ -50,7 +64,14 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
 
 
 def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
-    """``2 / Y.size * (X @ W.T - Y).T @ X``."""
+    """``2 / Y.size * (X @ W.T - Y).T @ X``.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])   # 2 * (2 - 1) * [2, 1]
+    array([[4., 2.]])
+    """
     W, X2, Y2, _ = prepare_samples(W, X, Y)
     R = X2 @ W.T - Y2
     grad: np.ndarray = (2.0 / Y2.size) * (R.T @ X2)
@@ -58,7 +79,14 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
 
 
 def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
-    """``W - learning_rate * G`` (G converted to the result's dtype first)."""
+    """``W - learning_rate * G`` (G converted to the result's dtype first).
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.update([1.0, 2.0], [10.0, 20.0], 0.1)
+    array([0., 0.])
+    """
     lr = check_learning_rate(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)
@@ -81,7 +109,16 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
 def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
             function: Callable[[Any], Any] | None = None) -> DescentPath:
     """The Python loop ``x -= learning_rate * gradient(x)``, never the kernel (a Quadratic's
-    methods are wrapped so the compiled path is not taken)."""
+    methods are wrapped so the compiled path is not taken).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast import reference
+    >>> f = gdfast.Quadratic(1, 4, 4)      # x1 = 10 - 0.1 * 24, x2 = 7.6 - 0.1 * 19.2
+    >>> reference.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=2).x
+    array([10.  ,  7.6 ,  5.68])
+    """
     if isinstance(getattr(gradient, "__self__", None), Quadratic):
         bound = gradient
         gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
@@ -95,7 +132,17 @@ _MASK = (1 << 64) - 1
 
 
 class SplitMix64:
-    """Vigna's splitmix64, the generator of gdfast's in-kernel shuffles (Python integers)."""
+    """Vigna's splitmix64, the generator of gdfast's in-kernel shuffles (Python integers).
+
+    Examples
+    --------
+    >>> from gdfast.reference import SplitMix64
+    >>> hex(SplitMix64(0).next())          # the published first output for seed 0
+    '0xe220a8397b1dcdaf'
+    >>> rng = SplitMix64(7)
+    >>> all(0 <= rng.below(6) < 6 for _ in range(100))
+    True
+    """
 
     def __init__(self, state: int):
         self.state = state & _MASK
@@ -117,7 +164,17 @@ class SplitMix64:
 
 
 def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
-    """Fisher-Yates in place: for i = n-1 .. 1 swap perm[i] and perm[rng.below(i + 1)]."""
+    """Fisher-Yates in place: for i = n-1 .. 1 swap perm[i] and perm[rng.below(i + 1)].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdfast.reference import SplitMix64, shuffle_permutation
+    >>> perm = np.arange(6)
+    >>> shuffle_permutation(perm, SplitMix64(1))
+    >>> sorted(perm.tolist()) == list(range(6))
+    True
+    """
     for i in range(perm.shape[0] - 1, 0, -1):
         j = rng.below(i + 1)
         perm[i], perm[j] = perm[j], perm[i]
@@ -214,7 +271,16 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
           n_iter_no_change: int | None = None, clip_norm: float | None = None,
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
           progress: bool = False) -> TrainResult:
-    """:func:`gdfast.train` as a plain NumPy loop (same options, same result object)."""
+    """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> result = reference.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200)
+    >>> result.loss < 1e-10, result.n_iter
+    (True, 200)
+    """
     options = TrainOptions.from_kwargs(
         learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,

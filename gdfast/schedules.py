@@ -16,7 +16,14 @@ __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScal
 
 
 class Schedule:
-    """Base class of the schedules."""
+    """Base class of the schedules: ``schedule(lr, t)`` is the learning rate of update ``t``.
+
+    Examples
+    --------
+    >>> from gdfast.schedules import Schedule, StepDecay
+    >>> isinstance(StepDecay(), Schedule)
+    True
+    """
 
     _code = 0
 
@@ -156,7 +163,16 @@ SCHEDULES: dict[str, type[Schedule]] = {
 
 
 def get_schedule(schedule: Schedule | str | None) -> Schedule:
-    """A :class:`Schedule` from an instance, a name, or None (constant)."""
+    """A :class:`Schedule` from an instance, a name, or None (constant).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import get_schedule
+    >>> get_schedule("exponential")(1.0, 2) == 0.99 ** 2
+    True
+    >>> get_schedule(None)
+    Constant()
+    """
     if schedule is None:
         return Constant()
     if isinstance(schedule, Schedule):

@@ -29,6 +29,14 @@ class SweepResult:
         whatever ``configs`` gave), one dict per run.
     results : list of TrainResult
         The full result of each run (identical to a :func:`gdfast.train` call with the same options).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> res = gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.001, 0.01], num_iterations=10)
+    >>> len(res), res.W.shape, res.losses.shape, res.to_records()[1]["learning_rate"]
+    (2, (2, 4, 4), (2, 10), 0.01)
     """
 
     configs: list[dict[str, Any]]
@@ -92,7 +100,14 @@ def expand_configs(
     initial_weights_count: int | None = None,
     configs: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The cartesian product learning_rates x seeds x initial weights x configs, as override dicts."""
+    """The cartesian product learning_rates x seeds x initial weights x configs, as override dicts.
+
+    Examples
+    --------
+    >>> from gdfast.sweep import expand_configs
+    >>> expand_configs([0.1, 0.2], seeds=[1])
+    [{'learning_rate': 0.1, 'seed': 1}, {'learning_rate': 0.2, 'seed': 1}]
+    """
     axes = []
     if learning_rates is not None:
         axes.append([{"learning_rate": lr} for lr in learning_rates])

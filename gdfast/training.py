@@ -54,6 +54,14 @@ class TrainResult:
         Seed of the shuffling generator (drawn from the OS when none was given).
     state : TrainState
         Pass as ``train(result.W, X, Y, state=result.state, ...)`` to continue the run exactly.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> r = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10)
+    >>> r.status, r.n_iter, r.losses.shape, r.W.shape, r.b is None
+    ('max_iter', 10, (10,), (4, 4), True)
     """
 
     W: np.ndarray
