@@ -179,3 +179,22 @@ def test_a_fitted_regressor_gives_its_loss_curve():
     reg = gdfast.GDRegressor(learning_rate=0.1, max_iter=30, tol=None).fit(X, X.sum(axis=1))
     ax = plot.loss_curves(reg, epochs=True)
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), reg.loss_curve_)
+
+
+def test_docs_make_figures_regenerates_every_readme_image(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "make_figures.py"
+    if not script.exists():
+        pytest.skip("docs/ is not next to the tests (installed-wheel run)")
+    spec = importlib.util.spec_from_file_location("make_figures", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    paths = module.main(["--output", str(tmp_path)])
+    assert sorted(Path(p).name for p in paths) == sorted(p.name for p in script.parent.glob("*.png"))
+    for p in paths:
+        image = plt.imread(p)
+        assert image.shape[0] > 200 and image[..., :3].std() > 0.05
+        # Same size as the committed image (bytes may differ with another matplotlib/FreeType).
+        assert plt.imread(script.parent / Path(p).name).shape == image.shape, Path(p).name
