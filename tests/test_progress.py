@@ -39,3 +39,13 @@ def test_regressor_verbose_shows_a_bar(capsys, rng):
     loud = gdfast.GDRegressor(learning_rate=0.1, max_iter=50, tol=None, verbose=True).fit(X, y)
     assert "50/50" in capsys.readouterr().err
     np.testing.assert_array_equal(loud.coef_, quiet.coef_)
+
+
+def test_progress_without_tqdm_is_a_clear_import_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        gdfast.train(W1, INPUT, TARGET, num_iterations=5, progress=True)
+    # progress=False never touches tqdm.
+    assert gdfast.train(W1, INPUT, TARGET, num_iterations=5).n_iter == 5
