@@ -4,13 +4,14 @@
 # folder and run against the installed wheel, with the source tree off sys.path.
 #
 # Usage: .ci/wheel_roundtrip.sh            (builds HEAD of this repository: commit first)
-# Env:   GDFAST_ROUNDTRIP_EXTRAS=test       extras installed with the wheel (e.g. "test,sklearn")
+# Env:   GDFAST_ROUNDTRIP_EXTRAS=           extras installed with the wheel (e.g. "test": scikit-learn
+#                                           and tqdm too); default none: runtime deps + pytest/hypothesis
 #        GDFAST_ROUNDTRIP_KEEP=1            keep the temp folder
 #        PYTHON=python3                     interpreter used for the build and the venv
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
-EXTRAS="${GDFAST_ROUNDTRIP_EXTRAS:-test}"
+EXTRAS="${GDFAST_ROUNDTRIP_EXTRAS:-}"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/gdfast-roundtrip.XXXXXX")"
 [ "${GDFAST_ROUNDTRIP_KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
 START=$SECONDS
@@ -44,12 +45,12 @@ assert not missing and ext and not bad, (missing, ext, bad)
 print("wheel contents ok:", len(names), "files, extension", ext[0])
 PY
 
-step "fresh venv, wheel + runtime deps + [$EXTRAS] only, binary packages only (no compiler used)"
+step "fresh venv: the wheel${EXTRAS:+[$EXTRAS]} + its runtime deps + pytest/hypothesis, binary packages only (no compiler used)"
 "$PYTHON" -m venv "$TMP/venv"
 VPY="$TMP/venv/bin/python"
 [ -x "$VPY" ] || VPY="$TMP/venv/Scripts/python.exe"
 "$VPY" -m pip install --quiet --upgrade pip
-"$VPY" -m pip install --quiet --only-binary :all: "${WHEEL}[${EXTRAS}]"
+"$VPY" -m pip install --quiet --only-binary :all: "${WHEEL}${EXTRAS:+[$EXTRAS]}" "pytest>=7" "hypothesis>=6.80"
 if "$VPY" -c "import Cython" 2>/dev/null; then echo "Cython is importable in the venv"; exit 1; fi
 step "venv holds: $("$VPY" -m pip list --format=freeze | tr '\n' ' ')"
 
