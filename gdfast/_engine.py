@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ N_SCALARS = 5
 DEFAULT_NUM_ITERATIONS = 100
 
 
-def get_loss(loss) -> str:
+def get_loss(loss: Any) -> str:
     """A validated loss name."""
     if not isinstance(loss, str):
         raise TypeError(f"loss must be one of {', '.join(LOSSES)}; got {type(loss).__name__}")
@@ -68,7 +69,7 @@ class TrainOptions:
     record_every: int = 1
 
     @classmethod
-    def from_kwargs(cls, **kwargs) -> "TrainOptions":
+    def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
         """Validate user options (names as in :func:`gdfast.train`)."""
         unknown = set(kwargs) - set(cls.__dataclass_fields__)
         if unknown:
@@ -77,7 +78,7 @@ class TrainOptions:
                 + ", ".join(cls.__dataclass_fields__)
             )
         o = cls(**kwargs)
-        v = {}
+        v: dict[str, Any] = {}
         v["learning_rate"] = check_learning_rate(o.learning_rate)
         if o.num_iterations is not None and o.num_epochs is not None:
             raise ValueError("give num_iterations or num_epochs, not both")
@@ -124,14 +125,14 @@ class TrainOptions:
         """Shuffling only matters for mini-batches; a full batch is always taken in order."""
         return self.shuffle and self.resolved_batch_size(n_samples) < n_samples
 
-    def kernel_config(self, n_samples: int) -> dict:
+    def kernel_config(self, n_samples: int) -> dict[str, Any]:
         """The TrainConfig struct of src/_train.pyx, as a dict."""
         cfg = dict(
             loss=LOSSES[self.loss], huber_delta=self.huber_delta,
-            optimizer=self.optimizer._code, learning_rate=self.learning_rate,
+            optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
             beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
-            schedule=self.schedule._code, schedule_gamma=1.0, schedule_step_size=1.0,
+            schedule=cast(Schedule, self.schedule)._code, schedule_gamma=1.0, schedule_step_size=1.0,
             schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0,
             clip_norm=self.clip_norm if self.clip_norm is not None else 0.0,
             grad_tol=self.tol if self.tol is not None else -1.0,
@@ -141,8 +142,8 @@ class TrainOptions:
             shuffle=self.effective_shuffle(n_samples),
             record_every=self.record_every,
         )
-        cfg.update(self.optimizer._kernel_fields())
-        cfg.update(self.schedule._kernel_fields())
+        cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
+        cfg.update(cast(Schedule, self.schedule)._kernel_fields())
         return cfg
 
 
@@ -173,6 +174,16 @@ class TrainState:
     fit_intercept : bool
     shape : tuple
         (n_outputs, n_features) of W.
+
+    Examples
+    --------
+    >>> import numpy as np, gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> first = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10)
+    >>> more = gdfast.train(first.W, INPUT, TARGET, learning_rate=0.01, num_iterations=5, state=first.state)
+    >>> whole = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=15)
+    >>> first.state.step, more.state.step, np.array_equal(more.W, whole.W)
+    (10, 15, True)
     """
 
     params: np.ndarray
@@ -182,7 +193,7 @@ class TrainState:
     scalars: np.ndarray
     optimizer: str
     fit_intercept: bool
-    shape: tuple
+    shape: tuple[int, int]
 
     @property
     def step(self) -> int:
@@ -195,9 +206,10 @@ class TrainState:
         return int(self.counters[C_EPOCH])
 
     def current_params(self) -> np.ndarray:
-        return self.params[int(self.counters[C_CURRENT])]
+        row: np.ndarray = self.params[int(self.counters[C_CURRENT])]
+        return row
 
-    def split(self):
+    def split(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(W, b) copies of the current parameters (b is None without an intercept)."""
         m, n = self.shape
         theta = self.current_params()
@@ -212,7 +224,7 @@ class TrainState:
         )
 
     @classmethod
-    def new(cls, W: np.ndarray, b, n_samples: int, options: TrainOptions, seed: int) -> "TrainState":
+    def new(cls, W: np.ndarray, b: Any, n_samples: int, options: TrainOptions, seed: int) -> "TrainState":
         m, n = W.shape
         size = m * n + (m if options.fit_intercept else 0)
         params = np.empty((2, size), dtype=W.dtype)
@@ -220,7 +232,7 @@ class TrainState:
         if options.fit_intercept:
             params[:, m * n:] = 0.0 if b is None else b
         opt_state = np.zeros((3, size), dtype=np.float64)
-        opt_state[0] = options.optimizer._initial_state_value()
+        opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
         counters = np.zeros(N_COUNTERS, dtype=np.int64)
         counters[C_RNG] = np.array(seed, dtype=np.uint64).view(np.int64)
         scalars = np.zeros(N_SCALARS, dtype=np.float64)
@@ -252,6 +264,6 @@ class TrainState:
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 
 
-def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int):
+def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int) -> tuple[int, int]:
     """Sizes of the loss history buffers for a call of ``num_iterations`` updates."""
     return max(1, math.ceil(num_iterations / record_every) + 1), num_iterations // steps_per_epoch + 2

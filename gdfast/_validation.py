@@ -9,6 +9,8 @@ from __future__ import annotations
 import numbers
 import operator
 
+from typing import Any
+
 import numpy as np
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -18,7 +20,7 @@ def _describe(a: np.ndarray) -> str:
     return f"shape {a.shape} and dtype {a.dtype}"
 
 
-def as_array(name: str, value) -> np.ndarray:
+def as_array(name: str, value: Any) -> np.ndarray:
     """``np.asarray(value)``, with a TypeError naming ``name`` for non-numeric input."""
     if isinstance(value, np.ndarray):
         arr = value
@@ -48,7 +50,7 @@ def common_float_dtype(**arrays: np.ndarray) -> np.dtype:
     return np.dtype(dtype)
 
 
-def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim=None) -> np.ndarray:
+def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """A C-contiguous, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
 
     Returns ``arr`` itself when it already qualifies (callers must not write to the result).
@@ -66,12 +68,13 @@ def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim=None) -> np.ndarr
     return out
 
 
-def check_learning_rate(value, name: str = "learning_rate") -> float:
+def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
     """A finite, positive float."""
     return check_real(value, name, low=0.0, low_inclusive=False)
 
 
-def check_real(value, name: str, *, low=None, high=None, low_inclusive=True, high_inclusive=True) -> float:
+def check_real(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+               low_inclusive: bool = True, high_inclusive: bool = True) -> float:
     """``float(value)`` for a real, finite number within the given bounds; else a clear error."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}: {value!r}")
@@ -87,7 +90,7 @@ def check_real(value, name: str, *, low=None, high=None, low_inclusive=True, hig
     return v
 
 
-def check_int(value, name: str, *, low=None, high=None) -> int:
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """``int(value)`` for an integer (not a bool, not a float) within the given bounds."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer; got bool {value!r}")
@@ -102,17 +105,19 @@ def check_int(value, name: str, *, low=None, high=None) -> int:
     return v
 
 
-def check_bool(value, name: str) -> bool:
+def check_bool(value: Any, name: str) -> bool:
     """A real bool (True/False or NumPy's)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {type(value).__name__}: {value!r}")
     return bool(value)
 
 
-_NO_TARGET = object()
+_NO_TARGET: Any = object()
 
 
-def prepare_samples(W, X, Y=_NO_TARGET):
+def prepare_samples(
+    W: Any, X: Any, Y: Any = _NO_TARGET
+) -> tuple[np.ndarray, np.ndarray, Any, bool]:
     """Validate (W, X[, Y]) of a linear model and return them as float arrays of one dtype.
 
     Leave ``Y`` out for a call without targets; a ``Y`` given as None is an error like any other

@@ -5,13 +5,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
 from ._version import __version__
 
 
-def _demo(args) -> int:
+def _demo(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,13 +26,17 @@ def _demo(args) -> int:
 
     print("Lesson 3.1.1: gradient descent on f(x) = x**2 + 4x + 4 from x = 10, lr 0.1, 20 steps")
     xs, fs = lesson.gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20)
-    for t in (0, 1, 2, 5, 10, 20):
-        print(f"  step {t:2d}: x = {xs[t]: .6f}   f(x) = {fs[t]:.6f}")
+    for k in (0, 1, 2, 5, 10, 20):
+        print(f"  step {k:2d}: x = {xs[k]: .6f}   f(x) = {fs[k]:.6f}")
     print(f"  the minimum is at x = {lesson.QUADRATIC.minimizer():g}")
     ax = lesson.plot_gradient_descent(xs, fs)
     path_png = os.path.join(out, "descent_1d.png")
-    ax.figure.savefig(path_png, dpi=100)
-    plt.close(ax.figure)
+    from matplotlib.figure import Figure
+
+    fig1 = ax.figure
+    assert isinstance(fig1, Figure)
+    fig1.savefig(path_png, dpi=100)
+    plt.close(fig1)
     print(f"  plot: {path_png}\n")
 
     print("Lesson 3.1: the linear layer W1 @ input and its MSE")
@@ -74,30 +79,110 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args: argparse.Namespace) -> int:
+    from . import _train
+
+    print(f"gdfast {__version__}")
+    print(f"  module      : {os.path.dirname(os.path.abspath(__file__))}")
+    print(f"  python      : {sys.version.split()[0]} ({sys.platform})")
+    print(f"  numpy       : {np.__version__}")
+    print(f"  openmp      : {'yes' if _train.have_openmp() else 'no (sweeps run serially)'}")
+    print(f"  max threads : {_train.max_threads()}")
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+# Optional modules that add their own subcommand with ``register(subparsers)``.
+_SUBCOMMAND_MODULES = ("bench",)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gdfast`` argument parser (every subcommand has ``--help``).
+
+    Examples
+    --------
+    >>> from gdfast.cli import build_parser
+    >>> args = build_parser().parse_args(["demo", "--output", "out", "--iterations", "1000"])
+    >>> args.command, args.output, args.iterations
+    ('demo', 'out', 1000)
+    """
     parser = argparse.ArgumentParser(prog="gdfast", description="Gradient descent in compiled Cython kernels.")
     parser.add_argument("--version", action="version", version=f"gdfast {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run both lessons through the kernels, save the plots, time a long run")
-    demo.add_argument("--output", "-o", default="gdfast-demo", help="folder for the PNG files (default: %(default)s)")
-    demo.add_argument("--learning-rate", type=float, default=0.03,
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    demo = sub.add_parser("demo", help="run both lessons through the kernels, save the plots, time a long run",
+                          description="Run both lessons through the compiled kernels, save their plots "
+                                      "under --output and time a long run against the NumPy reference.")
+    demo.add_argument("--output", "-o", metavar="DIR", default="gdfast-demo",
+                      help="folder for the PNG files (created if needed; default: %(default)s)")
+    demo.add_argument("--learning-rate", type=_positive_float, default=0.03,
                       help="learning rate of lesson 3.1's single update (default: %(default)s)")
-    demo.add_argument("--iterations", type=int, default=1_000_000,
+    demo.add_argument("--iterations", type=_positive_int, default=1_000_000,
                       help="iterations of the timed long run (default: %(default)s)")
-    demo.add_argument("--reference-iterations", type=int, default=20_000,
+    demo.add_argument("--reference-iterations", type=_positive_int, default=20_000,
                       help="iterations the NumPy reference is timed over (default: %(default)s)")
     demo.set_defaults(func=_demo)
+    info = sub.add_parser("info", help="print the version, the build's OpenMP support and thread count",
+                          description="Print gdfast's version, where it is installed and how it was built.")
+    info.set_defaults(func=_info)
+    import importlib
+
+    for name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``gdfast`` console script."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gdfast`` console script; returns the exit status.
+
+    0 on success, 2 for bad arguments (argparse's one-line ``gdfast: error: ...`` message), 1 when
+    a file cannot be written.
+
+    Examples
+    --------
+    >>> from gdfast.cli import main
+    >>> main(["info"])  # doctest: +ELLIPSIS
+    gdfast ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        status: int = args.func(args)
+        return status
+    except OSError as exc:
+        print(f"gdfast {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gdfast {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

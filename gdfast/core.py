@@ -1,7 +1,10 @@
 """The lesson's single steps, each one compiled kernel call: prediction, MSE, gradient, update."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels
 from ._validation import (
@@ -15,7 +18,7 @@ from ._validation import (
 __all__ = ["predict", "mse", "mse_gradient", "update"]
 
 
-def predict(W, X):
+def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
     """Prediction of the linear layer ``W``: ``W @ X`` for one sample, ``X @ W.T`` for many.
 
     Parameters
@@ -42,7 +45,7 @@ def predict(W, X):
     return out[0] if single else out
 
 
-def mse(prediction, target):
+def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     """Mean squared error ``mean((prediction - target) ** 2)`` as a Python float.
 
     Parameters
@@ -73,7 +76,7 @@ def mse(prediction, target):
     return _kernels.mean_squared_error(p, t)
 
 
-def mse_gradient(W, X, Y):
+def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
     """Gradient of ``mse(predict(W, X), Y)`` with respect to ``W``.
 
     For one sample ``x`` this is ``2 / n_outputs * outer(W @ x - y, x)``; for a batch it is
@@ -104,7 +107,7 @@ def mse_gradient(W, X, Y):
     return out
 
 
-def update(W, G, learning_rate, out=None):
+def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
     """One gradient-descent step ``W - learning_rate * G``.
 
     Parameters
@@ -158,7 +161,7 @@ def update(W, G, learning_rate, out=None):
     return target
 
 
-def _check_out(out, shape, dtype):
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
     if out is None:
         return None
     if not isinstance(out, np.ndarray):

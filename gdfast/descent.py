@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,24 +31,24 @@ class Quadratic:
     6.0
     """
 
-    def __init__(self, a, b, c):
+    def __init__(self, a: float, b: float, c: float) -> None:
         self.a = check_real(a, "a")
         self.b = check_real(b, "b")
         self.c = check_real(c, "c")
 
-    def __call__(self, x):
+    def __call__(self, x: Any) -> Any:
         """``a*x**2 + b*x + c`` (a float for a scalar, an array for an array)."""
         return self.a * x**2 + self.b * x + self.c
 
-    def gradient(self, x):
+    def gradient(self, x: Any) -> Any:
         """The derivative ``2*a*x + b``."""
         return 2 * self.a * x + self.b
 
-    def minimizer(self):
+    def minimizer(self) -> float:
         """``-b / (2a)``, the minimum's location (for a > 0)."""
         return -self.b / (2 * self.a)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Quadratic(a={self.a!r}, b={self.b!r}, c={self.c!r})"
 
 
@@ -65,6 +66,14 @@ class DescentPath:
         Updates done (fewer than asked only when the path diverged).
     diverged : bool
         Whether the descent stopped because a value stopped being finite.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> f = gdfast.Quadratic(1, 4, 4)
+    >>> path = gdfast.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=20, function=f)
+    >>> path.x.shape, float(path.f[0]), path.n_iter, path.diverged
+    ((21,), 144.0, 20, False)
     """
 
     x: np.ndarray
@@ -73,7 +82,7 @@ class DescentPath:
     diverged: bool
 
 
-def _is_quadratic_gradient(gradient, function):
+def _is_quadratic_gradient(gradient: Any, function: Any) -> Quadratic | None:
     owner = getattr(gradient, "__self__", None)
     if not isinstance(owner, Quadratic) or getattr(gradient, "__func__", None) is not Quadratic.gradient:
         return None
@@ -82,7 +91,14 @@ def _is_quadratic_gradient(gradient, function):
     return owner
 
 
-def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
+def descend(
+    gradient: Callable[[Any], Any],
+    x0: Any,
+    *,
+    learning_rate: float,
+    num_iterations: int,
+    function: Callable[[Any], Any] | None = None,
+) -> DescentPath:
     """Gradient descent ``x -= learning_rate * gradient(x)`` from ``x0``.
 
     Parameters
@@ -112,7 +128,7 @@ def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
     >>> f = gdfast.Quadratic(1, 4, 4)
     >>> path = gdfast.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=20, function=f)
     >>> round(float(path.x[-1]), 4), round(float(path.f[-1]), 6)
-    (-1.8617, 0.019116)
+    (-1.8616, 0.019141)
     """
     if not callable(gradient):
         raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")
@@ -156,7 +172,9 @@ def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
     return DescentPath(x=x_path, f=f_path, n_iter=int(n_done), diverged=bool(diverged))
 
 
-def _evaluate(name, func, x, scalar, dtype, size):
+def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scalar: bool, dtype: np.dtype,
+              size: int) -> np.ndarray:
+    assert func is not None
     value = func(x[0] if scalar else x)
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
@@ -166,7 +184,8 @@ def _evaluate(name, func, x, scalar, dtype, size):
     return arr.astype(dtype, copy=False).reshape(-1)
 
 
-def _python_descent(gradient, function, lr, x_path, f_path, scalar):
+def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], Any] | None, lr: float,
+                    x_path: np.ndarray, f_path: np.ndarray | None, scalar: bool) -> int:
     """The loop of the lesson, for arbitrary callables. Returns the number of finite updates."""
     dtype, size = x_path.dtype, x_path.shape[1]
     step = dtype.type(lr)
@@ -188,4 +207,4 @@ def _python_descent(gradient, function, lr, x_path, f_path, scalar):
             f_path[t + 1] = _evaluate("function", function, np.atleast_1d(x), scalar, dtype, size)
             if not np.isfinite(f_path[t + 1]).all():
                 return t
-    return x_path.shape[0] - 1
+    return int(x_path.shape[0] - 1)

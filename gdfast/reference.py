@@ -9,8 +9,10 @@ double, which is why float32 comparisons use a looser tolerance.
 from __future__ import annotations
 
 import warnings
+from typing import Any, Callable, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ._engine import (
     C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
@@ -20,6 +22,7 @@ from ._engine import (
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
 from .core import _check_out
+from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, _prepare_sample_weight
 
@@ -27,15 +30,29 @@ __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuf
            "SplitMix64"]
 
 
-def predict(W, X):
-    """``W @ X`` for one sample, ``X @ W.T`` for a batch."""
+def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
+    """``W @ X`` for one sample, ``X @ W.T`` for a batch.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
+    array([3., 7.])
+    """
     W, X2, _, single = prepare_samples(W, X)
-    out = X2 @ W.T
+    out: np.ndarray = X2 @ W.T
     return out[0] if single else out
 
 
-def mse(prediction, target):
-    """``np.mean((prediction - target) ** 2)`` as a float."""
+def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
+    """``np.mean((prediction - target) ** 2)`` as a float.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
+    1.3333333333333333
+    """
     p = as_array("prediction", prediction)
     t = as_array("target", target)
     dtype = common_float_dtype(prediction=p, target=t)
@@ -46,15 +63,30 @@ def mse(prediction, target):
     return float(np.mean((p - t) ** 2))
 
 
-def mse_gradient(W, X, Y):
-    """``2 / Y.size * (X @ W.T - Y).T @ X``."""
+def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
+    """``2 / Y.size * (X @ W.T - Y).T @ X``.
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])   # 2 * (2 - 1) * [2, 1]
+    array([[4., 2.]])
+    """
     W, X2, Y2, _ = prepare_samples(W, X, Y)
     R = X2 @ W.T - Y2
-    return (2.0 / Y2.size) * (R.T @ X2)
+    grad: np.ndarray = (2.0 / Y2.size) * (R.T @ X2)
+    return grad
 
 
-def update(W, G, learning_rate, out=None):
-    """``W - learning_rate * G`` (G converted to the result's dtype first)."""
+def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``W - learning_rate * G`` (G converted to the result's dtype first).
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> reference.update([1.0, 2.0], [10.0, 20.0], 0.1)
+    array([0., 0.])
+    """
     lr = check_learning_rate(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)
@@ -68,16 +100,26 @@ def update(W, G, learning_rate, out=None):
     w = as_float("W", w_in, dtype)
     target = _check_out(out, w_in.shape, dtype)
     g = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, dtype)
-    result = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
+    result: np.ndarray = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
     if target is None:
         return result
     target[...] = result
     return target
 
 
-def descend(gradient, x0, *, learning_rate, num_iterations, function=None):
+def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
+            function: Callable[[Any], Any] | None = None) -> DescentPath:
     """The Python loop ``x -= learning_rate * gradient(x)``, never the kernel (a Quadratic's
-    methods are wrapped so the compiled path is not taken)."""
+    methods are wrapped so the compiled path is not taken).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast import reference
+    >>> f = gdfast.Quadratic(1, 4, 4)      # x1 = 10 - 0.1 * 24, x2 = 7.6 - 0.1 * 19.2
+    >>> reference.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=2).x
+    array([10.  ,  7.6 ,  5.68])
+    """
     if isinstance(getattr(gradient, "__self__", None), Quadratic):
         bound = gradient
         gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
@@ -91,7 +133,17 @@ _MASK = (1 << 64) - 1
 
 
 class SplitMix64:
-    """Vigna's splitmix64, the generator of gdfast's in-kernel shuffles (Python integers)."""
+    """Vigna's splitmix64, the generator of gdfast's in-kernel shuffles (Python integers).
+
+    Examples
+    --------
+    >>> from gdfast.reference import SplitMix64
+    >>> hex(SplitMix64(0).next())          # the published first output for seed 0
+    '0xe220a8397b1dcdaf'
+    >>> rng = SplitMix64(7)
+    >>> all(0 <= rng.below(6) < 6 for _ in range(100))
+    True
+    """
 
     def __init__(self, state: int):
         self.state = state & _MASK
@@ -113,7 +165,17 @@ class SplitMix64:
 
 
 def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
-    """Fisher-Yates in place: for i = n-1 .. 1 swap perm[i] and perm[rng.below(i + 1)]."""
+    """Fisher-Yates in place: for i = n-1 .. 1 swap perm[i] and perm[rng.below(i + 1)].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdfast.reference import SplitMix64, shuffle_permutation
+    >>> perm = np.arange(6)
+    >>> shuffle_permutation(perm, SplitMix64(1))
+    >>> sorted(perm.tolist()) == list(range(6))
+    True
+    """
     for i in range(perm.shape[0] - 1, 0, -1):
         j = rng.below(i + 1)
         perm[i], perm[j] = perm[j], perm[i]
@@ -121,7 +183,7 @@ def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
 
 # --- Training ----------------------------------------------------------------------------------
 
-def _loss_terms(kind, R, delta):
+def _loss_terms(kind: str, R: np.ndarray, delta: Any) -> tuple[np.ndarray, np.ndarray]:
     if kind == "mse":
         return R * R, 2 * R
     if kind == "mae":
@@ -133,7 +195,8 @@ def _loss_terms(kind, R, delta):
     return loss, grad
 
 
-def loss_and_gradient(theta, X, Y, sw, rows, options):
+def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, rows: Any,
+                      options: TrainOptions) -> tuple[float, np.ndarray]:
     """Weighted mean loss of the linear model on the batch ``rows`` and its gradient (W then b)."""
     n_outputs, n_features = Y.shape[1], X.shape[1]
     dtype = X.dtype
@@ -154,7 +217,7 @@ def loss_and_gradient(theta, X, Y, sw, rows, options):
     return loss, grad
 
 
-def optimizer_step(opt, p, g, buffers, lr, step):
+def optimizer_step(opt: Any, p: np.ndarray, g: np.ndarray, buffers: Any, lr: float, step: int) -> Any:
     """One torch.optim update of the flat parameters ``p`` (returns the new p; buffers in place)."""
     name = type(opt).__name__
     dt = p.dtype.type
@@ -202,11 +265,24 @@ def optimizer_step(opt, p, g, buffers, lr, step):
     raise ValueError(f"unknown optimizer {name}")  # pragma: no cover
 
 
-def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_every=1, optimizer="sgd",
-          loss="mse", huber_delta=1.0, fit_intercept=False, batch_size=None, shuffle=True, seed=None,
-          num_epochs=None, schedule=None, loss_tol=1e-4, n_iter_no_change=None, clip_norm=None,
-          sample_weight=None, state=None, progress=False):
-    """:func:`gdfast.train` as a plain NumPy loop (same options, same result object)."""
+def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate: float = 0.01,
+          num_iterations: int | None = None, tol: float | None = None, record_every: int = 1,
+          optimizer: Any = "sgd", loss: str = "mse", huber_delta: float = 1.0, fit_intercept: bool = False,
+          batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+          num_epochs: int | None = None, schedule: Any = None, loss_tol: float = 1e-4,
+          n_iter_no_change: int | None = None, clip_norm: float | None = None,
+          sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
+          progress: bool = False) -> TrainResult:
+    """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
+
+    Examples
+    --------
+    >>> from gdfast import reference
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> result = reference.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200)
+    >>> result.loss < 1e-10, result.n_iter
+    (True, 200)
+    """
     options = TrainOptions.from_kwargs(
         learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
@@ -228,7 +304,8 @@ def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_
     return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
 
 
-def _run_reference(options, X, Y, sw, state, n_steps, seed):
+def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,
+                   state: TrainState, n_steps: int, seed: int) -> TrainResult:
     n_samples = X.shape[0]
     dtype = X.dtype
     batch = options.resolved_batch_size(n_samples)
@@ -272,7 +349,7 @@ def _run_reference(options, X, Y, sw, state, n_steps, seed):
                 coef = options.clip_norm / (norm + 1e-6)
                 if coef < 1.0:
                     grad = grad * dtype.type(coef)
-        lr = options.schedule(options.learning_rate, t)
+        lr = cast(Schedule, options.schedule)(options.learning_rate, t)
         state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
         cur = 1 - cur
         c[C_STEP] = t + 1

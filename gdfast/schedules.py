@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ._validation import check_int, check_real
 
@@ -15,11 +16,18 @@ __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScal
 
 
 class Schedule:
-    """Base class of the schedules."""
+    """Base class of the schedules: ``schedule(lr, t)`` is the learning rate of update ``t``.
+
+    Examples
+    --------
+    >>> from gdfast.schedules import Schedule, StepDecay
+    >>> isinstance(StepDecay(), Schedule)
+    True
+    """
 
     _code = 0
 
-    def _kernel_fields(self) -> dict:
+    def _kernel_fields(self) -> dict[str, Any]:
         return {}
 
     def __call__(self, lr: float, t: int) -> float:
@@ -40,7 +48,7 @@ class Constant(Schedule):
 
     _code = 0
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return lr
 
 
@@ -58,13 +66,13 @@ class ExponentialDecay(Schedule):
     gamma: float = 0.99
     _code = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(schedule_gamma=self.gamma)
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return lr * math.pow(self.gamma, float(t))
 
 
@@ -83,14 +91,14 @@ class StepDecay(Schedule):
     gamma: float = 0.1
     _code = 2
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1))
         object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(schedule_gamma=self.gamma, schedule_step_size=float(self.step_size))
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return lr * math.pow(self.gamma, math.floor(float(t) / float(self.step_size)))
 
 
@@ -108,13 +116,13 @@ class InverseScaling(Schedule):
     power_t: float = 0.25
     _code = 3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "power_t", check_real(self.power_t, "power_t", low=0.0))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(schedule_power=self.power_t)
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return lr / math.pow(float(t + 1), self.power_t)
 
 
@@ -134,18 +142,18 @@ class CosineAnnealing(Schedule):
     eta_min: float = 0.0
     _code = 4
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1))
         object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
 
-    def _kernel_fields(self):
+    def _kernel_fields(self) -> dict[str, Any]:
         return dict(schedule_t_max=float(self.t_max), schedule_eta_min=self.eta_min)
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return self.eta_min + (lr - self.eta_min) * (1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0
 
 
-SCHEDULES = {
+SCHEDULES: dict[str, type[Schedule]] = {
     "constant": Constant,
     "exponential": ExponentialDecay,
     "step": StepDecay,
@@ -154,8 +162,17 @@ SCHEDULES = {
 }
 
 
-def get_schedule(schedule) -> Schedule:
-    """A :class:`Schedule` from an instance, a name, or None (constant)."""
+def get_schedule(schedule: Schedule | str | None) -> Schedule:
+    """A :class:`Schedule` from an instance, a name, or None (constant).
+
+    Examples
+    --------
+    >>> from gdfast.schedules import get_schedule
+    >>> get_schedule("exponential")(1.0, 2) == 0.99 ** 2
+    True
+    >>> get_schedule(None)
+    Constant()
+    """
     if schedule is None:
         return Constant()
     if isinstance(schedule, Schedule):

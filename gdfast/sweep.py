@@ -4,13 +4,16 @@ from __future__ import annotations
 import itertools
 import warnings
 from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _train
 from ._engine import C_STATUS, TrainOptions, TrainState, draw_seed
 from ._validation import as_array, as_float, check_int, prepare_samples
-from .training import _allocate, _finish, _prepare_sample_weight
+from .training import TrainResult, _allocate, _finish, _prepare_sample_weight
 
 __all__ = ["sweep", "SweepResult", "expand_configs"]
 
@@ -26,12 +29,20 @@ class SweepResult:
         whatever ``configs`` gave), one dict per run.
     results : list of TrainResult
         The full result of each run (identical to a :func:`gdfast.train` call with the same options).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> res = gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.001, 0.01], num_iterations=10)
+    >>> len(res), res.W.shape, res.losses.shape, res.to_records()[1]["learning_rate"]
+    (2, (2, 4, 4), (2, 10), 0.01)
     """
 
-    configs: list
-    results: list
+    configs: list[dict[str, Any]]
+    results: list[TrainResult]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.results)
 
     @property
@@ -40,9 +51,10 @@ class SweepResult:
         return np.stack([r.W for r in self.results])
 
     @property
-    def b(self):
+    def b(self) -> np.ndarray | None:
         """Final biases, shape (n_configs, n_outputs), or None without an intercept."""
-        return None if self.results[0].b is None else np.stack([r.b for r in self.results])
+        biases = [r.b for r in self.results if r.b is not None]
+        return np.stack(biases) if len(biases) == len(self.results) else None
 
     @property
     def loss(self) -> np.ndarray:
@@ -70,7 +82,7 @@ class SweepResult:
             out[i, : r.losses.size] = r.losses
         return out
 
-    def to_records(self) -> list:
+    def to_records(self) -> list[dict[str, Any]]:
         """One dict per run: its config plus final loss, n_iter, converged, diverged, status."""
         return [
             {**cfg, "loss": r.loss, "n_iter": r.n_iter, "converged": r.converged,
@@ -82,8 +94,20 @@ class SweepResult:
 _OPTION_NAMES = {f.name for f in fields(TrainOptions)}
 
 
-def expand_configs(learning_rates=None, seeds=None, initial_weights_count=None, configs=None):
-    """The cartesian product learning_rates x seeds x initial weights x configs, as override dicts."""
+def expand_configs(
+    learning_rates: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    initial_weights_count: int | None = None,
+    configs: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The cartesian product learning_rates x seeds x initial weights x configs, as override dicts.
+
+    Examples
+    --------
+    >>> from gdfast.sweep import expand_configs
+    >>> expand_configs([0.1, 0.2], seeds=[1])
+    [{'learning_rate': 0.1, 'seed': 1}, {'learning_rate': 0.2, 'seed': 1}]
+    """
     axes = []
     if learning_rates is not None:
         axes.append([{"learning_rate": lr} for lr in learning_rates])
@@ -102,8 +126,19 @@ def expand_configs(learning_rates=None, seeds=None, initial_weights_count=None, 
     return out
 
 
-def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, configs=None, n_threads=None,
-          sample_weight=None, **train_options):
+def sweep(
+    W: npt.ArrayLike,
+    X: npt.ArrayLike,
+    Y: npt.ArrayLike,
+    *,
+    learning_rates: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    initial_weights: npt.ArrayLike | None = None,
+    configs: Sequence[dict[str, Any]] | None = None,
+    n_threads: int | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    **train_options: Any,
+) -> SweepResult:
     """Run many independent :func:`gdfast.train` runs on the same data in one parallel kernel call.
 
     The runs are the cartesian product of ``learning_rates`` x ``seeds`` x ``initial_weights`` x
@@ -184,7 +219,7 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
         opts.update(override)
         start_index = opts.pop("initial_weights", None)
         options = TrainOptions.from_kwargs(**opts)
-        start = W_arr if start_index is None else starts[start_index]
+        start = W_arr if start_index is None or starts is None else starts[start_index]
         seed = options.seed if options.seed is not None else draw_seed()
         runs.append((options, start, seed, options.resolved_num_iterations(n_samples)))
     if len({o.fit_intercept for o, *_ in runs}) > 1:
@@ -226,7 +261,7 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
     return SweepResult(configs=overrides, results=results)
 
 
-def _stack_padded(arrays):
+def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
     longest = max(a.size for a in arrays)
     out = np.full((len(arrays), longest), np.nan)
     for i, a in enumerate(arrays):

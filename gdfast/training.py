@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _train
 from ._engine import (
@@ -12,6 +14,8 @@ from ._engine import (
     S_LAST_GRAD_NORM, STATUS_NAMES, TrainOptions, TrainState, draw_seed, history_lengths,
 )
 from ._validation import as_array, as_float, check_bool, prepare_samples
+from .optimizers import Optimizer
+from .schedules import Schedule
 
 __all__ = ["train", "TrainResult"]
 
@@ -50,6 +54,14 @@ class TrainResult:
         Seed of the shuffling generator (drawn from the OS when none was given).
     state : TrainState
         Pass as ``train(result.W, X, Y, state=result.state, ...)`` to continue the run exactly.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> r = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10)
+    >>> r.status, r.n_iter, r.losses.shape, r.W.shape, r.b is None
+    ('max_iter', 10, (10,), (4, 4), True)
     """
 
     W: np.ndarray
@@ -68,30 +80,30 @@ class TrainResult:
 
 
 def train(
-    W,
-    X,
-    Y,
+    W: npt.ArrayLike,
+    X: npt.ArrayLike,
+    Y: npt.ArrayLike,
     *,
-    learning_rate=0.01,
-    num_iterations=None,
-    tol=None,
-    record_every=1,
-    optimizer="sgd",
-    loss="mse",
-    huber_delta=1.0,
-    fit_intercept=False,
-    batch_size=None,
-    shuffle=True,
-    seed=None,
-    num_epochs=None,
-    schedule=None,
-    loss_tol=1e-4,
-    n_iter_no_change=None,
-    clip_norm=None,
-    sample_weight=None,
-    state=None,
-    progress=False,
-):
+    learning_rate: float = 0.01,
+    num_iterations: int | None = None,
+    tol: float | None = None,
+    record_every: int = 1,
+    optimizer: Optimizer | str = "sgd",
+    loss: str = "mse",
+    huber_delta: float = 1.0,
+    fit_intercept: bool = False,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    num_epochs: int | None = None,
+    schedule: Schedule | str | None = None,
+    loss_tol: float = 1e-4,
+    n_iter_no_change: int | None = None,
+    clip_norm: float | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    state: TrainState | None = None,
+    progress: bool = False,
+) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
     Parameters
@@ -178,7 +190,7 @@ def train(
     return _run(cfg, options, X2, Y2, sw, state, n_steps, used_seed, progress)
 
 
-def _prepare_sample_weight(sample_weight, X2):
+def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
     if sample_weight is None:
         return None
     sw = as_float("sample_weight", as_array("sample_weight", sample_weight), X2.dtype, ndim=1)
@@ -189,7 +201,8 @@ def _prepare_sample_weight(sample_weight, X2):
     return sw
 
 
-def _allocate(cfg, options, Y2, size, n_steps):
+def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: int,
+              n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
     n_samples, n_outputs = Y2.shape
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
@@ -197,7 +210,8 @@ def _allocate(cfg, options, Y2, size, n_steps):
             np.empty(cfg["batch_size"] * n_outputs))
 
 
-def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
+def _run(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+         state: TrainState, n_steps: int, seed: int, progress: bool) -> TrainResult:
     history, epoch_history, grad, residual = _allocate(cfg, options, Y2, state.params.shape[1], n_steps)
     t0, e0 = state.step, state.epoch
     state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
@@ -211,7 +225,9 @@ def _run(cfg, options, X2, Y2, sw, state, n_steps, seed, progress):
     return _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_history)
 
 
-def _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_history, warn=True):
+def _finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+            state: TrainState, status: int, t0: int, seed: int, history: np.ndarray, epoch_history: np.ndarray,
+            warn: bool = True) -> TrainResult:
     """Final loss, divergence fix-up and the TrainResult of a run the kernel has advanced."""
     theta = state.current_params()
     final_loss = _train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, np.empty(Y2.size))
@@ -243,7 +259,7 @@ def _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_hi
     )
 
 
-def _run_with_progress(cfg, args, n_steps, t0, state):
+def _run_with_progress(cfg: dict[str, Any], args: tuple[Any, ...], n_steps: int, t0: int, state: TrainState) -> int:
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - depends on the environment
@@ -255,7 +271,8 @@ def _run_with_progress(cfg, args, n_steps, t0, state):
         while done < n_steps and status == 0:
             todo = min(chunk, n_steps - done)
             before = state.step
-            status = _train.run_steps(cfg, *args, todo)
+            # (mypy cannot match a star-unpacked tuple followed by one more positional argument)
+            status = _train.run_steps(cfg, *args, todo)  # type: ignore[call-arg]
             done += todo
             bar.update(max(state.step - before, 0))
             bar.set_postfix(loss=f"{state.scalars[3]:.4g}")

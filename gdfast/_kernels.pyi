@@ -1,0 +1,31 @@
+# Type stub of the compiled module gdfast._kernels (src/_kernels.pyx).
+# Arrays must be C-contiguous float32 or float64 (one dtype per call); gdfast.core validates them.
+import numpy as np
+import numpy.typing as npt
+
+_Float = np.float32 | np.float64
+_FloatArray = npt.NDArray[_Float]
+_DoubleArray = npt.NDArray[np.float64]
+
+def predict_into(W: _FloatArray, X: _FloatArray, out: _FloatArray) -> None: ...
+def mean_squared_error(prediction: _FloatArray, target: _FloatArray) -> float: ...
+def mse_gradient_into(
+    W: _FloatArray,
+    X: _FloatArray,
+    Y: _FloatArray,
+    residual_scratch: _DoubleArray,
+    grad_scratch: _DoubleArray,
+    out: _FloatArray,
+) -> float: ...
+def update_into(W: _FloatArray, G: _FloatArray, learning_rate: float, out: _FloatArray) -> None: ...
+def update_scalar_into(W: _FloatArray, gradient: float, learning_rate: float, out: _FloatArray) -> None: ...
+def descend_quadratic_into(
+    a: float,
+    b: float,
+    c: float,
+    learning_rate: float,
+    x_path: _FloatArray,
+    f_path: _FloatArray,
+    with_function: bool,
+    scalar_pow: bool = ...,
+) -> int: ...

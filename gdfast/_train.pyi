@@ -1,0 +1,64 @@
+# Type stub of the compiled module gdfast._train (src/_train.pyx).
+# ``config`` is the TrainConfig struct as a dict (gdfast._engine.TrainOptions.kernel_config).
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_Float = np.float32 | np.float64
+_FloatArray = npt.NDArray[_Float]
+_DoubleArray = npt.NDArray[np.float64]
+_IntArray = npt.NDArray[np.int64]
+_IndexArray = npt.NDArray[np.intp]
+
+def have_openmp() -> bool: ...
+def max_threads() -> int: ...
+def _threads_used(n_threads: int) -> int: ...
+def run_steps(
+    config: dict[str, Any],
+    X: _FloatArray,
+    Y: _FloatArray,
+    sample_weight: _FloatArray | None,
+    fit_intercept: bool,
+    params: _FloatArray,
+    opt_state: _DoubleArray,
+    grad: _DoubleArray,
+    residual_grad: _DoubleArray,
+    perm: _IndexArray,
+    counters: _IntArray,
+    scalars: _DoubleArray,
+    history: _DoubleArray,
+    epoch_history: _DoubleArray,
+    t_origin: int,
+    epoch_origin: int,
+    n_steps: int,
+) -> int: ...
+def sweep_steps(
+    configs: list[dict[str, Any]],
+    X: _FloatArray,
+    Y: _FloatArray,
+    sample_weight: _FloatArray | None,
+    fit_intercept: bool,
+    params: _FloatArray,
+    opt_state: _DoubleArray,
+    grad: _DoubleArray,
+    residual_grad: _DoubleArray,
+    perm: _IndexArray,
+    counters: _IntArray,
+    scalars: _DoubleArray,
+    history: _DoubleArray,
+    epoch_history: _DoubleArray,
+    t_origin: _IntArray,
+    epoch_origin: _IntArray,
+    n_steps: _IntArray,
+    n_threads: int,
+) -> list[int]: ...
+def dataset_loss(
+    config: dict[str, Any],
+    X: _FloatArray,
+    Y: _FloatArray,
+    sample_weight: _FloatArray | None,
+    fit_intercept: bool,
+    theta: _FloatArray,
+    residual_grad: _DoubleArray,
+) -> float: ...

@@ -1,0 +1,288 @@
+"""``gdfast.GDRegressor``: the compiled training loop as a scikit-learn regressor.
+
+Importing this module imports scikit-learn (``pip install gdfast[sklearn]``); ``import gdfast`` alone
+does not: ``gdfast.GDRegressor`` is loaded on first access.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._engine import C_POSITION, TrainState
+from .core import predict as _predict
+from .training import TrainResult, train
+
+__all__ = ["GDRegressor"]
+
+
+class GDRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression trained by :func:`gdfast.train`, with scikit-learn's estimator API.
+
+    The model is ``X @ coef_.T + intercept_``, trained from zero weights by (mini-batch) gradient
+    descent on the mean loss over samples and outputs, the whole loop in one compiled call.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.01
+        Base step size (> 0).
+    optimizer : str or Optimizer, default "sgd"
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an object from
+        :mod:`gdfast.optimizers`.
+    loss : {"mse", "mae", "huber"}, default "mse"
+    huber_delta : float, default 1.0
+    fit_intercept : bool, default True
+        Also learn ``intercept_`` (scikit-learn's default; :func:`gdfast.train` defaults to False).
+    batch_size : int, optional
+        Mini-batch size; None is the full batch (deterministic gradient descent). Batches larger
+        than the data are clipped to the number of samples.
+    shuffle : bool, default True
+        Reshuffle the samples every epoch (mini-batches only).
+    random_state : int, RandomState instance or None, default None
+        Seeds the in-kernel shuffling generator.
+    max_iter : int, default 1000
+        Maximum number of epochs (passes over the data) of ``fit``.
+    tol : float or None, default 1e-4
+        Stop when the epoch's mean loss has not improved on the best one by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs (scikit-learn's SGD rule; ``loss_tol`` of
+        :func:`gdfast.train`). None trains for all ``max_iter`` epochs.
+    n_iter_no_change : int, default 5
+    schedule : str or Schedule, optional
+        Learning-rate schedule from :mod:`gdfast.schedules` (default constant).
+    clip_norm : float, optional
+        Clip the gradient to this global norm.
+    verbose : bool or int, default False
+        Show a tqdm progress bar (``progress=True`` of :func:`gdfast.train`; needs tqdm).
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : int
+        Epochs run by the last ``fit`` or ``partial_fit`` call.
+    t_ : int
+        Updates done since the first ``fit``/``partial_fit`` (continued by ``partial_fit``).
+    loss_curve_ : ndarray of float64
+        Mean training loss of each epoch (``partial_fit`` appends to it).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdfast import GDRegressor
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+    >>> y = X @ np.array([2.0, -1.0]) + 0.5
+    >>> reg = GDRegressor(learning_rate=0.1, max_iter=2000, tol=None).fit(X, y)
+    >>> np.round(reg.coef_, 4), round(float(reg.intercept_), 4)
+    (array([ 2., -1.]), 0.5)
+    >>> round(reg.score(X, y), 6)
+    1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        learning_rate: float = 0.01,
+        optimizer: Any = "sgd",
+        loss: str = "mse",
+        huber_delta: float = 1.0,
+        fit_intercept: bool = True,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        random_state: Any = None,
+        max_iter: int = 1000,
+        tol: float | None = 1e-4,
+        n_iter_no_change: int = 5,
+        schedule: Any = None,
+        clip_norm: float | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.fit_intercept = fit_intercept
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.schedule = schedule
+        self.clip_norm = clip_norm
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.input_tags.sparse = False
+        return tags
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
+        """Train from zero weights for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array_like, shape (n_samples,), optional
+            Non-negative weights (weighted mean loss).
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gdfast import GDRegressor
+        >>> X = np.arange(8.0).reshape(4, 2)
+        >>> reg = GDRegressor(learning_rate=0.02, max_iter=5, tol=None).fit(X, X.sum(axis=1))
+        >>> reg.n_iter_, reg.t_, reg.loss_curve_.shape
+        (5, 5, (5,))
+        """
+        for attr in ("_state", "_W", "_b"):
+            self.__dict__.pop(attr, None)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+                             y_numeric=True, reset=True)
+        return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
+        """One more epoch over (X, y), continuing the optimizer state, step count and schedule.
+
+        The first call (or a call after ``fit``) starts or continues from the current weights;
+        batches may have different numbers of samples. ``tol`` is not used (no early stopping).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array_like, shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gdfast import GDRegressor
+        >>> X = np.arange(8.0).reshape(4, 2)
+        >>> reg = GDRegressor(learning_rate=0.02)
+        >>> for _ in range(3):
+        ...     reg = reg.partial_fit(X, X.sum(axis=1))
+        >>> reg.t_, reg.loss_curve_.shape, bool(reg.loss_curve_[2] < reg.loss_curve_[0])
+        (3, (3,), True)
+        """
+        first = not hasattr(self, "_state")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+                             y_numeric=True, reset=first)
+        return self._train(X, y, sample_weight, first=first, epochs=1, early_stop=False)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``X @ coef_.T + intercept_`` (computed by :func:`gdfast.predict`).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples,) or (n_samples, n_targets)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gdfast import GDRegressor
+        >>> X = np.array([[0.0], [1.0], [2.0]])
+        >>> reg = GDRegressor(learning_rate=0.1, tol=None).fit(X, 3 * X[:, 0] + 1)
+        >>> np.round(reg.predict([[4.0]]), 4)
+        array([13.])
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        out = _predict(self._W, X)
+        if self._b is not None:
+            out = out + self._b
+        return out[:, 0] if self._y_1d else out
+
+    # ------------------------------------------------------------------------------------------
+    def _train(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, *, first: bool, epochs: int,
+               early_stop: bool) -> "GDRegressor":
+        Y = np.asarray(y, dtype=X.dtype)
+        y_1d = Y.ndim == 1
+        Y = Y.reshape(-1, 1) if y_1d else Y
+        n_samples, n_features = X.shape
+        if not first:
+            if Y.shape[1] != self._W.shape[0] or y_1d != self._y_1d:
+                raise ValueError(
+                    f"y has {Y.shape[1]} target(s) ({'1-D' if y_1d else '2-D'}); the model was fitted with "
+                    f"{self._W.shape[0]} ({'1-D' if self._y_1d else '2-D'})"
+                )
+            # Keep the model's dtype: later batches are cast to it.
+            X = np.asarray(X, dtype=self._W.dtype)
+            Y = np.asarray(Y, dtype=self._W.dtype)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        batch_size = None if self.batch_size is None else min(int(self.batch_size), n_samples)
+        options: dict[str, Any] = dict(
+            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
+            huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, batch_size=batch_size,
+            shuffle=self.shuffle, num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
+            progress=bool(self.verbose), record_every=max(1, epochs),
+        )
+        if early_stop and self.tol is not None:
+            options.update(loss_tol=self.tol, n_iter_no_change=self.n_iter_no_change)
+        if first:
+            W0 = np.zeros((Y.shape[1], n_features), dtype=X.dtype)
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+            result = train(W0, X, Y, seed=seed, sample_weight=sw, **options)
+            curve_before: np.ndarray = np.empty(0)
+            t_before, epoch_before = 0, 0
+        else:
+            state = self._state
+            t_before, epoch_before = state.step, state.epoch
+            if state.perm.shape[0] != n_samples or state.counters[C_POSITION] != 0:
+                # A batch of another size: same optimizer buffers, counters and generator, a fresh
+                # sample order for the new data (an epoch always ends at the end of a call).
+                state = replace(state.copy(), perm=np.arange(n_samples, dtype=np.intp))
+                state.counters[C_POSITION] = 0
+            result = train(self._W, X, Y, state=state, sample_weight=sw, **options)
+            curve_before = self.loss_curve_
+        self._store(result, y_1d, X.dtype)
+        self.n_iter_ = int(result.state.epoch - epoch_before)
+        self.t_ = int(t_before + result.n_iter)
+        self.loss_curve_: np.ndarray = np.concatenate([curve_before, result.epoch_losses])
+        if early_stop and self.tol is not None and result.status == "max_iter" and not result.diverged:
+            warnings.warn(
+                f"GDRegressor: max_iter={self.max_iter} epochs reached before the loss stopped improving "
+                "by tol; consider increasing max_iter or learning_rate",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _store(self, result: TrainResult, y_1d: bool, dtype: np.dtype) -> None:
+        self._state: TrainState = result.state
+        self._W: np.ndarray = result.W
+        self._b: np.ndarray | None = result.b
+        self._y_1d = y_1d
+        n_outputs = result.W.shape[0]
+        b = result.b if result.b is not None else np.zeros(n_outputs, dtype=dtype)
+        if y_1d:
+            self.coef_ = result.W[0].copy()
+            self.intercept_: Any = float(b[0])
+        else:
+            self.coef_ = result.W.copy()
+            self.intercept_ = b.copy()

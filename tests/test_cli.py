@@ -1,0 +1,123 @@
+"""The ``gdfast`` command line: help, version, exit codes, --output (in-process and via python -m)."""
+import os
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import pytest
+
+import gdfast
+from gdfast import lesson
+from gdfast.cli import build_parser, main
+
+
+def _run_module(*args, cwd=None):
+    """``python -m gdfast ARGS`` in a subprocess, importing the same gdfast as this test session."""
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
+    env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run([sys.executable, "-m", "gdfast", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env=env)
+
+
+def _subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(action.choices)
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    commands = _subcommands()
+    assert {"demo", "info"} <= set(commands)
+    for name in commands:
+        assert f"    {name} " in out or f"    {name}\n" in out, name
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: gdfast {command}")
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gdfast {gdfast.__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["demo", "--iterations", "0"], "argument --iterations: expected an integer >= 1, got '0'"),
+        (["demo", "--iterations", "many"], "argument --iterations: expected an integer, got 'many'"),
+        (["demo", "--learning-rate", "-0.1"], "argument --learning-rate: expected a finite number > 0"),
+        (["demo", "--learning-rate", "nan"], "argument --learning-rate: expected a finite number > 0"),
+        (["demo", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("gdfast") and ": error: " in last and message in last
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: gdfast" in capsys.readouterr().err
+
+
+def test_demo_writes_its_files_under_output(tmp_path, capsys):
+    out_dir = tmp_path / "nested" / "out"
+    assert main(["demo", "--output", str(out_dir), "--iterations", "2000", "--reference-iterations", "200"]) == 0
+    text = capsys.readouterr().out
+    for name in ("descent_1d.png", "loss_curve.png"):
+        image = plt.imread(out_dir / name)
+        assert image.shape[0] > 100 and image.shape[1] > 100
+        assert image[..., :3].std() > 0.05  # a drawing, not a blank canvas
+    # The lesson's numbers (computed by gdfast.lesson, checked against the notebook in test_lessons).
+    step = lesson.one_update(0.03)
+    assert f"initial loss          = {step['loss']:.6f}" in text
+    assert f"loss after one update = {step['new_loss']:.6f}" in text
+    assert "15.199" in text and "1.102" in text
+    assert "step 20: x = -1.861" in text
+
+
+def test_demo_output_that_cannot_be_created_exits_1(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code = main(["demo", "--output", str(blocker / "sub"), "--iterations", "10", "--reference-iterations", "10"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gdfast demo: error:") and "Traceback" not in err
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"gdfast {gdfast.__version__}") and "openmp" in out
+
+
+def test_python_dash_m_gdfast(tmp_path):
+    r = _run_module("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"gdfast {gdfast.__version__}"
+    r = _run_module("--help")
+    assert r.returncode == 0 and "demo" in r.stdout and "info" in r.stdout
+    r = _run_module("demo", "--iterations", "-5")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("gdfast demo: error: argument --iterations")
+    r = _run_module("demo", "-o", "plots", "--iterations", "1000", "--reference-iterations", "100", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "plots")) == ["descent_1d.png", "loss_curve.png"]
