@@ -99,27 +99,31 @@ def _run_chunk(runs, W, X, Y, sample_weight, starts, n_threads):
     if n_threads is None:
         n_threads = _train.max_threads()
     results = _execute(runs, W, X, Y, sample_weight, starts, n_threads)
-    _exit_if_armed()
+    _fault_if_armed()
     return results
 
 
-# Test-only fault injection (tests/test_dask.py). ``client.run(_arm_exit_once, path)`` arms it in
-# every worker process; then the first chunk to finish creates ``path`` and kills its own worker
-# process before returning, as a crash in the middle of a sweep would. Never armed otherwise.
-_EXIT_ONCE_MARKER = None
+# Test-only fault injection (tests/test_dask.py). ``client.run(_arm_fault, path, how)`` arms it in
+# every worker process; then the first chunk to finish creates ``path`` and, before returning its
+# results, kills its own worker process (how="exit"), as a crash in the middle of a sweep would, or
+# raises (how="raise"), as a transient error would. Never armed otherwise.
+_FAULT = None
 
 
-def _arm_exit_once(path):
-    global _EXIT_ONCE_MARKER
-    _EXIT_ONCE_MARKER = path
+def _arm_fault(path, how="exit"):
+    global _FAULT
+    _FAULT = None if path is None else (path, how)
 
 
-def _exit_if_armed():
-    if _EXIT_ONCE_MARKER is None:
+def _fault_if_armed():
+    if _FAULT is None:
         return
+    path, how = _FAULT
     try:
-        fd = os.open(_EXIT_ONCE_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
     os.close(fd)
+    if how == "raise":
+        raise RuntimeError("gdfast test fault: a transient error in a sweep task")
     os._exit(17)

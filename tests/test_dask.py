@@ -13,6 +13,7 @@ pytest.importorskip(
     "distributed", reason="dask.distributed is not installed (pip install 'gdfast[dask]' to run these tests)"
 )
 
+import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import gdfast  # noqa: E402
@@ -160,16 +161,34 @@ def test_worker_killed_mid_sweep_loses_no_result(client, problem, tmp_path):
     local = gdfast.sweep(W0, X, Y, **kw)
     marker = tmp_path / "worker-killed"
     before = set(client.nthreads())  # asks the scheduler (scheduler_info() may be cached)
-    client.run(_distributed._arm_exit_once, str(marker))
+    client.run(_distributed._arm_fault, str(marker), "exit")
     try:
         dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=6, **kw)
     finally:
-        client.run(_distributed._arm_exit_once, None)
+        client.run(_distributed._arm_fault, None)
     assert marker.exists()  # a worker process did exit in the middle of the sweep
     assert before - set(client.nthreads())  # and the scheduler lost that worker
     assert_same_sweep(dist, local)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it; leave 2 workers for the next test
     assert len(client.nthreads()) == 2
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_task_that_raises_is_retried_retries_times(client, problem, tmp_path, retries):
+    W0, X, Y, _, _ = problem
+    kw = dict(learning_rates=[0.01, 0.02, 0.04], seeds=[1, 2], batch_size=5, num_iterations=50)
+    marker = tmp_path / "task-raised"
+    client.run(_distributed._arm_fault, str(marker), "raise")
+    try:
+        if retries == 0:
+            with pytest.raises(RuntimeError, match="gdfast test fault"):
+                gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=0, **kw)
+        else:
+            dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=1, **kw)
+            assert_same_sweep(dist, gdfast.sweep(W0, X, Y, **kw))
+    finally:
+        client.run(_distributed._arm_fault, None)
+    assert marker.exists()
 
 
 def test_diverging_config_is_reported_in_its_row(client):
@@ -203,5 +222,15 @@ def test_client_must_be_a_dask_client():
 
 
 def test_fault_hook_is_off_unless_a_test_arms_it(client):
-    markers = client.run(lambda: __import__("gdfast._distributed")._distributed._EXIT_ONCE_MARKER)
+    # Runs after the tests that arm it: they disarm it, whatever their outcome.
+    markers = client.run(lambda: __import__("gdfast._distributed")._distributed._FAULT)
     assert set(markers.values()) == {None}
+
+
+def test_tasks_use_the_threads_openmp_sees_on_the_worker(client):
+    # Dask's nanny sets OMP_NUM_THREADS=1 in its workers (distributed.nanny.pre-spawn-environ),
+    # which is what n_threads=None gives each task there.
+    threads = client.run(lambda: __import__("gdfast._train")._train.max_threads())
+    expected = int(dask.config.get("distributed.nanny.pre-spawn-environ").get("OMP_NUM_THREADS", 0)) or None
+    if expected is not None:
+        assert set(threads.values()) == {expected}
