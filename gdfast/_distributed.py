@@ -33,6 +33,9 @@ def check_client(client) -> None:
     distributed = _require_distributed()
     if not isinstance(client, distributed.Client):
         raise TypeError(f"client must be a dask.distributed.Client; got {type(client).__name__}")
+    if client.asynchronous:
+        raise TypeError("client must be a synchronous dask.distributed.Client (asynchronous=False): "
+                        "gdfast.sweep waits for its results")
 
 
 def chunk_indices(n_runs: int, n_chunks: int) -> list:

@@ -3,6 +3,7 @@
 The oracle is the local sweep (itself checked against gdfast.train run by run): runs are independent
 and carry their own seed, so the distributed result must equal it to the bit, field by field.
 """
+import asyncio
 import math
 import sys
 
@@ -234,3 +235,12 @@ def test_tasks_use_the_threads_openmp_sees_on_the_worker(client):
     expected = int(dask.config.get("distributed.nanny.pre-spawn-environ").get("OMP_NUM_THREADS", 0)) or None
     if expected is not None:
         assert set(threads.values()) == {expected}
+
+
+def test_an_asynchronous_client_is_refused(client):
+    async def main():
+        async with Client(client.scheduler.address, asynchronous=True) as aclient:
+            with pytest.raises(TypeError, match="synchronous"):
+                gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.01], client=aclient)
+
+    asyncio.run(main())
