@@ -73,15 +73,14 @@ def run_sweep(client, plan, *, n_threads=None, chunk_size=None, n_chunks=None, r
     # A list (not the dict itself: scatter would use its names as cluster-wide keys), fresh keys.
     data = dict(zip(arrays, client.scatter(list(arrays.values()), broadcast=True, hash=False)))
     token = uuid.uuid4().hex
-    futures = [
-        client.submit(
-            _run_chunk, [plan.runs[i] for i in idx], data["W"], data["X"], data["Y"],
-            data.get("sample_weight"), data.get("starts"), n_threads,
-            key=f"gdfast-sweep-{token}-{c}", retries=retries,
-        )
-        for c, idx in enumerate(chunks)
-    ]
+    futures = []
     try:
+        for c, idx in enumerate(chunks):
+            futures.append(client.submit(
+                _run_chunk, [plan.runs[i] for i in idx], data["W"], data["X"], data["Y"],
+                data.get("sample_weight"), data.get("starts"), n_threads,
+                key=f"gdfast-sweep-{token}-{c}", retries=retries,
+            ))
         chunk_results = client.gather(futures)
     except BaseException:
         client.cancel(futures + list(data.values()))
