@@ -107,6 +107,11 @@ def main(argv=None):
     for name, t in rows:
         print(f"| {name:<52} | {t:9.3f} | {n_runs / t:8.0f} | {t_ref / t:7.0f}x |")
     print(f"\ncluster start-up + warm-up (not in the times above): {t_start:.2f} s")
+    epoch_mb = sum(r.epoch_losses.nbytes for r in local.results) / 1e6
+    total_mb = sum(r.epoch_losses.nbytes + r.losses.nbytes + r.W.nbytes + sum(
+        a.nbytes for a in (r.state.params, r.state.opt_state, r.state.perm, r.state.counters, r.state.scalars))
+        for r in local.results) / 1e6
+    print(f"result arrays gathered from the workers: {total_mb:.0f} MB, of which epoch_losses {epoch_mb:.0f} MB")
     print("local n_threads=2 == n_threads=1 to the bit:", same_to_the_bit(local2, local))
     print("Dask result == local result to the bit:", same_to_the_bit(dist, local))
 
