@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from . import _train
-from ._engine import C_STATUS, TrainOptions, TrainState, draw_seed
+from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, draw_seed
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import _allocate, _finish, _prepare_sample_weight
 
@@ -355,13 +355,17 @@ def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
     buffers = [_allocate(cfg, run.options, Y, size, run.n_steps) for cfg, run in zip(cfgs, runs)]
     hist = _stack_padded([b[0] for b in buffers])
     epoch_hist = _stack_padded([b[1] for b in buffers])
-    residual = np.empty((n_runs, max(b[3].size for b in buffers)))
-    grad = np.zeros((n_runs, size))
-    params = np.stack([s.params for s in states])
-    opt_state = np.stack([s.opt_state for s in states])
-    perm = np.stack([s.perm for s in states])
-    counters = np.stack([s.counters for s in states])
-    scalars = np.stack([s.scalars for s in states])
+    # The kernel writes each run's counters, scalars, gradient and residuals at every update, and
+    # hands adjacent runs to different threads: rows that start on their own cache line keep threads
+    # from writing the same line (false sharing). The kernel only takes each row's start (&a[r, 0]),
+    # so rows may be longer than it reads.
+    residual = _run_rows([np.zeros(max(b[3].size for b in buffers))] * n_runs)
+    grad = _run_rows([np.zeros(size)] * n_runs)
+    perm = _run_rows([s.perm for s in states])
+    counters = _run_rows([s.counters for s in states])
+    scalars = _run_rows([s.scalars for s in states])
+    params = _aligned_stack([s.params for s in states])
+    opt_state = _aligned_stack([s.opt_state for s in states])
     zeros = np.zeros(n_runs, dtype=np.int64)
     n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
     _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, grad, residual, perm,
@@ -369,12 +373,48 @@ def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
 
     results = []
     for r, run in enumerate(runs):
-        st = TrainState(params=params[r].copy(), opt_state=opt_state[r].copy(), perm=perm[r].copy(),
-                        counters=counters[r].copy(), scalars=scalars[r].copy(),
-                        optimizer=states[r].optimizer, fit_intercept=fit_intercept, shape=W.shape)
+        st = TrainState(params=params[r].copy(), opt_state=opt_state[r].copy(),
+                        perm=perm[r, :n_samples].copy(), counters=counters[r, :N_COUNTERS].copy(),
+                        scalars=scalars[r, :N_SCALARS].copy(), optimizer=states[r].optimizer,
+                        fit_intercept=fit_intercept, shape=W.shape)
         results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]), 0,
                                run.seed, hist[r], epoch_hist[r], warn=False))
     return results
+
+
+_CACHE_LINE = 64
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array whose data starts on a cache-line boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + _CACHE_LINE, dtype=np.uint8)
+    offset = -buf.ctypes.data % _CACHE_LINE
+    return buf[offset: offset + nbytes].view(dtype).reshape(shape)
+
+
+def _aligned_stack(arrays):
+    """np.stack(arrays), its data starting on a cache-line boundary."""
+    out = _aligned_empty((len(arrays),) + arrays[0].shape, arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
+def _run_rows(rows):
+    """Stack 1-D rows of one dtype, each row padded to whole cache lines and starting on one.
+
+    Returns shape (n_rows, padded_width); ``out[i, :rows[i].size] == rows[i]``, the padding is zero.
+    """
+    dtype = rows[0].dtype
+    per_line = max(1, _CACHE_LINE // dtype.itemsize)
+    width = max(r.size for r in rows)
+    out = _aligned_empty((len(rows), -(-width // per_line) * per_line), dtype)
+    out.fill(0)
+    for i, r in enumerate(rows):
+        out[i, : r.size] = r
+    return out
 
 
 def _stack_padded(arrays):
