@@ -19,13 +19,13 @@ from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from .sweep import SweepResult, sweep
+from .sweep import SweepResult, grid, sweep
 from .training import TrainResult, train
 
 __all__ = [
     "__version__",
     "predict", "mse", "mse_gradient", "update",
-    "train", "TrainResult", "TrainState", "sweep", "SweepResult",
+    "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
     "descend", "Quadratic", "DescentPath",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
     "optimizers", "schedules", "reference",

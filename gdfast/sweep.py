@@ -11,11 +11,11 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._engine import C_STATUS, TrainOptions, TrainState, draw_seed
+from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, draw_seed
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import TrainResult, _allocate, _finish, _prepare_sample_weight
 
-__all__ = ["sweep", "SweepResult", "expand_configs"]
+__all__ = ["sweep", "SweepResult", "grid", "expand_configs"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,28 @@ class SweepResult:
             for cfg, r in zip(self.configs, self.results)
         ]
 
+    def to_dataframe(self):
+        """The rows of :meth:`to_records` as a pandas DataFrame (needs pandas).
+
+        Examples
+        --------
+        >>> import gdfast
+        >>> from gdfast.lesson import INPUT, TARGET, W1
+        >>> res = gdfast.sweep(W1, INPUT, TARGET, configs=gdfast.grid(learning_rate=[0.01, 0.05]),
+        ...                    num_iterations=100)
+        >>> df = res.to_dataframe()  # doctest: +SKIP
+        >>> list(df.columns)  # doctest: +SKIP
+        ['learning_rate', 'loss', 'n_iter', 'converged', 'diverged', 'status']
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "SweepResult.to_dataframe needs pandas: pip install pandas (to_records() gives the same "
+                "rows as a list of dicts without it)"
+            ) from None
+        return pd.DataFrame.from_records(self.to_records())
+
 
 _OPTION_NAMES = {f.name for f in fields(TrainOptions)}
 
@@ -126,6 +148,59 @@ def expand_configs(
     return out
 
 
+def grid(**options: Any) -> list[dict[str, Any]]:
+    """Every combination of the given :func:`gdfast.train` options, as config dicts for :func:`sweep`.
+
+    The cartesian product in keyword order, the last keyword varying fastest (as
+    :func:`itertools.product`). Each value is checked as :func:`gdfast.train` would check it, so a
+    bad value fails here, naming the option, rather than in the middle of a sweep.
+
+    Parameters
+    ----------
+    **options : sequence
+        A non-empty list of values for each option to vary (``learning_rate=[...]``,
+        ``optimizer=[...]``, ``seed=[...]``, ``batch_size=[...]``, ...). ``fit_intercept`` is shared
+        by every run of a sweep: pass it to :func:`sweep` itself.
+
+    Returns
+    -------
+    list of dict
+        One dict per combination, ready for ``sweep(..., configs=...)``. NumPy scalars become
+        Python numbers.
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.grid(optimizer=["sgd", "adam"], learning_rate=[0.01, 0.1])
+    [{'optimizer': 'sgd', 'learning_rate': 0.01}, {'optimizer': 'sgd', 'learning_rate': 0.1}, \
+{'optimizer': 'adam', 'learning_rate': 0.01}, {'optimizer': 'adam', 'learning_rate': 0.1}]
+    """
+    if not options:
+        raise TypeError("grid needs at least one option, e.g. grid(learning_rate=[0.01, 0.1])")
+    axes = []
+    for name, values in options.items():
+        if name == "fit_intercept":
+            raise ValueError("fit_intercept is shared by every run of a sweep: pass it to sweep, not grid")
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"grid: unknown training option {name!r}; valid: "
+                            + ", ".join(sorted(_OPTION_NAMES - {"fit_intercept"})))
+        if isinstance(values, np.ndarray):
+            if values.ndim != 1:
+                raise ValueError(f"grid: {name} must be a 1-D sequence of values; got an array of shape "
+                                 f"{values.shape}")
+            values = values.tolist()
+        if isinstance(values, (str, bytes, dict)) or not isinstance(values, (list, tuple, range)):
+            raise TypeError(f"grid: {name} must be a list of values (e.g. {name}=[...]); "
+                            f"got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"grid: {name} must hold at least one value")
+        values = [v.item() if isinstance(v, np.generic) else v for v in values]
+        for v in values:
+            TrainOptions.from_kwargs(**{name: v})  # raises naming the option and the bad value
+        axes.append([(name, v) for v in values])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
 def sweep(
     W: npt.ArrayLike,
     X: npt.ArrayLike,
@@ -137,6 +212,10 @@ def sweep(
     configs: Sequence[dict[str, Any]] | None = None,
     n_threads: int | None = None,
     sample_weight: npt.ArrayLike | None = None,
+    client: Any = None,
+    chunk_size: int | None = None,
+    n_chunks: int | None = None,
+    retries: int | None = None,
     **train_options: Any,
 ) -> SweepResult:
     """Run many independent :func:`gdfast.train` runs on the same data in one parallel kernel call.
@@ -146,6 +225,13 @@ def sweep(
     shared by all runs and overridden per run. Each run is computed by one thread from start to
     end, so every result equals a plain ``train`` call with the same options, bit for bit, whatever
     ``n_threads``.
+
+    With ``client`` (a ``dask.distributed.Client``) the runs are split into chunks, each chunk one
+    such kernel call in a task on a worker; the data arrays are scattered to every worker once. The
+    result is the same as without ``client``, in the same order, bit for bit: seeds left to chance
+    are drawn here, before the split. A task whose worker dies is rerun elsewhere by Dask's scheduler
+    (up to its ``distributed.scheduler.allowed-failures`` setting); a task that raises is retried
+    ``retries`` times. A diverging run is not an error: it is reported in its row (``diverged``).
 
     Parameters
     ----------
@@ -159,10 +245,22 @@ def sweep(
         k start points.
     configs : sequence of dict, optional
         Per-run overrides of any :func:`gdfast.train` option except ``fit_intercept``
-        (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``).
+        (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``); :func:`grid` builds them.
     n_threads : int, optional
-        Threads to spread the runs over (default: all the cores OpenMP sees).
+        Threads to spread the runs over (default: all the cores OpenMP sees). With ``client``: the
+        threads of each task (default: what OpenMP sees on the worker; Dask's nanny sets
+        ``OMP_NUM_THREADS=1``, so one thread per task unless configured otherwise).
     sample_weight : array_like, optional
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster (``pip install 'gdfast[dask]'``).
+    chunk_size : int, optional
+        With ``client``: runs per task. Give this or ``n_chunks``; default: 4 tasks per worker
+        thread. Chunk ``c`` of ``n`` holds runs ``c, c + n, c + 2n, ...`` so that cheap and costly
+        runs mix.
+    n_chunks : int, optional
+        With ``client``: number of tasks.
+    retries : int, optional
+        With ``client``: times a task that raised is rerun (default 2).
     **train_options
         Options shared by every run (``num_iterations``, ``optimizer``, ``loss``, ...).
 
@@ -177,7 +275,71 @@ def sweep(
     >>> res = gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.001, 0.01, 0.05], num_iterations=100)
     >>> res.loss.shape, bool(res.loss[2] < res.loss[0])
     ((3,), True)
+
+    On a local Dask cluster (the same numbers, bit for bit):
+
+    >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
+    ...     dres = gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.001, 0.01, 0.05],
+    ...                         num_iterations=100, client=client)  # doctest: +SKIP
+    >>> bool((dres.loss == res.loss).all())  # doctest: +SKIP
+    True
     """
+    if client is None:
+        for name, value in (("chunk_size", chunk_size), ("n_chunks", n_chunks), ("retries", retries)):
+            if value is not None:
+                raise TypeError(f"{name} only applies to a distributed sweep (client=...)")
+    else:
+        from . import _distributed
+
+        _distributed.check_client(client)
+    plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options)
+    if client is None:
+        if n_threads is None:
+            n_threads = _train.max_threads()
+        n_threads = check_int(n_threads, "n_threads", low=1)
+        if n_threads > 1 and not _train.have_openmp():
+            warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning,
+                          stacklevel=2)
+        results = _execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads)
+    else:
+        if n_threads is not None:
+            n_threads = check_int(n_threads, "n_threads", low=1)
+        results = _distributed.run_sweep(client, plan, n_threads=n_threads, chunk_size=chunk_size,
+                                         n_chunks=n_chunks, retries=retries)
+    n_diverged = sum(r.diverged for r in results)
+    if n_diverged:
+        warnings.warn(f"sweep: {n_diverged} of {len(results)} runs diverged (see result.diverged)",
+                      RuntimeWarning, stacklevel=2)
+    return SweepResult(configs=plan.configs, results=results)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One planned run: validated options, start point (None: W, else an index into the starts),
+    the seed of its generator (already drawn when the user gave none) and its number of updates."""
+
+    options: TrainOptions
+    start: int | None
+    seed: int
+    n_steps: int
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated sweep: the per-run overrides (for the result), the runs, and the shared arrays."""
+
+    configs: list
+    runs: list
+    W: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
+    starts: np.ndarray | None
+
+
+def _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options) -> _Plan:
+    """Validate a sweep's arguments and expand them into runs (seeds drawn here, once)."""
     if "state" in train_options or "progress" in train_options:
         raise TypeError("sweep does not take state= or progress=")
     unknown = set(train_options) - _OPTION_NAMES
@@ -202,11 +364,6 @@ def sweep(
             if bad:
                 raise ValueError(f"configs may override train options except fit_intercept; got {sorted(bad)}")
     overrides = expand_configs(learning_rates, seeds, None if starts is None else starts.shape[0], configs)
-    if n_threads is None:
-        n_threads = _train.max_threads()
-    n_threads = check_int(n_threads, "n_threads", low=1)
-    if n_threads > 1 and not _train.have_openmp():
-        warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning, stacklevel=2)
 
     n_samples = X2.shape[0]
     runs = []
@@ -219,46 +376,88 @@ def sweep(
         opts.update(override)
         start_index = opts.pop("initial_weights", None)
         options = TrainOptions.from_kwargs(**opts)
-        start = W_arr if start_index is None or starts is None else starts[start_index]
         seed = options.seed if options.seed is not None else draw_seed()
-        runs.append((options, start, seed, options.resolved_num_iterations(n_samples)))
-    if len({o.fit_intercept for o, *_ in runs}) > 1:
+        runs.append(_Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
+    if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
+    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts)
 
+
+def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
+    """Run planned runs in one ``sweep_steps`` kernel call; their TrainResults, in order.
+
+    The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes.
+    """
     n_runs = len(runs)
-    first = TrainState.new(runs[0][1], None, n_samples, runs[0][0], runs[0][2])
-    size = first.params.shape[1]
-    cfgs = [o.kernel_config(n_samples) for o, *_ in runs]
-    buffers = [_allocate(cfg, o, Y2, size, n) for cfg, (o, _, _, n) in zip(cfgs, runs)]
+    n_samples = X.shape[0]
+    fit_intercept = runs[0].options.fit_intercept
+    states = [TrainState.new(W if run.start is None else starts[run.start], None, n_samples, run.options,
+                             run.seed) for run in runs]
+    size = states[0].params.shape[1]
+    cfgs = [run.options.kernel_config(n_samples) for run in runs]
+    buffers = [_allocate(cfg, run.options, Y, size, run.n_steps) for cfg, run in zip(cfgs, runs)]
     hist = _stack_padded([b[0] for b in buffers])
     epoch_hist = _stack_padded([b[1] for b in buffers])
-    residual = np.empty((n_runs, max(b[3].size for b in buffers)))
-    grad = np.zeros((n_runs, size))
-    states = [TrainState.new(start, None, n_samples, o, seed) for o, start, seed, _ in runs]
-    params = np.stack([s.params for s in states])
-    opt_state = np.stack([s.opt_state for s in states])
-    perm = np.stack([s.perm for s in states])
-    counters = np.stack([s.counters for s in states])
-    scalars = np.stack([s.scalars for s in states])
+    # The kernel writes each run's counters, scalars, gradient and residuals at every update, and
+    # hands adjacent runs to different threads: rows that start on their own cache line keep threads
+    # from writing the same line (false sharing). The kernel only takes each row's start (&a[r, 0]),
+    # so rows may be longer than it reads.
+    residual = _run_rows([np.zeros(max(b[3].size for b in buffers))] * n_runs)
+    grad = _run_rows([np.zeros(size)] * n_runs)
+    perm = _run_rows([s.perm for s in states])
+    counters = _run_rows([s.counters for s in states])
+    scalars = _run_rows([s.scalars for s in states])
+    params = _aligned_stack([s.params for s in states])
+    opt_state = _aligned_stack([s.opt_state for s in states])
     zeros = np.zeros(n_runs, dtype=np.int64)
-    n_steps = np.array([n for *_, n in runs], dtype=np.int64)
-    _train.sweep_steps(cfgs, X2, Y2, sw, runs[0][0].fit_intercept, params, opt_state, grad, residual, perm,
+    n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
+    _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, grad, residual, perm,
                        counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, n_threads)
 
     results = []
-    n_diverged = 0
-    for r, (options, _, seed, _) in enumerate(runs):
-        st = TrainState(params=params[r].copy(), opt_state=opt_state[r].copy(), perm=perm[r].copy(),
-                        counters=counters[r].copy(), scalars=scalars[r].copy(),
-                        optimizer=states[r].optimizer, fit_intercept=options.fit_intercept, shape=W_arr.shape)
-        res = _finish(cfgs[r], options, X2, Y2, sw, st, int(counters[r, C_STATUS]), 0, seed,
-                      hist[r], epoch_hist[r], warn=False)
-        n_diverged += res.diverged
-        results.append(res)
-    if n_diverged:
-        warnings.warn(f"sweep: {n_diverged} of {n_runs} runs diverged (see result.diverged)",
-                      RuntimeWarning, stacklevel=2)
-    return SweepResult(configs=overrides, results=results)
+    for r, run in enumerate(runs):
+        st = TrainState(params=params[r].copy(), opt_state=opt_state[r].copy(),
+                        perm=perm[r, :n_samples].copy(), counters=counters[r, :N_COUNTERS].copy(),
+                        scalars=scalars[r, :N_SCALARS].copy(), optimizer=states[r].optimizer,
+                        fit_intercept=fit_intercept, shape=W.shape)
+        results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]), 0,
+                               run.seed, hist[r], epoch_hist[r], warn=False))
+    return results
+
+
+_CACHE_LINE = 64
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array whose data starts on a cache-line boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + _CACHE_LINE, dtype=np.uint8)
+    offset = -buf.ctypes.data % _CACHE_LINE
+    return buf[offset: offset + nbytes].view(dtype).reshape(shape)
+
+
+def _aligned_stack(arrays):
+    """np.stack(arrays), its data starting on a cache-line boundary."""
+    out = _aligned_empty((len(arrays),) + arrays[0].shape, arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
+def _run_rows(rows):
+    """Stack 1-D rows of one dtype, each row padded to whole cache lines and starting on one.
+
+    Returns shape (n_rows, padded_width); ``out[i, :rows[i].size] == rows[i]``, the padding is zero.
+    """
+    dtype = rows[0].dtype
+    per_line = max(1, _CACHE_LINE // dtype.itemsize)
+    width = max(r.size for r in rows)
+    out = _aligned_empty((len(rows), -(-width // per_line) * per_line), dtype)
+    out.fill(0)
+    for i, r in enumerate(rows):
+        out[i, : r.size] = r
+    return out
 
 
 def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""A/B of the sweep's per-run row layout: cache-line padded rows (current) vs plain np.stack rows.
+
+Times ``gdfast.sweep``'s executor (one ``sweep_steps`` kernel call, 512 runs of the lesson's W1 problem,
+10**4 updates each) with 1 and 2 threads, alternating the two layouts in one process; prints the min
+and median of each. With plain rows, threads on adjacent runs write the same cache lines every update
+(false sharing). Needs 2 free cores to say anything: the load average is printed.
+
+    PYTHONPATH=. python benchmarks/sweep_rows_ab.py
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+import gdfast  # noqa: F401
+from gdfast.lesson import INPUT, TARGET, W1
+
+sm = sys.modules["gdfast.sweep"]
+
+
+def main(repeat=6):
+    plan = sm._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
+                    dict(num_iterations=10**4, record_every=100))
+    layouts = {"padded": (sm._run_rows, sm._aligned_stack), "plain": (np.stack, np.stack)}
+    times = {}
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    try:
+        for _ in range(repeat):
+            for name, (rows, stack) in layouts.items():
+                sm._run_rows, sm._aligned_stack = rows, stack
+                for n_threads in (1, 2):
+                    t0 = time.perf_counter()
+                    sm._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
+                    times.setdefault((name, n_threads), []).append(time.perf_counter() - t0)
+    finally:
+        sm._run_rows, sm._aligned_stack = layouts["padded"]
+    print("load average after:  %.2f %.2f %.2f" % os.getloadavg())
+    for (name, n_threads), t in times.items():
+        print(f"{name:>6} rows, n_threads={n_threads}: min {min(t):.3f} s, median {np.median(t):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

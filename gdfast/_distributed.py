@@ -1,0 +1,131 @@
+"""``gdfast.sweep(client=...)``: a planned sweep split into chunks run as tasks on a Dask cluster.
+
+Each task is one ``sweep_steps`` kernel call over its chunk of runs (the compiled parallel loop does
+the work on the worker); the arrays are scattered to every worker once, before the tasks. Runs are
+independent and carry their own seed, so a chunk's results do not depend on which worker runs it,
+with how many threads, or how often: the gathered result equals the local sweep bit for bit.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+from .sweep import _execute
+
+__all__ = ["check_client", "run_sweep", "chunk_indices"]
+
+_INSTALL = "pip install 'gdfast[dask]' (or: pip install 'dask[distributed]')"
+
+DEFAULT_RETRIES = 2
+TASKS_PER_THREAD = 4
+
+
+def _require_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(f"gdfast.sweep(client=...) needs dask.distributed; install it with {_INSTALL}") from exc
+    return distributed
+
+
+def check_client(client) -> None:
+    """Raise ImportError without dask.distributed, TypeError when ``client`` is not a Client."""
+    distributed = _require_distributed()
+    if not isinstance(client, distributed.Client):
+        raise TypeError(f"client must be a dask.distributed.Client; got {type(client).__name__}")
+    if client.asynchronous:
+        raise TypeError("client must be a synchronous dask.distributed.Client (asynchronous=False): "
+                        "gdfast.sweep waits for its results")
+
+
+def chunk_indices(n_runs: int, n_chunks: int) -> list:
+    """Run indices of each chunk: chunk c holds c, c + n_chunks, ... (cheap and costly runs mix)."""
+    return [list(range(c, n_runs, n_chunks)) for c in range(n_chunks)]
+
+
+def _resolve_n_chunks(client, n_runs, chunk_size, n_chunks):
+    from ._validation import check_int
+
+    if chunk_size is not None and n_chunks is not None:
+        raise ValueError("give chunk_size or n_chunks, not both")
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", low=1)
+        return -(-n_runs // chunk_size)
+    if n_chunks is not None:
+        return min(check_int(n_chunks, "n_chunks", low=1), n_runs)
+    total_threads = sum(client.nthreads().values()) or 1
+    return min(n_runs, TASKS_PER_THREAD * total_threads)
+
+
+def run_sweep(client, plan, *, n_threads=None, chunk_size=None, n_chunks=None, retries=None) -> list:
+    """The TrainResults of ``plan``'s runs, computed on ``client``'s cluster, in plan order."""
+    from ._validation import check_int
+
+    retries = DEFAULT_RETRIES if retries is None else check_int(retries, "retries", low=0)
+    n_runs = len(plan.runs)
+    chunks = chunk_indices(n_runs, _resolve_n_chunks(client, n_runs, chunk_size, n_chunks))
+
+    arrays = {"W": plan.W, "X": plan.X, "Y": plan.Y}
+    if plan.sample_weight is not None:
+        arrays["sample_weight"] = plan.sample_weight
+    if plan.starts is not None:
+        arrays["starts"] = plan.starts
+    # A list (not the dict itself: scatter would use its names as cluster-wide keys), fresh keys.
+    data = dict(zip(arrays, client.scatter(list(arrays.values()), broadcast=True, hash=False)))
+    token = uuid.uuid4().hex
+    futures = []
+    try:
+        for c, idx in enumerate(chunks):
+            futures.append(client.submit(
+                _run_chunk, [plan.runs[i] for i in idx], data["W"], data["X"], data["Y"],
+                data.get("sample_weight"), data.get("starts"), n_threads,
+                key=f"gdfast-sweep-{token}-{c}", retries=retries,
+            ))
+        chunk_results = client.gather(futures)
+    except BaseException:
+        client.cancel(futures + list(data.values()))
+        raise
+    results = [None] * n_runs
+    for idx, res in zip(chunks, chunk_results):
+        if len(res) != len(idx):  # pragma: no cover - would be a bug in _run_chunk
+            raise RuntimeError(f"a sweep chunk returned {len(res)} results for {len(idx)} runs")
+        for i, r in zip(idx, res):
+            results[i] = r
+    return results
+
+
+def _run_chunk(runs, W, X, Y, sample_weight, starts, n_threads):
+    """The task: one kernel call over a chunk of planned runs (executed on a worker)."""
+    from . import _train
+
+    if n_threads is None:
+        n_threads = _train.max_threads()
+    results = _execute(runs, W, X, Y, sample_weight, starts, n_threads)
+    _fault_if_armed()
+    return results
+
+
+# Test-only fault injection (tests/test_dask.py). ``client.run(_arm_fault, path, how)`` arms it in
+# every worker process; then the first chunk to finish creates ``path`` and, before returning its
+# results, kills its own worker process (how="exit"), as a crash in the middle of a sweep would, or
+# raises (how="raise"), as a transient error would. Never armed otherwise.
+_FAULT = None
+
+
+def _arm_fault(path, how="exit"):
+    global _FAULT
+    _FAULT = None if path is None else (path, how)
+
+
+def _fault_if_armed():
+    if _FAULT is None:
+        return
+    path, how = _FAULT
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    if how == "raise":
+        raise RuntimeError("gdfast test fault: a transient error in a sweep task")
+    os._exit(17)
