@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reference-iterations", type=int, default=20_000,
                       help="iterations the NumPy reference is timed over (default: %(default)s)")
     demo.set_defaults(func=_demo)
+    from . import bench
+
+    bench.register(sub)
     return parser
 
 
