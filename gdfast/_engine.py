@@ -140,6 +140,7 @@ class TrainOptions:
             batch_size=self.resolved_batch_size(n_samples),
             shuffle=self.effective_shuffle(n_samples),
             record_every=self.record_every,
+            epoch_record_every=epoch_record_every(self.record_every, self.steps_per_epoch(n_samples)),
         )
         cfg.update(self.optimizer._kernel_fields())
         cfg.update(self.schedule._kernel_fields())
@@ -252,6 +253,17 @@ class TrainState:
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 
 
+def epoch_record_every(record_every: int, steps_per_epoch: int) -> int:
+    """Epoch losses are kept every this many epochs: about one per ``record_every`` updates.
+
+    With the default record_every=1 every epoch is kept; a long full-batch run (one epoch per
+    update) with record_every=1000 keeps every 1000th epoch, so its memory stays bounded.
+    """
+    return max(1, record_every // steps_per_epoch)
+
+
 def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int):
     """Sizes of the loss history buffers for a call of ``num_iterations`` updates."""
-    return max(1, math.ceil(num_iterations / record_every) + 1), num_iterations // steps_per_epoch + 2
+    every = epoch_record_every(record_every, steps_per_epoch)
+    return (max(1, math.ceil(num_iterations / record_every) + 1),
+            num_iterations // steps_per_epoch // every + 2)

@@ -57,6 +57,7 @@ def mse_gradient_into(
             &W[0, 0], <const floating*>NULL, &X[0, 0], &Y[0, 0], <const floating*>NULL, NULL,
             X.shape[0], X.shape[1], W.shape[0], LOSS_MSE, 0.0,
             &residual_scratch[0], &grad_scratch[0], NULL,
+            <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
         )
         for k in range(size):
             (&out[0, 0])[k] = <floating>grad_scratch[k]

@@ -8,12 +8,18 @@ order, so results do not depend on threads or machines.
 """
 from cython cimport floating
 from libc.math cimport fabs, sqrt
+from scipy.linalg.cython_blas cimport dgemm
 
 # Loss kinds (gdfast/_config.py holds the matching Python names).
 cdef enum:
     LOSS_MSE = 0
     LOSS_MAE = 1
     LOSS_HUBER = 2
+
+# Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
+# call BLAS dgemm instead of the blocked loops below (see benchmarks/ and the README).
+cdef enum:
+    BLAS_MIN_WORK = 131072
 
 
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
@@ -81,6 +87,13 @@ cdef inline double elementwise_loss_derivative(int kind, double r, double delta)
     return r
 
 
+cdef inline bint use_blas(
+    const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
+) noexcept nogil:
+    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work."""
+    return rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
+
+
 cdef inline double loss_and_gradient(
     const floating* W,
     const floating* b,
@@ -96,6 +109,8 @@ cdef inline double loss_and_gradient(
     double* residual_grad,
     double* grad_W,
     double* grad_b,
+    const double* X_blas,
+    double* W_blas,
 ) noexcept nogil:
     """Weighted mean loss of the linear model on a batch, and its gradient.
 
@@ -108,45 +123,88 @@ cdef inline double loss_and_gradient(
 
     ``b``, ``sample_weight``, ``rows``, ``grad_W`` and ``grad_b`` may be NULL (no bias, unit weights,
     rows 0..n_rows-1, no gradient wanted). ``residual_grad`` is scratch of n_rows * n_outputs.
+
+    ``X_blas`` (X as float64, or NULL) lets large full batches (see ``use_blas``) compute the two
+    matrix products with BLAS dgemm, summed in double in BLAS's order: deterministic for one BLAS
+    build on one CPU, but not bit-equal to the loops. ``W_blas`` is float64 scratch of W's size
+    (used for float32 W only). Otherwise each prediction is a ``dot`` and each gradient entry a
+    sum over the batch in sample order.
     A non-finite loss is returned as is; the caller decides what it means.
     """
-    cdef Py_ssize_t ii, i, j
+    cdef Py_ssize_t ii, i, j, idx
     cdef double weight, weight_sum = 0.0, loss_sum = 0.0, r, scale, c, bias_grad
     cdef const floating* x
     cdef double* row = NULL
+    cdef bint blas = use_blas(rows, X_blas, n_rows, n_features, n_outputs)
+    cdef double* Wd = NULL
+    cdef int bm = <int>n_outputs, bn = <int>n_rows, bk = <int>n_features
+    cdef double one = 1.0, zero = 0.0
 
-    # Forward pass: residuals, loss terms and d loss / d prediction (unscaled).
-    for ii in range(n_rows):
-        i = rows[ii] if rows != NULL else ii
-        weight = sample_weight[i] if sample_weight != NULL else 1.0
-        weight_sum += weight
-        x = X + i * n_features
-        for j in range(n_outputs):
-            r = dot(W + j * n_features, x, n_features)
-            if b != NULL:
-                r += b[j]
-            r -= Y[i * n_outputs + j]
-            loss_sum += weight * elementwise_loss(loss_kind, r, delta)
-            residual_grad[ii * n_outputs + j] = weight * elementwise_loss_derivative(loss_kind, r, delta)
+    # Forward pass: residual_grad[ii, j] = W[j] . X[rows[ii]]
+    if blas:
+        if floating is double:
+            Wd = <double*>W
+        else:
+            Wd = W_blas
+            for i in range(n_outputs * n_features):
+                Wd[i] = W[i]
+        # Column-major view of X @ W.T: (n_outputs x n_rows) = W^T' @ X'
+        dgemm("T", "N", &bm, &bn, &bk, &one, Wd, &bk, <double*>X_blas, &bk, &zero, residual_grad, &bm)
+    else:
+        for ii in range(n_rows):
+            x = X + (rows[ii] if rows != NULL else ii) * n_features
+            for j in range(n_outputs):
+                residual_grad[ii * n_outputs + j] = dot(W + j * n_features, x, n_features)
+
+    # Residuals, loss terms and d loss / d prediction (weighted, unscaled), in (sample, output) order.
+    if loss_kind == LOSS_MSE and sample_weight == NULL:
+        for ii in range(n_rows):
+            i = rows[ii] if rows != NULL else ii
+            weight_sum += 1.0
+            for j in range(n_outputs):
+                idx = ii * n_outputs + j
+                r = residual_grad[idx]
+                if b != NULL:
+                    r += b[j]
+                r -= Y[i * n_outputs + j]
+                loss_sum += r * r
+                residual_grad[idx] = 2.0 * r
+    else:
+        for ii in range(n_rows):
+            i = rows[ii] if rows != NULL else ii
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            for j in range(n_outputs):
+                idx = ii * n_outputs + j
+                r = residual_grad[idx]
+                if b != NULL:
+                    r += b[j]
+                r -= Y[i * n_outputs + j]
+                loss_sum += weight * elementwise_loss(loss_kind, r, delta)
+                residual_grad[idx] = weight * elementwise_loss_derivative(loss_kind, r, delta)
 
     scale = 1.0 / (<double>n_outputs * weight_sum)
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 
+    if grad_W != NULL and blas:
+        # Column-major view of D.T @ X: (n_features x n_outputs) = X' @ D'^T, times scale
+        dgemm("N", "T", &bk, &bm, &bn, &scale, <double*>X_blas, &bk, residual_grad, &bm, &zero, grad_W, &bk)
+
     # Backward pass: grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :]
     for j in range(n_outputs):
         bias_grad = 0.0
-        if grad_W != NULL:
+        if grad_W != NULL and not blas:
             row = grad_W + j * n_features
             for i in range(n_features):
                 row[i] = 0.0
         for ii in range(n_rows):
             c = residual_grad[ii * n_outputs + j]
             bias_grad += c
-            if grad_W != NULL and c != 0.0:
+            if grad_W != NULL and not blas and c != 0.0:
                 i = rows[ii] if rows != NULL else ii
                 axpy_into_double(c, X + i * n_features, row, n_features)
-        if grad_W != NULL:
+        if grad_W != NULL and not blas:
             for i in range(n_features):
                 row[i] *= scale
         if grad_b != NULL:
