@@ -94,6 +94,80 @@ cdef inline bint use_blas(
     return rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
 
 
+cdef inline double mse_and_gradient(
+    const floating* W,
+    const floating* b,
+    const floating* X,
+    const floating* Y,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    double* residual_grad,
+    double* grad_W,
+    double* grad_b,
+) noexcept nogil:
+    """``loss_and_gradient`` for the MSE with unit weights and no BLAS, with the very same arithmetic.
+
+    The common case of the lessons (and of long runs on small problems): no loss-kind or weight
+    branches in the loops, small enough to be inlined into the training loop. ``grad_W`` must not
+    be NULL. Each step below is the one ``loss_and_gradient`` takes for weight 1.0 (``1.0 * v`` is
+    ``v`` exactly, and adding 0 * x for a zero residual never changes a sum that starts at +0.0).
+    """
+    cdef Py_ssize_t ii, i, j, k, idx
+    cdef double loss_sum = 0.0, r, scale, c, bias_grad
+    cdef const floating* x
+    cdef double* row
+
+    # R = X[rows] @ W.T + b - Y[rows];  loss = sum(R**2);  D = 2 R
+    for ii in range(n_rows):
+        i = rows[ii] if rows != NULL else ii
+        x = X + i * n_features
+        for j in range(n_outputs):
+            r = dot(W + j * n_features, x, n_features)
+            if b != NULL:
+                r += b[j]
+            r -= Y[i * n_outputs + j]
+            loss_sum += r * r
+            residual_grad[ii * n_outputs + j] = 2.0 * r
+
+    # The sum of n_rows unit weights, as loss_and_gradient accumulates it (exact for n < 2**53).
+    scale = 1.0 / (<double>n_outputs * <double>n_rows)
+    if n_rows == 1:
+        # One sample: grad_W[j, :] = scale * ((0.0 + D[0, j] * x) or 0.0), written in one pass.
+        x = X + (rows[0] if rows != NULL else 0) * n_features
+        for j in range(n_outputs):
+            c = residual_grad[j]
+            row = grad_W + j * n_features
+            if c != 0.0:
+                for k in range(n_features):
+                    row[k] = (0.0 + c * x[k]) * scale
+            else:
+                for k in range(n_features):
+                    row[k] = 0.0
+            if grad_b != NULL:
+                grad_b[j] = (0.0 + c) * scale
+        return loss_sum * scale
+
+    # grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :];  grad_b = scale * D.sum(axis=0)
+    for j in range(n_outputs):
+        bias_grad = 0.0
+        row = grad_W + j * n_features
+        for k in range(n_features):
+            row[k] = 0.0
+        for ii in range(n_rows):
+            c = residual_grad[ii * n_outputs + j]
+            bias_grad += c
+            if c != 0.0:
+                i = rows[ii] if rows != NULL else ii
+                axpy_into_double(c, X + i * n_features, row, n_features)
+        for k in range(n_features):
+            row[k] *= scale
+        if grad_b != NULL:
+            grad_b[j] = bias_grad * scale
+    return loss_sum * scale
+
+
 cdef inline double loss_and_gradient(
     const floating* W,
     const floating* b,

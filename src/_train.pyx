@@ -17,7 +17,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from _linear cimport loss_and_gradient, sum_of_squares, use_blas
+from _linear cimport LOSS_MSE, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
 
 cdef extern from *:
     """
@@ -352,6 +352,8 @@ cdef int run_one(
                 for k in range(n_samples * n_features):
                     X_copy[k] = X[k]
                 X_blas = X_copy
+    # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
+    cdef bint plain_mse = cfg.loss == LOSS_MSE and sample_weight == NULL and X_blas == NULL
 
     for i_step in range(n_steps):
         current = params + cur * size
@@ -367,12 +369,19 @@ cdef int run_one(
             rows = perm + position
             n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>position)
 
-        loss = loss_and_gradient(
-            current, current + size_W if fit_intercept else <floating*>NULL,
-            X, Y, sample_weight, rows, n_rows, n_features, n_outputs,
-            cfg.loss, cfg.huber_delta, residual_grad, grad, grad + size_W if fit_intercept else NULL,
-            X_blas, W_blas,
-        )
+        if plain_mse:
+            loss = mse_and_gradient(
+                current, current + size_W if fit_intercept else <floating*>NULL,
+                X, Y, rows, n_rows, n_features, n_outputs,
+                residual_grad, grad, grad + size_W if fit_intercept else NULL,
+            )
+        else:
+            loss = loss_and_gradient(
+                current, current + size_W if fit_intercept else <floating*>NULL,
+                X, Y, sample_weight, rows, n_rows, n_features, n_outputs,
+                cfg.loss, cfg.huber_delta, residual_grad, grad, grad + size_W if fit_intercept else NULL,
+                X_blas, W_blas,
+            )
         if record_left == 0:
             history[(t - t_origin) // cfg.record_every] = loss
             recorded += 1
