@@ -548,12 +548,16 @@ n = int(sys.argv[1])
 r = gdfast.train(np.asarray(W1, dtype=sys.argv[2]), np.asarray(INPUT, dtype=sys.argv[2]),
                  np.asarray(TARGET, dtype=sys.argv[2]), learning_rate=0.01, num_iterations=n, record_every=1000)
 assert r.n_iter == n
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:  # VmHWM: this process's peak RSS (getrusage can report the parent's peak across fork + exec)
+    with open("/proc/self/status") as fh:
+        print([int(l.split()[1]) for l in fh if l.startswith("VmHWM")][0])
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
 def bench_memory(dtype, cfg):
-    """Peak RSS (KiB, from getrusage) of a long run and of a 10^3-iteration run, each in a fresh process."""
+    """Peak RSS (KiB, VmHWM or getrusage) of a long run and of a 10^3-iteration run, each in a fresh process."""
     dn = np.dtype(dtype).name
     env = dict(os.environ)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

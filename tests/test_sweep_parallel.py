@@ -1,0 +1,80 @@
+"""Parallel sweeps: results do not depend on the number of threads, and threads are really used.
+
+Expected values come from plain ``gdfast.train`` calls (one run each, no OpenMP involved), compared
+to the bit: a sweep runs each configuration on one thread with the same kernel, so nothing may
+differ, whatever ``n_threads``.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import gdfast
+from gdfast import _train
+from gdfast.lesson import INPUT, TARGET, W1
+
+from conftest import DTYPES, random_problem
+
+LRS = np.logspace(-4, -1, 64)
+
+
+def assert_same_run(res, ref):
+    np.testing.assert_array_equal(res.W, ref.W)
+    if ref.b is None:
+        assert res.b is None
+    else:
+        np.testing.assert_array_equal(res.b, ref.b)
+    np.testing.assert_array_equal(res.losses, ref.losses)
+    np.testing.assert_array_equal(res.epoch_losses, ref.epoch_losses)
+    assert res.loss == ref.loss or (np.isnan(res.loss) and np.isnan(ref.loss))
+    assert (res.n_iter, res.status, res.diverged) == (ref.n_iter, ref.status, ref.diverged)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_lesson_sweep_equals_train_bitwise(dtype, n_threads):
+    W, x, y = (np.asarray(a, dtype) for a in (W1, INPUT, TARGET))
+    res = gdfast.sweep(W, x, y, learning_rates=LRS, num_iterations=300, record_every=7, n_threads=n_threads)
+    assert len(res) == 64
+    for lr, r in zip(LRS, res.results):
+        assert_same_run(r, gdfast.train(W, x, y, learning_rate=lr, num_iterations=300, record_every=7))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mixed_configs_equal_train_for_1_and_2_threads(dtype, rng):
+    """Mini-batches with shuffling, Adam, losses, intercepts, BLAS-sized full batches, divergence."""
+    W, X, Y = random_problem(rng, 96, 24, 8, dtype)  # 96*24*8 = 18432 multiply-adds: loops
+    Wb, Xb, Yb = random_problem(rng, 256, 32, 32, dtype)  # 262144: the BLAS path
+    configs = [
+        {"learning_rate": 0.05},
+        {"learning_rate": 0.05, "batch_size": 10, "seed": 3},
+        {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 32, "seed": 11},
+        {"loss": "huber", "huber_delta": 0.5, "learning_rate": 0.1, "schedule": "cosine"},
+        {"loss": "mae", "learning_rate": 0.02, "tol": 1e-3, "clip_norm": 1.0},
+        {"learning_rate": 1e4},  # diverges
+        {"learning_rate": 0.01, "batch_size": 7, "seed": 5, "n_iter_no_change": 2},
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for data in ((W, X, Y), (Wb, Xb, Yb)):
+            for fit_intercept in (False, True):
+                sweeps = [gdfast.sweep(*data, configs=configs, num_iterations=120, fit_intercept=fit_intercept,
+                                       n_threads=n) for n in (1, 2)]
+                for k, cfg in enumerate(configs):
+                    ref = gdfast.train(*data, num_iterations=120, fit_intercept=fit_intercept, **cfg)
+                    assert_same_run(sweeps[0].results[k], ref)
+                    assert_same_run(sweeps[1].results[k], ref)
+                assert sweeps[0].diverged[5]
+
+
+@pytest.mark.skipif(not _train.have_openmp(), reason="built without OpenMP: sweeps run serially")
+def test_n_threads_changes_the_number_of_threads():
+    assert _train._threads_used(1) == 1
+    assert _train._threads_used(2) == 2
+
+
+def test_threads_used_without_openmp_is_one():
+    if _train.have_openmp():
+        assert _train.max_threads() >= 1
+    else:
+        assert _train._threads_used(2) == 1
