@@ -7,6 +7,7 @@ stopped and continued anywhere with bit-identical results.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -103,7 +104,11 @@ class TrainOptions:
         if o.clip_norm is not None:
             v["clip_norm"] = check_real(o.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
         v["record_every"] = check_int(o.record_every, "record_every", low=1)
-        return replace(o, **v)
+        # dataclasses.replace would run __init__ again; a copy of the fields is all that is needed.
+        validated = object.__new__(cls)
+        validated.__dict__.update(o.__dict__)
+        validated.__dict__.update(v)
+        return validated
 
     def resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size is None:
@@ -149,7 +154,7 @@ class TrainOptions:
 
 def draw_seed() -> int:
     """A fresh 64-bit seed from the operating system's entropy."""
-    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    return int.from_bytes(os.urandom(8), "little")
 
 
 @dataclass

@@ -274,7 +274,8 @@ def bench_seed(dtype, cfg, peers):
         _time_peer(row, "numba", lambda: seed_nb(W, x, y, LESSON_LR, n), n, W_n, dn, cfg["repeats"], comp)
     jax = peers.get("jax")
     if jax is not None:
-        _jax_linear(row, jax, W, x.reshape(1, -1), y.reshape(1, -1), LESSON_LR, n, W_n, dn, cfg, adam=False)
+        _jax_linear(row, jax, W, x.reshape(1, -1), y.reshape(1, -1), LESSON_LR, n, n_peer, W_slow, dn, cfg,
+                    adam=False)
     torch = peers.get("torch")
     if torch is not None:
         _torch_linear(row, torch, W, x.reshape(1, -1), y.reshape(1, -1), LESSON_LR, n_peer, W_slow, dn, cfg,
@@ -282,7 +283,8 @@ def bench_seed(dtype, cfg, peers):
     return row
 
 
-def _jax_linear(row, jax, W, X, Y, lr, n, W_n, dn, cfg, adam):
+def _jax_linear(row, jax, W, X, Y, lr, n, n_check, W_check, dn, cfg, adam):
+    """JAX jit + lax.fori_loop: checked against gdfast after n_check iterations, timed over n."""
     jnp = jax.numpy
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     m, d = W.shape
@@ -292,32 +294,44 @@ def _jax_linear(row, jax, W, X, Y, lr, n, W_n, dn, cfg, adam):
         R = Xj @ Wc.T - Yj
         return scale * (R.T @ Xj)
 
-    if adam:
-        def body(t, carry):
-            Wc, M, V = carry
-            g = grad(Wc)
-            M = 0.9 * M + 0.1 * g
-            V = 0.999 * V + 0.001 * g * g
-            tt = (t + 1).astype(Wc.dtype)
-            step = lr / (1.0 - 0.9 ** tt)
-            return Wc - step * M / (jnp.sqrt(V) / jnp.sqrt(1.0 - 0.999 ** tt) + 1e-8), M, V
+    def make(n_iter):
+        if adam:
+            def body(t, carry):
+                Wc, M, V = carry
+                g = grad(Wc)
+                M = 0.9 * M + 0.1 * g
+                V = 0.999 * V + 0.001 * g * g
+                tt = (t + 1).astype(Wc.dtype)
+                step = lr / (1.0 - 0.9 ** tt)
+                return Wc - step * M / (jnp.sqrt(V) / jnp.sqrt(1.0 - 0.999 ** tt) + 1e-8), M, V
 
-        def run(W0):
-            z = jnp.zeros_like(W0)
-            return jax.lax.fori_loop(0, n, body, (W0, z, z))[0]
-    else:
-        def body(t, Wc):
-            return Wc - lr * grad(Wc)
+            def run(W0):
+                z = jnp.zeros_like(W0)
+                return jax.lax.fori_loop(0, n_iter, body, (W0, z, z))[0]
+        else:
+            def body(t, Wc):
+                return Wc - lr * grad(Wc)
 
-        def run(W0):
-            return jax.lax.fori_loop(0, n, body, W0)
+            def run(W0):
+                return jax.lax.fori_loop(0, n_iter, body, W0)
 
-    c = time.perf_counter()
-    compiled = jax.jit(run).lower(jnp.asarray(W)).compile()
-    comp = time.perf_counter() - c
+        return jax.jit(run).lower(jnp.asarray(W)).compile()
+
     W0 = jnp.asarray(W)
-    _time_peer(row, "jax", lambda: np.asarray(compiled(W0).block_until_ready()), n, W_n, dn, cfg["repeats"],
-               comp)
+    try:
+        checked = make(n_check)
+        ok = _close(np.asarray(checked(W0).block_until_ready()), W_check, dn)
+    except Exception as exc:  # noqa: BLE001 - a peer failing is reported, not fatal
+        _peer(row, "jax", ok=False, note=f"error: {type(exc).__name__}: {exc}"[:120])
+        return
+    if not ok:
+        _peer(row, "jax", ok=False, note=f"mismatch: final weights differ from gdfast's after {n_check} iterations")
+        return
+    c = time.perf_counter()
+    compiled = make(n)
+    comp = time.perf_counter() - c
+    t = _median_time(lambda: compiled(W0).block_until_ready(), cfg["repeats"])
+    _peer(row, "jax", ns=t / n * 1e9, n=n, compile_s=comp, note=f"checked after {n_check} iterations")
 
 
 def _torch_linear(row, torch, W, X, Y, lr, n, W_n, dn, cfg, adam):
@@ -378,7 +392,6 @@ def bench_batch(d, dtype, cfg, peers, adam=False):
     assert _close(fast(n_ref), ref(n_ref), dn), f"gdfast and gdfast.reference disagree on batch-{d}"
     t_ref = _median_time(lambda: ref(n_ref), cfg["ref_repeats"])
     row = _row(f"adam-{d}" if adam else f"batch-{d}", dn, t_fast / n * 1e9, t_ref / n_ref * 1e9, n, n_ref)
-    W_n = fast(n)
     n_peer = min(n, n_ref)
     W_peer = fast(n_peer)
 
@@ -391,7 +404,7 @@ def bench_batch(d, dtype, cfg, peers, adam=False):
         _time_peer(row, "numba", lambda: lin(W, X, Y, lr, n_peer, adam), n_peer, W_peer, dn, cfg["repeats"], comp)
     jax = peers.get("jax")
     if jax is not None:
-        _jax_linear(row, jax, W, X, Y, lr, n, W_n, dn, cfg, adam=adam)
+        _jax_linear(row, jax, W, X, Y, lr, n, n_peer, W_peer, dn, cfg, adam=adam)
     torch = peers.get("torch")
     if torch is not None:
         _torch_linear(row, torch, W, X, Y, lr, n_peer, W_peer, dn, cfg, adam=adam)
@@ -582,9 +595,9 @@ FULL = dict(
     lat_repeats=7, lat_time=0.1, memory_n=10_000_000,
 )
 QUICK = dict(
-    repeats=3, ref_repeats=1, seed_n=200_000, seed_n_ref=2_000, slow_peer_n=1_000,
-    batch_n={4: 10_000, 64: 200, 512: 5}, batch_n_ref={4: 300, 64: 50, 512: 3},
-    persample_epochs=20, sweep_n=2_000, sweep_n_ref=20, quad_n=200_000, quad_n_ref=5_000,
+    repeats=3, ref_repeats=1, seed_n=200_000, seed_n_ref=2_000, slow_peer_n=500,
+    batch_n={4: 5_000, 64: 100, 512: 3}, batch_n_ref={4: 200, 64: 30, 512: 2},
+    persample_epochs=20, sweep_n=2_000, sweep_n_ref=10, quad_n=200_000, quad_n_ref=5_000,
     lat_repeats=3, lat_time=0.02, memory_n=1_000_000,
 )
 
@@ -690,6 +703,13 @@ def notes_text(results):
         + ") before its time is shown. JAX compile time is excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
     ]
+    for dn in sorted({r["dtype"] for r in results["rows"]}, reverse=True):
+        one = [r for r in results["rows"] if r["workload"] == "sweep-64" and r["dtype"] == dn]
+        more = [r for r in results["rows"] if r["workload"].startswith("sweep-64 (") and r["dtype"] == dn]
+        if one and more:
+            lines.append(f"Parallel sweep, {dn}: {more[0]['workload'][10:-1]} run the 64 configurations "
+                         f"{one[0]['gdfast_ns'] / more[0]['gdfast_ns']:.2f}x as fast as 1 thread "
+                         "(whole gdfast.sweep call, Python set-up included).")
     for name, why in sorted(results["peer_notes"].items()):
         lines.append(f"Skipped {name}: {why}.")
     for r in results["rows"]:
