@@ -7,7 +7,8 @@ one float dtype, C-contiguous, matching shapes, finite values. Nothing here chec
 from cython cimport floating
 from libc.math cimport isfinite
 
-from _linear cimport LOSS_MSE, dot, loss_and_gradient
+from _linear cimport LOSS_MSE, dot, loss_and_gradient, use_blas
+from gdfast._train import _blas_single_thread
 
 
 def predict_into(const floating[:, ::1] W, const floating[:, ::1] X, floating[:, ::1] out):
@@ -52,7 +53,8 @@ def mse_gradient_into(
     """
     cdef Py_ssize_t k, size = W.shape[0] * W.shape[1]
     cdef double loss
-    with nogil:
+    with _blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
+                                                            W.shape[0])), nogil:
         loss = loss_and_gradient(
             &W[0, 0], <const floating*>NULL, &X[0, 0], &Y[0, 0], <const floating*>NULL, NULL,
             X.shape[0], X.shape[1], W.shape[0], LOSS_MSE, 0.0,
@@ -290,6 +292,8 @@ def mse_gradient_fast(W, X, Y):
         if residual == NULL or grad == NULL:
             raise MemoryError()
         if t == cnp.NPY_DOUBLE:
+            if use_blas(NULL, <const double*>cnp.PyArray_DATA(x), s, n, m):
+                return None  # large float64 batches: the Python path, which pins BLAS to one thread
             _mse_gradient_impl(<const double*>cnp.PyArray_DATA(w), <const double*>cnp.PyArray_DATA(x),
                                <const double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(out), s, n, m,
                                residual, grad)

@@ -9,6 +9,8 @@ still give the bit-identical result of one long call.
 Preconditions (checked in Python, never here): C-contiguous arrays of one float dtype, shapes as
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
+import contextlib
+
 from cpython cimport array
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -133,6 +135,37 @@ def _threads_used(int n_threads):
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
         seen[i] = gdfast_thread_num()
     return len(set(seen))
+
+
+_blas_controller = None
+
+
+def _blas_single_thread(bint uses_blas):
+    """A context in which BLAS runs on one thread (a no-op when ``uses_blas`` is false).
+
+    OpenBLAS may sum a product in another order when it splits it over threads, so the kernels'
+    dgemm calls run single-threaded: results then depend neither on BLAS's thread count nor on
+    how many sweep threads call it at once. Without threadpoolctl this is a no-op.
+    """
+    global _blas_controller
+    if not uses_blas:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas_controller = ThreadpoolController()
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _blas_controller = False
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
+                         Py_ssize_t n_outputs) noexcept nogil:
+    """Whether run_one will call dgemm (a full batch big enough for use_blas)."""
+    cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
+    return full_batch and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs)
 
 
 cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
@@ -524,13 +557,14 @@ def run_steps(
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef int64_t check_every = steps_between_checks(
         min(<Py_ssize_t>cfg.batch_size, X.shape[0]), X.shape[1], Y.shape[1])
-    with nogil:
-        status = run_one(
-            &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
-            &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
-            &counters[0], &scalars[0], &history[0], &epoch_history[0],
-            t_origin, epoch_origin, n_steps, check_every, &stop_flag,
-        )
+    with _blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
+        with nogil:
+            status = run_one(
+                &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
+                &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
+                &counters[0], &scalars[0], &history[0], &epoch_history[0],
+                t_origin, epoch_origin, n_steps, check_every, &stop_flag,
+            )
     if status == STATUS_INTERRUPTED:
         _reraise()
     return status
@@ -570,6 +604,8 @@ def sweep_steps(
     cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef Py_ssize_t batch_max = 1
+    cdef bint any_blas = False
+    blas_guard = None
     cdef Py_ssize_t size = params.shape[2]
     cdef Py_ssize_t n_scratch = residual_grad.shape[1]
     cdef int64_t check_every
@@ -587,6 +623,10 @@ def sweep_steps(
             cfgs[r] = configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
         check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
+        for r in range(n_runs):
+            any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
+        blas_guard = _blas_single_thread(any_blas)
+        blas_guard.__enter__()
         with nogil, parallel(num_threads=n_threads):
             p_local = <floating*>malloc(2 * size * sizeof(floating))
             o_local = <double*>malloc(3 * size * sizeof(double))
@@ -612,6 +652,8 @@ def sweep_steps(
             free(g_local)
             free(res_local)
     finally:
+        if blas_guard is not None:
+            blas_guard.__exit__(None, None, None)
         free(cfgs)
     if alloc_failed:
         raise MemoryError("sweep: could not allocate per-thread buffers")
@@ -634,7 +676,8 @@ def dataset_loss(
     cdef Py_ssize_t size_W = X.shape[1] * Y.shape[1]
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef double loss
-    with nogil:
+    with _blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
+                                                            Y.shape[1])), nogil:
         loss = loss_and_gradient(
             &theta[0], &theta[size_W] if fit_intercept else <const floating*>NULL,
             &X[0, 0], &Y[0, 0], sw, NULL, X.shape[0], X.shape[1], Y.shape[1],

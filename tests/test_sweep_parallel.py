@@ -78,3 +78,20 @@ def test_threads_used_without_openmp_is_one():
         assert _train.max_threads() >= 1
     else:
         assert _train._threads_used(2) == 1
+
+
+def test_blas_thread_count_does_not_change_results(rng):
+    """Large full batches go through BLAS dgemm; the kernels pin it to one thread, so the BLAS
+    thread count (which makes OpenBLAS sum in another order at this size) changes no bit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    W, X, Y = random_problem(rng, 1000, 300, 300)
+    runs, grads = [], []
+    for limit in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=limit, user_api="blas"):
+            runs.append(gdfast.train(W, X, Y, learning_rate=0.05, num_iterations=2))
+            grads.append(gdfast.mse_gradient(W, X, Y))
+    assert_same_run(runs[1], runs[0])
+    np.testing.assert_array_equal(grads[1], grads[0])
+    swept = gdfast.sweep(W, X, Y, learning_rates=[0.05, 0.05], num_iterations=2, n_threads=2)
+    for r in swept.results:
+        assert_same_run(r, runs[0])
