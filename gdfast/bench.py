@@ -772,6 +772,9 @@ def add_arguments(parser):
     parser.add_argument("--no-peers", action="store_true", help="skip Numba, JAX, PyTorch and scikit-learn")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     parser.add_argument("--threads", type=int, default=2, help="threads of the parallel sweep row (default: 2)")
+    parser.add_argument("--readme", default=None,
+                        help="rewrite the part of this markdown file between the lines '<!-- benchmark:start -->' "
+                             "and '<!-- benchmark:end -->' with the new table")
 
 
 def run_from_args(args):
@@ -797,9 +800,27 @@ def run_from_args(args):
         charts.append(args.chart)
     for path in charts:
         bar_chart(results, path)
+    if args.readme:
+        update_readme(args.readme, table + "\n\n" + notes)
+        print(f"updated the benchmark section of {args.readme}")
     print(f"\nwrote {out}/benchmark.json, benchmark.md, " + ", ".join(charts)
           + f" ({results['seconds']:.0f} s)")
     return 0
+
+
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def update_readme(path, text):
+    """Replace the lines between the START and END markers of ``path`` with ``text``."""
+    with open(path) as fh:
+        content = fh.read()
+    if START not in content or END not in content:
+        raise SystemExit(f"{path} has no '{START}' ... '{END}' section to update")
+    head, rest = content.split(START, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w") as fh:
+        fh.write(head + START + "\n" + text.strip() + "\n" + END + tail)
 
 
 def register(subparsers):

@@ -43,3 +43,13 @@ def test_peer_check_rejects_a_different_computation():
     bench._time_peer(row, "right", lambda: W.copy(), 10, W, "float64", 1)
     assert not row["peers"]["wrong"]["ok"] and row["peers"]["wrong"]["ns"] is None
     assert row["peers"]["right"]["ok"] and row["peers"]["right"]["ns"] > 0
+
+
+def test_update_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.START}\nold table\n{bench.END}\noutro\n")
+    bench.update_readme(readme, "| new |")
+    assert readme.read_text() == f"intro\n{bench.START}\n| new |\n{bench.END}\noutro\n"
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit):
+        bench.update_readme(readme, "x")
