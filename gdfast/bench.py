@@ -139,7 +139,7 @@ class Peers:
         self._mods[name] = mod
         return mod
 
-    # Numba: one fused loop (forward, backward, update) per problem kind, compiled once per dtype.
+    # Numba: one fused loop (loss, gradient, update) per problem kind, compiled once per dtype.
     def numba_funcs(self):
         if "numba" in self._cache:
             return self._cache["numba"]
@@ -159,12 +159,16 @@ class Peers:
             M = np.zeros((m, d), dtype=np.float64)
             V = np.zeros((m, d), dtype=np.float64)
             for t in range(n_steps):
+                loss = 0.0
                 for i in range(n):
                     for j in range(m):
                         s = 0.0
                         for k in range(d):
                             s += X[i, k] * W[j, k]
                         R[i, j] = s - Y[i, j]
+                        loss += R[i, j] * R[i, j]
+                if not np.isfinite(loss):
+                    break
                 for j in range(m):
                     for k in range(d):
                         g = 0.0
@@ -188,16 +192,23 @@ class Peers:
 
         @njit(cache=False)
         def seed(W0, x, y, lr, n_steps):
+            # The same work as gdfast.train: the loss at every step (train keeps it for the history
+            # and stops on a non-finite one), the gradient and the update.
             W = W0.copy()
             m, d = W.shape
             scale = 2.0 / m
             r = np.empty(m, dtype=np.float64)
             for t in range(n_steps):
+                loss = 0.0
                 for j in range(m):
                     s = 0.0
                     for k in range(d):
                         s += W[j, k] * x[k]
-                    r[j] = (s - y[j]) * scale
+                    e = s - y[j]
+                    loss += e * e
+                    r[j] = e * scale
+                if not np.isfinite(loss):
+                    break
                 for j in range(m):
                     for k in range(d):
                         W[j, k] = W[j, k] - lr * (r[j] * x[k])

@@ -164,6 +164,30 @@ cdef inline double mse_and_gradient(
     cdef const floating* x
     cdef double* row
 
+    if n_rows == 1:
+        # One sample: each output's residual goes straight into its gradient row (no scratch),
+        # grad_W[j, :] = scale * (0.0 + D[0, j] * x) (or 0.0 when D[0, j] == 0), scale = 1 / n_outputs.
+        i = rows[0] if rows != NULL else 0
+        x = X + i * n_features
+        scale = 1.0 / (<double>n_outputs * 1.0)
+        for j in range(n_outputs):
+            r = dot(W + j * n_features, x, n_features)
+            if b != NULL:
+                r += b[j]
+            r -= Y[i * n_outputs + j]
+            loss_sum += r * r
+            c = 2.0 * r
+            row = grad_W + j * n_features
+            if c != 0.0:
+                for k in range(n_features):
+                    row[k] = (0.0 + c * x[k]) * scale
+            else:
+                for k in range(n_features):
+                    row[k] = 0.0
+            if grad_b != NULL:
+                grad_b[j] = (0.0 + c) * scale
+        return loss_sum * scale
+
     # R = X[rows] @ W.T + b - Y[rows];  loss = sum(R**2);  D = 2 R
     for ii in range(n_rows):
         i = rows[ii] if rows != NULL else ii
@@ -178,22 +202,6 @@ cdef inline double mse_and_gradient(
 
     # The sum of n_rows unit weights, as loss_and_gradient accumulates it (exact for n < 2**53).
     scale = 1.0 / (<double>n_outputs * <double>n_rows)
-    if n_rows == 1:
-        # One sample: grad_W[j, :] = scale * ((0.0 + D[0, j] * x) or 0.0), written in one pass.
-        x = X + (rows[0] if rows != NULL else 0) * n_features
-        for j in range(n_outputs):
-            c = residual_grad[j]
-            row = grad_W + j * n_features
-            if c != 0.0:
-                for k in range(n_features):
-                    row[k] = (0.0 + c * x[k]) * scale
-            else:
-                for k in range(n_features):
-                    row[k] = 0.0
-            if grad_b != NULL:
-                grad_b[j] = (0.0 + c) * scale
-        return loss_sum * scale
-
     # grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :];  grad_b = scale * D.sum(axis=0)
     weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
     if grad_b != NULL:

@@ -303,6 +303,120 @@ cdef inline void optimizer_step(
             p_new[k] = <floating>(p - clr * g / (sqrt(v) + cfg.eps))
 
 
+cdef int simple_sgd_loop(
+    const TrainConfig* config,
+    const floating* X,
+    const floating* Y,
+    Py_ssize_t n_samples,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    bint fit_intercept,
+    floating* params,
+    double* grad,
+    double* residual_grad,
+    double* history,
+    double* epoch_history,
+    int64_t t_origin,
+    int64_t epoch_origin,
+    int64_t n_steps,
+    int64_t check_every,
+    int* stop_flag,
+    int64_t* t_io,
+    int64_t* cur_io,
+    int64_t* epoch_io,
+    int64_t* recorded_io,
+    int64_t* epochs_recorded_io,
+    int64_t* record_left_io,
+    int64_t* epoch_left_io,
+    int64_t* check_left_io,
+    double* epoch_loss_sum_io,
+    double* epoch_samples_io,
+    double* last_loss_io,
+    int64_t* position_io,
+) noexcept nogil:
+    """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
+    cannot fire (no norm, momentum, weight decay, schedule or early stopping): the same arithmetic,
+    records and final state. Its own function so its few variables stay in registers.
+    Updates the run's counters through the ``*_io`` pointers; returns the STATUS_*."""
+    cdef int64_t t = t_io[0], cur = cur_io[0], epoch = epoch_io[0]
+    cdef int64_t recorded = recorded_io[0], epochs_recorded = epochs_recorded_io[0]
+    cdef int64_t record_left = record_left_io[0], epoch_left = epoch_left_io[0], check_left = check_left_io[0]
+    cdef int64_t record_every = config.record_every, epoch_record_every = config.epoch_record_every
+    cdef double epoch_loss_sum = epoch_loss_sum_io[0], epoch_samples = epoch_samples_io[0]
+    cdef double last_loss = last_loss_io[0]
+    cdef double lr = config.learning_rate, loss
+    cdef double n_rows = <double>n_samples
+    cdef Py_ssize_t size_W = n_outputs * n_features
+    cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
+    cdef Py_ssize_t k
+    cdef int64_t i_step
+    cdef int status = STATUS_RUNNING
+    cdef floating* current
+    cdef floating* other
+    for i_step in range(n_steps):
+        current = params + cur * size
+        other = params + (1 - cur) * size
+        loss = mse_and_gradient(
+            current, current + size_W if fit_intercept else <floating*>NULL,
+            X, Y, NULL, n_samples, n_features, n_outputs,
+            residual_grad, grad, grad + size_W if fit_intercept else NULL,
+        )
+        if record_left == 0:
+            history[(t - t_origin) // record_every] = loss
+            recorded += 1
+            record_left = record_every - 1
+        else:
+            record_left -= 1
+        if not isfinite(loss):
+            if t > 0:
+                cur = 1 - cur
+                t = t - 1
+            status = STATUS_DIVERGED
+            break
+        last_loss = loss
+        # optimizer_step's plain-SGD branch
+        for k in range(size):
+            other[k] = <floating>(current[k] - lr * grad[k])
+        cur = 1 - cur
+        t += 1
+        # A full batch ends an epoch at every update.
+        if epoch_left == 0:
+            epoch_history[(epoch - epoch_origin) // epoch_record_every] = (
+                (epoch_loss_sum + loss * n_rows) / (epoch_samples + n_rows))
+            epochs_recorded += 1
+            epoch_left = epoch_record_every - 1
+        else:
+            epoch_left -= 1
+        epoch += 1
+        epoch_loss_sum = 0.0
+        epoch_samples = 0.0
+        position_io[0] = 0
+        check_left -= 1
+        if check_left == 0:
+            check_left = check_every
+            if stop_flag[0]:
+                status = STATUS_INTERRUPTED
+                break
+            with gil:
+                if PyErr_CheckSignals() != 0:
+                    stop_flag[0] = 1
+                    status = STATUS_INTERRUPTED
+            if status == STATUS_INTERRUPTED:
+                break
+    t_io[0] = t
+    cur_io[0] = cur
+    epoch_io[0] = epoch
+    recorded_io[0] = recorded
+    epochs_recorded_io[0] = epochs_recorded
+    record_left_io[0] = record_left
+    epoch_left_io[0] = epoch_left
+    check_left_io[0] = check_left
+    epoch_loss_sum_io[0] = epoch_loss_sum
+    epoch_samples_io[0] = epoch_samples
+    last_loss_io[0] = last_loss
+    return status
+
+
 cdef int run_one(
     const TrainConfig* config,
     const floating* X,
@@ -387,6 +501,19 @@ cdef int run_one(
                 X_blas = X_copy
     # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
     cdef bint plain_mse = cfg.loss == LOSS_MSE and sample_weight == NULL and X_blas == NULL
+    # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
+    # the branches that cannot fire (same arithmetic, same records, same state at the end).
+    cdef bint simple = (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD
+                        and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
+                        and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0)
+    if simple:
+        status = simple_sgd_loop(
+            &cfg, X, Y, n_samples, n_features, n_outputs, fit_intercept, params, grad, residual_grad,
+            history, epoch_history, t_origin, epoch_origin, n_steps, check_every, stop_flag,
+            &t, &cur, &epoch, &recorded, &epochs_recorded, &record_left, &epoch_left, &check_left,
+            &epoch_loss_sum, &epoch_samples, &last_loss, &position,
+        )
+        n_steps = 0  # the general loop below has nothing left to do
 
     for i_step in range(n_steps):
         current = params + cur * size

@@ -95,3 +95,25 @@ def test_blas_thread_count_does_not_change_results(rng):
     swept = gdfast.sweep(W, X, Y, learning_rates=[0.05, 0.05], num_iterations=2, n_threads=2)
     for r in swept.results:
         assert_same_run(r, runs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 4, 4), (7, 5, 3), (40, 30, 20)])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_simple_sgd_loop_equals_the_general_loop(dtype, shape, fit_intercept, rng):
+    """Plain full-batch SGD takes a specialised loop; n_iter_no_change (which never fires here)
+    sends the same run through the general loop: every output must be identical."""
+    W, X, Y = random_problem(rng, *shape, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for lr, n, every in ((0.01, 200, 1), (0.05, 333, 10), (1e3, 50, 3)):  # the last one diverges
+            kw = dict(learning_rate=lr, num_iterations=n, record_every=every, fit_intercept=fit_intercept, seed=1)
+            simple = gdfast.train(W, X, Y, **kw)
+            general = gdfast.train(W, X, Y, n_iter_no_change=10**9, **kw)
+            assert_same_run(simple, general)
+            np.testing.assert_array_equal(simple.state.params, general.state.params)
+            # all counters but the no-improvement count, all scalars but the best epoch loss (both
+            # are kept only for the n_iter_no_change rule)
+            keep = [k for k in range(simple.state.counters.size) if k != 4]
+            np.testing.assert_array_equal(simple.state.counters[keep], general.state.counters[keep])
+            np.testing.assert_array_equal(simple.state.scalars[1:], general.state.scalars[1:])
