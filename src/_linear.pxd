@@ -106,12 +106,28 @@ cdef inline void weighted_rows_into(
 ) noexcept nogil:
     """grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :], summed over ii in order from +0.0.
 
-    Four features at a time are accumulated in registers (no round trip through memory per
-    sample); each entry is still ((0.0 + D[0,j] x[0,k]) + D[1,j] x[1,k]) + ..., times scale.
+    Short rows (< 16 features): four features at a time are accumulated in registers (no round
+    trip through memory per sample); long rows: sample by sample into the row, read sequentially
+    (skipping D == 0, which adds nothing to a sum that starts at +0.0). Either way each entry is
+    ((0.0 + D[0,j] x[0,k]) + D[1,j] x[1,k]) + ..., times scale.
     """
     cdef Py_ssize_t ii, j, k
     cdef double a0, a1, a2, a3, c
     cdef const floating* x
+    cdef double* row
+    if n_features >= 16:
+        # Long rows: accumulate row by row in memory (sequential access), the same sums.
+        for j in range(n_outputs):
+            row = grad_W + j * n_features
+            for k in range(n_features):
+                row[k] = 0.0
+            for ii in range(n_rows):
+                c = D[ii * n_outputs + j]
+                if c != 0.0:
+                    axpy_into_double(c, X + (rows[ii] if rows != NULL else ii) * n_features, row, n_features)
+            for k in range(n_features):
+                row[k] *= scale
+        return
     for j in range(n_outputs):
         k = 0
         while k + 4 <= n_features:
