@@ -810,6 +810,9 @@ def add_arguments(parser):
     parser.add_argument("--no-peers", action="store_true", help="skip Numba, JAX, PyTorch and scikit-learn")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     parser.add_argument("--threads", type=int, default=2, help="threads of the parallel sweep row (default: 2)")
+    parser.add_argument("--from-json", default=None, metavar="JSON",
+                        help="do not run anything: rebuild the table, chart and README section from a saved "
+                             "benchmark.json")
     parser.add_argument("--readme", default=None,
                         help="rewrite the part of this markdown file between the lines '<!-- benchmark:start -->' "
                              "and '<!-- benchmark:end -->' with the new table")
@@ -817,9 +820,13 @@ def add_arguments(parser):
 
 def run_from_args(args):
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
-    print(f"gdfast benchmark suite ({'quick' if args.quick else 'full'}), load average "
-          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    results = run_suite(quick=args.quick, peers=not args.no_peers, dtypes=dtypes, threads=args.threads)
+    if args.from_json:
+        with open(args.from_json) as fh:
+            results = json.load(fh)
+    else:
+        print(f"gdfast benchmark suite ({'quick' if args.quick else 'full'}), load average "
+              + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        results = run_suite(quick=args.quick, peers=not args.no_peers, dtypes=dtypes, threads=args.threads)
     table = markdown_table(results)
     notes = notes_text(results)
     print()
@@ -828,8 +835,10 @@ def run_from_args(args):
     print(notes)
     out = os.path.abspath(args.output)
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "benchmark.json"), "w") as fh:
-        json.dump(results, fh, indent=1)
+    json_path = os.path.join(out, "benchmark.json")
+    if not (args.from_json and os.path.abspath(args.from_json) == json_path):
+        with open(json_path, "w") as fh:
+            json.dump(results, fh, indent=1)
     with open(os.path.join(out, "benchmark.md"), "w") as fh:
         fh.write(table + "\n\n" + notes + "\n")
     charts = [os.path.join(out, "benchmark.png")]

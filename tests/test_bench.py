@@ -53,3 +53,18 @@ def test_update_readme(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(SystemExit):
         bench.update_readme(readme, "x")
+
+
+def test_from_json_rebuilds_reports_without_running(tmp_path):
+    peers = bench.Peers(enabled=False)
+    rows = bench.bench_latency(np.float64, TINY)
+    results = {"rows": rows, "memory": [], "quick": True, "peer_notes": peers.notes, "gdfast_version": "x",
+               "loadavg": None, "cpu_count": 2, "seconds": 1.0}
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{bench.START}\n{bench.END}\n")
+    out = tmp_path / "out"
+    assert bench.main(["--from-json", str(saved), "--readme", str(readme), "-o", str(out)]) == 0
+    assert "latency predict" in readme.read_text()
+    assert (out / "benchmark.png").exists() and (out / "benchmark.md").exists()
