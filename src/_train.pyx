@@ -10,6 +10,7 @@ Preconditions (checked in Python, never here): C-contiguous arrays of one float 
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
 import contextlib
+import threading
 
 from cpython cimport array
 from cython cimport floating
@@ -138,6 +139,31 @@ def _threads_used(int n_threads):
 
 
 _blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+class _BlasOneThread:
+    """Pins BLAS to one thread while any gdfast kernel call that uses dgemm runs (reference-counted,
+    so concurrent calls from several Python threads keep it pinned until the last one ends)."""
+
+    def __enter__(self):
+        global _blas_users, _blas_limiter
+        with _blas_lock:
+            if _blas_users == 0:
+                _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+            _blas_users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _blas_users, _blas_limiter
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+        return False
 
 
 def _blas_single_thread(bint uses_blas):
@@ -151,14 +177,16 @@ def _blas_single_thread(bint uses_blas):
     if not uses_blas:
         return contextlib.nullcontext()
     if _blas_controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas_controller = ThreadpoolController()
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            _blas_controller = False
+        with _blas_lock:
+            if _blas_controller is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                    _blas_controller = ThreadpoolController()
+                except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+                    _blas_controller = False
     if _blas_controller is False:
         return contextlib.nullcontext()
-    return _blas_controller.limit(limits=1, user_api="blas")
+    return _BlasOneThread()
 
 
 cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
