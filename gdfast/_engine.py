@@ -7,6 +7,7 @@ stopped and continued anywhere with bit-identical results.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -104,7 +105,11 @@ class TrainOptions:
         if o.clip_norm is not None:
             v["clip_norm"] = check_real(o.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
         v["record_every"] = check_int(o.record_every, "record_every", low=1)
-        return replace(o, **v)
+        # dataclasses.replace would run __init__ again; a copy of the fields is all that is needed.
+        validated = object.__new__(cls)
+        validated.__dict__.update(o.__dict__)
+        validated.__dict__.update(v)
+        return validated
 
     def resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size is None:
@@ -141,6 +146,7 @@ class TrainOptions:
             batch_size=self.resolved_batch_size(n_samples),
             shuffle=self.effective_shuffle(n_samples),
             record_every=self.record_every,
+            epoch_record_every=epoch_record_every(self.record_every, self.steps_per_epoch(n_samples)),
         )
         cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
         cfg.update(cast(Schedule, self.schedule)._kernel_fields())
@@ -149,7 +155,7 @@ class TrainOptions:
 
 def draw_seed() -> int:
     """A fresh 64-bit seed from the operating system's entropy."""
-    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    return int.from_bytes(os.urandom(8), "little")
 
 
 @dataclass
@@ -264,6 +270,17 @@ class TrainState:
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 
 
+def epoch_record_every(record_every: int, steps_per_epoch: int) -> int:
+    """Epoch losses are kept every this many epochs: about one per ``record_every`` updates.
+
+    With the default record_every=1 every epoch is kept; a long full-batch run (one epoch per
+    update) with record_every=1000 keeps every 1000th epoch, so its memory stays bounded.
+    """
+    return max(1, record_every // steps_per_epoch)
+
+
 def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int) -> tuple[int, int]:
     """Sizes of the loss history buffers for a call of ``num_iterations`` updates."""
-    return max(1, math.ceil(num_iterations / record_every) + 1), num_iterations // steps_per_epoch + 2
+    every = epoch_record_every(record_every, steps_per_epoch)
+    return (max(1, math.ceil(num_iterations / record_every) + 1),
+            num_iterations // steps_per_epoch // every + 2)

@@ -76,8 +76,10 @@ def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
 def check_real(value: Any, name: str, *, low: float | None = None, high: float | None = None,
                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
     """``float(value)`` for a real, finite number within the given bounds; else a clear error."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}: {value!r}")
+    kind = type(value)
+    if kind is not int and not isinstance(value, float):  # common cases skip the (slow) ABC check
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number; got {type(value).__name__}: {value!r}")
     v = float(value)
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite; got {value!r}")

@@ -39,6 +39,9 @@ def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
     >>> gdfast.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
     array([3., 7.])
     """
+    fast = _kernels.predict_fast(W, X)  # None unless the inputs are already valid arrays
+    if fast is not None:
+        return fast
     W, X2, _, single = prepare_samples(W, X)
     out = np.empty((X2.shape[0], W.shape[0]), dtype=W.dtype)
     _kernels.predict_into(W, X2, out)
@@ -64,6 +67,9 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     >>> gdfast.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     1.3333333333333333
     """
+    fast = _kernels.mse_fast(prediction, target)
+    if fast is not None:
+        return fast
     p = as_array("prediction", prediction)
     t = as_array("target", target)
     dtype = common_float_dtype(prediction=p, target=t)
@@ -99,6 +105,9 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
     >>> gdfast.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])
     array([[4., 2.]])
     """
+    fast = _kernels.mse_gradient_fast(W, X, Y)
+    if fast is not None:
+        return fast
     W, X2, Y2, _ = prepare_samples(W, X, Y)
     out = np.empty_like(W)
     residual = np.empty(Y2.size, dtype=np.float64)
@@ -135,6 +144,10 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     >>> gdfast.update([1.0, 2.0], [10.0, 20.0], 0.1)
     array([0., 0.])
     """
+    if out is None:
+        fast = _kernels.update_fast(W, G, learning_rate)
+        if fast is not None:
+            return fast
     lr = check_learning_rate(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)

@@ -18,7 +18,7 @@ from ._engine import (
     C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
     C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
     S_EPOCH_SAMPLES, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    history_lengths,
+    epoch_record_every, history_lengths,
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
 from .core import _check_out
@@ -315,6 +315,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     history, epoch_history = [], []
     c, s = state.counters, state.scalars
     t0 = int(c[C_STEP])
+    e0 = int(c[C_EPOCH])
+    epoch_every = epoch_record_every(options.record_every, options.steps_per_epoch(n_samples))
     rng = SplitMix64(int(np.array(c[C_RNG]).view(np.uint64)))
     # Optimizer buffers in the parameters' dtype (what a float32 NumPy user would write).
     buffers = [state.opt_state[k].astype(dtype) for k in range(3)]
@@ -358,7 +360,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         c[C_POSITION] = 0 if full_batch else (c[C_POSITION] + len(rows)) % n_samples
         if c[C_POSITION] == 0:
             epoch_loss = s[S_EPOCH_LOSS_SUM] / s[S_EPOCH_SAMPLES]
-            epoch_history.append(epoch_loss)
+            if (c[C_EPOCH] - e0) % epoch_every == 0:
+                epoch_history.append(epoch_loss)
             c[C_EPOCH] += 1
             s[S_EPOCH_LOSS_SUM] = s[S_EPOCH_SAMPLES] = 0.0
             if options.n_iter_no_change:

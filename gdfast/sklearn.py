@@ -240,7 +240,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, batch_size=batch_size,
             shuffle=self.shuffle, num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
-            progress=bool(self.verbose), record_every=max(1, epochs),
+            # One per-update record per epoch: loss_curve_ comes from the (complete) epoch history.
+            progress=bool(self.verbose), record_every=-(-n_samples // (batch_size or n_samples)),
         )
         if early_stop and self.tol is not None:
             options.update(loss_tol=self.tol, n_iter_no_change=self.n_iter_no_change)

@@ -36,7 +36,9 @@ class TrainResult:
         Loss computed in the forward pass of updates t = 0, record_every, 2*record_every, ...
         (the batch's loss for mini-batches).
     epoch_losses : ndarray of float64
-        Mean batch loss of each completed epoch (with a full batch: one entry per update).
+        Mean batch loss of each completed epoch (with a full batch: one entry per update). With
+        ``record_every`` > 1, only every ``max(1, record_every // steps_per_epoch)``-th epoch is
+        kept (from the first), so long runs keep bounded memory.
     n_iter : int
         Updates done by this call.
     converged : bool
@@ -121,7 +123,8 @@ def train(
     tol : float, optional
         Stop (``converged=True``) when the norm of the loss gradient falls below ``tol``.
     record_every : int, default 1
-        Record the loss every this many updates (bounded memory for long runs).
+        Record the loss every this many updates (bounded memory for long runs); epoch losses are
+        then kept about as often (see ``TrainResult.epoch_losses``).
     optimizer : str or Optimizer, default "sgd"
         ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an object from
         :mod:`gdfast.optimizers` with its hyper-parameters.

@@ -8,12 +8,18 @@ order, so results do not depend on threads or machines.
 """
 from cython cimport floating
 from libc.math cimport fabs, sqrt
+from scipy.linalg.cython_blas cimport dgemm
 
 # Loss kinds (gdfast/_config.py holds the matching Python names).
 cdef enum:
     LOSS_MSE = 0
     LOSS_MAE = 1
     LOSS_HUBER = 2
+
+# Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
+# call BLAS dgemm instead of the blocked loops below (see benchmarks/ and the README).
+cdef enum:
+    BLAS_MIN_WORK = 2048
 
 
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
@@ -81,6 +87,148 @@ cdef inline double elementwise_loss_derivative(int kind, double r, double delta)
     return r
 
 
+cdef inline bint use_blas(
+    const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
+) noexcept nogil:
+    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work."""
+    return rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
+
+
+cdef inline void weighted_rows_into(
+    const double* D,
+    const floating* X,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    double scale,
+    double* grad_W,
+) noexcept nogil:
+    """grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :], summed over ii in order from +0.0.
+
+    Short rows (< 16 features): four features at a time are accumulated in registers (no round
+    trip through memory per sample); long rows: sample by sample into the row, read sequentially
+    (skipping D == 0, which adds nothing to a sum that starts at +0.0). Either way each entry is
+    ((0.0 + D[0,j] x[0,k]) + D[1,j] x[1,k]) + ..., times scale.
+    """
+    cdef Py_ssize_t ii, j, k
+    cdef double a0, a1, a2, a3, c
+    cdef const floating* x
+    cdef double* row
+    if n_features >= 16:
+        # Long rows: accumulate row by row in memory (sequential access), the same sums.
+        for j in range(n_outputs):
+            row = grad_W + j * n_features
+            for k in range(n_features):
+                row[k] = 0.0
+            for ii in range(n_rows):
+                c = D[ii * n_outputs + j]
+                if c != 0.0:
+                    axpy_into_double(c, X + (rows[ii] if rows != NULL else ii) * n_features, row, n_features)
+            for k in range(n_features):
+                row[k] *= scale
+        return
+    for j in range(n_outputs):
+        k = 0
+        while k + 4 <= n_features:
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for ii in range(n_rows):
+                c = D[ii * n_outputs + j]
+                x = X + (rows[ii] if rows != NULL else ii) * n_features + k
+                a0 = a0 + c * x[0]
+                a1 = a1 + c * x[1]
+                a2 = a2 + c * x[2]
+                a3 = a3 + c * x[3]
+            grad_W[j * n_features + k] = a0 * scale
+            grad_W[j * n_features + k + 1] = a1 * scale
+            grad_W[j * n_features + k + 2] = a2 * scale
+            grad_W[j * n_features + k + 3] = a3 * scale
+            k += 4
+        while k < n_features:
+            a0 = 0.0
+            for ii in range(n_rows):
+                a0 = a0 + D[ii * n_outputs + j] * X[(rows[ii] if rows != NULL else ii) * n_features + k]
+            grad_W[j * n_features + k] = a0 * scale
+            k += 1
+
+
+cdef inline double mse_and_gradient(
+    const floating* W,
+    const floating* b,
+    const floating* X,
+    const floating* Y,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    double* residual_grad,
+    double* grad_W,
+    double* grad_b,
+) noexcept nogil:
+    """``loss_and_gradient`` for the MSE with unit weights and no BLAS, with the very same arithmetic.
+
+    The common case of the lessons (and of long runs on small problems): no loss-kind or weight
+    branches in the loops, small enough to be inlined into the training loop. ``grad_W`` must not
+    be NULL. Each step below is the one ``loss_and_gradient`` takes for weight 1.0 (``1.0 * v`` is
+    ``v`` exactly, and adding 0 * x for a zero residual never changes a sum that starts at +0.0).
+    """
+    cdef Py_ssize_t ii, i, j, k, idx
+    cdef double loss_sum = 0.0, r, scale, c, bias_grad
+    cdef const floating* x
+    cdef double* row
+
+    if n_rows == 1:
+        # One sample: each output's residual goes straight into its gradient row (no scratch),
+        # grad_W[j, :] = scale * (0.0 + D[0, j] * x) (or 0.0 when D[0, j] == 0), scale = 1 / n_outputs.
+        i = rows[0] if rows != NULL else 0
+        x = X + i * n_features
+        scale = 1.0 / (<double>n_outputs * 1.0)
+        for j in range(n_outputs):
+            r = dot(W + j * n_features, x, n_features)
+            if b != NULL:
+                r += b[j]
+            r -= Y[i * n_outputs + j]
+            loss_sum += r * r
+            c = 2.0 * r
+            row = grad_W + j * n_features
+            if c != 0.0:
+                for k in range(n_features):
+                    row[k] = (0.0 + c * x[k]) * scale
+            else:
+                for k in range(n_features):
+                    row[k] = 0.0
+            if grad_b != NULL:
+                grad_b[j] = (0.0 + c) * scale
+        return loss_sum * scale
+
+    # R = X[rows] @ W.T + b - Y[rows];  loss = sum(R**2);  D = 2 R
+    for ii in range(n_rows):
+        i = rows[ii] if rows != NULL else ii
+        x = X + i * n_features
+        for j in range(n_outputs):
+            r = dot(W + j * n_features, x, n_features)
+            if b != NULL:
+                r += b[j]
+            r -= Y[i * n_outputs + j]
+            loss_sum += r * r
+            residual_grad[ii * n_outputs + j] = 2.0 * r
+
+    # The sum of n_rows unit weights, as loss_and_gradient accumulates it (exact for n < 2**53).
+    scale = 1.0 / (<double>n_outputs * <double>n_rows)
+    # grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :];  grad_b = scale * D.sum(axis=0)
+    weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
+    if grad_b != NULL:
+        for j in range(n_outputs):
+            bias_grad = 0.0
+            for ii in range(n_rows):
+                bias_grad += residual_grad[ii * n_outputs + j]
+            grad_b[j] = bias_grad * scale
+    return loss_sum * scale
+
+
 cdef inline double loss_and_gradient(
     const floating* W,
     const floating* b,
@@ -96,6 +244,8 @@ cdef inline double loss_and_gradient(
     double* residual_grad,
     double* grad_W,
     double* grad_b,
+    const double* X_blas,
+    double* W_blas,
 ) noexcept nogil:
     """Weighted mean loss of the linear model on a batch, and its gradient.
 
@@ -108,26 +258,65 @@ cdef inline double loss_and_gradient(
 
     ``b``, ``sample_weight``, ``rows``, ``grad_W`` and ``grad_b`` may be NULL (no bias, unit weights,
     rows 0..n_rows-1, no gradient wanted). ``residual_grad`` is scratch of n_rows * n_outputs.
+
+    ``X_blas`` (X as float64, or NULL) lets large full batches (see ``use_blas``) compute the two
+    matrix products with BLAS dgemm, summed in double in BLAS's order: deterministic for one BLAS
+    build on one CPU, but not bit-equal to the loops. ``W_blas`` is float64 scratch of W's size
+    (used for float32 W only). Otherwise each prediction is a ``dot`` and each gradient entry a
+    sum over the batch in sample order.
     A non-finite loss is returned as is; the caller decides what it means.
     """
-    cdef Py_ssize_t ii, i, j
+    cdef Py_ssize_t ii, i, j, idx
     cdef double weight, weight_sum = 0.0, loss_sum = 0.0, r, scale, c, bias_grad
     cdef const floating* x
     cdef double* row = NULL
+    cdef bint blas = use_blas(rows, X_blas, n_rows, n_features, n_outputs)
+    cdef double* Wd = NULL
+    cdef int bm = <int>n_outputs, bn = <int>n_rows, bk = <int>n_features
+    cdef double one = 1.0, zero = 0.0
 
-    # Forward pass: residuals, loss terms and d loss / d prediction (unscaled).
-    for ii in range(n_rows):
-        i = rows[ii] if rows != NULL else ii
-        weight = sample_weight[i] if sample_weight != NULL else 1.0
-        weight_sum += weight
-        x = X + i * n_features
-        for j in range(n_outputs):
-            r = dot(W + j * n_features, x, n_features)
-            if b != NULL:
-                r += b[j]
-            r -= Y[i * n_outputs + j]
-            loss_sum += weight * elementwise_loss(loss_kind, r, delta)
-            residual_grad[ii * n_outputs + j] = weight * elementwise_loss_derivative(loss_kind, r, delta)
+    # Forward pass: residual_grad[ii, j] = W[j] . X[rows[ii]]
+    if blas:
+        if floating is double:
+            Wd = <double*>W
+        else:
+            Wd = W_blas
+            for i in range(n_outputs * n_features):
+                Wd[i] = W[i]
+        # Column-major view of X @ W.T: (n_outputs x n_rows) = W^T' @ X'
+        dgemm("T", "N", &bm, &bn, &bk, &one, Wd, &bk, <double*>X_blas, &bk, &zero, residual_grad, &bm)
+    else:
+        for ii in range(n_rows):
+            x = X + (rows[ii] if rows != NULL else ii) * n_features
+            for j in range(n_outputs):
+                residual_grad[ii * n_outputs + j] = dot(W + j * n_features, x, n_features)
+
+    # Residuals, loss terms and d loss / d prediction (weighted, unscaled), in (sample, output) order.
+    if loss_kind == LOSS_MSE and sample_weight == NULL:
+        for ii in range(n_rows):
+            i = rows[ii] if rows != NULL else ii
+            weight_sum += 1.0
+            for j in range(n_outputs):
+                idx = ii * n_outputs + j
+                r = residual_grad[idx]
+                if b != NULL:
+                    r += b[j]
+                r -= Y[i * n_outputs + j]
+                loss_sum += r * r
+                residual_grad[idx] = 2.0 * r
+    else:
+        for ii in range(n_rows):
+            i = rows[ii] if rows != NULL else ii
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            for j in range(n_outputs):
+                idx = ii * n_outputs + j
+                r = residual_grad[idx]
+                if b != NULL:
+                    r += b[j]
+                r -= Y[i * n_outputs + j]
+                loss_sum += weight * elementwise_loss(loss_kind, r, delta)
+                residual_grad[idx] = weight * elementwise_loss_derivative(loss_kind, r, delta)
 
     # A mini-batch whose sample weights are all zero contributes nothing (loss 0, gradient 0),
     # instead of 0/0 = NaN that would read as divergence.
@@ -135,22 +324,17 @@ cdef inline double loss_and_gradient(
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 
+    if grad_W != NULL and blas:
+        # Column-major view of D.T @ X: (n_features x n_outputs) = X' @ D'^T, times scale
+        dgemm("N", "T", &bk, &bm, &bn, &scale, <double*>X_blas, &bk, residual_grad, &bm, &zero, grad_W, &bk)
+
     # Backward pass: grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :]
-    for j in range(n_outputs):
-        bias_grad = 0.0
-        if grad_W != NULL:
-            row = grad_W + j * n_features
-            for i in range(n_features):
-                row[i] = 0.0
-        for ii in range(n_rows):
-            c = residual_grad[ii * n_outputs + j]
-            bias_grad += c
-            if grad_W != NULL and c != 0.0:
-                i = rows[ii] if rows != NULL else ii
-                axpy_into_double(c, X + i * n_features, row, n_features)
-        if grad_W != NULL:
-            for i in range(n_features):
-                row[i] *= scale
-        if grad_b != NULL:
+    if grad_W != NULL and not blas:
+        weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
+    if grad_b != NULL:
+        for j in range(n_outputs):
+            bias_grad = 0.0
+            for ii in range(n_rows):
+                bias_grad += residual_grad[ii * n_outputs + j]
             grad_b[j] = bias_grad * scale
     return loss_sum * scale

@@ -9,14 +9,18 @@ still give the bit-identical result of one long call.
 Preconditions (checked in Python, never here): C-contiguous arrays of one float dtype, shapes as
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
+import contextlib
+import threading
+
 from cpython cimport array
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport cos, fabs, floor, isfinite, pow, sqrt, M_PI
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
-from _linear cimport loss_and_gradient, sum_of_squares
+from _linear cimport LOSS_MSE, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
 
 cdef extern from *:
     """
@@ -112,6 +116,7 @@ cdef struct TrainConfig:
     int64_t batch_size
     bint shuffle
     int64_t record_every
+    int64_t epoch_record_every
 
 
 def have_openmp():
@@ -131,6 +136,64 @@ def _threads_used(int n_threads):
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
         seen[i] = gdfast_thread_num()
     return len(set(seen))
+
+
+_blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+class _BlasOneThread:
+    """Pins BLAS to one thread while any gdfast kernel call that uses dgemm runs (reference-counted,
+    so concurrent calls from several Python threads keep it pinned until the last one ends)."""
+
+    def __enter__(self):
+        global _blas_users, _blas_limiter
+        with _blas_lock:
+            if _blas_users == 0:
+                _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+            _blas_users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _blas_users, _blas_limiter
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+        return False
+
+
+def _blas_single_thread(bint uses_blas):
+    """A context in which BLAS runs on one thread (a no-op when ``uses_blas`` is false).
+
+    OpenBLAS may sum a product in another order when it splits it over threads, so the kernels'
+    dgemm calls run single-threaded: results then depend neither on BLAS's thread count nor on
+    how many sweep threads call it at once. Without threadpoolctl this is a no-op.
+    """
+    global _blas_controller
+    if not uses_blas:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        with _blas_lock:
+            if _blas_controller is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                    _blas_controller = ThreadpoolController()
+                except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+                    _blas_controller = False
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _BlasOneThread()
+
+
+cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
+                         Py_ssize_t n_outputs) noexcept nogil:
+    """Whether run_one will call dgemm (a full batch big enough for use_blas)."""
+    cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
+    return full_batch and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs)
 
 
 cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
@@ -199,7 +262,11 @@ cdef inline void optimizer_step(
     cdef double* s2 = state + 2 * size
     cdef double step_size, bias2_sqrt, clr
 
-    if cfg.optimizer == OPT_SGD:
+    if cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and wd == 0.0:
+        # Plain SGD: p - lr * (g + 0 * p) is p - lr * g for the finite p a running loop holds.
+        for k in range(size):
+            p_new[k] = <floating>(p_old[k] - lr * grad[k])
+    elif cfg.optimizer == OPT_SGD:
         for k in range(size):
             p = p_old[k]
             g = grad[k] + wd * p
@@ -264,8 +331,122 @@ cdef inline void optimizer_step(
             p_new[k] = <floating>(p - clr * g / (sqrt(v) + cfg.eps))
 
 
+cdef int simple_sgd_loop(
+    const TrainConfig* config,
+    const floating* X,
+    const floating* Y,
+    Py_ssize_t n_samples,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    bint fit_intercept,
+    floating* params,
+    double* grad,
+    double* residual_grad,
+    double* history,
+    double* epoch_history,
+    int64_t t_origin,
+    int64_t epoch_origin,
+    int64_t n_steps,
+    int64_t check_every,
+    int* stop_flag,
+    int64_t* t_io,
+    int64_t* cur_io,
+    int64_t* epoch_io,
+    int64_t* recorded_io,
+    int64_t* epochs_recorded_io,
+    int64_t* record_left_io,
+    int64_t* epoch_left_io,
+    int64_t* check_left_io,
+    double* epoch_loss_sum_io,
+    double* epoch_samples_io,
+    double* last_loss_io,
+    int64_t* position_io,
+) noexcept nogil:
+    """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
+    cannot fire (no norm, momentum, weight decay, schedule or early stopping): the same arithmetic,
+    records and final state. Its own function so its few variables stay in registers.
+    Updates the run's counters through the ``*_io`` pointers; returns the STATUS_*."""
+    cdef int64_t t = t_io[0], cur = cur_io[0], epoch = epoch_io[0]
+    cdef int64_t recorded = recorded_io[0], epochs_recorded = epochs_recorded_io[0]
+    cdef int64_t record_left = record_left_io[0], epoch_left = epoch_left_io[0], check_left = check_left_io[0]
+    cdef int64_t record_every = config.record_every, epoch_record_every = config.epoch_record_every
+    cdef double epoch_loss_sum = epoch_loss_sum_io[0], epoch_samples = epoch_samples_io[0]
+    cdef double last_loss = last_loss_io[0]
+    cdef double lr = config.learning_rate, loss
+    cdef double n_rows = <double>n_samples
+    cdef Py_ssize_t size_W = n_outputs * n_features
+    cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
+    cdef Py_ssize_t k
+    cdef int64_t i_step
+    cdef int status = STATUS_RUNNING
+    cdef floating* current
+    cdef floating* other
+    for i_step in range(n_steps):
+        current = params + cur * size
+        other = params + (1 - cur) * size
+        loss = mse_and_gradient(
+            current, current + size_W if fit_intercept else <floating*>NULL,
+            X, Y, NULL, n_samples, n_features, n_outputs,
+            residual_grad, grad, grad + size_W if fit_intercept else NULL,
+        )
+        if record_left == 0:
+            history[(t - t_origin) // record_every] = loss
+            recorded += 1
+            record_left = record_every - 1
+        else:
+            record_left -= 1
+        if not isfinite(loss):
+            if t > 0:
+                cur = 1 - cur
+                t = t - 1
+            status = STATUS_DIVERGED
+            break
+        last_loss = loss
+        # optimizer_step's plain-SGD branch
+        for k in range(size):
+            other[k] = <floating>(current[k] - lr * grad[k])
+        cur = 1 - cur
+        t += 1
+        # A full batch ends an epoch at every update.
+        if epoch_left == 0:
+            epoch_history[(epoch - epoch_origin) // epoch_record_every] = (
+                (epoch_loss_sum + loss * n_rows) / (epoch_samples + n_rows))
+            epochs_recorded += 1
+            epoch_left = epoch_record_every - 1
+        else:
+            epoch_left -= 1
+        epoch += 1
+        epoch_loss_sum = 0.0
+        epoch_samples = 0.0
+        position_io[0] = 0
+        check_left -= 1
+        if check_left == 0:
+            check_left = check_every
+            if stop_flag[0]:
+                status = STATUS_INTERRUPTED
+                break
+            with gil:
+                if PyErr_CheckSignals() != 0:
+                    stop_flag[0] = 1
+                    status = STATUS_INTERRUPTED
+            if status == STATUS_INTERRUPTED:
+                break
+    t_io[0] = t
+    cur_io[0] = cur
+    epoch_io[0] = epoch
+    recorded_io[0] = recorded
+    epochs_recorded_io[0] = epochs_recorded
+    record_left_io[0] = record_left
+    epoch_left_io[0] = epoch_left
+    check_left_io[0] = check_left
+    epoch_loss_sum_io[0] = epoch_loss_sum
+    epoch_samples_io[0] = epoch_samples
+    last_loss_io[0] = last_loss
+    return status
+
+
 cdef int run_one(
-    const TrainConfig* cfg,
+    const TrainConfig* config,
     const floating* X,
     const floating* Y,
     const floating* sample_weight,
@@ -294,58 +475,120 @@ cdef int run_one(
     the bias last); row counters[C_CURRENT] holds the current parameters, the other row the
     previous ones, so a diverged run can hand back its last finite iterate without copying.
     ``history`` receives the loss of step t when (t - t_origin) % record_every == 0 (at index
-    (t - t_origin) // record_every), ``epoch_history`` the mean loss of each completed epoch.
-    Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
-    ``stop_flag``, which any thread sets to interrupt all runs.
+    (t - t_origin) // record_every), ``epoch_history`` the mean loss of completed epoch e when
+    (e - epoch_origin) % epoch_record_every == 0. Every ``check_every`` steps the run polls
+    Python's signal handlers (main thread only) and ``stop_flag``, which any thread sets to
+    interrupt all runs.
+
+    The counters and scalars live in local variables during the loop and are written back at the
+    end (no per-step stores to memory that neighbouring runs of a sweep share cache lines with).
     """
+    cdef TrainConfig cfg = config[0]  # a local copy: the compiler need not reload it after stores
     cdef Py_ssize_t size_W = n_outputs * n_features
     cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
     cdef Py_ssize_t n_rows, k
-    cdef int64_t i_step, t, status = STATUS_RUNNING
+    cdef int64_t i_step, status = STATUS_RUNNING
+    cdef int64_t t = counters[C_STEP]
+    cdef int64_t cur = counters[C_CURRENT]
+    cdef int64_t position = counters[C_POSITION]
+    cdef int64_t epoch = counters[C_EPOCH]
+    cdef int64_t no_improvement = counters[C_NO_IMPROVEMENT]
+    cdef int64_t recorded = counters[C_RECORDED]
+    cdef int64_t epochs_recorded = counters[C_EPOCHS_RECORDED]
+    cdef double best_loss = scalars[S_BEST_LOSS]
+    cdef double epoch_loss_sum = scalars[S_EPOCH_LOSS_SUM]
+    cdef double epoch_samples = scalars[S_EPOCH_SAMPLES]
+    cdef double last_loss = scalars[S_LAST_LOSS]
+    cdef double last_grad_norm = scalars[S_LAST_GRAD_NORM]
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
     cdef bint need_norm = cfg.grad_tol >= 0.0 or cfg.clip_norm > 0.0
+    cdef bint want_epoch_loss
     cdef double loss, grad_norm = -1.0, coef, lr, epoch_loss
     cdef floating* current
     cdef floating* other
     cdef const Py_ssize_t* rows
     cdef uint64_t rng = <uint64_t>counters[C_RNG]
+    # Countdowns replace per-step modulo: 0 means "record (or poll) at this step".
+    cdef int64_t record_left = (cfg.record_every - (t - t_origin) % cfg.record_every) % cfg.record_every
+    cdef int64_t epoch_left = (
+        (cfg.epoch_record_every - (epoch - epoch_origin) % cfg.epoch_record_every) % cfg.epoch_record_every)
+    cdef int64_t check_left = check_every
+    # BLAS for large full batches (see use_blas): float64 X as is; float32 X converted once per call.
+    cdef const double* X_blas = NULL
+    cdef double* X_copy = NULL
+    cdef double* W_blas = NULL
+    if full_batch and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
+        if floating is double:
+            X_blas = X
+        else:
+            X_copy = <double*>malloc(n_samples * n_features * sizeof(double))
+            W_blas = <double*>malloc(size_W * sizeof(double))
+            if X_copy != NULL and W_blas != NULL:
+                for k in range(n_samples * n_features):
+                    X_copy[k] = X[k]
+                X_blas = X_copy
+    # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
+    cdef bint plain_mse = cfg.loss == LOSS_MSE and sample_weight == NULL and X_blas == NULL
+    # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
+    # the branches that cannot fire (same arithmetic, same records, same state at the end).
+    cdef bint simple = (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD
+                        and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
+                        and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0)
+    if simple:
+        status = simple_sgd_loop(
+            &cfg, X, Y, n_samples, n_features, n_outputs, fit_intercept, params, grad, residual_grad,
+            history, epoch_history, t_origin, epoch_origin, n_steps, check_every, stop_flag,
+            &t, &cur, &epoch, &recorded, &epochs_recorded, &record_left, &epoch_left, &check_left,
+            &epoch_loss_sum, &epoch_samples, &last_loss, &position,
+        )
+        n_steps = 0  # the general loop below has nothing left to do
 
     for i_step in range(n_steps):
-        t = counters[C_STEP]
-        current = params + counters[C_CURRENT] * size
-        other = params + (1 - counters[C_CURRENT]) * size
+        current = params + cur * size
+        other = params + (1 - cur) * size
 
         # The batch: all samples in order, or the next slice of the (re)shuffled permutation.
         if full_batch:
             rows = NULL
             n_rows = n_samples
         else:
-            if counters[C_POSITION] == 0 and cfg.shuffle:
+            if position == 0 and cfg.shuffle:
                 shuffle_in_place(perm, n_samples, &rng)
-            rows = perm + counters[C_POSITION]
-            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>counters[C_POSITION])
+            rows = perm + position
+            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>position)
 
-        loss = loss_and_gradient(
-            current, current + size_W if fit_intercept else <floating*>NULL,
-            X, Y, sample_weight, rows, n_rows, n_features, n_outputs,
-            cfg.loss, cfg.huber_delta, residual_grad, grad, grad + size_W if fit_intercept else NULL,
-        )
-        if (t - t_origin) % cfg.record_every == 0:
+        if plain_mse:
+            loss = mse_and_gradient(
+                current, current + size_W if fit_intercept else <floating*>NULL,
+                X, Y, rows, n_rows, n_features, n_outputs,
+                residual_grad, grad, grad + size_W if fit_intercept else NULL,
+            )
+        else:
+            loss = loss_and_gradient(
+                current, current + size_W if fit_intercept else <floating*>NULL,
+                X, Y, sample_weight, rows, n_rows, n_features, n_outputs,
+                cfg.loss, cfg.huber_delta, residual_grad, grad, grad + size_W if fit_intercept else NULL,
+                X_blas, W_blas,
+            )
+        if record_left == 0:
             history[(t - t_origin) // cfg.record_every] = loss
-            counters[C_RECORDED] += 1
+            recorded += 1
+            record_left = cfg.record_every - 1
+        else:
+            record_left -= 1
 
         if not isfinite(loss):
             # The current iterate overflowed: go back to the previous one (whose loss was finite).
             if t > 0:
-                counters[C_CURRENT] = 1 - counters[C_CURRENT]
-                counters[C_STEP] = t - 1
+                cur = 1 - cur
+                t = t - 1
             status = STATUS_DIVERGED
             break
-        scalars[S_LAST_LOSS] = loss
+        last_loss = loss
 
         if need_norm:
             grad_norm = sqrt(sum_of_squares(grad, size))
-            scalars[S_LAST_GRAD_NORM] = grad_norm
+            last_grad_norm = grad_norm
             if grad_norm < cfg.grad_tol:
                 status = STATUS_CONVERGED
                 break
@@ -356,40 +599,47 @@ cdef int run_one(
                     for k in range(size):
                         grad[k] *= coef
 
-        lr = scheduled_learning_rate(cfg, t)
-        optimizer_step(cfg, current, other, grad, opt_state, size, lr, t + 1)
-        counters[C_CURRENT] = 1 - counters[C_CURRENT]
-        counters[C_STEP] = t + 1
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
+        optimizer_step(&cfg, current, other, grad, opt_state, size, lr, t + 1)
+        cur = 1 - cur
+        t += 1
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
-        scalars[S_EPOCH_LOSS_SUM] += loss * n_rows
-        scalars[S_EPOCH_SAMPLES] += n_rows
+        epoch_loss_sum += loss * n_rows
+        epoch_samples += n_rows
         if full_batch:
-            counters[C_POSITION] = 0
+            position = 0
         else:
-            counters[C_POSITION] += n_rows
-            if counters[C_POSITION] >= n_samples:
-                counters[C_POSITION] = 0
-        if counters[C_POSITION] == 0:
-            epoch_loss = scalars[S_EPOCH_LOSS_SUM] / scalars[S_EPOCH_SAMPLES]
-            epoch_history[counters[C_EPOCH] - epoch_origin] = epoch_loss
-            counters[C_EPOCHS_RECORDED] += 1
-            counters[C_EPOCH] += 1
-            scalars[S_EPOCH_LOSS_SUM] = 0.0
-            scalars[S_EPOCH_SAMPLES] = 0.0
+            position += n_rows
+            if position >= n_samples:
+                position = 0
+        if position == 0:
+            want_epoch_loss = epoch_left == 0 or cfg.n_iter_no_change > 0
+            epoch_loss = epoch_loss_sum / epoch_samples if want_epoch_loss else 0.0
+            if epoch_left == 0:
+                epoch_history[(epoch - epoch_origin) // cfg.epoch_record_every] = epoch_loss
+                epochs_recorded += 1
+                epoch_left = cfg.epoch_record_every - 1
+            else:
+                epoch_left -= 1
+            epoch += 1
+            epoch_loss_sum = 0.0
+            epoch_samples = 0.0
             if cfg.n_iter_no_change > 0:
-                if epoch_loss > scalars[S_BEST_LOSS] - cfg.loss_tol:
-                    counters[C_NO_IMPROVEMENT] += 1
+                if epoch_loss > best_loss - cfg.loss_tol:
+                    no_improvement += 1
                 else:
-                    counters[C_NO_IMPROVEMENT] = 0
-                if epoch_loss < scalars[S_BEST_LOSS]:
-                    scalars[S_BEST_LOSS] = epoch_loss
-                if counters[C_NO_IMPROVEMENT] >= cfg.n_iter_no_change:
+                    no_improvement = 0
+                if epoch_loss < best_loss:
+                    best_loss = epoch_loss
+                if no_improvement >= cfg.n_iter_no_change:
                     status = STATUS_NO_IMPROVEMENT
                     break
 
-        if (i_step + 1) % check_every == 0:
+        check_left -= 1
+        if check_left == 0:
+            check_left = check_every
             if stop_flag[0]:
                 status = STATUS_INTERRUPTED
                 break
@@ -400,8 +650,22 @@ cdef int run_one(
             if status == STATUS_INTERRUPTED:
                 break
 
+    counters[C_STEP] = t
+    counters[C_CURRENT] = cur
+    counters[C_POSITION] = position
+    counters[C_EPOCH] = epoch
+    counters[C_NO_IMPROVEMENT] = no_improvement
+    counters[C_RECORDED] = recorded
+    counters[C_EPOCHS_RECORDED] = epochs_recorded
+    scalars[S_BEST_LOSS] = best_loss
+    scalars[S_EPOCH_LOSS_SUM] = epoch_loss_sum
+    scalars[S_EPOCH_SAMPLES] = epoch_samples
+    scalars[S_LAST_LOSS] = last_loss
+    scalars[S_LAST_GRAD_NORM] = last_grad_norm
     counters[C_RNG] = <int64_t>rng
     counters[C_STATUS] = status
+    free(X_copy)
+    free(W_blas)
     return <int>status
 
 
@@ -448,13 +712,14 @@ def run_steps(
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef int64_t check_every = steps_between_checks(
         min(<Py_ssize_t>cfg.batch_size, X.shape[0]), X.shape[1], Y.shape[1])
-    with nogil:
-        status = run_one(
-            &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
-            &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
-            &counters[0], &scalars[0], &history[0], &epoch_history[0],
-            t_origin, epoch_origin, n_steps, check_every, &stop_flag,
-        )
+    with _blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
+        with nogil:
+            status = run_one(
+                &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
+                &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
+                &counters[0], &scalars[0], &history[0], &epoch_history[0],
+                t_origin, epoch_origin, n_steps, check_every, &stop_flag,
+            )
     if status == STATUS_INTERRUPTED:
         _reraise()
     return status
@@ -490,9 +755,22 @@ def sweep_steps(
     cdef Py_ssize_t n_runs = len(configs), r
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
     cdef int stop_flag = 0
+    cdef int alloc_failed = 0
+    cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef Py_ssize_t batch_max = 1
+    cdef bint any_blas = False
+    blas_guard = None
+    cdef Py_ssize_t size = params.shape[2]
+    cdef Py_ssize_t n_scratch = residual_grad.shape[1]
     cdef int64_t check_every
+    # Per-thread working copies of a run's parameters, optimizer buffers and scratch: runs done at
+    # the same time by different threads then never write to neighbouring memory (no false sharing
+    # of the cache lines at the edges of the stacked rows).
+    cdef floating* p_local = NULL
+    cdef double* o_local = NULL
+    cdef double* g_local = NULL
+    cdef double* res_local = NULL
     if cfgs == NULL:
         raise MemoryError()
     try:
@@ -500,17 +778,40 @@ def sweep_steps(
             cfgs[r] = configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
         check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
-        for r in prange(n_runs, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            if stop_flag == 0:
-                run_one(
-                    &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
-                    fit_intercept, &params[r, 0, 0], &opt_state[r, 0, 0], &grad[r, 0],
-                    &residual_grad[r, 0], &perm[r, 0], &counters[r, 0], &scalars[r, 0],
-                    &history[r, 0], &epoch_history[r, 0], t_origin[r], epoch_origin[r], n_steps[r],
-                    check_every, &stop_flag,
-                )
+        for r in range(n_runs):
+            any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
+        blas_guard = _blas_single_thread(any_blas)
+        blas_guard.__enter__()
+        with nogil, parallel(num_threads=n_threads):
+            p_local = <floating*>malloc(2 * size * sizeof(floating))
+            o_local = <double*>malloc(3 * size * sizeof(double))
+            g_local = <double*>malloc(size * sizeof(double))
+            res_local = <double*>malloc(max(n_scratch, 1) * sizeof(double))
+            if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
+                alloc_flag[0] = 1
+            for r in prange(n_runs, schedule="dynamic", chunksize=1):
+                if stop_flag == 0 and alloc_flag[0] == 0:
+                    memcpy(p_local, &params[r, 0, 0], 2 * size * sizeof(floating))
+                    memcpy(o_local, &opt_state[r, 0, 0], 3 * size * sizeof(double))
+                    run_one(
+                        &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
+                        fit_intercept, p_local, o_local, g_local, res_local, &perm[r, 0],
+                        &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
+                        t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
+                    )
+                    memcpy(&params[r, 0, 0], p_local, 2 * size * sizeof(floating))
+                    memcpy(&opt_state[r, 0, 0], o_local, 3 * size * sizeof(double))
+                    memcpy(&grad[r, 0], g_local, size * sizeof(double))
+            free(p_local)
+            free(o_local)
+            free(g_local)
+            free(res_local)
     finally:
+        if blas_guard is not None:
+            blas_guard.__exit__(None, None, None)
         free(cfgs)
+    if alloc_failed:
+        raise MemoryError("sweep: could not allocate per-thread buffers")
     if stop_flag:
         _reraise()
     return [int(status) for status in counters[:, C_STATUS]]
@@ -530,10 +831,12 @@ def dataset_loss(
     cdef Py_ssize_t size_W = X.shape[1] * Y.shape[1]
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef double loss
-    with nogil:
+    with _blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
+                                                            Y.shape[1])), nogil:
         loss = loss_and_gradient(
             &theta[0], &theta[size_W] if fit_intercept else <const floating*>NULL,
             &X[0, 0], &Y[0, 0], sw, NULL, X.shape[0], X.shape[1], Y.shape[1],
             cfg.loss, cfg.huber_delta, &residual_grad[0], NULL, NULL,
+            <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
         )
     return loss

@@ -1,0 +1,64 @@
+"""Thread scaling of gdfast.sweep: the 64-learning-rate seed sweep (10^4 iterations each) with
+n_threads=1 and n_threads=2, alternated, many times; prints the median and best-of times of the
+whole call and of the kernel call alone, and their ratios.
+
+    python benchmarks/sweep_threads.py [--repeats 21]
+
+On a shared machine the best-of figures are the ones least disturbed by other processes.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import gdfast  # noqa: E402
+from gdfast import _train  # noqa: E402
+from gdfast.lesson import INPUT, TARGET, W1  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--iterations", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    lrs = np.logspace(-4, -1, 64)
+    kernel = {}
+    original = _train.sweep_steps
+
+    def timed(*a):
+        t = time.perf_counter()
+        out = original(*a)
+        kernel["s"] = time.perf_counter() - t
+        return out
+
+    _train.sweep_steps = timed
+    times = {1: [], 2: []}
+    # BLAS pinned to one thread: idle OpenBLAS worker threads spin and would compete for the cores.
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(limits=1)
+    try:
+        for _ in range(args.repeats):
+            for n in (1, 2):
+                t = time.perf_counter()
+                gdfast.sweep(W1, INPUT, TARGET, learning_rates=lrs, num_iterations=args.iterations,
+                             record_every=args.iterations, n_threads=n)
+                times[n].append((time.perf_counter() - t, kernel["s"]))
+    finally:
+        _train.sweep_steps = original
+        limits.restore_original_limits()
+    a1, a2 = np.array(times[1]) * 1e3, np.array(times[2]) * 1e3
+    print(f"load average before/after: see uptime; now {os.getloadavg()}")
+    for label, k in (("whole sweep() call", 0), ("kernel (sweep_steps) only", 1)):
+        m1, m2 = np.median(a1[:, k]), np.median(a2[:, k])
+        b1, b2 = a1[:, k].min(), a2[:, k].min()
+        print(f"{label:26s}: 1 thread median {m1:6.2f} ms best {b1:6.2f} ms | 2 threads median {m2:6.2f} ms "
+              f"best {b2:6.2f} ms | speed-up median {m1 / m2:4.2f}x best-of {b1 / b2:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
