@@ -1,6 +1,8 @@
 """The lesson's single steps, each one compiled kernel call: prediction, MSE, gradient, update."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import _kernels
@@ -39,6 +41,7 @@ def predict(W, X):
     W, X2, _, single = prepare_samples(W, X)
     out = np.empty((X2.shape[0], W.shape[0]), dtype=W.dtype)
     _kernels.predict_into(W, X2, out)
+    _warn_if_not_finite("predict", out)
     return out[0] if single else out
 
 
@@ -70,7 +73,9 @@ def mse(prediction, target):
         )
     p = as_float("prediction", p, dtype).reshape(-1)
     t = as_float("target", t, dtype).reshape(-1)
-    return _kernels.mean_squared_error(p, t)
+    result = _kernels.mean_squared_error(p, t)
+    _warn_if_not_finite("mse", result)
+    return result
 
 
 def mse_gradient(W, X, Y):
@@ -101,6 +106,7 @@ def mse_gradient(W, X, Y):
     residual = np.empty(Y2.size, dtype=np.float64)
     grad = np.empty(W.size, dtype=np.float64)
     _kernels.mse_gradient_into(W, X2, Y2, residual, grad, out)
+    _warn_if_not_finite("mse_gradient", out)
     return out
 
 
@@ -151,10 +157,22 @@ def update(W, G, learning_rate, out=None):
     else:
         g = as_float("G", g_in, dtype)
         _kernels.update_into(w.reshape(-1), g.reshape(-1), lr, result.reshape(-1))
+    _warn_if_not_finite("update", result)
     if target is None:
         return result
     target[...] = result
     return target
+
+
+def _warn_if_not_finite(name, result):
+    """Inputs are finite (validated), so a non-finite result is an overflow: say so, as NumPy does."""
+    if not np.isfinite(result).all():
+        warnings.warn(
+            f"{name}: overflow, the result is not finite (inputs too large for "
+            f"{getattr(result, 'dtype', 'float64')} arithmetic)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _check_out(out, shape, dtype):

@@ -220,8 +220,10 @@ def train(W, X, Y, *, learning_rate=0.01, num_iterations=None, tol=None, record_
         used_seed = options.seed if options.seed is not None else draw_seed()
         state = TrainState.new(W, None, n_samples, options, used_seed)
     else:
-        TrainState.check_compatible(state, W, n_samples, options)
+        if not isinstance(state, TrainState):
+            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
         state = state.copy()
+        TrainState.check_compatible(state, W, n_samples, options)
         used_seed = options.seed if options.seed is not None else -1
     return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
 

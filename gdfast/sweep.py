@@ -156,9 +156,10 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
         if starts.shape[1:] != W_arr.shape:
             raise ValueError(f"initial_weights must have shape (k, {W_arr.shape[0]}, {W_arr.shape[1]}); "
                              f"got {starts.shape}")
-    for name, seq in (("learning_rates", learning_rates), ("seeds", seeds), ("configs", configs)):
-        if seq is not None and (isinstance(seq, (str, dict)) or len(seq) == 0):
-            raise ValueError(f"{name} must be a non-empty sequence")
+    learning_rates, seeds, configs = (
+        _as_list(name, seq) for name, seq in (("learning_rates", learning_rates), ("seeds", seeds),
+                                              ("configs", configs))
+    )
     if configs is not None:
         for c in configs:
             if not isinstance(c, dict):
@@ -204,7 +205,7 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
     zeros = np.zeros(n_runs, dtype=np.int64)
     n_steps = np.array([n for *_, n in runs], dtype=np.int64)
     _train.sweep_steps(cfgs, X2, Y2, sw, runs[0][0].fit_intercept, params, opt_state, grad, residual, perm,
-                       counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, n_threads)
+                       counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, min(n_threads, n_runs))
 
     results = []
     n_diverged = 0
@@ -220,6 +221,21 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
         warnings.warn(f"sweep: {n_diverged} of {n_runs} runs diverged (see result.diverged)",
                       RuntimeWarning, stacklevel=2)
     return SweepResult(configs=overrides, results=results)
+
+
+def _as_list(name, seq):
+    """A non-empty list from a sequence or iterable argument (None stays None)."""
+    if seq is None:
+        return None
+    if isinstance(seq, (str, bytes, dict)):
+        raise ValueError(f"{name} must be a non-empty sequence; got {type(seq).__name__}")
+    try:
+        items = list(seq)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence; got {type(seq).__name__}: {seq!r}") from None
+    if not items:
+        raise ValueError(f"{name} must be a non-empty sequence")
+    return items
 
 
 def _stack_padded(arrays):

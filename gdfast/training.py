@@ -172,8 +172,10 @@ def train(
         used_seed = options.seed if options.seed is not None else draw_seed()
         state = TrainState.new(W, None, n_samples, options, used_seed)
     else:
+        if not isinstance(state, TrainState):
+            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
+        state = state.copy()  # checked after copying, so no other thread can change what was checked
         TrainState.check_compatible(state, W, n_samples, options)
-        state = state.copy()
         used_seed = options.seed if options.seed is not None else -1
     return _run(cfg, options, X2, Y2, sw, state, n_steps, used_seed, progress)
 
@@ -186,6 +188,11 @@ def _prepare_sample_weight(sample_weight, X2):
         raise ValueError(f"sample_weight must have shape ({X2.shape[0]},) (n_samples); got {sw.shape}")
     if (sw < 0).any() or not (sw > 0).any():
         raise ValueError("sample_weight must be >= 0 with at least one positive weight")
+    # The loss is sum(w * l) / sum(w): invariant to scaling w, but sum(w) can overflow (huge weights)
+    # or 1 / sum(w) can (tiny ones). Scale such weights by a power of two, which is exact.
+    top = float(sw.max())
+    if not 2.0**-64 <= top <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(top)[1])
     return sw
 
 
@@ -193,6 +200,11 @@ def _allocate(cfg, options, Y2, size, n_steps):
     """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
     n_samples, n_outputs = Y2.shape
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
+    if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
+        raise ValueError(
+            f"{n_steps} updates need loss histories of {hist_len} and {epoch_len} entries, more than an "
+            "array can hold: lower num_iterations / num_epochs, or raise record_every"
+        )
     return (np.full(hist_len, np.nan), np.full(epoch_len, np.nan), np.zeros(size),
             np.empty(cfg["batch_size"] * n_outputs))
 
