@@ -75,7 +75,10 @@ def check_real(value, name: str, *, low=None, high=None, low_inclusive=True, hig
     """``float(value)`` for a real, finite number within the given bounds; else a clear error."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}: {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = float("inf")
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if low is not None and (v < low or (v == low and not low_inclusive)):

@@ -84,7 +84,7 @@ class StepDecay(Schedule):
     _code = 2
 
     def __post_init__(self):
-        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1))
+        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1, high=2**63 - 1))
         object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
 
     def _kernel_fields(self):
@@ -135,7 +135,7 @@ class CosineAnnealing(Schedule):
     _code = 4
 
     def __post_init__(self):
-        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1))
+        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1, high=2**63 - 1))
         object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
 
     def _kernel_fields(self):

@@ -121,7 +121,7 @@ def sweep(W, X, Y, *, learning_rates=None, seeds=None, initial_weights=None, con
     learning_rates : sequence of float, optional
     seeds : sequence of int, optional
     initial_weights : array_like, shape (k, n_outputs, n_features), optional
-        k start points.
+        k start points, converted to the float dtype of ``W``, ``X`` and ``Y`` (they do not promote it).
     configs : sequence of dict, optional
         Per-run overrides of any :func:`gdfast.train` option except ``fit_intercept``
         (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``).
