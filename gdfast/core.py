@@ -124,13 +124,16 @@ def update(W, G, learning_rate, out=None):
         Finite and > 0.
     out : ndarray, optional
         Where to write the result (may be ``W`` itself for an in-place step). Must have W's shape
-        and the result's dtype.
+        and the result's dtype. ``out`` may alias or overlap ``W`` and ``G`` in any way (shifted,
+        strided or reversed views of one buffer): the step is computed from the old values into a
+        new buffer, then copied into ``out``.
 
     Returns
     -------
     ndarray
-        The new weights (``out`` when given). Computed in the arrays' own precision, exactly as
-        NumPy evaluates ``W - learning_rate * G``.
+        The new weights (``out`` when given; otherwise a new array sharing no memory with the
+        inputs). Computed in the arrays' own precision, exactly as NumPy evaluates
+        ``W - learning_rate * G``.
 
     Examples
     --------

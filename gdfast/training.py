@@ -140,13 +140,16 @@ def train(
     sample_weight : array_like, shape (n_samples,), optional
         Non-negative weights of the samples in the loss (weighted mean).
     state : TrainState, optional
-        ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W).
+        ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W). It is
+        copied, never modified, so one state can be continued several times.
     progress : bool, default False
         Show a tqdm progress bar (the kernel then runs in chunks between bar updates).
 
     Returns
     -------
     TrainResult
+        All its arrays (W, b, the loss histories, the state's arrays) are new: they share no memory
+        with the inputs, with each other's W/b, or with an earlier result.
 
     Examples
     --------
