@@ -44,6 +44,6 @@ grep -q "heap-buffer-overflow" selfcheck.log || { echo "sanitizer self-check: un
 echo "sanitizer self-check: out-of-bounds read reported as heap-buffer-overflow (as it must be)"
 
 # 2. The whole suite under the sanitizers.
-LD_PRELOAD="$LIBASAN" "$PY" -m pytest -q -p no:cacheprovider "$@"
+LD_PRELOAD="$LIBASAN" "$PY" -m pytest -q -p no:cacheprovider "$@" || { echo "asan: FAILED (a sanitizer report or a failing test, see above)"; exit 1; }
 end=$(date +%s)
 echo "asan: built in $((built - start)) s, tests ran in $((end - built)) s; no sanitizer report"

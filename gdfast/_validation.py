@@ -49,7 +49,7 @@ def common_float_dtype(**arrays: np.ndarray) -> np.dtype:
 
 
 def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim=None) -> np.ndarray:
-    """A C-contiguous, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
+    """A C-contiguous, aligned, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
 
     Returns ``arr`` itself when it already qualifies (callers must not write to the result).
     """
@@ -61,6 +61,8 @@ def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim=None) -> np.ndarr
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty; got {_describe(arr)}")
     out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:  # e.g. a view at an odd byte offset: the kernels need aligned elements
+        out = out.copy()
     if not np.isfinite(out).all():
         raise ValueError(f"{name} contains NaN or infinity; gdfast needs finite values")
     return out
