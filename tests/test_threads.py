@@ -109,6 +109,7 @@ def _main_thread_progress_during(call):
     return seen["during"]
 
 
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="free-threaded build: no GIL")
 def test_train_releases_the_gil(rng):
     W, X, Y = random_problem(rng, 200, 20, 4)
     old = sys.getswitchinterval()
