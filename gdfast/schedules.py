@@ -115,7 +115,10 @@ class InverseScaling(Schedule):
         return dict(schedule_power=self.power_t)
 
     def __call__(self, lr, t):
-        return lr / math.pow(float(t + 1), self.power_t)
+        try:
+            return lr / math.pow(float(t + 1), self.power_t)
+        except OverflowError:  # (t + 1)**power_t beyond the doubles: C's pow gives inf, the rate 0
+            return 0.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class CosineAnnealing(Schedule):
         return dict(schedule_t_max=float(self.t_max), schedule_eta_min=self.eta_min)
 
     def __call__(self, lr, t):
-        return self.eta_min + (lr - self.eta_min) * (1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0
+        return self.eta_min + (lr - self.eta_min) * ((1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0)
 
 
 SCHEDULES = {

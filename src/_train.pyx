@@ -172,8 +172,10 @@ cdef inline double scheduled_learning_rate(const TrainConfig* cfg, int64_t t) no
     if cfg.schedule == SCHEDULE_INVSCALING:
         return lr / pow(<double>(t + 1), cfg.schedule_power)
     if cfg.schedule == SCHEDULE_COSINE:
+        # (1 + cos) / 2 in [0, 1] first, so (lr - eta_min) * it cannot overflow (same bits otherwise:
+        # halving is exact).
         return cfg.schedule_eta_min + (lr - cfg.schedule_eta_min) * (
-            1.0 + cos(M_PI * <double>t / cfg.schedule_t_max)) / 2.0
+            (1.0 + cos(M_PI * <double>t / cfg.schedule_t_max)) / 2.0)
     return lr
 
 
