@@ -307,6 +307,8 @@ def _run_reference(options, X, Y, sw, state, n_steps, seed):
         c[C_STEP] -= 1
         status = DIVERGED
         final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
+    elif not np.isfinite(final_loss):
+        status = DIVERGED
     n_iter = int(c[C_STEP]) - t0
     if status == DIVERGED:
         warnings.warn(f"reference.train: the loss stopped being finite after {n_iter} updates",

@@ -238,6 +238,8 @@ def _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_hi
         final_loss = _train.dataset_loss(
             cfg, X2, Y2, sw, options.fit_intercept, state.current_params(), np.empty(Y2.size)
         )
+    elif not np.isfinite(final_loss):
+        status = DIVERGED  # the start point's loss itself is not finite (seen when no update ran)
     n_iter = state.step - t0
     if status == DIVERGED and warn:
         warnings.warn(
