@@ -36,6 +36,8 @@ S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_LAST_LOSS, S_LAST_GRAD_NORM = 
 N_SCALARS = 5
 
 DEFAULT_NUM_ITERATIONS = 100
+# Counts reach the kernel as int64.
+INT64_MAX = 2**63 - 1
 
 
 def get_loss(loss: Any) -> str:
@@ -84,9 +86,9 @@ class TrainOptions:
         if o.num_iterations is not None and o.num_epochs is not None:
             raise ValueError("give num_iterations or num_epochs, not both")
         if o.num_iterations is not None:
-            v["num_iterations"] = check_int(o.num_iterations, "num_iterations", low=0)
+            v["num_iterations"] = check_int(o.num_iterations, "num_iterations", low=0, high=INT64_MAX)
         if o.num_epochs is not None:
-            v["num_epochs"] = check_int(o.num_epochs, "num_epochs", low=0)
+            v["num_epochs"] = check_int(o.num_epochs, "num_epochs", low=0, high=INT64_MAX)
         v["optimizer"] = get_optimizer(o.optimizer)
         v["loss"] = get_loss(o.loss)
         v["huber_delta"] = check_real(o.huber_delta, "huber_delta", low=0.0, low_inclusive=False)
@@ -101,10 +103,10 @@ class TrainOptions:
             v["tol"] = check_real(o.tol, "tol", low=0.0)
         v["loss_tol"] = check_real(o.loss_tol, "loss_tol", low=0.0)
         if o.n_iter_no_change is not None:
-            v["n_iter_no_change"] = check_int(o.n_iter_no_change, "n_iter_no_change", low=1)
+            v["n_iter_no_change"] = check_int(o.n_iter_no_change, "n_iter_no_change", low=1, high=INT64_MAX)
         if o.clip_norm is not None:
             v["clip_norm"] = check_real(o.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
-        v["record_every"] = check_int(o.record_every, "record_every", low=1)
+        v["record_every"] = check_int(o.record_every, "record_every", low=1, high=INT64_MAX)
         # dataclasses.replace would run __init__ again; a copy of the fields is all that is needed.
         validated = object.__new__(cls)
         validated.__dict__.update(o.__dict__)
@@ -123,7 +125,12 @@ class TrainOptions:
 
     def resolved_num_iterations(self, n_samples: int) -> int:
         if self.num_epochs is not None:
-            return self.num_epochs * self.steps_per_epoch(n_samples)
+            n_steps = self.num_epochs * self.steps_per_epoch(n_samples)
+            if n_steps > INT64_MAX:
+                raise ValueError(
+                    f"num_epochs = {self.num_epochs} makes {n_steps} updates, more than 2**63 - 1"
+                )
+            return n_steps
         return DEFAULT_NUM_ITERATIONS if self.num_iterations is None else self.num_iterations
 
     def effective_shuffle(self, n_samples: int) -> bool:
@@ -224,9 +231,11 @@ class TrainState:
         return W, b
 
     def copy(self) -> "TrainState":
+        # np.array: a fresh C-contiguous array even if an attribute was replaced by something else.
         return replace(
-            self, params=self.params.copy(), opt_state=self.opt_state.copy(), perm=self.perm.copy(),
-            counters=self.counters.copy(), scalars=self.scalars.copy(),
+            self, params=np.array(self.params, order="C"), opt_state=np.array(self.opt_state, order="C"),
+            perm=np.array(self.perm, order="C"),
+            counters=np.array(self.counters, order="C"), scalars=np.array(self.scalars, order="C"),
         )
 
     @classmethod
@@ -266,6 +275,25 @@ class TrainState:
                 "continue it with the same ones"
             )
         m, n = self.shape
+        size = m * n + (m if self.fit_intercept else 0)
+        # The kernel trusts these arrays blindly (no bounds checks): a tampered state must not reach it.
+        layout = (
+            ("params", self.params, W.dtype, (2, size)),
+            ("opt_state", self.opt_state, np.float64, (3, size)),
+            ("perm", self.perm, np.intp, (n_samples,)),
+            ("counters", self.counters, np.int64, (N_COUNTERS,)),
+            ("scalars", self.scalars, np.float64, (N_SCALARS,)),
+        )
+        for name, arr, dtype, shape in layout:
+            if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != shape:
+                raise ValueError(
+                    f"state.{name} must be an array of dtype {np.dtype(dtype)} and shape {shape}; "
+                    f"got {type(arr).__name__} {getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')}"
+                )
+        c = self.counters
+        if (self.perm.min() < 0 or self.perm.max() >= n_samples or c[C_CURRENT] not in (0, 1)
+                or not 0 <= c[C_POSITION] < n_samples or c[C_STEP] < 0 or c[C_EPOCH] < 0):
+            raise ValueError("state is corrupt (its counters or permutation are out of range)")
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 

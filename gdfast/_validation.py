@@ -51,7 +51,7 @@ def common_float_dtype(**arrays: np.ndarray) -> np.dtype:
 
 
 def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """A C-contiguous, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
+    """A C-contiguous, aligned, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
 
     Returns ``arr`` itself when it already qualifies (callers must not write to the result).
     """
@@ -63,6 +63,8 @@ def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int | tuple[int,
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty; got {_describe(arr)}")
     out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:  # e.g. a view at an odd byte offset: the kernels need aligned elements
+        out = out.copy()
     if not np.isfinite(out).all():
         raise ValueError(f"{name} contains NaN or infinity; gdfast needs finite values")
     return out
@@ -80,7 +82,10 @@ def check_real(value: Any, name: str, *, low: float | None = None, high: float |
     if kind is not int and not isinstance(value, float):  # common cases skip the (slow) ABC check
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number; got {type(value).__name__}: {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = float("inf")
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if low is not None and (v < low or (v == low and not low_inclusive)):

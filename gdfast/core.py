@@ -1,6 +1,7 @@
 """The lesson's single steps, each one compiled kernel call: prediction, MSE, gradient, update."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
     W, X2, _, single = prepare_samples(W, X)
     out = np.empty((X2.shape[0], W.shape[0]), dtype=W.dtype)
     _kernels.predict_into(W, X2, out)
+    _warn_if_not_finite("predict", out)
     return out[0] if single else out
 
 
@@ -79,7 +81,9 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
         )
     p = as_float("prediction", p, dtype).reshape(-1)
     t = as_float("target", t, dtype).reshape(-1)
-    return _kernels.mean_squared_error(p, t)
+    result = _kernels.mean_squared_error(p, t)
+    _warn_if_not_finite("mse", result)
+    return result
 
 
 def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
@@ -113,6 +117,7 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
     residual = np.empty(Y2.size, dtype=np.float64)
     grad = np.empty(W.size, dtype=np.float64)
     _kernels.mse_gradient_into(W, X2, Y2, residual, grad, out)
+    _warn_if_not_finite("mse_gradient", out)
     return out
 
 
@@ -130,13 +135,16 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
         Finite and > 0.
     out : ndarray, optional
         Where to write the result (may be ``W`` itself for an in-place step). Must have W's shape
-        and the result's dtype.
+        and the result's dtype. ``out`` may alias or overlap ``W`` and ``G`` in any way (shifted,
+        strided or reversed views of one buffer): the step is computed from the old values into a
+        new buffer, then copied into ``out``.
 
     Returns
     -------
     ndarray
-        The new weights (``out`` when given). Computed in the arrays' own precision, exactly as
-        NumPy evaluates ``W - learning_rate * G``.
+        The new weights (``out`` when given; otherwise a new array sharing no memory with the
+        inputs). Computed in the arrays' own precision, exactly as NumPy evaluates
+        ``W - learning_rate * G``.
 
     Examples
     --------
@@ -168,10 +176,22 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     else:
         g = as_float("G", g_in, dtype)
         _kernels.update_into(w.reshape(-1), g.reshape(-1), lr, result.reshape(-1))
+    _warn_if_not_finite("update", result)
     if target is None:
         return result
     target[...] = result
     return target
+
+
+def _warn_if_not_finite(name: str, result: Any) -> None:
+    """Inputs are finite (validated), so a non-finite result is an overflow: say so, as NumPy does."""
+    if not np.isfinite(result).all():
+        warnings.warn(
+            f"{name}: overflow, the result is not finite (inputs too large for "
+            f"{getattr(result, 'dtype', 'float64')} arithmetic)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:

@@ -143,6 +143,8 @@ def descend(
     start = as_float("x0", x_in.reshape(-1), dtype)
     scalar = x_in.ndim == 0
 
+    if n + 1 > np.iinfo(np.intp).max // (8 * start.size):
+        raise ValueError(f"num_iterations = {n} is too large: the path of {n + 1} points would not fit an array")
     quad = _is_quadratic_gradient(gradient, function)
     x_path = np.empty((n + 1, start.size), dtype=dtype)
     x_path[0] = start

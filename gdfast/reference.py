@@ -298,8 +298,10 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
         used_seed = options.seed if options.seed is not None else draw_seed()
         state = TrainState.new(W, None, n_samples, options, used_seed)
     else:
-        TrainState.check_compatible(state, W, n_samples, options)
+        if not isinstance(state, TrainState):
+            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
         state = state.copy()
+        TrainState.check_compatible(state, W, n_samples, options)
         used_seed = options.seed if options.seed is not None else -1
     return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
 
@@ -387,6 +389,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         c[C_STEP] -= 1
         status = DIVERGED
         final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
+    elif not np.isfinite(final_loss):
+        status = DIVERGED
     n_iter = int(c[C_STEP]) - t0
     if status == DIVERGED:
         warnings.warn(f"reference.train: the loss stopped being finite after {n_iter} updates",

@@ -92,7 +92,7 @@ class StepDecay(Schedule):
     _code = 2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1))
+        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1, high=2**63 - 1))
         object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
 
     def _kernel_fields(self) -> dict[str, Any]:
@@ -123,7 +123,10 @@ class InverseScaling(Schedule):
         return dict(schedule_power=self.power_t)
 
     def __call__(self, lr: float, t: int) -> float:
-        return lr / math.pow(float(t + 1), self.power_t)
+        try:
+            return lr / math.pow(float(t + 1), self.power_t)
+        except OverflowError:  # (t + 1)**power_t beyond the doubles: C's pow gives inf, the rate 0
+            return 0.0
 
 
 @dataclass(frozen=True)
@@ -143,14 +146,14 @@ class CosineAnnealing(Schedule):
     _code = 4
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1))
+        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1, high=2**63 - 1))
         object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
 
     def _kernel_fields(self) -> dict[str, Any]:
         return dict(schedule_t_max=float(self.t_max), schedule_eta_min=self.eta_min)
 
     def __call__(self, lr: float, t: int) -> float:
-        return self.eta_min + (lr - self.eta_min) * (1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0
+        return self.eta_min + (lr - self.eta_min) * ((1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0)
 
 
 SCHEDULES: dict[str, type[Schedule]] = {

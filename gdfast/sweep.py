@@ -242,7 +242,7 @@ def sweep(
     learning_rates : sequence of float, optional
     seeds : sequence of int, optional
     initial_weights : array_like, shape (k, n_outputs, n_features), optional
-        k start points.
+        k start points, converted to the float dtype of ``W``, ``X`` and ``Y`` (they do not promote it).
     configs : sequence of dict, optional
         Per-run overrides of any :func:`gdfast.train` option except ``fit_intercept``
         (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``); :func:`grid` builds them.
@@ -353,9 +353,10 @@ def _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weigh
         if starts.shape[1:] != W_arr.shape:
             raise ValueError(f"initial_weights must have shape (k, {W_arr.shape[0]}, {W_arr.shape[1]}); "
                              f"got {starts.shape}")
-    for name, seq in (("learning_rates", learning_rates), ("seeds", seeds), ("configs", configs)):
-        if seq is not None and (isinstance(seq, (str, dict)) or len(seq) == 0):
-            raise ValueError(f"{name} must be a non-empty sequence")
+    learning_rates, seeds, configs = (
+        _as_list(name, seq) for name, seq in (("learning_rates", learning_rates), ("seeds", seeds),
+                                              ("configs", configs))
+    )
     if configs is not None:
         for c in configs:
             if not isinstance(c, dict):
@@ -412,7 +413,7 @@ def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
     zeros = np.zeros(n_runs, dtype=np.int64)
     n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
     _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, grad, residual, perm,
-                       counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, n_threads)
+                       counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, min(n_threads, len(runs)))
 
     results = []
     for r, run in enumerate(runs):
@@ -458,6 +459,21 @@ def _run_rows(rows):
     for i, r in enumerate(rows):
         out[i, : r.size] = r
     return out
+
+
+def _as_list(name: str, seq: Any) -> list[Any] | None:
+    """A non-empty list from a sequence or iterable argument (None stays None)."""
+    if seq is None:
+        return None
+    if isinstance(seq, (str, bytes, dict)):
+        raise ValueError(f"{name} must be a non-empty sequence; got {type(seq).__name__}")
+    try:
+        items = list(seq)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence; got {type(seq).__name__}: {seq!r}") from None
+    if not items:
+        raise ValueError(f"{name} must be a non-empty sequence")
+    return items
 
 
 def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:

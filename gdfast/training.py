@@ -155,13 +155,16 @@ def train(
     sample_weight : array_like, shape (n_samples,), optional
         Non-negative weights of the samples in the loss (weighted mean).
     state : TrainState, optional
-        ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W).
+        ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W). It is
+        copied, never modified, so one state can be continued several times.
     progress : bool, default False
         Show a tqdm progress bar (the kernel then runs in chunks between bar updates).
 
     Returns
     -------
     TrainResult
+        All its arrays (W, b, the loss histories, the state's arrays) are new: they share no memory
+        with the inputs, with each other's W/b, or with an earlier result.
 
     Examples
     --------
@@ -187,8 +190,10 @@ def train(
         used_seed = options.seed if options.seed is not None else draw_seed()
         state = TrainState.new(W, None, n_samples, options, used_seed)
     else:
+        if not isinstance(state, TrainState):
+            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
+        state = state.copy()  # checked after copying, so no other thread can change what was checked
         TrainState.check_compatible(state, W, n_samples, options)
-        state = state.copy()
         used_seed = options.seed if options.seed is not None else -1
     return _run(cfg, options, X2, Y2, sw, state, n_steps, used_seed, progress)
 
@@ -201,6 +206,11 @@ def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | N
         raise ValueError(f"sample_weight must have shape ({X2.shape[0]},) (n_samples); got {sw.shape}")
     if (sw < 0).any() or not (sw > 0).any():
         raise ValueError("sample_weight must be >= 0 with at least one positive weight")
+    # The loss is sum(w * l) / sum(w): invariant to scaling w, but sum(w) can overflow (huge weights)
+    # or 1 / sum(w) can (tiny ones). Scale such weights by a power of two, which is exact.
+    top = float(sw.max())
+    if not 2.0**-64 <= top <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(top)[1])
     return sw
 
 
@@ -209,6 +219,11 @@ def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: 
     """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
     n_samples, n_outputs = Y2.shape
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
+    if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
+        raise ValueError(
+            f"{n_steps} updates need loss histories of {hist_len} and {epoch_len} entries, more than an "
+            "array can hold: lower num_iterations / num_epochs, or raise record_every"
+        )
     return (np.full(hist_len, np.nan), np.full(epoch_len, np.nan), np.zeros(size),
             np.empty(cfg["batch_size"] * n_outputs))
 
@@ -242,6 +257,8 @@ def _finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.n
         final_loss = _train.dataset_loss(
             cfg, X2, Y2, sw, options.fit_intercept, state.current_params(), np.empty(Y2.size)
         )
+    elif not np.isfinite(final_loss):
+        status = DIVERGED  # the start point's loss itself is not finite (seen when no update ran)
     n_iter = state.step - t0
     if status == DIVERGED and warn:
         warnings.warn(

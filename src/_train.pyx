@@ -13,6 +13,7 @@ import contextlib
 import threading
 
 from cpython cimport array
+from cpython.ref cimport PyObject
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport cos, fabs, floor, isfinite, pow, sqrt, M_PI
@@ -235,8 +236,10 @@ cdef inline double scheduled_learning_rate(const TrainConfig* cfg, int64_t t) no
     if cfg.schedule == SCHEDULE_INVSCALING:
         return lr / pow(<double>(t + 1), cfg.schedule_power)
     if cfg.schedule == SCHEDULE_COSINE:
+        # (1 + cos) / 2 in [0, 1] first, so (lr - eta_min) * it cannot overflow (same bits otherwise:
+        # halving is exact).
         return cfg.schedule_eta_min + (lr - cfg.schedule_eta_min) * (
-            1.0 + cos(M_PI * <double>t / cfg.schedule_t_max)) / 2.0
+            (1.0 + cos(M_PI * <double>t / cfg.schedule_t_max)) / 2.0)
     return lr
 
 
@@ -669,8 +672,22 @@ cdef int run_one(
     return <int>status
 
 
-cdef int _reraise() except -1:
-    """Propagate the exception a signal handler left set (Ctrl-C) to the caller."""
+cdef extern from "Python.h":
+    void PyErr_Fetch(PyObject** ptype, PyObject** pvalue, PyObject** ptraceback)
+    void PyErr_Restore(PyObject* ptype, PyObject* pvalue, PyObject* ptraceback)
+
+
+cdef inline void _stash_exception(PyObject** saved) noexcept:
+    """Take the exception a signal handler left set (Ctrl-C) off the thread, so that clean-up
+    code (context managers) can run before it is raised again by ``_raise_stashed``."""
+    PyErr_Fetch(&saved[0], &saved[1], &saved[2])
+
+
+cdef int _raise_stashed(PyObject** saved) except -1:
+    """Raise the exception ``_stash_exception`` took (KeyboardInterrupt if there was none)."""
+    if saved[0] == NULL:
+        raise KeyboardInterrupt()
+    PyErr_Restore(saved[0], saved[1], saved[2])
     return -1
 
 
@@ -712,6 +729,8 @@ def run_steps(
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef int64_t check_every = steps_between_checks(
         min(<Py_ssize_t>cfg.batch_size, X.shape[0]), X.shape[1], Y.shape[1])
+    cdef PyObject* saved[3]
+    saved[0] = saved[1] = saved[2] = NULL
     with _blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
         with nogil:
             status = run_one(
@@ -720,8 +739,10 @@ def run_steps(
                 &counters[0], &scalars[0], &history[0], &epoch_history[0],
                 t_origin, epoch_origin, n_steps, check_every, &stop_flag,
             )
+        if status == STATUS_INTERRUPTED:
+            _stash_exception(saved)
     if status == STATUS_INTERRUPTED:
-        _reraise()
+        _raise_stashed(saved)
     return status
 
 
@@ -756,6 +777,7 @@ def sweep_steps(
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
     cdef int stop_flag = 0
     cdef int alloc_failed = 0
+    cdef PyObject* saved[3]
     cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef Py_ssize_t batch_max = 1
@@ -771,6 +793,7 @@ def sweep_steps(
     cdef double* o_local = NULL
     cdef double* g_local = NULL
     cdef double* res_local = NULL
+    saved[0] = saved[1] = saved[2] = NULL
     if cfgs == NULL:
         raise MemoryError()
     try:
@@ -806,6 +829,8 @@ def sweep_steps(
             free(o_local)
             free(g_local)
             free(res_local)
+        if stop_flag:
+            _stash_exception(saved)
     finally:
         if blas_guard is not None:
             blas_guard.__exit__(None, None, None)
@@ -813,7 +838,7 @@ def sweep_steps(
     if alloc_failed:
         raise MemoryError("sweep: could not allocate per-thread buffers")
     if stop_flag:
-        _reraise()
+        _raise_stashed(saved)
     return [int(status) for status in counters[:, C_STATUS]]
 
 
