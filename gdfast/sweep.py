@@ -120,7 +120,7 @@ _OPTION_NAMES = {f.name for f in fields(TrainOptions)}
 
 
 def expand_configs(
-    learning_rates: Sequence[float] | None = None,
+    learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     seeds: Sequence[int] | None = None,
     initial_weights_count: int | None = None,
     configs: Sequence[dict[str, Any]] | None = None,
@@ -209,7 +209,7 @@ def sweep(
     X: npt.ArrayLike,
     Y: npt.ArrayLike,
     *,
-    learning_rates: Sequence[float] | None = None,
+    learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     seeds: Sequence[int] | None = None,
     initial_weights: npt.ArrayLike | None = None,
     configs: Sequence[dict[str, Any]] | None = None,
@@ -341,7 +341,8 @@ class _Plan:
     starts: np.ndarray | None
 
 
-def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, learning_rates: Sequence[float] | None,
+def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
+          learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
           seeds: Sequence[int] | None, initial_weights: npt.ArrayLike | None,
           configs: Sequence[dict[str, Any]] | None, sample_weight: npt.ArrayLike | None,
           train_options: dict[str, Any]) -> _Plan:
