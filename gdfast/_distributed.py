@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from types import ModuleType
+from typing import Any, cast
 
-from .sweep import _execute
+import numpy as np
+
+from .sweep import _execute, _Plan, _Run
+from .training import TrainResult
 
 __all__ = ["check_client", "run_sweep", "chunk_indices"]
 
@@ -20,7 +25,7 @@ DEFAULT_RETRIES = 2
 TASKS_PER_THREAD = 4
 
 
-def _require_distributed():
+def _require_distributed() -> ModuleType:
     try:
         import distributed
     except ImportError as exc:
@@ -28,7 +33,7 @@ def _require_distributed():
     return distributed
 
 
-def check_client(client) -> None:
+def check_client(client: Any) -> None:
     """Raise ImportError without dask.distributed, TypeError when ``client`` is not a Client."""
     distributed = _require_distributed()
     if not isinstance(client, distributed.Client):
@@ -38,12 +43,12 @@ def check_client(client) -> None:
                         "gdfast.sweep waits for its results")
 
 
-def chunk_indices(n_runs: int, n_chunks: int) -> list:
+def chunk_indices(n_runs: int, n_chunks: int) -> list[list[int]]:
     """Run indices of each chunk: chunk c holds c, c + n_chunks, ... (cheap and costly runs mix)."""
     return [list(range(c, n_runs, n_chunks)) for c in range(n_chunks)]
 
 
-def _resolve_n_chunks(client, n_runs, chunk_size, n_chunks):
+def _resolve_n_chunks(client: Any, n_runs: int, chunk_size: int | None, n_chunks: int | None) -> int:
     from ._validation import check_int
 
     if chunk_size is not None and n_chunks is not None:
@@ -57,7 +62,8 @@ def _resolve_n_chunks(client, n_runs, chunk_size, n_chunks):
     return min(n_runs, TASKS_PER_THREAD * total_threads)
 
 
-def run_sweep(client, plan, *, n_threads=None, chunk_size=None, n_chunks=None, retries=None) -> list:
+def run_sweep(client: Any, plan: _Plan, *, n_threads: int | None = None, chunk_size: int | None = None,
+              n_chunks: int | None = None, retries: int | None = None) -> list[TrainResult]:
     """The TrainResults of ``plan``'s runs, computed on ``client``'s cluster, in plan order."""
     from ._validation import check_int
 
@@ -73,7 +79,7 @@ def run_sweep(client, plan, *, n_threads=None, chunk_size=None, n_chunks=None, r
     # A list (not the dict itself: scatter would use its names as cluster-wide keys), fresh keys.
     data = dict(zip(arrays, client.scatter(list(arrays.values()), broadcast=True, hash=False)))
     token = uuid.uuid4().hex
-    futures = []
+    futures: list[Any] = []  # dask.distributed Futures
     try:
         for c, idx in enumerate(chunks):
             futures.append(client.submit(
@@ -85,16 +91,17 @@ def run_sweep(client, plan, *, n_threads=None, chunk_size=None, n_chunks=None, r
     except BaseException:
         client.cancel(futures + list(data.values()))
         raise
-    results = [None] * n_runs
+    results: list[TrainResult | None] = [None] * n_runs
     for idx, res in zip(chunks, chunk_results):
         if len(res) != len(idx):  # pragma: no cover - would be a bug in _run_chunk
             raise RuntimeError(f"a sweep chunk returned {len(res)} results for {len(idx)} runs")
         for i, r in zip(idx, res):
             results[i] = r
-    return results
+    return cast(list[TrainResult], results)  # the chunks cover every run index once
 
 
-def _run_chunk(runs, W, X, Y, sample_weight, starts, n_threads):
+def _run_chunk(runs: list[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+               starts: np.ndarray | None, n_threads: int | None) -> list[TrainResult]:
     """The task: one kernel call over a chunk of planned runs (executed on a worker)."""
     from . import _train
 
@@ -109,15 +116,15 @@ def _run_chunk(runs, W, X, Y, sample_weight, starts, n_threads):
 # every worker process; then the first chunk to finish creates ``path`` and, before returning its
 # results, kills its own worker process (how="exit"), as a crash in the middle of a sweep would, or
 # raises (how="raise"), as a transient error would. Never armed otherwise.
-_FAULT = None
+_FAULT: tuple[str, str] | None = None
 
 
-def _arm_fault(path, how="exit"):
+def _arm_fault(path: str | None, how: str = "exit") -> None:
     global _FAULT
     _FAULT = None if path is None else (path, how)
 
 
-def _fault_if_armed():
+def _fault_if_armed() -> None:
     if _FAULT is None:
         return
     path, how = _FAULT

@@ -1,5 +1,6 @@
 # Type stub of the compiled module gdfast._train (src/_train.pyx).
 # ``config`` is the TrainConfig struct as a dict (gdfast._engine.TrainOptions.kernel_config).
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ _IndexArray = npt.NDArray[np.intp]
 def have_openmp() -> bool: ...
 def max_threads() -> int: ...
 def _threads_used(n_threads: int) -> int: ...
+def _blas_single_thread(uses_blas: bool) -> AbstractContextManager[object]: ...
 def run_steps(
     config: dict[str, Any],
     X: _FloatArray,

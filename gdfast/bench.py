@@ -21,19 +21,30 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
+
+# The benchmarks' arrays (float32 or float64) and their scalar types.
+_FArray = npt.NDArray[np.floating[Any]]
+_FType = type[np.floating[Any]]
+# One row of results, the whole results and a peer (an optional third-party module): JSON-like
+# dicts and untyped modules, hence Any.
+Row = dict[str, Any]
+Results = dict[str, Any]
 
 # Peer agreement tolerances (rtol, atol relative to max |W|). float64 peers compute the same
 # arithmetic in a different summation order, so they agree to ~1e-12 per step; after 10^4-10^6
 # iterations of a contracting map the differences stay far below 1e-7. float32 peers compute in
 # float32 while gdfast accumulates in double, so each step differs by ~1e-7 relative: 2e-3 is loose
 # enough for that drift and still catches a different computation (wrong lr, wrong loss scaling).
-CHECK_TOL = {"float64": (1e-7, 1e-9), "float32": (2e-3, 1e-4)}
+CHECK_TOL: dict[str, tuple[float, float]] = {"float64": (1e-7, 1e-9), "float32": (2e-3, 1e-4)}
 # Adam divides by sqrt(v): once the gradients are tiny, float32 rounding moves each step by a good
 # fraction of lr, so float32 Adam runs (gdfast's own float32 and float64 runs included) end up
 # ~3e-4 apart after a few hundred steps on adam-64; its float32 check allows 1e-3.
-CHECK_TOL_ADAM = {"float64": CHECK_TOL["float64"], "float32": (2e-3, 1e-3)}
+CHECK_TOL_ADAM: dict[str, tuple[float, float]] = {"float64": CHECK_TOL["float64"], "float32": (2e-3, 1e-3)}
 
 LESSON_LR = 0.01
 SWEEP_LRS = np.logspace(-4, -1, 64)
@@ -42,7 +53,7 @@ SWEEP_LRS = np.logspace(-4, -1, 64)
 # --- timing helpers --------------------------------------------------------------------------
 
 
-def _median_time(func, repeats):
+def _median_time(func: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``func()`` over ``repeats`` calls (after one warm-up call)."""
     func()
     times = []
@@ -53,7 +64,7 @@ def _median_time(func, repeats):
     return float(np.median(times))
 
 
-def _latency_ns(func, repeats, min_time=0.05):
+def _latency_ns(func: Callable[[], object], repeats: int, min_time: float = 0.05) -> float:
     """Median ns per call of ``func`` (each repeat loops until ``min_time`` seconds have passed)."""
     func()
     n = 1
@@ -75,7 +86,8 @@ def _latency_ns(func, repeats, min_time=0.05):
     return float(np.median(times)) * 1e9
 
 
-def _close(a, b, dtype_name, tol=None):
+def _close(a: npt.ArrayLike, b: npt.ArrayLike, dtype_name: str,
+           tol: dict[str, tuple[float, float]] | None = None) -> bool:
     rtol, atol = (tol or CHECK_TOL)[dtype_name]
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -86,13 +98,14 @@ def _close(a, b, dtype_name, tol=None):
 # --- problems --------------------------------------------------------------------------------
 
 
-def _lesson_problem(dtype):
+def _lesson_problem(dtype: _FType) -> tuple[_FArray, _FArray, _FArray]:
     from .lesson import INPUT, TARGET, W1
 
     return np.asarray(W1, dtype=dtype), np.asarray(INPUT, dtype=dtype), np.asarray(TARGET, dtype=dtype)
 
 
-def _batch_problem(d, dtype, n_samples=256, n_outputs=None):
+def _batch_problem(d: int, dtype: _FType, n_samples: int = 256,
+                   n_outputs: int | None = None) -> tuple[_FArray, _FArray, _FArray]:
     """Seeded least-squares data: X (n_samples, d) standard normal, Y = X @ W_true.T, W0 = 0."""
     rng = np.random.default_rng(1234 + d)
     m = d if n_outputs is None else n_outputs
@@ -108,19 +121,19 @@ def _batch_problem(d, dtype, n_samples=256, n_outputs=None):
 class Peers:
     """Lazily imported optional peers; ``notes`` says why one is missing."""
 
-    def __init__(self, enabled=True):
+    def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.notes = {}
-        self._mods = {}
-        self._cache = {}
+        self.notes: dict[str, str] = {}
+        self._mods: dict[str, Any] = {}
+        self._cache: dict[str, tuple[Any, Any, Any]] = {}  # numba dispatchers
 
-    def get(self, name):
+    def get(self, name: str) -> Any:
         if not self.enabled:
             self.notes[name] = "peers disabled (--no-peers)"
             return None
         if name in self._mods:
             return self._mods[name]
-        mod = None
+        mod: Any = None
         try:
             if name == "numba":
                 import numba as mod
@@ -136,7 +149,9 @@ class Peers:
 
                 mod.set_num_threads(1)
             elif name == "sklearn":
-                import sklearn.linear_model as mod
+                import sklearn.linear_model
+
+                mod = sklearn.linear_model
         except Exception as exc:  # noqa: BLE001 - any import failure means "not installed here"
             self.notes[name] = f"not installed ({type(exc).__name__}: {exc})"[:120]
             mod = None
@@ -144,17 +159,17 @@ class Peers:
         return mod
 
     # Numba: one fused loop (loss, gradient, update) per problem kind, compiled once per dtype.
-    def numba_funcs(self):
+    def numba_funcs(self) -> tuple[Any, Any, Any] | None:
         if "numba" in self._cache:
             return self._cache["numba"]
         numba = self.get("numba")
         if numba is None:
             return None
-        njit = numba.njit
+        njit: Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]] = numba.njit
 
         @njit(cache=False)
-        def linear(W0, X, Y, lr, n_steps, adam):
-            W = W0.copy()
+        def linear(W0: _FArray, X: _FArray, Y: _FArray, lr: float, n_steps: int, adam: bool) -> _FArray:
+            W: _FArray = W0.copy()
             n, d = X.shape
             m = W.shape[0]
             scale = 2.0 / (m * n)
@@ -195,10 +210,10 @@ class Peers:
             return W
 
         @njit(cache=False)
-        def seed(W0, x, y, lr, n_steps):
+        def seed(W0: _FArray, x: _FArray, y: _FArray, lr: float, n_steps: int) -> _FArray:
             # The same work as gdfast.train: the loss at every step (train keeps it for the history
             # and stops on a non-finite one), the gradient and the update.
-            W = W0.copy()
+            W: _FArray = W0.copy()
             m, d = W.shape
             scale = 2.0 / m
             r = np.empty(m, dtype=np.float64)
@@ -219,7 +234,7 @@ class Peers:
             return W
 
         @njit(cache=False)
-        def quad(x0, lr, n_steps):
+        def quad(x0: np.floating[Any], lr: np.floating[Any], n_steps: int) -> np.floating[Any]:
             x = x0
             for t in range(n_steps):
                 x = x - lr * (2.0 * x + 4.0)
@@ -233,19 +248,23 @@ class Peers:
 # Each workload returns one row: gdfast and reference ns/iteration, plus peers.
 
 
-def _row(name, dtype_name, fast_ns, ref_ns, n_fast, n_ref, note=""):
+def _row(name: str, dtype_name: str, fast_ns: float, ref_ns: float, n_fast: int, n_ref: int,
+         note: str = "") -> Row:
     return {"workload": name, "dtype": dtype_name, "gdfast_ns": fast_ns, "reference_ns": ref_ns,
             "ratio": ref_ns / fast_ns, "n_gdfast": n_fast, "n_reference": n_ref, "peers": {}, "note": note}
 
 
-def _peer(row, name, ns=None, n=None, ok=True, note="", compile_s=None):
-    entry = {"ns": ns if ok else None, "n": n, "ok": ok, "note": note}
+def _peer(row: Row, name: str, ns: float | None = None, n: int | None = None, ok: bool = True, note: str = "",
+          compile_s: float | None = None) -> None:
+    entry: dict[str, Any] = {"ns": ns if ok else None, "n": n, "ok": ok, "note": note}
     if compile_s is not None:
         entry["compile_s"] = compile_s
     row["peers"][name] = entry
 
 
-def _time_peer(row, name, func, n, reference_W, dtype_name, repeats, compile_s=None, note="", tol=None):
+def _time_peer(row: Row, name: str, func: Callable[[], npt.ArrayLike], n: int, reference_W: npt.ArrayLike,
+               dtype_name: str, repeats: int, compile_s: float | None = None, note: str = "",
+               tol: dict[str, tuple[float, float]] | None = None) -> None:
     """Run ``func()`` once for the agreement check, then time it; records the peer in ``row``."""
     try:
         W = func()
@@ -259,7 +278,7 @@ def _time_peer(row, name, func, n, reference_W, dtype_name, repeats, compile_s=N
     _peer(row, name, ns=t / n * 1e9, n=n, note=note, compile_s=compile_s)
 
 
-def bench_seed(dtype, cfg, peers):
+def bench_seed(dtype: _FType, cfg: BenchConfig, peers: Peers) -> Row:
     import gdfast
     from gdfast import reference
 
@@ -267,7 +286,7 @@ def bench_seed(dtype, cfg, peers):
     dn = np.dtype(dtype).name
     n, n_ref, n_peer = cfg["seed_n"], cfg["seed_n_ref"], cfg["slow_peer_n"]
 
-    def fast(k):
+    def fast(k: int) -> _FArray:
         return gdfast.train(W, x, y, learning_rate=LESSON_LR, num_iterations=k, record_every=k).W
 
     t_fast = _median_time(lambda: fast(n), cfg["repeats"])
@@ -298,20 +317,22 @@ def bench_seed(dtype, cfg, peers):
     return row
 
 
-def _jax_linear(row, jax, W, X, Y, lr, n, n_check, W_check, dn, cfg, adam, tol=None):
+def _jax_linear(row: Row, jax: Any, W: _FArray, X: _FArray, Y: _FArray, lr: float, n: int, n_check: int,
+                W_check: _FArray, dn: str, cfg: BenchConfig, adam: bool,
+                tol: dict[str, tuple[float, float]] | None = None) -> None:
     """JAX jit + lax.fori_loop: checked against gdfast after n_check iterations, timed over n."""
     jnp = jax.numpy
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     m, d = W.shape
     scale = 2.0 / (m * X.shape[0])
 
-    def grad(Wc):
+    def grad(Wc: Any) -> Any:
         R = Xj @ Wc.T - Yj
         return scale * (R.T @ Xj)
 
-    def make(n_iter):
+    def make(n_iter: int) -> Any:
         if adam:
-            def body(t, carry):
+            def body(t: Any, carry: Any, /) -> Any:
                 Wc, M, V = carry
                 g = grad(Wc)
                 M = 0.9 * M + 0.1 * g
@@ -320,14 +341,14 @@ def _jax_linear(row, jax, W, X, Y, lr, n, n_check, W_check, dn, cfg, adam, tol=N
                 step = lr / (1.0 - 0.9 ** tt)
                 return Wc - step * M / (jnp.sqrt(V) / jnp.sqrt(1.0 - 0.999 ** tt) + 1e-8), M, V
 
-            def run(W0):
+            def run(W0: Any) -> Any:
                 z = jnp.zeros_like(W0)
                 return jax.lax.fori_loop(0, n_iter, body, (W0, z, z))[0]
         else:
-            def body(t, Wc):
+            def body(t: Any, Wc: Any, /) -> Any:
                 return Wc - lr * grad(Wc)
 
-            def run(W0):
+            def run(W0: Any) -> Any:
                 return jax.lax.fori_loop(0, n_iter, body, W0)
 
         return jax.jit(run).lower(jnp.asarray(W)).compile()
@@ -349,12 +370,13 @@ def _jax_linear(row, jax, W, X, Y, lr, n, n_check, W_check, dn, cfg, adam, tol=N
     _peer(row, "jax", ns=t / n * 1e9, n=n, compile_s=comp, note=f"checked after {n_check} iterations")
 
 
-def _torch_linear(row, torch, W, X, Y, lr, n, W_n, dn, cfg, adam, tol=None):
+def _torch_linear(row: Row, torch: Any, W: _FArray, X: _FArray, Y: _FArray, lr: float, n: int, W_n: _FArray,
+                  dn: str, cfg: BenchConfig, adam: bool, tol: dict[str, tuple[float, float]] | None = None) -> None:
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     m, d = W.shape
     scale = 2.0 / (m * X.shape[0])
 
-    def optim():
+    def optim() -> Any:  # a torch tensor's numpy view
         Wt = torch.from_numpy(W.copy()).requires_grad_(True)
         opt = torch.optim.Adam([Wt], lr=lr) if adam else torch.optim.SGD([Wt], lr=lr)
         for _ in range(n):
@@ -364,7 +386,7 @@ def _torch_linear(row, torch, W, X, Y, lr, n, W_n, dn, cfg, adam, tol=None):
             opt.step()
         return Wt.detach().numpy()
 
-    def manual():
+    def manual() -> Any:
         Wt = torch.from_numpy(W.copy())
         Mt = torch.zeros_like(Wt)
         Vt = torch.zeros_like(Wt)
@@ -387,7 +409,7 @@ def _torch_linear(row, torch, W, X, Y, lr, n, W_n, dn, cfg, adam, tol=None):
     _time_peer(row, "torch_manual", manual, n, W_n, dn, reps, note="no_grad, in-place", tol=tol)
 
 
-def bench_batch(d, dtype, cfg, peers, adam=False):
+def bench_batch(d: int, dtype: _FType, cfg: BenchConfig, peers: Peers, adam: bool = False) -> Row:
     import gdfast
     from gdfast import reference
 
@@ -397,10 +419,10 @@ def bench_batch(d, dtype, cfg, peers, adam=False):
     lr = 0.01 if adam else 0.1
     opt = "adam" if adam else "sgd"
 
-    def fast(k):
+    def fast(k: int) -> _FArray:
         return gdfast.train(W, X, Y, learning_rate=lr, optimizer=opt, num_iterations=k, record_every=k).W
 
-    def ref(k):
+    def ref(k: int) -> _FArray:
         return reference.train(W, X, Y, learning_rate=lr, optimizer=opt, num_iterations=k, record_every=k).W
 
     t_fast = _median_time(lambda: fast(n), cfg["repeats"])
@@ -431,7 +453,7 @@ def bench_batch(d, dtype, cfg, peers, adam=False):
     return row
 
 
-def bench_persample(dtype, cfg, peers):
+def bench_persample(dtype: _FType, cfg: BenchConfig, peers: Peers) -> Row:
     """Per-sample SGD (batch_size=1, no shuffle): the work scikit-learn's SGDRegressor does."""
     import gdfast
     from gdfast import reference
@@ -441,7 +463,7 @@ def bench_persample(dtype, cfg, peers):
     lr = 0.005
     epochs, epochs_ref = cfg["persample_epochs"], 1
     n, n_ref = epochs * X.shape[0], epochs_ref * X.shape[0]
-    opts = dict(learning_rate=lr, batch_size=1, shuffle=False)
+    opts: dict[str, Any] = dict(learning_rate=lr, batch_size=1, shuffle=False)
 
     t_fast = _median_time(lambda: gdfast.train(W, X, Y, num_epochs=epochs, record_every=n, **opts), cfg["repeats"])
     W_ref = reference.train(W, X, Y, num_epochs=epochs_ref, record_every=n_ref, **opts).W
@@ -455,7 +477,7 @@ def bench_persample(dtype, cfg, peers):
     if sk is not None:
         from sklearn.exceptions import ConvergenceWarning
 
-        def run():
+        def run() -> Any:  # scikit-learn's coef_
             # squared_error's gradient is (p - y) x, gdfast's MSE gives 2 (p - y) x: eta0 = 2 lr.
             reg = sk.SGDRegressor(loss="squared_error", penalty=None, learning_rate="constant", eta0=2 * lr,
                                   fit_intercept=False, shuffle=False, max_iter=epochs, tol=None, average=False)
@@ -469,7 +491,7 @@ def bench_persample(dtype, cfg, peers):
     return row
 
 
-def bench_sweep(dtype, cfg, peers, n_threads=1):
+def bench_sweep(dtype: _FType, cfg: BenchConfig, peers: Peers, n_threads: int = 1) -> Row:
     import gdfast
     from gdfast import reference
 
@@ -479,7 +501,7 @@ def bench_sweep(dtype, cfg, peers, n_threads=1):
     lrs = SWEEP_LRS
     total = n * len(lrs)
 
-    def fast(k, threads):
+    def fast(k: int, threads: int) -> gdfast.SweepResult:
         return gdfast.sweep(W, x, y, learning_rates=lrs, num_iterations=k, record_every=k, n_threads=threads)
 
     speedup = None
@@ -497,9 +519,9 @@ def bench_sweep(dtype, cfg, peers, n_threads=1):
             t = time.perf_counter()
             fast(n, n_threads)
             pairs.append((t1, time.perf_counter() - t))
-        pairs = np.array(pairs)
-        t_fast = float(np.median(pairs[:, 1]))
-        speedup = float(np.median(pairs[:, 0]) / t_fast)
+        pair_times = np.array(pairs)
+        t_fast = float(np.median(pair_times[:, 1]))
+        speedup = float(np.median(pair_times[:, 0]) / t_fast)
     # The reference: one NumPy loop per learning rate, timed over n_ref iterations each.
     t_ref = _median_time(
         lambda: [reference.train(W, x, y, learning_rate=lr, num_iterations=n_ref, record_every=n_ref) for lr in lrs],
@@ -518,8 +540,8 @@ def bench_sweep(dtype, cfg, peers, n_threads=1):
         jnp = jax.numpy
         xj, yj = jnp.asarray(x), jnp.asarray(y)
 
-        def one(lr, W0):
-            def body(t, Wc):
+        def one(lr: Any, W0: Any) -> Any:
+            def body(t: Any, Wc: Any) -> Any:
                 r = (Wc @ xj - yj) * (2.0 / W.shape[0])
                 return Wc - lr * jnp.outer(r, xj)
             return jax.lax.fori_loop(0, n, body, W0)
@@ -539,7 +561,7 @@ def bench_sweep(dtype, cfg, peers, n_threads=1):
     return row
 
 
-def bench_quad1d(dtype, cfg, peers):
+def bench_quad1d(dtype: _FType, cfg: BenchConfig, peers: Peers) -> Row:
     import gdfast
     from gdfast import reference
 
@@ -567,7 +589,7 @@ def bench_quad1d(dtype, cfg, peers):
     return row
 
 
-def bench_latency(dtype, cfg):
+def bench_latency(dtype: _FType, cfg: BenchConfig) -> list[Row]:
     """One call of each lesson function on the lesson's 4x4 arrays, against its NumPy one-liner."""
     import gdfast
 
@@ -576,7 +598,7 @@ def bench_latency(dtype, cfg):
     p = W @ x
     G = np.outer(p - y, x) * (2 / y.size)
     lr = 0.01
-    cases = [
+    cases: list[tuple[str, Callable[[], npt.ArrayLike], Callable[[], npt.ArrayLike], str]] = [
         ("predict", lambda: gdfast.predict(W, x), lambda: W @ x, "W @ x"),
         ("mse", lambda: gdfast.mse(p, y), lambda: float(np.mean((p - y) ** 2)), "float(np.mean((p - y) ** 2))"),
         ("mse_gradient", lambda: gdfast.mse_gradient(W, x, y),
@@ -607,13 +629,13 @@ except OSError:
 """
 
 
-def bench_memory(dtype, cfg):
+def bench_memory(dtype: _FType, cfg: BenchConfig) -> dict[str, Any]:
     """Peak RSS (KiB, VmHWM or getrusage) of a long run and of a 10^3-iteration run, each in a fresh process."""
     dn = np.dtype(dtype).name
     env = dict(os.environ)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
-    out = {}
+    out: dict[int, int] = {}
     for n in (cfg["memory_n"], 1000):
         res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(n), dn], capture_output=True, text=True,
                              env=env, check=True)
@@ -626,13 +648,33 @@ def bench_memory(dtype, cfg):
 # --- the suite -------------------------------------------------------------------------------
 
 
-FULL = dict(
+class BenchConfig(TypedDict):
+    """Iteration counts and repeats of a suite run (FULL or QUICK)."""
+
+    repeats: int
+    ref_repeats: int
+    seed_n: int
+    seed_n_ref: int
+    slow_peer_n: int
+    batch_n: dict[int, int]
+    batch_n_ref: dict[int, int]
+    persample_epochs: int
+    sweep_n: int
+    sweep_n_ref: int
+    quad_n: int
+    quad_n_ref: int
+    lat_repeats: int
+    lat_time: float
+    memory_n: int
+
+
+FULL = BenchConfig(
     repeats=5, ref_repeats=3, seed_n=1_000_000, seed_n_ref=20_000, slow_peer_n=5_000,
     batch_n={4: 100_000, 64: 2_000, 512: 30}, batch_n_ref={4: 3_000, 64: 300, 512: 20},
     persample_epochs=200, sweep_n=10_000, sweep_n_ref=200, quad_n=1_000_000, quad_n_ref=50_000,
     lat_repeats=7, lat_time=0.1, memory_n=10_000_000,
 )
-QUICK = dict(
+QUICK = BenchConfig(
     repeats=3, ref_repeats=1, seed_n=200_000, seed_n_ref=2_000, slow_peer_n=500,
     batch_n={4: 5_000, 64: 100, 512: 3}, batch_n_ref={4: 200, 64: 30, 512: 2},
     persample_epochs=20, sweep_n=2_000, sweep_n_ref=10, quad_n=200_000, quad_n_ref=5_000,
@@ -640,7 +682,8 @@ QUICK = dict(
 )
 
 
-def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2, log=print):
+def run_suite(quick: bool = False, peers: bool = True, dtypes: Sequence[str] = ("float64", "float32"),
+              threads: int = 2, log: Callable[[str], object] = print) -> Results:
     """Run every workload; returns the results as a dict (rows, memory, notes, machine)."""
     from threadpoolctl import threadpool_limits
 
@@ -649,12 +692,13 @@ def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2,
 
     cfg = QUICK if quick else FULL
     peer_set = Peers(enabled=peers)
-    rows, memory = [], []
+    rows: list[Row] = []
+    memory: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     with threadpool_limits(limits=1):
         for dn in dtypes:
             dtype = np.dtype(dn).type
-            steps = [
+            steps: list[tuple[str, Callable[[], list[Row]]]] = [
                 ("seed", lambda: [bench_seed(dtype, cfg, peer_set)]),
                 ("batch-4", lambda: [bench_batch(4, dtype, cfg, peer_set)]),
                 ("batch-64", lambda: [bench_batch(64, dtype, cfg, peer_set)]),
@@ -685,7 +729,7 @@ PEER_COLUMNS = [("numba", "Numba"), ("jax", "JAX"), ("torch_optim", "torch.optim
                 ("torch_manual", "torch manual"), ("sklearn", "sklearn")]
 
 
-def _fmt_ns(ns):
+def _fmt_ns(ns: float | None) -> str:
     if ns is None:
         return "–"
     if ns >= 1e6:
@@ -697,7 +741,7 @@ def _fmt_ns(ns):
     return f"{ns:.1f} ns"
 
 
-def markdown_table(results):
+def markdown_table(results: Results) -> str:
     """The results as a markdown table (ns per iteration; ratio = reference / gdfast)."""
     lines = ["| workload | dtype | gdfast | NumPy reference | ratio | "
              + " | ".join(label for _, label in PEER_COLUMNS) + " |",
@@ -723,7 +767,7 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
-def notes_text(results):
+def notes_text(results: Results) -> str:
     """The notes printed under the table: how each figure was measured, peers skipped."""
     cfg = QUICK if results["quick"] else FULL
     lines = [
@@ -760,7 +804,7 @@ def notes_text(results):
     return "\n".join("- " + line for line in lines)
 
 
-def bar_chart(results, path):
+def bar_chart(results: Results, path: str) -> None:
     """A PNG bar chart of the ratios (log scale), float64 and float32 side by side."""
     import matplotlib
 
@@ -796,13 +840,13 @@ def bar_chart(results, path):
     plt.close(fig)
 
 
-def main(argv=None, prog="gdfast bench"):
+def main(argv: Sequence[str] | None = None, prog: str = "gdfast bench") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats (under a minute)")
     parser.add_argument("--output", "-o", default="benchmark-results",
                         help="folder for benchmark.json, benchmark.md and benchmark.png (default: %(default)s)")
@@ -818,7 +862,7 @@ def add_arguments(parser):
                              "and '<!-- benchmark:end -->' with the new table")
 
 
-def run_from_args(args):
+def run_from_args(args: argparse.Namespace) -> int:
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
     if args.from_json:
         with open(args.from_json) as fh:
@@ -858,7 +902,7 @@ def run_from_args(args):
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
-def update_readme(path, text):
+def update_readme(path: str, text: str) -> None:
     """Replace the lines between the START and END markers of ``path`` with ``text``."""
     with open(path) as fh:
         content = fh.read()
@@ -870,7 +914,7 @@ def update_readme(path, text):
         fh.write(head + START + "\n" + text.strip() + "\n" + END + tail)
 
 
-def register(subparsers):
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add the ``bench`` subcommand to the ``gdfast`` command line."""
     p = subparsers.add_parser("bench", help="run the benchmark suite (ns/iteration vs NumPy and peers)")
     add_arguments(p)

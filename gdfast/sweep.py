@@ -5,7 +5,7 @@ import itertools
 import warnings
 from dataclasses import dataclass, fields
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,9 @@ from . import _train
 from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, draw_seed
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import TrainResult, _allocate, _finish, _prepare_sample_weight
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["sweep", "SweepResult", "grid", "expand_configs"]
 
@@ -90,7 +93,7 @@ class SweepResult:
             for cfg, r in zip(self.configs, self.results)
         ]
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """The rows of :meth:`to_records` as a pandas DataFrame (needs pandas).
 
         Examples
@@ -117,7 +120,7 @@ _OPTION_NAMES = {f.name for f in fields(TrainOptions)}
 
 
 def expand_configs(
-    learning_rates: Sequence[float] | None = None,
+    learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     seeds: Sequence[int] | None = None,
     initial_weights_count: int | None = None,
     configs: Sequence[dict[str, Any]] | None = None,
@@ -206,7 +209,7 @@ def sweep(
     X: npt.ArrayLike,
     Y: npt.ArrayLike,
     *,
-    learning_rates: Sequence[float] | None = None,
+    learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     seeds: Sequence[int] | None = None,
     initial_weights: npt.ArrayLike | None = None,
     configs: Sequence[dict[str, Any]] | None = None,
@@ -329,8 +332,8 @@ class _Run:
 class _Plan:
     """A validated sweep: the per-run overrides (for the result), the runs, and the shared arrays."""
 
-    configs: list
-    runs: list
+    configs: list[dict[str, Any]]
+    runs: list[_Run]
     W: np.ndarray
     X: np.ndarray
     Y: np.ndarray
@@ -338,7 +341,11 @@ class _Plan:
     starts: np.ndarray | None
 
 
-def _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options) -> _Plan:
+def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
+          learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
+          seeds: Sequence[int] | None, initial_weights: npt.ArrayLike | None,
+          configs: Sequence[dict[str, Any]] | None, sample_weight: npt.ArrayLike | None,
+          train_options: dict[str, Any]) -> _Plan:
     """Validate a sweep's arguments and expand them into runs (seeds drawn here, once)."""
     if "state" in train_options or "progress" in train_options:
         raise TypeError("sweep does not take state= or progress=")
@@ -384,7 +391,8 @@ def _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weigh
     return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts)
 
 
-def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
+def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+             starts: np.ndarray | None, n_threads: int) -> list[TrainResult]:
     """Run planned runs in one ``sweep_steps`` kernel call; their TrainResults, in order.
 
     The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes.
@@ -392,8 +400,8 @@ def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
     n_runs = len(runs)
     n_samples = X.shape[0]
     fit_intercept = runs[0].options.fit_intercept
-    states = [TrainState.new(W if run.start is None else starts[run.start], None, n_samples, run.options,
-                             run.seed) for run in runs]
+    states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], None, n_samples,
+                             run.options, run.seed) for run in runs]
     size = states[0].params.shape[1]
     cfgs = [run.options.kernel_config(n_samples) for run in runs]
     buffers = [_allocate(cfg, run.options, Y, size, run.n_steps) for cfg, run in zip(cfgs, runs)]
@@ -429,7 +437,7 @@ def _execute(runs, W, X, Y, sample_weight, starts, n_threads) -> list:
 _CACHE_LINE = 64
 
 
-def _aligned_empty(shape, dtype):
+def _aligned_empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a cache-line boundary."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
@@ -438,7 +446,7 @@ def _aligned_empty(shape, dtype):
     return buf[offset: offset + nbytes].view(dtype).reshape(shape)
 
 
-def _aligned_stack(arrays):
+def _aligned_stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
     """np.stack(arrays), its data starting on a cache-line boundary."""
     out = _aligned_empty((len(arrays),) + arrays[0].shape, arrays[0].dtype)
     for i, a in enumerate(arrays):
@@ -446,7 +454,7 @@ def _aligned_stack(arrays):
     return out
 
 
-def _run_rows(rows):
+def _run_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
     """Stack 1-D rows of one dtype, each row padded to whole cache lines and starting on one.
 
     Returns shape (n_rows, padded_width); ``out[i, :rows[i].size] == rows[i]``, the padding is zero.
