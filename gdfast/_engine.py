@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -74,43 +75,28 @@ class TrainOptions:
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
         """Validate user options (names as in :func:`gdfast.train`)."""
-        unknown = set(kwargs) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TypeError(
-                f"unknown training option(s) {', '.join(sorted(unknown))}; valid: "
-                + ", ".join(cls.__dataclass_fields__)
-            )
+        _check_option_names(kwargs)
         o = cls(**kwargs)
-        v: dict[str, Any] = {}
-        v["learning_rate"] = check_learning_rate(o.learning_rate)
-        if o.num_iterations is not None and o.num_epochs is not None:
+        return o._validated(o.__dict__)
+
+    def with_overrides(self, **overrides: Any) -> "TrainOptions":
+        """These (validated) options with some replaced; only the replaced ones are validated again."""
+        _check_option_names(overrides)
+        merged = dict(self.__dict__)
+        merged.update(overrides)
+        return self._validated(merged, only=overrides)
+
+    def _validated(self, values: dict[str, Any], only: dict[str, Any] | None = None) -> "TrainOptions":
+        if values["num_iterations"] is not None and values["num_epochs"] is not None:
             raise ValueError("give num_iterations or num_epochs, not both")
-        if o.num_iterations is not None:
-            v["num_iterations"] = check_int(o.num_iterations, "num_iterations", low=0, high=INT64_MAX)
-        if o.num_epochs is not None:
-            v["num_epochs"] = check_int(o.num_epochs, "num_epochs", low=0, high=INT64_MAX)
-        v["optimizer"] = get_optimizer(o.optimizer)
-        v["loss"] = get_loss(o.loss)
-        v["huber_delta"] = check_real(o.huber_delta, "huber_delta", low=0.0, low_inclusive=False)
-        v["schedule"] = get_schedule(o.schedule)
-        v["fit_intercept"] = check_bool(o.fit_intercept, "fit_intercept")
-        if o.batch_size is not None:
-            v["batch_size"] = check_int(o.batch_size, "batch_size", low=1)
-        v["shuffle"] = check_bool(o.shuffle, "shuffle")
-        if o.seed is not None:
-            v["seed"] = check_int(o.seed, "seed", low=0, high=2**64 - 1)
-        if o.tol is not None:
-            v["tol"] = check_real(o.tol, "tol", low=0.0)
-        v["loss_tol"] = check_real(o.loss_tol, "loss_tol", low=0.0)
-        if o.n_iter_no_change is not None:
-            v["n_iter_no_change"] = check_int(o.n_iter_no_change, "n_iter_no_change", low=1, high=INT64_MAX)
-        if o.clip_norm is not None:
-            v["clip_norm"] = check_real(o.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
-        v["record_every"] = check_int(o.record_every, "record_every", low=1, high=INT64_MAX)
+        checked = {
+            name: (value if value is None and name in _OPTIONAL else _VALIDATORS[name](value))
+            for name, value in (values if only is None else only).items()
+        }
         # dataclasses.replace would run __init__ again; a copy of the fields is all that is needed.
-        validated = object.__new__(cls)
-        validated.__dict__.update(o.__dict__)
-        validated.__dict__.update(v)
+        validated = object.__new__(type(self))
+        validated.__dict__.update(values)
+        validated.__dict__.update(checked)
         return validated
 
     def resolved_batch_size(self, n_samples: int) -> int:
@@ -158,6 +144,38 @@ class TrainOptions:
         cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
         cfg.update(cast(Schedule, self.schedule)._kernel_fields())
         return cfg
+
+
+def _check_option_names(options: dict[str, Any]) -> None:
+    unknown = set(options) - set(TrainOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(
+            f"unknown training option(s) {', '.join(sorted(unknown))}; valid: "
+            + ", ".join(TrainOptions.__dataclass_fields__)
+        )
+
+
+# Options whose None means "not set" (default behaviour) rather than a value to check.
+_OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "tol", "n_iter_no_change", "clip_norm"}
+
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "learning_rate": check_learning_rate,
+    "num_iterations": lambda v: check_int(v, "num_iterations", low=0, high=INT64_MAX),
+    "num_epochs": lambda v: check_int(v, "num_epochs", low=0, high=INT64_MAX),
+    "optimizer": get_optimizer,
+    "loss": get_loss,
+    "huber_delta": lambda v: check_real(v, "huber_delta", low=0.0, low_inclusive=False),
+    "schedule": get_schedule,
+    "fit_intercept": lambda v: check_bool(v, "fit_intercept"),
+    "batch_size": lambda v: check_int(v, "batch_size", low=1),
+    "shuffle": lambda v: check_bool(v, "shuffle"),
+    "seed": lambda v: check_int(v, "seed", low=0, high=2**64 - 1),
+    "tol": lambda v: check_real(v, "tol", low=0.0),
+    "loss_tol": lambda v: check_real(v, "loss_tol", low=0.0),
+    "n_iter_no_change": lambda v: check_int(v, "n_iter_no_change", low=1, high=INT64_MAX),
+    "clip_norm": lambda v: check_real(v, "clip_norm", low=0.0, low_inclusive=False),
+    "record_every": lambda v: check_int(v, "record_every", low=1, high=INT64_MAX),
+}
 
 
 def draw_seed() -> int:

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from . import _train
 from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, draw_seed
 from ._validation import as_array, as_float, check_int, prepare_samples
-from .training import TrainResult, _allocate, _finish, _prepare_sample_weight
+from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -375,15 +375,15 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
 
     n_samples = X2.shape[0]
     runs = []
+    shared = TrainOptions.from_kwargs(**train_options)  # validated once, not once per run
     for override in overrides:
-        opts = dict(train_options)
+        changes = dict(override)
+        start_index = changes.pop("initial_weights", None)
         # A run's own length replaces the shared one, whichever way each is given.
         for mine, other in (("num_epochs", "num_iterations"), ("num_iterations", "num_epochs")):
-            if mine in override and other not in override:
-                opts.pop(other, None)
-        opts.update(override)
-        start_index = opts.pop("initial_weights", None)
-        options = TrainOptions.from_kwargs(**opts)
+            if mine in changes and other not in changes:
+                changes[other] = None
+        options = shared.with_overrides(**changes)
         seed = options.seed if options.seed is not None else draw_seed()
         runs.append(_Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
@@ -404,14 +404,14 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
                              run.options, run.seed) for run in runs]
     size = states[0].params.shape[1]
     cfgs = [run.options.kernel_config(n_samples) for run in runs]
-    buffers = [_allocate(cfg, run.options, Y, size, run.n_steps) for cfg, run in zip(cfgs, runs)]
-    hist = _stack_padded([b[0] for b in buffers])
-    epoch_hist = _stack_padded([b[1] for b in buffers])
+    sizes = [_history_sizes(run.options, n_samples, run.n_steps) for run in runs]
+    hist = np.full((n_runs, max(h for h, _ in sizes)), np.nan)
+    epoch_hist = np.full((n_runs, max(e for _, e in sizes)), np.nan)
     # The kernel writes each run's counters, scalars, gradient and residuals at every update, and
     # hands adjacent runs to different threads: rows that start on their own cache line keep threads
     # from writing the same line (false sharing). The kernel only takes each row's start (&a[r, 0]),
     # so rows may be longer than it reads.
-    residual = _run_rows([np.zeros(max(b[3].size for b in buffers))] * n_runs)
+    residual = _run_rows([np.zeros(max(cfg["batch_size"] for cfg in cfgs) * Y.shape[1])] * n_runs)
     grad = _run_rows([np.zeros(size)] * n_runs)
     perm = _run_rows([s.perm for s in states])
     counters = _run_rows([s.counters for s in states])
@@ -482,11 +482,3 @@ def _as_list(name: str, seq: Any) -> list[Any] | None:
     if not items:
         raise ValueError(f"{name} must be a non-empty sequence")
     return items
-
-
-def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
-    longest = max(a.size for a in arrays)
-    out = np.full((len(arrays), longest), np.nan)
-    for i, a in enumerate(arrays):
-        out[i, : a.size] = a
-    return out

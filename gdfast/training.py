@@ -214,16 +214,22 @@ def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | N
     return sw
 
 
-def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: int,
-              n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
-    n_samples, n_outputs = Y2.shape
+def _history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
+    """Lengths of the loss and epoch-loss histories a call of ``n_steps`` updates can fill."""
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
     if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
         raise ValueError(
             f"{n_steps} updates need loss histories of {hist_len} and {epoch_len} entries, more than an "
             "array can hold: lower num_iterations / num_epochs, or raise record_every"
         )
+    return hist_len, epoch_len
+
+
+def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: int,
+              n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
+    n_samples, n_outputs = Y2.shape
+    hist_len, epoch_len = _history_sizes(options, n_samples, n_steps)
     return (np.full(hist_len, np.nan), np.full(epoch_len, np.nan), np.zeros(size),
             np.empty(cfg["batch_size"] * n_outputs))
 
