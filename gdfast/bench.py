@@ -14,6 +14,7 @@ reported, its final weights are compared with gdfast's after the same number of 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -136,22 +137,19 @@ class Peers:
         mod: Any = None
         try:
             if name == "numba":
-                import numba as mod
+                mod = importlib.import_module("numba")
             elif name == "jax":
                 os.environ.setdefault(
                     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
                 )
-                import jax as mod
-
+                mod = importlib.import_module("jax")
                 mod.config.update("jax_enable_x64", True)
             elif name == "torch":
-                import torch as mod
+                mod = importlib.import_module("torch")
 
                 mod.set_num_threads(1)
             elif name == "sklearn":
-                import sklearn.linear_model
-
-                mod = sklearn.linear_model
+                mod = importlib.import_module("sklearn.linear_model")
         except Exception as exc:  # noqa: BLE001 - any import failure means "not installed here"
             self.notes[name] = f"not installed ({type(exc).__name__}: {exc})"[:120]
             mod = None
