@@ -334,6 +334,18 @@ cdef inline void optimizer_step(
             p_new[k] = <floating>(p - clr * g / (sqrt(v) + cfg.eps))
 
 
+cdef inline bint interrupted(int* stop_flag) noexcept nogil:
+    """Whether a run must stop now: another thread set ``stop_flag``, or a signal handler raised
+    (Python runs them in the main thread only; the exception stays set for the caller to raise)."""
+    cdef bint stop = stop_flag[0] != 0
+    if not stop:
+        with gil:
+            if PyErr_CheckSignals() != 0:
+                stop_flag[0] = 1
+                stop = True
+    return stop
+
+
 cdef int simple_sgd_loop(
     const TrainConfig* config,
     const floating* X,
@@ -425,14 +437,8 @@ cdef int simple_sgd_loop(
         check_left -= 1
         if check_left == 0:
             check_left = check_every
-            if stop_flag[0]:
+            if interrupted(stop_flag):
                 status = STATUS_INTERRUPTED
-                break
-            with gil:
-                if PyErr_CheckSignals() != 0:
-                    stop_flag[0] = 1
-                    status = STATUS_INTERRUPTED
-            if status == STATUS_INTERRUPTED:
                 break
     t_io[0] = t
     cur_io[0] = cur
@@ -643,14 +649,8 @@ cdef int run_one(
         check_left -= 1
         if check_left == 0:
             check_left = check_every
-            if stop_flag[0]:
+            if interrupted(stop_flag):
                 status = STATUS_INTERRUPTED
-                break
-            with gil:
-                if PyErr_CheckSignals() != 0:
-                    stop_flag[0] = 1
-                    status = STATUS_INTERRUPTED
-            if status == STATUS_INTERRUPTED:
                 break
 
     counters[C_STEP] = t
