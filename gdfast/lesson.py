@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .core import mse, mse_gradient, predict, update
+from .core import mse, predict, update
 from .descent import Quadratic, descend
 from .training import TrainResult, train
 
@@ -185,7 +185,7 @@ def one_update(learning_rate: float = 0.03) -> dict[str, Any]:
 
 
 def train_lesson(learning_rate: float = 0.02, num_iterations: int = 200, **options: Any) -> TrainResult:
-    """Lesson 3.1 taken further: :func:`gdfast.train` with the true gradient (:func:`mse_gradient`).
+    """Lesson 3.1 taken further: :func:`gdfast.train` with the true gradient (:func:`gdfast.mse_gradient`).
 
     Examples
     --------
@@ -194,7 +194,3 @@ def train_lesson(learning_rate: float = 0.02, num_iterations: int = 200, **optio
     True
     """
     return train(W1, INPUT, TARGET, learning_rate=learning_rate, num_iterations=num_iterations, **options)
-
-
-# Keep the gradient helper importable next to the lesson for learners reading the module.
-true_gradient = mse_gradient

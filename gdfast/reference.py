@@ -18,7 +18,7 @@ from ._engine import (
     C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
     C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
     S_EPOCH_SAMPLES, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    epoch_record_every, history_lengths,
+    epoch_record_every,
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
 from .core import _check_out

@@ -23,20 +23,10 @@ def predict_into(const floating[:, ::1] W, const floating[:, ::1] X, floating[:,
 
 def mean_squared_error(const floating[::1] prediction, const floating[::1] target):
     """np.mean((prediction - target) ** 2), accumulated in double; returns a Python float."""
-    cdef Py_ssize_t k, n = prediction.shape[0]
-    cdef double s0 = 0.0, s1 = 0.0, d0, d1
+    cdef double result
     with nogil:
-        k = 0
-        while k + 2 <= n:
-            d0 = <double>prediction[k] - target[k]
-            d1 = <double>prediction[k + 1] - target[k + 1]
-            s0 += d0 * d0
-            s1 += d1 * d1
-            k += 2
-        if k < n:
-            d0 = <double>prediction[k] - target[k]
-            s0 += d0 * d0
-    return (s0 + s1) / n
+        result = _mse_impl(&prediction[0], &target[0], prediction.shape[0])
+    return result
 
 
 def mse_gradient_into(
