@@ -31,10 +31,15 @@ STATUS_NAMES = {
 }
 
 # Slots of the counters / scalars arrays (src/_train.pyx, enums C_* and S_*).
-C_STEP, C_CURRENT, C_POSITION, C_EPOCH, C_NO_IMPROVEMENT, C_RECORDED, C_EPOCHS_RECORDED, C_STATUS, C_RNG = range(9)
-N_COUNTERS = 9
-S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_LAST_LOSS, S_LAST_GRAD_NORM = range(5)
-N_SCALARS = 5
+(C_STEP, C_CURRENT, C_POSITION, C_EPOCH, C_NO_IMPROVEMENT, C_RECORDED, C_EPOCHS_RECORDED, C_STATUS, C_RNG,
+ C_BEST_STEP) = range(10)
+N_COUNTERS = 10
+S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_LAST_LOSS, S_LAST_GRAD_NORM, S_FIRST_LOSS = range(6)
+N_SCALARS = 6
+
+# A run whose epoch loss grows past this many times its best epoch loss (and past its first one)
+# has diverged (see gdfast.train, ``divergence_factor``).
+DEFAULT_DIVERGENCE_FACTOR = 1e4
 
 DEFAULT_NUM_ITERATIONS = 100
 # Counts reach the kernel as int64.
@@ -71,6 +76,8 @@ class TrainOptions:
     n_iter_no_change: int | None = None
     clip_norm: float | None = None
     record_every: int = 1
+    divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
+    restore_best: bool = False
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
@@ -140,6 +147,8 @@ class TrainOptions:
             shuffle=self.effective_shuffle(n_samples),
             record_every=self.record_every,
             epoch_record_every=epoch_record_every(self.record_every, self.steps_per_epoch(n_samples)),
+            divergence_factor=self.divergence_factor if self.divergence_factor is not None else 0.0,
+            restore_best=self.restore_best,
         )
         cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
         cfg.update(cast(Schedule, self.schedule)._kernel_fields())
@@ -156,7 +165,8 @@ def _check_option_names(options: dict[str, Any]) -> None:
 
 
 # Options whose None means "not set" (default behaviour) rather than a value to check.
-_OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "tol", "n_iter_no_change", "clip_norm"}
+_OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "tol", "n_iter_no_change", "clip_norm",
+             "divergence_factor"}
 
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "learning_rate": check_learning_rate,
@@ -175,6 +185,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "n_iter_no_change": lambda v: check_int(v, "n_iter_no_change", low=1, high=INT64_MAX),
     "clip_norm": lambda v: check_real(v, "clip_norm", low=0.0, low_inclusive=False),
     "record_every": lambda v: check_int(v, "record_every", low=1, high=INT64_MAX),
+    "divergence_factor": lambda v: check_real(v, "divergence_factor", low=1.0, low_inclusive=False),
+    "restore_best": lambda v: check_bool(v, "restore_best"),
 }
 
 
@@ -260,7 +272,7 @@ class TrainState:
     def new(cls, W: np.ndarray, b: Any, n_samples: int, options: TrainOptions, seed: int) -> "TrainState":
         m, n = W.shape
         size = m * n + (m if options.fit_intercept else 0)
-        params = np.empty((2, size), dtype=W.dtype)
+        params = np.empty((param_rows(options), size), dtype=W.dtype)
         params[:, : m * n] = W.reshape(-1)
         if options.fit_intercept:
             params[:, m * n:] = 0.0 if b is None else b
@@ -268,16 +280,22 @@ class TrainState:
         opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
         counters = np.zeros(N_COUNTERS, dtype=np.int64)
         counters[C_RNG] = np.array(seed, dtype=np.uint64).view(np.int64)
+        counters[C_BEST_STEP] = -1
         scalars = np.zeros(N_SCALARS, dtype=np.float64)
         scalars[S_BEST_LOSS] = np.inf
+        scalars[S_FIRST_LOSS] = np.nan  # no epoch has ended yet
+        scalars[S_LAST_GRAD_NORM] = np.nan  # no gradient norm computed yet
         return cls(
             params=params, opt_state=opt_state, perm=np.arange(n_samples, dtype=np.intp),
             counters=counters, scalars=scalars, optimizer=type(options.optimizer).__name__,
             fit_intercept=options.fit_intercept, shape=(m, n),
         )
 
-    def check_compatible(self, W: np.ndarray, n_samples: int, options: TrainOptions) -> None:
-        """Refuse to continue a state with a different problem or optimizer."""
+    def check_compatible(self, W: np.ndarray, n_samples: int, options: TrainOptions, n_steps: int = 0) -> None:
+        """Refuse to continue a state with a different problem or optimizer, or a corrupt one.
+
+        ``n_steps`` is the number of updates the call will add (the step counter must not overflow).
+        """
         if not isinstance(self, TrainState):
             raise TypeError(f"state must be a TrainState (result.state); got {type(self).__name__}")
         if self.shape != W.shape or self.params.dtype != W.dtype:
@@ -294,9 +312,14 @@ class TrainState:
             )
         m, n = self.shape
         size = m * n + (m if self.fit_intercept else 0)
+        rows = param_rows(options)
+        if isinstance(self.params, np.ndarray) and self.params.ndim == 2 and self.params.shape[0] != rows:
+            raise ValueError(
+                f"state was made with restore_best={self.params.shape[0] == 3}; continue it with the same"
+            )
         # The kernel trusts these arrays blindly (no bounds checks): a tampered state must not reach it.
         layout = (
-            ("params", self.params, W.dtype, (2, size)),
+            ("params", self.params, W.dtype, (rows, size)),
             ("opt_state", self.opt_state, np.float64, (3, size)),
             ("perm", self.perm, np.intp, (n_samples,)),
             ("counters", self.counters, np.int64, (N_COUNTERS,)),
@@ -308,12 +331,45 @@ class TrainState:
                     f"state.{name} must be an array of dtype {np.dtype(dtype)} and shape {shape}; "
                     f"got {type(arr).__name__} {getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')}"
                 )
-        c = self.counters
+        c, s = self.counters, self.scalars
+        if c[C_STATUS] == DIVERGED:
+            raise ValueError(
+                "state belongs to a run that diverged and cannot be continued: start again from result.W "
+                "without state=, with a smaller learning_rate"
+            )
         if (self.perm.min() < 0 or self.perm.max() >= n_samples or c[C_CURRENT] not in (0, 1)
-                or not 0 <= c[C_POSITION] < n_samples or c[C_STEP] < 0 or c[C_EPOCH] < 0):
+                or not 0 <= c[C_POSITION] < n_samples or c[C_STEP] < 0 or c[C_EPOCH] < 0
+                or not -1 <= c[C_BEST_STEP] <= c[C_STEP] or c[C_NO_IMPROVEMENT] < 0):
             raise ValueError("state is corrupt (its counters or permutation are out of range)")
+        if c[C_STEP] > INT64_MAX - n_steps or c[C_EPOCH] > INT64_MAX - n_steps:
+            raise ValueError(
+                f"state has done {c[C_STEP]} updates: {n_steps} more would overflow the step counter "
+                "(2**63 - 1); start a new run"
+            )
+        if not np.isfinite(self.params).all():
+            raise ValueError("state is corrupt: state.params holds NaN or infinity")
+        opt = self.opt_state
+        if not np.isfinite(opt).all():
+            raise ValueError("state is corrupt: state.opt_state (the optimizer's buffers) holds NaN or infinity")
+        negative = [r for r in cast(Optimizer, options.optimizer)._nonnegative_state_rows if (opt[r] < 0).any()]
+        if negative:
+            raise ValueError(
+                f"state is corrupt: row(s) {negative} of state.opt_state hold sums of squares and must be >= 0"
+            )
+        if (np.isnan(s[S_BEST_LOSS]) or s[S_BEST_LOSS] < 0 or not np.isfinite(s[[S_EPOCH_LOSS_SUM,
+                                                                                   S_EPOCH_SAMPLES]]).all()
+                or s[S_EPOCH_LOSS_SUM] < 0 or s[S_EPOCH_SAMPLES] < 0 or s[S_FIRST_LOSS] < 0):
+            raise ValueError(
+                "state is corrupt: its best loss must be a number >= 0 (inf before the first epoch), its "
+                "epoch sums finite and >= 0"
+            )
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
+
+
+def param_rows(options: TrainOptions) -> int:
+    """Rows of a run's ``params``: current and previous iterate, plus the best one with restore_best."""
+    return 3 if options.restore_best else 2
 
 
 def epoch_record_every(record_every: int, steps_per_epoch: int) -> int:

@@ -31,6 +31,8 @@ class Optimizer:
     """
 
     _code = -1
+    # Rows of the optimizer buffers that hold running sums of squares (never negative).
+    _nonnegative_state_rows: tuple[int, ...] = ()
 
     def _kernel_fields(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -112,6 +114,7 @@ class Adam(Optimizer):
     weight_decay: float = 0.0
     amsgrad: bool = False
     _code = _ADAM
+    _nonnegative_state_rows = (1, 2)  # second moments and their running maximum (amsgrad)
     _decoupled = False
 
     def __post_init__(self) -> None:
@@ -170,6 +173,7 @@ class RMSprop(Optimizer):
     centered: bool = False
     weight_decay: float = 0.0
     _code = _RMSPROP
+    _nonnegative_state_rows = (0,)  # the running average of squared gradients
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_real(self.alpha, "alpha", low=0.0, high=1.0))
@@ -205,6 +209,7 @@ class Adagrad(Optimizer):
     weight_decay: float = 0.0
     initial_accumulator_value: float = 0.0
     _code = _ADAGRAD
+    _nonnegative_state_rows = (0,)  # the sum of squared gradients
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))

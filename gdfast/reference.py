@@ -9,15 +9,16 @@ double, which is why float32 comparisons use a looser tolerance.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, Callable, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG, C_STATUS,
-    C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
-    S_EPOCH_SAMPLES, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
+    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
+    C_STATUS, C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
+    S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     epoch_record_every,
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
@@ -272,7 +273,8 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
           num_epochs: int | None = None, schedule: Any = None, loss_tol: float = 1e-4,
           n_iter_no_change: int | None = None, clip_norm: float | None = None,
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
-          progress: bool = False) -> TrainResult:
+          progress: bool = False, divergence_factor: float | None = 1e4,
+          restore_best: bool = False) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
     Examples
@@ -288,6 +290,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
         batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
         loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+        divergence_factor=divergence_factor, restore_best=restore_best,
     )
     check_bool(progress, "progress")
     W, X2, Y2, _ = prepare_samples(W, X, Y)
@@ -301,9 +304,22 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
         if not isinstance(state, TrainState):
             raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
         state = state.copy()
-        TrainState.check_compatible(state, W, n_samples, options)
+        TrainState.check_compatible(state, W, n_samples, options, n_steps)
         used_seed = options.seed if options.seed is not None else -1
-    return _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
+    start = state.copy()
+    result = _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
+    if result.diverged and not np.isfinite(result.loss):
+        # Only batches' losses were seen: the last earlier iterate whose loss on all samples is
+        # finite, by running the same loop again for fewer updates.
+        for k in range(result.n_iter - 1, -1, -1):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                again = _run_reference(options, X2, Y2, sw, start.copy(), k, used_seed)
+            if np.isfinite(again.loss):
+                again.state.counters[C_STATUS] = DIVERGED
+                return replace(again, diverged=True, status=STATUS_NAMES[DIVERGED], converged=False,
+                               stopped_early=False)
+    return result
 
 
 def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,
@@ -324,6 +340,12 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     buffers = [state.opt_state[k].astype(dtype) for k in range(3)]
     cur = int(c[C_CURRENT])
     status = RUNNING
+    factor = options.divergence_factor
+
+    def grown(epoch_loss: float) -> bool:
+        # past factor x the best epoch loss and past the first one (NaN before it: never)
+        return factor is not None and epoch_loss > factor * s[S_BEST_LOSS] and epoch_loss > s[S_FIRST_LOSS]
+
     for _ in range(n_steps):
         t = int(c[C_STEP])
         p = state.params[cur].copy()
@@ -336,8 +358,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         loss, grad = loss_and_gradient(p, X, Y, sw, rows, options)
         if (t - t0) % options.record_every == 0:
             history.append(loss)
-        if not np.isfinite(loss):
-            if t > 0:
+        if not np.isfinite(loss) or (full_batch and grown(loss)):
+            if full_batch and t > t0:
                 cur = 1 - cur
                 c[C_STEP] = t - 1
             status = DIVERGED
@@ -361,20 +383,30 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         s[S_EPOCH_SAMPLES] += len(rows)
         c[C_POSITION] = 0 if full_batch else (c[C_POSITION] + len(rows)) % n_samples
         if c[C_POSITION] == 0:
-            epoch_loss = s[S_EPOCH_LOSS_SUM] / s[S_EPOCH_SAMPLES]
+            # a full batch's epoch is its one update: the epoch loss is that update's loss
+            epoch_loss = loss if full_batch else s[S_EPOCH_LOSS_SUM] / s[S_EPOCH_SAMPLES]
             if (c[C_EPOCH] - e0) % epoch_every == 0:
                 epoch_history.append(epoch_loss)
             c[C_EPOCH] += 1
             s[S_EPOCH_LOSS_SUM] = s[S_EPOCH_SAMPLES] = 0.0
+            if not full_batch and grown(epoch_loss):
+                status = DIVERGED
+                break
+            if np.isnan(s[S_FIRST_LOSS]):
+                s[S_FIRST_LOSS] = epoch_loss
+            if options.restore_best and epoch_loss < s[S_BEST_LOSS]:
+                # the weights this epoch loss belongs to: before the update (full batch), after it
+                state.params[2] = p if full_batch else state.params[cur]
+                c[C_BEST_STEP] = t if full_batch else t + 1
             if options.n_iter_no_change:
                 if epoch_loss > s[S_BEST_LOSS] - options.loss_tol:
                     c[C_NO_IMPROVEMENT] += 1
                 else:
                     c[C_NO_IMPROVEMENT] = 0
-                s[S_BEST_LOSS] = min(s[S_BEST_LOSS], epoch_loss)
-                if c[C_NO_IMPROVEMENT] >= options.n_iter_no_change:
-                    status = NO_IMPROVEMENT
-                    break
+            s[S_BEST_LOSS] = min(s[S_BEST_LOSS], epoch_loss)
+            if options.n_iter_no_change and c[C_NO_IMPROVEMENT] >= options.n_iter_no_change:
+                status = NO_IMPROVEMENT
+                break
     c[C_CURRENT] = cur
     c[C_RNG] = np.array(rng.state, dtype=np.uint64).view(np.int64)
     c[C_STATUS] = status
@@ -384,18 +416,31 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
 
     all_rows = np.arange(n_samples)
     final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
-    if not np.isfinite(final_loss) and c[C_STEP] > 0:
+    if c[C_STEP] > t0 and full_batch and status != DIVERGED and (not np.isfinite(final_loss) or grown(final_loss)):
         c[C_CURRENT] = 1 - c[C_CURRENT]
         c[C_STEP] -= 1
-        status = DIVERGED
         final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
-    elif not np.isfinite(final_loss):
+        status = DIVERGED
+    if not np.isfinite(final_loss):
         status = DIVERGED
     n_iter = int(c[C_STEP]) - t0
+    # histories of exactly the updates kept (a dropped last update's record goes too)
     if status == DIVERGED:
-        warnings.warn(f"reference.train: the loss stopped being finite after {n_iter} updates",
+        history = history[: -(-n_iter // options.record_every)]
+    if full_batch:
+        epoch_history = history
+    if status == DIVERGED:
+        c[C_STATUS] = DIVERGED
+        warnings.warn(f"reference.train: the loss blew up after {n_iter} updates",
                       RuntimeWarning, stacklevel=3)
-    W_out, b_out = state.split()
+    theta, best_step = state.current_params(), int(c[C_STEP])
+    if options.restore_best and c[C_BEST_STEP] >= 0:
+        best_loss, _ = loss_and_gradient(state.params[2], X, Y, sw, all_rows, options)
+        if best_loss < final_loss:
+            theta, final_loss, best_step = state.params[2], best_loss, int(c[C_BEST_STEP])
+    m, n_feat = state.shape
+    W_out = theta[: m * n_feat].reshape(m, n_feat).copy()
+    b_out = theta[m * n_feat:].copy() if options.fit_intercept else None
     want_norm = options.tol is not None or options.clip_norm is not None
     return TrainResult(
         W=W_out, b=b_out, loss=float(final_loss), losses=np.array(history, dtype=np.float64),
@@ -403,5 +448,5 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
         diverged=status == DIVERGED, status=STATUS_NAMES[status],
         grad_norm=float(s[S_LAST_GRAD_NORM]) if want_norm else float("nan"),
-        seed=int(seed), state=state,
+        seed=int(seed), state=state, best_step=best_step,
     )

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import C_POSITION, TrainState
+from ._engine import C_POSITION, C_STATUS, TrainState
 from .core import predict as _predict
 from .training import TrainResult, train
 
@@ -59,6 +59,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Clip the gradient to this global norm.
     verbose : bool or int, default False
         Show a tqdm progress bar (``progress=True`` of :func:`gdfast.train`; needs tqdm).
+    restore_best : bool, default True
+        ``fit`` keeps the weights of the epoch with the lowest training loss when the last ones are
+        worse (``restore_best=True`` of :func:`gdfast.train`). When ``fit`` ends on divergence, or
+        on ``n_iter_no_change`` with a last epoch loss over 1.1 times the best one, a
+        ``ConvergenceWarning`` says so (the learning rate is then usually too large).
 
     Attributes
     ----------
@@ -104,6 +109,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         schedule: Any = None,
         clip_norm: float | None = None,
         verbose: bool | int = False,
+        restore_best: bool = True,
     ) -> None:
         self.learning_rate = learning_rate
         self.optimizer = optimizer
@@ -119,6 +125,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.schedule = schedule
         self.clip_norm = clip_norm
         self.verbose = verbose
+        self.restore_best = restore_best
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -245,6 +252,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         if early_stop and self.tol is not None:
             options.update(loss_tol=self.tol, n_iter_no_change=self.n_iter_no_change)
+        if early_stop:
+            options.update(restore_best=self.restore_best)
         if first:
             W0 = np.zeros((Y.shape[1], n_features), dtype=X.dtype)
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
@@ -265,6 +274,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(result.state.epoch - epoch_before)
         self.t_ = int(t_before + result.n_iter)
         self.loss_curve_: np.ndarray = np.concatenate([curve_before, result.epoch_losses])
+        self._warn_if_worse_than_best(result, early_stop)
         if early_stop and self.tol is not None and result.status == "max_iter" and not result.diverged:
             warnings.warn(
                 f"GDRegressor: max_iter={self.max_iter} epochs reached before the loss stopped improving "
@@ -274,7 +284,44 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             )
         return self
 
+    def _warn_if_worse_than_best(self, result: TrainResult, early_stop: bool) -> None:
+        """A ConvergenceWarning when fit ended on divergence, or on no improvement far above its best."""
+        curve = result.epoch_losses
+        if not early_stop or result.status not in ("diverged", "no_improvement"):
+            return
+        if curve.size == 0:
+            warnings.warn(
+                f"GDRegressor: training diverged at its first update (learning_rate={self.learning_rate} "
+                "is too large): the model holds the initial weights",
+                ConvergenceWarning, stacklevel=4,
+            )
+            return
+        best = int(np.argmin(curve))
+        ratio = curve[-1] / curve[best] if curve[best] > 0 else np.inf
+        if result.status == "no_improvement" and not ratio > 1.1:
+            return
+        kept = ("the weights of the best epoch" if result.best_step != result.state.step
+                else "the last weights")
+        warnings.warn(
+            f"GDRegressor: training ended on {result.status.replace('_', ' ')} with a last epoch loss of "
+            f"{curve[-1]:.4g}, {ratio:.3g} times the best epoch's ({curve[best]:.4g}, epoch {best + 1}); "
+            f"the model holds {kept}. The learning_rate ({self.learning_rate}) is probably too large.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
     def _store(self, result: TrainResult, y_1d: bool, dtype: np.dtype) -> None:
+        if result.best_step != result.state.step or result.diverged:
+            # restore_best returned earlier weights, or the run diverged: a later partial_fit continues
+            # from the returned weights (with the optimizer's buffers and counters of the last update).
+            state = result.state.copy()
+            state.counters[C_STATUS] = 0
+            m, n = result.W.shape
+            theta = state.current_params()
+            theta[: m * n] = result.W.reshape(-1)
+            if result.b is not None:
+                theta[m * n:] = result.b
+            result = replace(result, state=state)
         self._state: TrainState = result.state
         self._W: np.ndarray = result.W
         self._b: np.ndarray | None = result.b

@@ -402,6 +402,8 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
     fit_intercept = runs[0].options.fit_intercept
     states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], None, n_samples,
                              run.options, run.seed) for run in runs]
+    # Stacked runs share one params layout: a best-iterate row for all when any run keeps one.
+    rows = max(s.params.shape[0] for s in states)
     size = states[0].params.shape[1]
     cfgs = [run.options.kernel_config(n_samples) for run in runs]
     sizes = [_history_sizes(run.options, n_samples, run.n_steps) for run in runs]
@@ -416,7 +418,7 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
     perm = _run_rows([s.perm for s in states])
     counters = _run_rows([s.counters for s in states])
     scalars = _run_rows([s.scalars for s in states])
-    params = _aligned_stack([s.params for s in states])
+    params = _aligned_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in states])
     opt_state = _aligned_stack([s.opt_state for s in states])
     zeros = np.zeros(n_runs, dtype=np.int64)
     n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
@@ -425,12 +427,12 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
 
     results = []
     for r, run in enumerate(runs):
-        st = TrainState(params=params[r].copy(), opt_state=opt_state[r].copy(),
+        st = TrainState(params=params[r, : states[r].params.shape[0]].copy(), opt_state=opt_state[r].copy(),
                         perm=perm[r, :n_samples].copy(), counters=counters[r, :N_COUNTERS].copy(),
                         scalars=scalars[r, :N_SCALARS].copy(), optimizer=states[r].optimizer,
                         fit_intercept=fit_intercept, shape=W.shape)
-        results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]), 0,
-                               run.seed, hist[r], epoch_hist[r], warn=False))
+        results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]),
+                               states[r], run.seed, hist[r], epoch_hist[r], warn=False))
     return results
 
 

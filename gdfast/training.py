@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,9 @@ import numpy.typing as npt
 
 from . import _train
 from ._engine import (
-    C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, C_CURRENT, CONVERGED, DIVERGED, NO_IMPROVEMENT,
-    S_LAST_GRAD_NORM, STATUS_NAMES, TrainOptions, TrainState, draw_seed, history_lengths,
+    C_BEST_STEP, C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, C_CURRENT, CONVERGED, DIVERGED,
+    NO_IMPROVEMENT, S_BEST_LOSS, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
+    history_lengths,
 )
 from ._validation import as_array, as_float, check_bool, prepare_samples
 from .optimizers import Optimizer
@@ -46,16 +48,24 @@ class TrainResult:
     stopped_early : bool
         Stopped by the ``n_iter_no_change`` rule.
     diverged : bool
-        Stopped because the loss stopped being finite; W is then the last iterate whose loss was
-        finite, and a RuntimeWarning was issued.
+        Stopped because the loss stopped being finite or grew past ``divergence_factor`` times its
+        best value; W is then the last iterate before the blow-up whose loss on all samples is
+        finite (the result equals, bit for bit, a fresh run of ``n_iter`` updates), and a
+        RuntimeWarning was issued.
     status : str
         ``"max_iter"``, ``"converged"``, ``"no_improvement"`` or ``"diverged"``.
     grad_norm : float
-        Norm of the last gradient computed (NaN when neither ``tol`` nor ``clip_norm`` asked for it).
+        Norm of the last gradient computed (NaN when neither ``tol`` nor ``clip_norm`` asked for it,
+        or when no update ran).
     seed : int
         Seed of the shuffling generator (drawn from the OS when none was given).
     state : TrainState
-        Pass as ``train(result.W, X, Y, state=result.state, ...)`` to continue the run exactly.
+        Pass as ``train(result.W, X, Y, state=result.state, ...)`` to continue the run exactly (with
+        ``restore_best``, W of the state's last iterate: ``result.state.split()[0]``). The state of a
+        diverged run cannot be continued.
+    best_step : int
+        Updates since the run began (``state.step`` counts the same way) after which the returned
+        W was reached: ``state.step`` unless ``restore_best`` returned earlier weights.
 
     Examples
     --------
@@ -79,6 +89,7 @@ class TrainResult:
     grad_norm: float
     seed: int
     state: TrainState
+    best_step: int
 
 
 def train(
@@ -105,6 +116,8 @@ def train(
     sample_weight: npt.ArrayLike | None = None,
     state: TrainState | None = None,
     progress: bool = False,
+    divergence_factor: float | None = 1e4,
+    restore_best: bool = False,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
@@ -159,6 +172,18 @@ def train(
         copied, never modified, so one state can be continued several times.
     progress : bool, default False
         Show a tqdm progress bar (the kernel then runs in chunks between bar updates).
+    divergence_factor : float or None, default 1e4
+        The run has diverged (``status="diverged"``, a RuntimeWarning, the last iterate before the
+        blow-up returned) when its loss is not finite, or when an epoch's mean loss exceeds both
+        ``divergence_factor`` times the best epoch loss so far and the first epoch's loss. A full
+        batch is one epoch per update, so this is the loss of each iterate; mini-batch runs are
+        tested at the end of each epoch. None: only a non-finite loss is divergence.
+    restore_best : bool, default False
+        Return the weights with the lowest loss seen instead of the last ones: the best epoch's
+        weights (full batch: the iterate with the lowest loss; mini-batches: the weights at the end
+        of the epoch with the lowest mean loss) when their loss on all samples is lower than the
+        final weights'. ``result.best_step`` tells which update they come from. Costs one more
+        copy of the parameters in the state.
 
     Returns
     -------
@@ -179,6 +204,7 @@ def train(
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
         batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
         loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+        divergence_factor=divergence_factor, restore_best=restore_best,
     )
     progress = check_bool(progress, "progress")
     W, X2, Y2, _ = prepare_samples(W, X, Y)
@@ -188,14 +214,15 @@ def train(
     cfg = options.kernel_config(n_samples)
     if state is None:
         used_seed = options.seed if options.seed is not None else draw_seed()
-        state = TrainState.new(W, None, n_samples, options, used_seed)
+        start = TrainState.new(W, None, n_samples, options, used_seed)
     else:
         if not isinstance(state, TrainState):
             raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
-        state = state.copy()  # checked after copying, so no other thread can change what was checked
-        TrainState.check_compatible(state, W, n_samples, options)
+        start = state.copy()  # checked after copying, so no other thread can change what was checked
+        TrainState.check_compatible(start, W, n_samples, options, n_steps)
         used_seed = options.seed if options.seed is not None else -1
-    return _run(cfg, options, X2, Y2, sw, state, n_steps, used_seed, progress)
+    # The run advances a copy: ``start`` stays as it was, for the rare replay of a diverged run.
+    return _run(cfg, options, X2, Y2, sw, start, n_steps, used_seed, progress)
 
 
 def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
@@ -227,15 +254,30 @@ def _history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple
 
 def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: int,
               n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """History buffers and scratch of one run: (history, epoch_history, grad, residual)."""
+    """History buffers and scratch of one run: (history, epoch_history, grad, residual).
+
+    The kernel fills the histories' first entries (the counts it reports); the rest is never read.
+    A full batch's epochs are its updates: its epoch losses are its losses, recorded at the same
+    indices, so both share one buffer (8 bytes per ``record_every`` updates in all).
+    """
     n_samples, n_outputs = Y2.shape
     hist_len, epoch_len = _history_sizes(options, n_samples, n_steps)
-    return (np.full(hist_len, np.nan), np.full(epoch_len, np.nan), np.zeros(size),
-            np.empty(cfg["batch_size"] * n_outputs))
+    history = np.empty(hist_len)
+    full_batch = cfg["batch_size"] >= n_samples and not cfg["shuffle"]
+    epoch_history = history if full_batch else np.empty(epoch_len)
+    return history, epoch_history, np.zeros(size), np.empty(cfg["batch_size"] * n_outputs)
 
 
 def _run(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-         state: TrainState, n_steps: int, seed: int, progress: bool) -> TrainResult:
+         start: TrainState, n_steps: int, seed: int, progress: bool) -> TrainResult:
+    state = start.copy()
+    status, history, epoch_history = _advance(cfg, options, X2, Y2, sw, state, n_steps, progress)
+    return _finish(cfg, options, X2, Y2, sw, state, status, start, seed, history, epoch_history)
+
+
+def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+             state: TrainState, n_steps: int, progress: bool = False) -> tuple[int, np.ndarray, np.ndarray]:
+    """Run the kernel on ``state`` (in place) for up to ``n_steps`` updates: (status, histories)."""
     history, epoch_history, grad, residual = _allocate(cfg, options, Y2, state.params.shape[1], n_steps)
     t0, e0 = state.step, state.epoch
     state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
@@ -243,63 +285,151 @@ def _run(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndar
     args = (X2, Y2, sw, options.fit_intercept, state.params, state.opt_state, grad, residual, state.perm,
             state.counters, state.scalars, history, epoch_history, t0, e0)
     if progress and n_steps > 0:
-        status = _run_with_progress(cfg, args, n_steps, t0, state)
+        status = _run_with_progress(cfg, args, n_steps, state)
     else:
         status = _train.run_steps(cfg, *args, n_steps) if n_steps > 0 else 0
-    return _finish(cfg, options, X2, Y2, sw, state, status, t0, seed, history, epoch_history)
+    return status, history, epoch_history
 
 
 def _finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-            state: TrainState, status: int, t0: int, seed: int, history: np.ndarray, epoch_history: np.ndarray,
-            warn: bool = True) -> TrainResult:
-    """Final loss, divergence fix-up and the TrainResult of a run the kernel has advanced."""
-    theta = state.current_params()
-    final_loss = _train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, np.empty(Y2.size))
-    if not np.isfinite(final_loss) and state.step > 0:
-        # The very last update overflowed (no forward pass saw it yet): step back to the previous one.
-        state.counters[C_CURRENT] = 1 - state.counters[C_CURRENT]
-        state.counters[C_STEP] -= 1
+            state: TrainState, status: int, start: TrainState, seed: int, history: np.ndarray,
+            epoch_history: np.ndarray, warn: bool = True) -> TrainResult:
+    """Final loss, divergence fix-up, restore_best and the TrainResult of a run the kernel advanced.
+
+    ``start`` is the run's state before the kernel call (unchanged), from which a diverged
+    mini-batch run is replayed when the iterate the kernel stopped at has no finite loss.
+    """
+    scratch = np.empty(Y2.size)
+
+    def loss_of(theta: np.ndarray) -> float:
+        return float(_train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, scratch))
+
+    t0 = start.step
+    full_batch = cfg["batch_size"] >= X2.shape[0] and not cfg["shuffle"]
+    final_loss = loss_of(state.current_params())
+    if full_batch and status != DIVERGED and _grown_past(final_loss, state, options):
+        status = DIVERGED  # the last update's loss, which no forward pass saw, fails the test
+    if status == DIVERGED or not np.isfinite(final_loss):
+        if state.step > t0 and full_batch and state.counters[C_STATUS] != DIVERGED:
+            # The very last update blew up (no forward pass saw it yet): its predecessor's loss passed.
+            state.counters[C_CURRENT] = 1 - state.counters[C_CURRENT]
+            state.counters[C_STEP] -= 1
+            final_loss = loss_of(state.current_params())
+        if not np.isfinite(final_loss) and state.step > t0:
+            # A mini-batch run saw only its batches' losses: replay it to the last iterate whose loss
+            # on all samples is finite.
+            state, final_loss, history, epoch_history = _replay_last_finite(
+                cfg, options, X2, Y2, sw, start, state.step - t0 - 1, loss_of)
         status = DIVERGED
-        final_loss = _train.dataset_loss(
-            cfg, X2, Y2, sw, options.fit_intercept, state.current_params(), np.empty(Y2.size)
-        )
-    elif not np.isfinite(final_loss):
-        status = DIVERGED  # the start point's loss itself is not finite (seen when no update ran)
+        state.counters[C_STATUS] = DIVERGED  # such a state cannot be continued
     n_iter = state.step - t0
     if status == DIVERGED and warn:
         warnings.warn(
-            f"train: the loss stopped being finite after {n_iter} updates (learning_rate too large?); "
-            "returning the last weights whose loss was finite",
+            f"train: the loss blew up after {n_iter} updates (learning_rate too large?); returning the "
+            "last weights before it, whose loss is finite",
             RuntimeWarning,
             stacklevel=4,
         )
-    W, b = state.split()
+    theta, best_step = state.current_params(), state.step
+    if options.restore_best and state.counters[C_BEST_STEP] >= 0:
+        best_loss = loss_of(state.params[2])
+        if best_loss < final_loss:
+            theta, final_loss, best_step = state.params[2], best_loss, int(state.counters[C_BEST_STEP])
+    W, b = _split(theta, state)
     grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.tol is not None or options.clip_norm) else np.nan
+    recorded = history[: state.counters[C_RECORDED]]
+    losses = _compact(recorded if status != DIVERGED else _recorded(history, n_iter, options.record_every))
+    # (a full batch's epochs are its updates: its epoch losses are its losses)
+    epoch_losses = losses if full_batch else epoch_history[: state.counters[C_EPOCHS_RECORDED]]
     return TrainResult(
-        W=W, b=b, loss=float(final_loss),
-        losses=history[: state.counters[C_RECORDED]].copy(),
-        epoch_losses=epoch_history[: state.counters[C_EPOCHS_RECORDED]].copy(),
+        W=W, b=b, loss=final_loss,
+        losses=losses, epoch_losses=_compact(epoch_losses),
         n_iter=int(n_iter), converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
         diverged=status == DIVERGED, status=STATUS_NAMES[status], grad_norm=float(grad_norm),
-        seed=int(seed), state=state,
+        seed=int(seed), state=state, best_step=int(best_step),
     )
 
 
-def _run_with_progress(cfg: dict[str, Any], args: tuple[Any, ...], n_steps: int, t0: int, state: TrainState) -> int:
+def _grown_past(loss: float, state: TrainState, options: TrainOptions) -> bool:
+    """The kernel's divergence test (``grown_past`` in src/_train.pyx) on a loss it did not see."""
+    factor = options.divergence_factor
+    return not np.isfinite(loss) or (factor is not None and loss > factor * state.scalars[S_BEST_LOSS]
+                                     and loss > state.scalars[S_FIRST_LOSS])
+
+
+def _recorded(history: np.ndarray, n_iter: int, record_every: int) -> np.ndarray:
+    """The losses of updates 0, record_every, ... < n_iter: a diverged run's history, without the
+    record of the blow-up (a fresh run of n_iter updates records exactly these)."""
+    return history[: -(-n_iter // record_every)]
+
+
+def _compact(view: np.ndarray) -> np.ndarray:
+    """``view`` itself, or a copy when it holds under half of its buffer (frees the rest)."""
+    base = view.base if view.base is not None else view
+    return view.copy() if view.size < base.size // 2 else view
+
+
+def _split(theta: np.ndarray, state: TrainState) -> tuple[np.ndarray, np.ndarray | None]:
+    """(W, b) copies of parameters ``theta`` (b is None without an intercept)."""
+    m, n = state.shape
+    W = theta[: m * n].reshape(m, n).copy()
+    b = theta[m * n:].copy() if state.fit_intercept else None
+    return W, b
+
+
+def _replay_last_finite(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray,
+                        sw: np.ndarray | None, start: TrainState, k: int,
+                        loss_of: Callable[[np.ndarray], float]) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
+    """Replay ``start`` for k, k-1, ... updates (then bisect) until the iterate's loss on all
+    samples is finite; its state, loss and histories. A run is deterministic given its state, so
+    each replay is exactly a fresh run of that many updates. Costs a few runs of k updates: only a
+    diverged mini-batch run whose kernel stop left an iterate without a finite loss comes here."""
+
+    def attempt(n: int) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
+        st = start.copy()
+        _, h, eh = _advance(cfg, options, X2, Y2, sw, st, n)
+        return st, loss_of(st.current_params()), h, eh
+
+    tried = attempt(k)
+    for n in range(k - 1, max(k - 4, 0) - 1, -1):
+        if np.isfinite(tried[1]):
+            return tried
+        tried = attempt(n)
+    if np.isfinite(tried[1]) or k <= 4:
+        return tried
+    # Still not finite 4 updates back: bisect for the last finite one below (assuming the loss stays
+    # finite up to some update and not after it, the shape of a blow-up).
+    lo, hi = 0, k - 4  # loss finite at lo (or lo == 0, the start), not finite at hi
+    best = attempt(0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        trial = attempt(mid)
+        if np.isfinite(trial[1]):
+            lo, best = mid, trial
+        else:
+            hi = mid
+    return best
+
+
+def _run_with_progress(cfg: dict[str, Any], args: tuple[Any, ...], n_steps: int, state: TrainState) -> int:
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("progress=True needs tqdm: pip install tqdm") from None
     chunk = max(1, n_steps // 100)
     status = 0
+    X2, Y2 = args[0], args[1]
+    # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per chunk.
+    X_double = (X2.astype(np.float64) if X2.dtype == np.float32
+                and _train.run_uses_blas(cfg, X2.shape[0], X2.shape[1], Y2.shape[1]) else None)
     with tqdm(total=n_steps, unit="it") as bar:
         done = 0
         while done < n_steps and status == 0:
             todo = min(chunk, n_steps - done)
             before = state.step
             # (mypy cannot match a star-unpacked tuple followed by one more positional argument)
-            status = _train.run_steps(cfg, *args, todo)  # type: ignore[call-arg]
+            status = _train.run_steps(cfg, *args, todo, X_double)  # type: ignore[call-arg]
             done += todo
             bar.update(max(state.step - before, 0))
-            bar.set_postfix(loss=f"{state.scalars[3]:.4g}")
+            bar.set_postfix(loss=f"{state.scalars[S_LAST_LOSS]:.4g}")
     return status

@@ -75,7 +75,8 @@ cdef enum:
     C_EPOCHS_RECORDED = 6 # entries written to ``epoch_history`` by this call
     C_STATUS = 7          # STATUS_* of the last call
     C_RNG = 8             # splitmix64 state (bit pattern of a uint64)
-    N_COUNTERS = 9
+    C_BEST_STEP = 9       # step t of the weights kept in params row 2 (restore_best), -1 before any
+    N_COUNTERS = 10
 
 # Slots of the double ``scalars`` array of a run.
 cdef enum:
@@ -84,7 +85,8 @@ cdef enum:
     S_EPOCH_SAMPLES = 2
     S_LAST_LOSS = 3
     S_LAST_GRAD_NORM = 4
-    N_SCALARS = 5
+    S_FIRST_LOSS = 5      # mean loss of the run's first epoch (NaN before it ends)
+    N_SCALARS = 6
 
 
 cdef struct TrainConfig:
@@ -118,6 +120,8 @@ cdef struct TrainConfig:
     bint shuffle
     int64_t record_every
     int64_t epoch_record_every
+    double divergence_factor  # 0: only a non-finite loss is divergence
+    bint restore_best
 
 
 def have_openmp():
@@ -188,6 +192,12 @@ def _blas_single_thread(bint uses_blas):
     if _blas_controller is False:
         return contextlib.nullcontext()
     return _BlasOneThread()
+
+
+def run_uses_blas(dict config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
+    """Whether a run with this config calls dgemm (float32 data is then converted to float64)."""
+    cdef TrainConfig cfg = config
+    return bool(_run_uses_blas(&cfg, n_samples, n_features, n_outputs))
 
 
 cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
@@ -346,6 +356,30 @@ cdef inline bint interrupted(int* stop_flag) noexcept nogil:
     return stop
 
 
+cdef struct LoopState:
+    # A run's counters while the loop runs (see C_* and S_*), plus the countdowns of run_one.
+    int64_t t
+    int64_t cur
+    int64_t epoch
+    int64_t recorded
+    int64_t epochs_recorded
+    int64_t record_left
+    int64_t epoch_left
+    int64_t check_left
+    double epoch_loss_sum
+    double epoch_samples
+    double last_loss
+    double best_loss
+    double first_loss
+
+
+cdef inline bint grown_past(double loss, double best_loss, double first_loss, double factor) noexcept nogil:
+    """The divergence rule on a finite (epoch) loss: loss > factor * best and loss > first loss.
+
+    ``factor`` 0 turns the rule off; before the first epoch ends first_loss is NaN (never true)."""
+    return factor > 0.0 and loss > factor * best_loss and loss > first_loss
+
+
 cdef int simple_sgd_loop(
     const TrainConfig* config,
     const floating* X,
@@ -364,31 +398,20 @@ cdef int simple_sgd_loop(
     int64_t n_steps,
     int64_t check_every,
     int* stop_flag,
-    int64_t* t_io,
-    int64_t* cur_io,
-    int64_t* epoch_io,
-    int64_t* recorded_io,
-    int64_t* epochs_recorded_io,
-    int64_t* record_left_io,
-    int64_t* epoch_left_io,
-    int64_t* check_left_io,
-    double* epoch_loss_sum_io,
-    double* epoch_samples_io,
-    double* last_loss_io,
-    int64_t* position_io,
+    LoopState* io,
 ) noexcept nogil:
     """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
-    cannot fire (no norm, momentum, weight decay, schedule or early stopping): the same arithmetic,
-    records and final state. Its own function so its few variables stay in registers.
-    Updates the run's counters through the ``*_io`` pointers; returns the STATUS_*."""
-    cdef int64_t t = t_io[0], cur = cur_io[0], epoch = epoch_io[0]
-    cdef int64_t recorded = recorded_io[0], epochs_recorded = epochs_recorded_io[0]
-    cdef int64_t record_left = record_left_io[0], epoch_left = epoch_left_io[0], check_left = check_left_io[0]
+    cannot fire (no norm, momentum, weight decay, schedule, early stopping or restore_best): the
+    same arithmetic, records and final state. Its own function so its few variables stay in
+    registers. Reads and updates the run's counters in ``io``; returns the STATUS_*."""
+    cdef int64_t t = io.t, cur = io.cur, epoch = io.epoch
+    cdef int64_t recorded = io.recorded, epochs_recorded = io.epochs_recorded
+    cdef int64_t record_left = io.record_left, epoch_left = io.epoch_left, check_left = io.check_left
     cdef int64_t record_every = config.record_every, epoch_record_every = config.epoch_record_every
-    cdef double epoch_loss_sum = epoch_loss_sum_io[0], epoch_samples = epoch_samples_io[0]
-    cdef double last_loss = last_loss_io[0]
-    cdef double lr = config.learning_rate, loss
-    cdef double n_rows = <double>n_samples
+    cdef double last_loss = io.last_loss, best_loss = io.best_loss, first_loss = io.first_loss
+    cdef double epoch_loss_sum = io.epoch_loss_sum, epoch_samples = io.epoch_samples
+    cdef double factor = config.divergence_factor
+    cdef double lr = config.learning_rate, loss, epoch_loss
     cdef Py_ssize_t size_W = n_outputs * n_features
     cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
     cdef Py_ssize_t k
@@ -410,22 +433,22 @@ cdef int simple_sgd_loop(
             record_left = record_every - 1
         else:
             record_left -= 1
-        if not isfinite(loss):
-            if t > 0:
+        epoch_loss = loss  # a full batch's epoch is this one step
+        if not isfinite(loss) or grown_past(epoch_loss, best_loss, first_loss, factor):
+            if t > t_origin:  # back to the previous iterate, whose loss passed this test
                 cur = 1 - cur
                 t = t - 1
             status = STATUS_DIVERGED
             break
         last_loss = loss
-        # optimizer_step's plain-SGD branch
+        # optimizer_step's plain-SGD branch: p_new = p - lr * g
         for k in range(size):
             other[k] = <floating>(current[k] - lr * grad[k])
         cur = 1 - cur
         t += 1
         # A full batch ends an epoch at every update.
         if epoch_left == 0:
-            epoch_history[(epoch - epoch_origin) // epoch_record_every] = (
-                (epoch_loss_sum + loss * n_rows) / (epoch_samples + n_rows))
+            epoch_history[(epoch - epoch_origin) // epoch_record_every] = epoch_loss
             epochs_recorded += 1
             epoch_left = epoch_record_every - 1
         else:
@@ -433,24 +456,29 @@ cdef int simple_sgd_loop(
         epoch += 1
         epoch_loss_sum = 0.0
         epoch_samples = 0.0
-        position_io[0] = 0
+        if first_loss != first_loss:  # NaN: this was the run's first epoch
+            first_loss = epoch_loss
+        if epoch_loss < best_loss:
+            best_loss = epoch_loss
         check_left -= 1
         if check_left == 0:
             check_left = check_every
             if interrupted(stop_flag):
                 status = STATUS_INTERRUPTED
                 break
-    t_io[0] = t
-    cur_io[0] = cur
-    epoch_io[0] = epoch
-    recorded_io[0] = recorded
-    epochs_recorded_io[0] = epochs_recorded
-    record_left_io[0] = record_left
-    epoch_left_io[0] = epoch_left
-    check_left_io[0] = check_left
-    epoch_loss_sum_io[0] = epoch_loss_sum
-    epoch_samples_io[0] = epoch_samples
-    last_loss_io[0] = last_loss
+    io.t = t
+    io.cur = cur
+    io.epoch = epoch
+    io.recorded = recorded
+    io.epochs_recorded = epochs_recorded
+    io.record_left = record_left
+    io.epoch_left = epoch_left
+    io.check_left = check_left
+    io.epoch_loss_sum = epoch_loss_sum
+    io.epoch_samples = epoch_samples
+    io.last_loss = last_loss
+    io.best_loss = best_loss
+    io.first_loss = first_loss
     return status
 
 
@@ -477,12 +505,20 @@ cdef int run_one(
     int64_t n_steps,
     int64_t check_every,
     int* stop_flag,
+    const double* X_double,
 ) noexcept nogil:
     """Advance one run by up to ``n_steps`` updates; returns (and stores) its STATUS_*.
 
-    ``params`` is (2, size) with size = n_outputs * n_features (+ n_outputs when fit_intercept,
-    the bias last); row counters[C_CURRENT] holds the current parameters, the other row the
-    previous ones, so a diverged run can hand back its last finite iterate without copying.
+    ``params`` is (2, size), or (3, size) with ``restore_best``, with size = n_outputs * n_features
+    (+ n_outputs when fit_intercept, the bias last); row counters[C_CURRENT] holds the current
+    parameters, the other of rows 0 and 1 the previous ones, so a diverged run can hand back its
+    previous iterate without copying; row 2 receives the weights of the best epoch so far
+    (``restore_best``: for a full batch the iterate whose loss was lowest, for mini-batches the
+    weights at the end of the epoch with the lowest mean loss; counters[C_BEST_STEP] their step).
+    Divergence: a non-finite loss, or an epoch loss grown past ``divergence_factor`` times the best
+    epoch loss and past the first one (see ``grown_past``); a full batch then steps back to the
+    previous iterate, a mini-batch run stops at the end of that epoch. ``X_double`` is X as float64
+    when the caller already has it (float32 data on the BLAS path), else NULL.
     ``history`` receives the loss of step t when (t - t_origin) % record_every == 0 (at index
     (t - t_origin) // record_every), ``epoch_history`` the mean loss of completed epoch e when
     (e - epoch_origin) % epoch_record_every == 0. Every ``check_every`` steps the run polls
@@ -505,14 +541,17 @@ cdef int run_one(
     cdef int64_t recorded = counters[C_RECORDED]
     cdef int64_t epochs_recorded = counters[C_EPOCHS_RECORDED]
     cdef double best_loss = scalars[S_BEST_LOSS]
+    cdef double first_loss = scalars[S_FIRST_LOSS]
+    cdef int64_t best_step = counters[C_BEST_STEP]
+    cdef floating* best_params = params + 2 * (n_outputs * n_features + (n_outputs if fit_intercept else 0))
+    cdef LoopState io
     cdef double epoch_loss_sum = scalars[S_EPOCH_LOSS_SUM]
     cdef double epoch_samples = scalars[S_EPOCH_SAMPLES]
     cdef double last_loss = scalars[S_LAST_LOSS]
     cdef double last_grad_norm = scalars[S_LAST_GRAD_NORM]
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
     cdef bint need_norm = cfg.grad_tol >= 0.0 or cfg.clip_norm > 0.0
-    cdef bint want_epoch_loss
-    cdef double loss, grad_norm = -1.0, coef, lr, epoch_loss
+    cdef double loss, grad_norm = -1.0, coef, lr, epoch_loss = 0.0
     cdef floating* current
     cdef floating* other
     cdef const Py_ssize_t* rows
@@ -529,6 +568,11 @@ cdef int run_one(
     if full_batch and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
         if floating is double:
             X_blas = X
+        elif X_double != NULL:
+            X_blas = X_double
+            W_blas = <double*>malloc(size_W * sizeof(double))
+            if W_blas == NULL:
+                X_blas = NULL
         else:
             X_copy = <double*>malloc(n_samples * n_features * sizeof(double))
             W_blas = <double*>malloc(size_W * sizeof(double))
@@ -542,14 +586,23 @@ cdef int run_one(
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     cdef bint simple = (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD
                         and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-                        and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0)
+                        and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
+                        and not cfg.restore_best)
     if simple:
+        io.t, io.cur, io.epoch, io.recorded, io.epochs_recorded = t, cur, epoch, recorded, epochs_recorded
+        io.record_left, io.epoch_left, io.check_left = record_left, epoch_left, check_left
+        io.epoch_loss_sum, io.epoch_samples, io.last_loss = epoch_loss_sum, epoch_samples, last_loss
+        io.best_loss, io.first_loss = best_loss, first_loss
         status = simple_sgd_loop(
             &cfg, X, Y, n_samples, n_features, n_outputs, fit_intercept, params, grad, residual_grad,
-            history, epoch_history, t_origin, epoch_origin, n_steps, check_every, stop_flag,
-            &t, &cur, &epoch, &recorded, &epochs_recorded, &record_left, &epoch_left, &check_left,
-            &epoch_loss_sum, &epoch_samples, &last_loss, &position,
+            history, epoch_history, t_origin, epoch_origin, n_steps, check_every, stop_flag, &io,
         )
+        if io.epoch != epoch:
+            position = 0
+        t, cur, epoch, recorded, epochs_recorded = io.t, io.cur, io.epoch, io.recorded, io.epochs_recorded
+        record_left, epoch_left, check_left = io.record_left, io.epoch_left, io.check_left
+        epoch_loss_sum, epoch_samples, last_loss = io.epoch_loss_sum, io.epoch_samples, io.last_loss
+        best_loss, first_loss = io.best_loss, io.first_loss
         n_steps = 0  # the general loop below has nothing left to do
 
     for i_step in range(n_steps):
@@ -586,9 +639,14 @@ cdef int run_one(
         else:
             record_left -= 1
 
-        if not isfinite(loss):
-            # The current iterate overflowed: go back to the previous one (whose loss was finite).
-            if t > 0:
+        if full_batch:
+            epoch_loss = loss  # a full batch's epoch is this one step
+        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, best_loss, first_loss,
+                                                            cfg.divergence_factor)):
+            # A full batch steps back to the previous iterate, whose loss passed this test. A
+            # mini-batch run stays here (its counters then describe this iterate, not an earlier one):
+            # the caller replays it to the last iterate whose loss on all samples is finite.
+            if full_batch and t > t_origin:
                 cur = 1 - cur
                 t = t - 1
             status = STATUS_DIVERGED
@@ -624,8 +682,10 @@ cdef int run_one(
             if position >= n_samples:
                 position = 0
         if position == 0:
-            want_epoch_loss = epoch_left == 0 or cfg.n_iter_no_change > 0
-            epoch_loss = epoch_loss_sum / epoch_samples if want_epoch_loss else 0.0
+            # epoch_loss = mean of this epoch's batch losses, weighted by batch size (a full batch:
+            # the loss of its one step, set above)
+            if not full_batch:
+                epoch_loss = epoch_loss_sum / epoch_samples
             if epoch_left == 0:
                 epoch_history[(epoch - epoch_origin) // cfg.epoch_record_every] = epoch_loss
                 epochs_recorded += 1
@@ -635,16 +695,26 @@ cdef int run_one(
             epoch += 1
             epoch_loss_sum = 0.0
             epoch_samples = 0.0
+            if not full_batch and grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
+                status = STATUS_DIVERGED  # (a full batch ran this test before its update)
+                break
+            if first_loss != first_loss:  # NaN: this was the run's first epoch
+                first_loss = epoch_loss
+            if cfg.restore_best and epoch_loss < best_loss:
+                # best = the weights this epoch's loss belongs to: a full batch's loss is that of the
+                # iterate before this update, a mini-batch epoch's that of the weights it ends with
+                memcpy(best_params, current if full_batch else other, size * sizeof(floating))
+                best_step = t - 1 if full_batch else t
             if cfg.n_iter_no_change > 0:
                 if epoch_loss > best_loss - cfg.loss_tol:
                     no_improvement += 1
                 else:
                     no_improvement = 0
-                if epoch_loss < best_loss:
-                    best_loss = epoch_loss
-                if no_improvement >= cfg.n_iter_no_change:
-                    status = STATUS_NO_IMPROVEMENT
-                    break
+            if epoch_loss < best_loss:
+                best_loss = epoch_loss
+            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
+                status = STATUS_NO_IMPROVEMENT
+                break
 
         check_left -= 1
         if check_left == 0:
@@ -661,6 +731,8 @@ cdef int run_one(
     counters[C_RECORDED] = recorded
     counters[C_EPOCHS_RECORDED] = epochs_recorded
     scalars[S_BEST_LOSS] = best_loss
+    scalars[S_FIRST_LOSS] = first_loss
+    counters[C_BEST_STEP] = best_step
     scalars[S_EPOCH_LOSS_SUM] = epoch_loss_sum
     scalars[S_EPOCH_SAMPLES] = epoch_samples
     scalars[S_LAST_LOSS] = last_loss
@@ -715,13 +787,16 @@ def run_steps(
     int64_t t_origin,
     int64_t epoch_origin,
     int64_t n_steps,
+    const double[:, ::1] X_double=None,
 ):
     """Advance one training run by up to ``n_steps`` updates, the GIL released; returns its status.
 
     Shapes: X (n_samples, n_features), Y (n_samples, n_outputs), sample_weight (n_samples,) or
     None, params (2, size), opt_state (3, size), grad (size,), residual_grad
     (batch_size * n_outputs,), perm (n_samples,), counters (N_COUNTERS,), scalars (N_SCALARS,),
-    history and epoch_history long enough for every record this call can write.
+    history and epoch_history long enough for every record this call can write. ``X_double``:
+    float32 X converted to float64 once by a caller that runs a long run in chunks (the BLAS path
+    would otherwise convert it at every call), else None.
     """
     cdef TrainConfig cfg = config
     cdef int status
@@ -729,6 +804,7 @@ def run_steps(
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef int64_t check_every = steps_between_checks(
         min(<Py_ssize_t>cfg.batch_size, X.shape[0]), X.shape[1], Y.shape[1])
+    cdef const double* x64 = &X_double[0, 0] if X_double is not None else NULL
     cdef PyObject* saved[3]
     saved[0] = saved[1] = saved[2] = NULL
     with _blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
@@ -737,7 +813,7 @@ def run_steps(
                 &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
                 &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
                 &counters[0], &scalars[0], &history[0], &epoch_history[0],
-                t_origin, epoch_origin, n_steps, check_every, &stop_flag,
+                t_origin, epoch_origin, n_steps, check_every, &stop_flag, x64,
             )
         if status == STATUS_INTERRUPTED:
             _stash_exception(saved)
@@ -784,6 +860,7 @@ def sweep_steps(
     cdef bint any_blas = False
     blas_guard = None
     cdef Py_ssize_t size = params.shape[2]
+    cdef Py_ssize_t p_len = params.shape[1] * size  # 2 or 3 rows (restore_best) of parameters
     cdef Py_ssize_t n_scratch = residual_grad.shape[1]
     cdef int64_t check_every
     # Per-thread working copies of a run's parameters, optimizer buffers and scratch: runs done at
@@ -806,7 +883,7 @@ def sweep_steps(
         blas_guard = _blas_single_thread(any_blas)
         blas_guard.__enter__()
         with nogil, parallel(num_threads=n_threads):
-            p_local = <floating*>malloc(2 * size * sizeof(floating))
+            p_local = <floating*>malloc(p_len * sizeof(floating))
             o_local = <double*>malloc(3 * size * sizeof(double))
             g_local = <double*>malloc(size * sizeof(double))
             res_local = <double*>malloc(max(n_scratch, 1) * sizeof(double))
@@ -814,15 +891,15 @@ def sweep_steps(
                 alloc_flag[0] = 1
             for r in prange(n_runs, schedule="dynamic", chunksize=1):
                 if stop_flag == 0 and alloc_flag[0] == 0:
-                    memcpy(p_local, &params[r, 0, 0], 2 * size * sizeof(floating))
+                    memcpy(p_local, &params[r, 0, 0], p_len * sizeof(floating))
                     memcpy(o_local, &opt_state[r, 0, 0], 3 * size * sizeof(double))
                     run_one(
                         &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
                         fit_intercept, p_local, o_local, g_local, res_local, &perm[r, 0],
                         &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
-                        t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
+                        t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag, NULL,
                     )
-                    memcpy(&params[r, 0, 0], p_local, 2 * size * sizeof(floating))
+                    memcpy(&params[r, 0, 0], p_local, p_len * sizeof(floating))
                     memcpy(&opt_state[r, 0, 0], o_local, 3 * size * sizeof(double))
                     memcpy(&grad[r, 0], g_local, size * sizeof(double))
             free(p_local)

@@ -271,10 +271,10 @@ def test_divergence(optimizer, fit_intercept):
     # Adam's steps are bounded by lr: it needs lr ~ 1e200 to overflow a squared residual.
     opts = dict(learning_rate=1e3 if optimizer != "adam" else 1e200, num_iterations=500, optimizer=optimizer,
                 fit_intercept=fit_intercept, seed=0)
-    with pytest.warns(RuntimeWarning, match=r"loss stopped being finite"):
+    with pytest.warns(RuntimeWarning, match=r"loss blew up"):
         r = gdfast.train(W0, X, Y, **opts)
     assert r.diverged and r.status == "diverged" and r.n_iter < 500
-    assert r.n_iter > 0 or optimizer == "adam"  # Adam's first step of ~lr already overflows
+    # (the first update already takes the loss past 1e4 times the start's: divergence_factor)
     assert np.isfinite(r.W).all() and np.isfinite(r.loss)
     with pytest.warns(RuntimeWarning):
         slow = reference.train(W0, X, Y, **opts)
