@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_learning_rate, check_real
+from ._validation import as_array, as_float, check_bool, check_int, check_learning_rate, check_real
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
@@ -71,7 +72,7 @@ class TrainOptions:
     batch_size: int | None = None
     shuffle: bool = True
     seed: int | None = None
-    tol: float | None = None
+    grad_tol: float | None = None
     loss_tol: float = 1e-4
     n_iter_no_change: int | None = None
     clip_norm: float | None = None
@@ -130,17 +131,21 @@ class TrainOptions:
         """Shuffling only matters for mini-batches; a full batch is always taken in order."""
         return self.shuffle and self.resolved_batch_size(n_samples) < n_samples
 
-    def kernel_config(self, n_samples: int) -> dict[str, Any]:
-        """The TrainConfig struct of src/_train.pyx, as a dict."""
+    def kernel_config(self, n_samples: int, end_step: int | None = None) -> dict[str, Any]:
+        """The TrainConfig struct of src/_train.pyx, as a dict, for a call ending at update
+        ``end_step`` (counted over the whole run; default: a new run of its resolved length)."""
+        if end_step is None:
+            end_step = self.resolved_num_iterations(n_samples)
+        schedule = self.resolved_schedule(end_step)
         cfg = dict(
             loss=LOSSES[self.loss], huber_delta=self.huber_delta,
             optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
             beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
-            schedule=cast(Schedule, self.schedule)._code, schedule_gamma=1.0, schedule_step_size=1.0,
-            schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0,
+            schedule=schedule._code, schedule_gamma=1.0, schedule_step_size=1.0,
+            schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0, schedule_table=0,
             clip_norm=self.clip_norm if self.clip_norm is not None else 0.0,
-            grad_tol=self.tol if self.tol is not None else -1.0,
+            grad_tol=self.grad_tol if self.grad_tol is not None else -1.0,
             loss_tol=self.loss_tol,
             n_iter_no_change=self.n_iter_no_change or 0,
             batch_size=self.resolved_batch_size(n_samples),
@@ -151,11 +156,35 @@ class TrainOptions:
             restore_best=self.restore_best,
         )
         cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
-        cfg.update(cast(Schedule, self.schedule)._kernel_fields())
+        cfg.update(schedule._kernel_fields())
         return cfg
+
+    def resolved_schedule(self, end_step: int) -> Schedule:
+        """The schedule of a call ending at update ``end_step``, checked to cover every update."""
+        schedule = cast(Schedule, self.schedule).resolved(end_step)
+        schedule.check_length(end_step)
+        return schedule
+
+
+# Deprecated spellings of options: old name -> new name (each kept for one release).
+RENAMED_OPTIONS = {"tol": "grad_tol"}
 
 
 def _check_option_names(options: dict[str, Any]) -> None:
+    """Raise for unknown option names; rename deprecated ones in place (with a DeprecationWarning)."""
+    for old, new in RENAMED_OPTIONS.items():
+        if old not in options:
+            continue
+        value = options.pop(old)
+        if value is None:
+            continue
+        if options.get(new) is not None:
+            raise TypeError(f"give {new} or its deprecated alias {old}, not both")
+        warnings.warn(
+            f"the training option {old!r} is deprecated (it is the gradient-norm threshold): use {new}={value!r}",
+            DeprecationWarning, stacklevel=4,
+        )
+        options[new] = value
     unknown = set(options) - set(TrainOptions.__dataclass_fields__)
     if unknown:
         raise TypeError(
@@ -165,7 +194,7 @@ def _check_option_names(options: dict[str, Any]) -> None:
 
 
 # Options whose None means "not set" (default behaviour) rather than a value to check.
-_OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "tol", "n_iter_no_change", "clip_norm",
+_OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "grad_tol", "n_iter_no_change", "clip_norm",
              "divergence_factor"}
 
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
@@ -180,7 +209,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "batch_size": lambda v: check_int(v, "batch_size", low=1),
     "shuffle": lambda v: check_bool(v, "shuffle"),
     "seed": lambda v: check_int(v, "seed", low=0, high=2**64 - 1),
-    "tol": lambda v: check_real(v, "tol", low=0.0),
+    "grad_tol": lambda v: check_real(v, "grad_tol", low=0.0),
     "loss_tol": lambda v: check_real(v, "loss_tol", low=0.0),
     "n_iter_no_change": lambda v: check_int(v, "n_iter_no_change", low=1, high=INT64_MAX),
     "clip_norm": lambda v: check_real(v, "clip_norm", low=0.0, low_inclusive=False),
@@ -365,6 +394,18 @@ class TrainState:
             )
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
+
+
+def initial_bias(b: Any, W: np.ndarray, options: TrainOptions) -> np.ndarray | None:
+    """The validated start bias ``b`` (None: zeros) of a run with ``options``, in W's dtype."""
+    if b is None:
+        return None
+    if not options.fit_intercept:
+        raise ValueError("b is the start bias of a model with an intercept: pass fit_intercept=True with b")
+    bias = as_float("b", as_array("b", b), W.dtype, ndim=(0, 1)).reshape(-1)
+    if bias.shape != (W.shape[0],):
+        raise ValueError(f"b must have shape ({W.shape[0]},) (n_outputs = W.shape[0]); got {np.shape(b)}")
+    return bias
 
 
 def param_rows(options: TrainOptions) -> int:

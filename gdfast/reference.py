@@ -19,7 +19,7 @@ from ._engine import (
     C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
     C_STATUS, C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
     S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    epoch_record_every,
+    epoch_record_every, initial_bias,
 )
 from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
 from .core import _check_out
@@ -266,15 +266,16 @@ def optimizer_step(opt: Any, p: np.ndarray, g: np.ndarray, buffers: Any, lr: flo
     raise ValueError(f"unknown optimizer {name}")  # pragma: no cover
 
 
-def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate: float = 0.01,
-          num_iterations: int | None = None, tol: float | None = None, record_every: int = 1,
+def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayLike | None = None,
+          learning_rate: float = 0.01,
+          num_iterations: int | None = None, grad_tol: float | None = None, record_every: int = 1,
           optimizer: Any = "sgd", loss: str = "mse", huber_delta: float = 1.0, fit_intercept: bool = False,
           batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
           num_epochs: int | None = None, schedule: Any = None, loss_tol: float = 1e-4,
           n_iter_no_change: int | None = None, clip_norm: float | None = None,
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
           progress: bool = False, divergence_factor: float | None = 1e4,
-          restore_best: bool = False) -> TrainResult:
+          restore_best: bool = False, tol: float | None = None) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
     Examples
@@ -286,7 +287,8 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
     (True, 200)
     """
     options = TrainOptions.from_kwargs(
-        learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
+        learning_rate=learning_rate, num_iterations=num_iterations, grad_tol=grad_tol, tol=tol,
+        record_every=record_every,
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
         batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
         loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
@@ -299,7 +301,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, learning_rate
     n_steps = options.resolved_num_iterations(n_samples)
     if state is None:
         used_seed = options.seed if options.seed is not None else draw_seed()
-        state = TrainState.new(W, None, n_samples, options, used_seed)
+        state = TrainState.new(W, initial_bias(b, W, options), n_samples, options, used_seed)
     else:
         if not isinstance(state, TrainState):
             raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
@@ -341,6 +343,7 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     cur = int(c[C_CURRENT])
     status = RUNNING
     factor = options.divergence_factor
+    schedule = options.resolved_schedule(t0 + n_steps)
 
     def grown(epoch_loss: float) -> bool:
         # past factor x the best epoch loss and past the first one (NaN before it: never)
@@ -365,17 +368,17 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
             status = DIVERGED
             break
         s[S_LAST_LOSS] = loss
-        if options.tol is not None or options.clip_norm is not None:
+        if options.grad_tol is not None or options.clip_norm is not None:
             norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad.astype(np.float64))))
             s[S_LAST_GRAD_NORM] = norm
-            if options.tol is not None and norm < options.tol:
+            if options.grad_tol is not None and norm < options.grad_tol:
                 status = CONVERGED
                 break
             if options.clip_norm is not None:
                 coef = options.clip_norm / (norm + 1e-6)
                 if coef < 1.0:
                     grad = grad * dtype.type(coef)
-        lr = cast(Schedule, options.schedule)(options.learning_rate, t)
+        lr = schedule(options.learning_rate, t)
         state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
         cur = 1 - cur
         c[C_STEP] = t + 1
@@ -441,7 +444,7 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     m, n_feat = state.shape
     W_out = theta[: m * n_feat].reshape(m, n_feat).copy()
     b_out = theta[m * n_feat:].copy() if options.fit_intercept else None
-    want_norm = options.tol is not None or options.clip_norm is not None
+    want_norm = options.grad_tol is not None or options.clip_norm is not None
     return TrainResult(
         W=W_out, b=b_out, loss=float(final_loss), losses=np.array(history, dtype=np.float64),
         epoch_losses=np.array(epoch_history, dtype=np.float64), n_iter=n_iter,

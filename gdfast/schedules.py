@@ -9,10 +9,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ._validation import check_int, check_real
+import numpy as np
+
+from ._validation import as_array, check_int, check_real
 
 __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScaling", "CosineAnnealing",
-           "get_schedule", "SCHEDULES"]
+           "PerUpdate", "get_schedule", "SCHEDULES"]
 
 
 class Schedule:
@@ -29,6 +31,14 @@ class Schedule:
 
     def _kernel_fields(self) -> dict[str, Any]:
         return {}
+
+    def resolved(self, end_step: int) -> "Schedule":
+        """This schedule for a call that ends at update ``end_step`` (counted over the whole run):
+        itself, except where a setting left to None spans the run (``CosineAnnealing(t_max=None)``)."""
+        return self
+
+    def check_length(self, end_step: int) -> None:
+        """Raise when the schedule does not define the learning rate of every update < end_step."""
 
     def __call__(self, lr: float, t: int) -> float:
         """The learning rate of update ``t`` (Python twin of the kernel's formula)."""
@@ -134,6 +144,11 @@ class CosineAnnealing(Schedule):
     """``lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * t / t_max)) / 2`` (torch's CosineAnnealingLR
     closed form, stepped every update).
 
+    ``t_max=None`` (the default, and ``schedule="cosine"``) spans the call: ``t_max`` is then the
+    number of updates of the run at the end of the call (``num_iterations`` for a new run), so the
+    rate falls from ``lr`` to ``eta_min`` over the whole run. A run continued with ``state=``
+    resolves it again for the longer run: give ``t_max`` to keep one curve across calls.
+
     Examples
     --------
     >>> from gdfast.schedules import CosineAnnealing
@@ -141,19 +156,78 @@ class CosineAnnealing(Schedule):
     0.0
     """
 
-    t_max: int = 1000
+    t_max: int | None = None
     eta_min: float = 0.0
     _code = 4
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1, high=2**63 - 1))
+        if self.t_max is not None:
+            object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1, high=2**63 - 1))
         object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
 
+    def resolved(self, end_step: int) -> "Schedule":
+        return self if self.t_max is not None else CosineAnnealing(t_max=max(1, end_step), eta_min=self.eta_min)
+
     def _kernel_fields(self) -> dict[str, Any]:
-        return dict(schedule_t_max=float(self.t_max), schedule_eta_min=self.eta_min)
+        return dict(schedule_t_max=float(self._t_max()), schedule_eta_min=self.eta_min)
+
+    def _t_max(self) -> int:
+        if self.t_max is None:
+            raise ValueError("CosineAnnealing(t_max=None) spans a run: resolve it with .resolved(end_step)")
+        return self.t_max
 
     def __call__(self, lr: float, t: int) -> float:
-        return self.eta_min + (lr - self.eta_min) * ((1.0 + math.cos(math.pi * float(t) / float(self.t_max))) / 2.0)
+        return self.eta_min + (lr - self.eta_min) * ((1.0 + math.cos(math.pi * float(t) / float(self._t_max()))) / 2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class PerUpdate(Schedule):
+    """``lr_t = rates[t]``: any schedule, computed in advance, one learning rate per update.
+
+    Warm-up, one-cycle, step lists, torch's ``LambdaLR``: compute the rates with NumPy and the kernel
+    reads them (``learning_rate`` is then not used). ``t`` counts over the whole run, continued runs
+    included; a call whose updates go past the end of ``rates`` is refused (no silent repeat).
+    ``schedule=`` also takes the 1-D array itself. The rates are copied (float64, finite, >= 0).
+
+    Examples
+    --------
+    >>> import numpy as np, gdfast
+    >>> from gdfast.lesson import INPUT, TARGET, W1
+    >>> warmup = np.minimum(1.0, (np.arange(100) + 1) / 10) * 0.02   # linear warm-up over 10 updates
+    >>> r = gdfast.train(W1, INPUT, TARGET, schedule=warmup, num_iterations=100)
+    >>> r.loss < 1e-3
+    True
+    """
+
+    rates: Any
+    _code = 5
+
+    def __post_init__(self) -> None:
+        rates = np.array(as_array("schedule", self.rates), dtype=np.float64)  # a private copy
+        if rates.ndim != 1 or rates.size == 0:
+            raise ValueError(f"schedule as per-update learning rates must be a non-empty 1-D array; got shape "
+                             f"{rates.shape}")
+        if not np.isfinite(rates).all() or (rates < 0).any():
+            raise ValueError("schedule: per-update learning rates must be finite and >= 0")
+        rates.flags.writeable = False
+        object.__setattr__(self, "rates", rates)
+
+    def check_length(self, end_step: int) -> None:
+        if end_step > self.rates.size:
+            raise ValueError(
+                f"schedule holds {self.rates.size} learning rates but this call runs updates up to t = "
+                f"{end_step - 1}: give at least {end_step} rates, or fewer iterations"
+            )
+
+    def _kernel_fields(self) -> dict[str, Any]:
+        # The kernel reads the rates through their address; this object keeps them alive.
+        return dict(schedule_table=int(self.rates.ctypes.data))
+
+    def __call__(self, lr: float, t: int) -> float:
+        return float(self.rates[t])
+
+    def __repr__(self) -> str:
+        return f"PerUpdate(<{self.rates.size} rates from {self.rates[0]:.4g} to {self.rates[-1]:.4g}>)"
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
@@ -187,4 +261,9 @@ def get_schedule(schedule: Schedule | str | None) -> Schedule:
             raise ValueError(
                 f"unknown schedule {schedule!r}; valid names: {', '.join(sorted(SCHEDULES))}"
             ) from None
-    raise TypeError(f"schedule must be a name or a gdfast.schedules object; got {type(schedule).__name__}")
+    if hasattr(schedule, "__array__") or isinstance(schedule, (list, tuple)):
+        return PerUpdate(schedule)
+    raise TypeError(
+        "schedule must be a name, a gdfast.schedules object or a 1-D array of per-update learning rates; "
+        f"got {type(schedule).__name__}"
+    )

@@ -11,7 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, draw_seed
+from ._engine import (
+    C_STATUS, N_COUNTERS, N_SCALARS, RENAMED_OPTIONS, TrainOptions, TrainState, draw_seed, initial_bias,
+)
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["sweep", "SweepResult", "grid", "expand_configs"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SweepResult:
     """Stacked results of :func:`sweep`, one entry per configuration, in configuration order.
 
@@ -47,6 +49,27 @@ class SweepResult:
 
     def __len__(self) -> int:
         return len(self.results)
+
+    def __repr__(self) -> str:
+        """A few lines: how the runs ended, the spread of their losses, the shapes (not the arrays)."""
+        n = len(self.results)
+        statuses: dict[str, int] = {}
+        for r in self.results:
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        ended = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        loss = self.loss
+        finite = np.isfinite(loss)
+        spread = "no finite loss"
+        if finite.any():
+            best = int(np.nanargmin(np.where(finite, loss, np.nan)))
+            spread = (f"loss min {loss[best]:.4g} (run {best}: {self.configs[best]}), median "
+                      f"{np.median(loss[finite]):.4g}, max {loss[finite].max():.4g}")
+        return "\n".join([
+            f"SweepResult({n} runs: {ended};",
+            f"            {spread};",
+            f"            W: {self.results[0].W.dtype} {self.W.shape}, losses: {self.losses.shape};",
+            "            per run: .configs[i], .results[i]; tables: .to_records(), .to_dataframe())",
+        ])
 
     @property
     def W(self) -> np.ndarray:
@@ -116,7 +139,8 @@ class SweepResult:
         return pd.DataFrame.from_records(self.to_records())
 
 
-_OPTION_NAMES = {f.name for f in fields(TrainOptions)}
+# Option names sweep and grid take: train's, and their deprecated spellings.
+_OPTION_NAMES = {f.name for f in fields(TrainOptions)} | set(RENAMED_OPTIONS)
 
 
 def expand_configs(
@@ -209,6 +233,7 @@ def sweep(
     X: npt.ArrayLike,
     Y: npt.ArrayLike,
     *,
+    b: npt.ArrayLike | None = None,
     learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     seeds: Sequence[int] | None = None,
     initial_weights: npt.ArrayLike | None = None,
@@ -242,6 +267,8 @@ def sweep(
         Start weights (used when ``initial_weights`` is None).
     X, Y : array_like
         Data, as for :func:`gdfast.train`.
+    b : array_like, shape (n_outputs,), optional
+        Start bias of every run (with ``fit_intercept=True``; default zeros).
     learning_rates : sequence of float, optional
     seeds : sequence of int, optional
     initial_weights : array_like, shape (k, n_outputs, n_features), optional
@@ -296,7 +323,7 @@ def sweep(
         from . import _distributed
 
         _distributed.check_client(client)
-    plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options)
+    plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options, b)
     if client is None:
         if n_threads is None:
             n_threads = _train.max_threads()
@@ -304,7 +331,7 @@ def sweep(
         if n_threads > 1 and not _train.have_openmp():
             warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning,
                           stacklevel=2)
-        results = _execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads)
+        results = _execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads, plan.b)
     else:
         if n_threads is not None:
             n_threads = check_int(n_threads, "n_threads", low=1)
@@ -339,13 +366,14 @@ class _Plan:
     Y: np.ndarray
     sample_weight: np.ndarray | None
     starts: np.ndarray | None
+    b: np.ndarray | None = None
 
 
 def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
           learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
           seeds: Sequence[int] | None, initial_weights: npt.ArrayLike | None,
           configs: Sequence[dict[str, Any]] | None, sample_weight: npt.ArrayLike | None,
-          train_options: dict[str, Any]) -> _Plan:
+          train_options: dict[str, Any], b: npt.ArrayLike | None = None) -> _Plan:
     """Validate a sweep's arguments and expand them into runs (seeds drawn here, once)."""
     if "state" in train_options or "progress" in train_options:
         raise TypeError("sweep does not take state= or progress=")
@@ -388,11 +416,12 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
         runs.append(_Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
-    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts)
+    bias = initial_bias(b, W_arr, runs[0].options)
+    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias)
 
 
 def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
-             starts: np.ndarray | None, n_threads: int) -> list[TrainResult]:
+             starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None) -> list[TrainResult]:
     """Run planned runs in one ``sweep_steps`` kernel call; their TrainResults, in order.
 
     The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes.
@@ -400,7 +429,7 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
     n_runs = len(runs)
     n_samples = X.shape[0]
     fit_intercept = runs[0].options.fit_intercept
-    states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], None, n_samples,
+    states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
                              run.options, run.seed) for run in runs]
     # Stacked runs share one params layout: a best-iterate row for all when any run keeps one.
     rows = max(s.params.shape[0] for s in states)
@@ -478,7 +507,7 @@ def _as_list(name: str, seq: Any) -> list[Any] | None:
     if isinstance(seq, (str, bytes, dict)):
         raise ValueError(f"{name} must be a non-empty sequence; got {type(seq).__name__}")
     try:
-        items = list(seq)
+        items = [v.item() if isinstance(v, np.generic) else v for v in seq]  # NumPy scalars -> Python
     except TypeError:
         raise TypeError(f"{name} must be a sequence; got {type(seq).__name__}: {seq!r}") from None
     if not items:

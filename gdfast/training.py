@@ -13,7 +13,7 @@ from . import _train
 from ._engine import (
     C_BEST_STEP, C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, C_CURRENT, CONVERGED, DIVERGED,
     NO_IMPROVEMENT, S_BEST_LOSS, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    history_lengths,
+    history_lengths, initial_bias,
 )
 from ._validation import as_array, as_float, check_bool, prepare_samples
 from .optimizers import Optimizer
@@ -22,7 +22,7 @@ from .schedules import Schedule
 __all__ = ["train", "TrainResult"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TrainResult:
     """What :func:`gdfast.train` returns.
 
@@ -35,8 +35,10 @@ class TrainResult:
     loss : float
         Loss of the final (W, b) on all samples.
     losses : ndarray of float64
-        Loss computed in the forward pass of updates t = 0, record_every, 2*record_every, ...
-        (the batch's loss for mini-batches).
+        The loss *before* updates t = 0, record_every, 2*record_every, ... (computed in each
+        update's forward pass; the batch's loss for mini-batches). The loss after the last update
+        is not in it: it is ``loss``. A run stopped by ``grad_tol`` also records the forward pass
+        that found convergence.
     epoch_losses : ndarray of float64
         Mean batch loss of each completed epoch (with a full batch: one entry per update). With
         ``record_every`` > 1, only every ``max(1, record_every // steps_per_epoch)``-th epoch is
@@ -44,7 +46,7 @@ class TrainResult:
     n_iter : int
         Updates done by this call.
     converged : bool
-        Stopped because the gradient's norm fell below ``tol``.
+        Stopped because the gradient's norm fell below ``grad_tol``.
     stopped_early : bool
         Stopped by the ``n_iter_no_change`` rule.
     diverged : bool
@@ -55,7 +57,7 @@ class TrainResult:
     status : str
         ``"max_iter"``, ``"converged"``, ``"no_improvement"`` or ``"diverged"``.
     grad_norm : float
-        Norm of the last gradient computed (NaN when neither ``tol`` nor ``clip_norm`` asked for it,
+        Norm of the last gradient computed (NaN when neither ``grad_tol`` nor ``clip_norm`` asked for it,
         or when no update ran).
     seed : int
         Seed of the shuffling generator (drawn from the OS when none was given).
@@ -91,15 +93,45 @@ class TrainResult:
     state: TrainState
     best_step: int
 
+    def __repr__(self) -> str:
+        """A few lines: the outcome and the arrays' shapes (the arrays themselves: ``result.W`` ...)."""
+        b = "None" if self.b is None else f"{self.b.dtype} {self.b.shape}"
+        lines = [
+            f"TrainResult(status={self.status!r}, n_iter={self.n_iter}, loss={self.loss:.6g},",
+            f"            W: {self.W.dtype} {self.W.shape}, b: {b},",
+            f"            losses: {self.losses.shape} (the loss before every record_every-th update; the "
+            "final loss is .loss),",
+            f"            epoch_losses: {self.epoch_losses.shape}, grad_norm={self.grad_norm:.4g}, "
+            f"seed={self.seed}, best_step={self.best_step},",
+        ]
+        hint = self.still_improving_hint()
+        if hint:
+            lines.append(f"            note: {hint},")
+        lines.append("            arrays: .W .b .losses .epoch_losses; continue with state=.state)")
+        return "\n".join(lines)
+
+    def still_improving_hint(self) -> str:
+        """For a run that stopped at ``max_iter``: a sentence when its loss was still falling
+        (by over 1% across the last tenth of its recorded losses), else ``""``."""
+        n = self.losses.size
+        if self.status != "max_iter" or n < 10:
+            return ""
+        before, last = self.losses[n - 1 - n // 10], self.losses[-1]
+        if not (before > 0 and last < 0.99 * before):
+            return ""
+        return (f"the loss was still falling ({(1 - last / before) * 100:.3g}% over the last tenth of the "
+                "updates): more iterations or a larger learning_rate would lower it")
+
 
 def train(
     W: npt.ArrayLike,
     X: npt.ArrayLike,
     Y: npt.ArrayLike,
     *,
+    b: npt.ArrayLike | None = None,
     learning_rate: float = 0.01,
     num_iterations: int | None = None,
-    tol: float | None = None,
+    grad_tol: float | None = None,
     record_every: int = 1,
     optimizer: Optimizer | str = "sgd",
     loss: str = "mse",
@@ -118,6 +150,7 @@ def train(
     progress: bool = False,
     divergence_factor: float | None = 1e4,
     restore_best: bool = False,
+    tol: float | None = None,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
@@ -129,12 +162,18 @@ def train(
         One sample, or one sample per row.
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
         Targets, matching X.
+    b : array_like, shape (n_outputs,), optional
+        Start bias with ``fit_intercept=True`` (default zeros; not modified), e.g. the bias of a
+        ``torch.nn.Linear`` whose weight is W.
     learning_rate : float, default 0.01
         Base step size (> 0); a ``schedule`` may vary it per update.
-    num_iterations : int, default 100
-        Number of updates (>= 0). ``0`` returns the start unchanged.
-    tol : float, optional
-        Stop (``converged=True``) when the norm of the loss gradient falls below ``tol``.
+    num_iterations : int, optional
+        Number of updates (>= 0); ``0`` returns the start unchanged. None (the default) means 100
+        updates, unless ``num_epochs`` is given. A run that ends at this limit while its loss is
+        still falling says so in its repr (``status='max_iter'`` and a note); no warning is issued,
+        since a fixed number of steps is what the lessons ask for.
+    grad_tol : float, optional
+        Stop (``converged=True``) when the norm of the loss gradient falls below ``grad_tol``.
     record_every : int, default 1
         Record the loss every this many updates (bounded memory for long runs); epoch losses are
         then kept about as often (see ``TrainResult.epoch_losses``).
@@ -145,7 +184,7 @@ def train(
         Mean over samples and outputs, as torch's MSELoss, L1Loss and HuberLoss(delta=huber_delta).
     huber_delta : float, default 1.0
     fit_intercept : bool, default False
-        Also train a bias b (prediction ``W @ x + b``); it starts at zero.
+        Also train a bias b (prediction ``W @ x + b``); it starts at ``b`` (default zero).
     batch_size : int, optional
         Mini-batch size (1 <= batch_size <= n_samples); None means the full batch. The last batch of
         an epoch is smaller when batch_size does not divide n_samples.
@@ -184,6 +223,10 @@ def train(
         of the epoch with the lowest mean loss) when their loss on all samples is lower than the
         final weights'. ``result.best_step`` tells which update they come from. Costs one more
         copy of the parameters in the state.
+    tol : float, optional
+        Deprecated alias of ``grad_tol`` (a DeprecationWarning; removed in the next release).
+        ``tol`` means the loss-improvement threshold in :class:`gdfast.GDRegressor`, as in
+        scikit-learn; here that threshold is ``loss_tol``.
 
     Returns
     -------
@@ -200,7 +243,8 @@ def train(
     True
     """
     options = TrainOptions.from_kwargs(
-        learning_rate=learning_rate, num_iterations=num_iterations, tol=tol, record_every=record_every,
+        learning_rate=learning_rate, num_iterations=num_iterations, grad_tol=grad_tol, tol=tol,
+        record_every=record_every,
         optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
         batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
         loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
@@ -211,16 +255,19 @@ def train(
     sw = _prepare_sample_weight(sample_weight, X2)
     n_samples = X2.shape[0]
     n_steps = options.resolved_num_iterations(n_samples)
-    cfg = options.kernel_config(n_samples)
     if state is None:
         used_seed = options.seed if options.seed is not None else draw_seed()
-        start = TrainState.new(W, None, n_samples, options, used_seed)
+        start = TrainState.new(W, initial_bias(b, W, options), n_samples, options, used_seed)
     else:
         if not isinstance(state, TrainState):
             raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
         start = state.copy()  # checked after copying, so no other thread can change what was checked
         TrainState.check_compatible(start, W, n_samples, options, n_steps)
+        bias = initial_bias(b, W, options)
+        if bias is not None and not np.array_equal(start.split()[1], bias):
+            raise ValueError("b differs from the state's current bias: pass result.b with result.state")
         used_seed = options.seed if options.seed is not None else -1
+    cfg = options.kernel_config(n_samples, end_step=start.step + n_steps)
     # The run advances a copy: ``start`` stays as it was, for the rare replay of a diverged run.
     return _run(cfg, options, X2, Y2, sw, start, n_steps, used_seed, progress)
 
@@ -336,7 +383,7 @@ def _finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.n
         if best_loss < final_loss:
             theta, final_loss, best_step = state.params[2], best_loss, int(state.counters[C_BEST_STEP])
     W, b = _split(theta, state)
-    grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.tol is not None or options.clip_norm) else np.nan
+    grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.grad_tol is not None or options.clip_norm) else np.nan
     recorded = history[: state.counters[C_RECORDED]]
     losses = _compact(recorded if status != DIVERGED else _recorded(history, n_iter, options.record_every))
     # (a full batch's epochs are its updates: its epoch losses are its losses)

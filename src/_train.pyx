@@ -56,6 +56,7 @@ cdef enum:
     SCHEDULE_STEP = 2
     SCHEDULE_INVSCALING = 3
     SCHEDULE_COSINE = 4
+    SCHEDULE_TABLE = 5
 
 cdef enum:
     STATUS_RUNNING = 0
@@ -112,6 +113,7 @@ cdef struct TrainConfig:
     double schedule_power
     double schedule_t_max
     double schedule_eta_min
+    Py_ssize_t schedule_table  # address of the float64 per-update rates (SCHEDULE_TABLE)
     double clip_norm
     double grad_tol
     double loss_tol
@@ -245,6 +247,9 @@ cdef inline double scheduled_learning_rate(const TrainConfig* cfg, int64_t t) no
         return lr * pow(cfg.schedule_gamma, floor(<double>t / cfg.schedule_step_size))
     if cfg.schedule == SCHEDULE_INVSCALING:
         return lr / pow(<double>(t + 1), cfg.schedule_power)
+    if cfg.schedule == SCHEDULE_TABLE:
+        # lr_t = rates[t]; Python checked that the table covers every update of the call
+        return (<const double*>cfg.schedule_table)[t]
     if cfg.schedule == SCHEDULE_COSINE:
         # (1 + cos) / 2 in [0, 1] first, so (lr - eta_min) * it cannot overflow (same bits otherwise:
         # halving is exact).

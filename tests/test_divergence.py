@@ -209,7 +209,7 @@ def test_a_corrupt_state_is_refused(corrupt, match):
 
 
 def test_grad_norm_is_nan_when_no_gradient_was_computed():
-    r = gdfast.train(np.zeros((1, 2)), np.ones((3, 2)), np.ones((3, 1)), tol=1e-3, num_iterations=0)
+    r = gdfast.train(np.zeros((1, 2)), np.ones((3, 2)), np.ones((3, 1)), grad_tol=1e-3, num_iterations=0)
     assert np.isnan(r.grad_norm) and not r.converged
 
 

@@ -590,7 +590,7 @@ def test_fuzz_optimizer_and_schedule_classes(data):
 # ---------------------------------------------------------------------------------------------
 # train (against reference.train) and sweep (against gdfast.train, which it must equal bit for bit)
 # ---------------------------------------------------------------------------------------------
-TRAIN_ARGS = ["W", "X", "Y", "learning_rate", "num_iterations", "tol", "record_every", "optimizer", "loss",
+TRAIN_ARGS = ["W", "X", "Y", "learning_rate", "num_iterations", "grad_tol", "record_every", "optimizer", "loss",
               "huber_delta", "fit_intercept", "batch_size", "shuffle", "seed", "num_epochs", "schedule",
               "loss_tol", "n_iter_no_change", "clip_norm", "sample_weight", "state", "progress", "initial_weights",
               "learning_rates", "seeds", "configs", "n_threads", "eps", "beta1", "beta2", "momentum",
@@ -643,7 +643,7 @@ def train_options(draw, n_samples, clean=False):
         o["shuffle"] = maybe_bad(draw, st.booleans(), bad)
     o["seed"] = maybe_bad(draw, st.sampled_from([0, 1, 12345, 2**64 - 1]), bad)
     if draw(st.integers(0, 3)) == 0:
-        o["tol"] = maybe_bad(draw, st.sampled_from([0.0, 1e-8, 1e-2, 1.0, 1e300]), bad)
+        o["grad_tol"] = maybe_bad(draw, st.sampled_from([0.0, 1e-8, 1e-2, 1.0, 1e300]), bad)
     if draw(st.integers(0, 3)) == 0:
         o["n_iter_no_change"] = maybe_bad(draw, st.integers(1, 4), bad)
         o["loss_tol"] = maybe_bad(draw, st.sampled_from([0.0, 1e-4, 0.1, 1e300]), bad)

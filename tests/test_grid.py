@@ -74,7 +74,7 @@ def test_to_records_and_to_dataframe_hold_each_rows_outcome():
     pd = pytest.importorskip("pandas", reason="to_dataframe needs pandas (pip install pandas)")
     configs = gdfast.grid(optimizer=["sgd", "adam"], learning_rate=[STABLE_LR, DIVERGING_LR])
     with pytest.warns(RuntimeWarning, match="1 of 4 runs diverged"):
-        res = gdfast.sweep(W1, INPUT, TARGET, configs=configs, num_iterations=200, tol=1e-6)
+        res = gdfast.sweep(W1, INPUT, TARGET, configs=configs, num_iterations=200, grad_tol=1e-6)
     df = res.to_dataframe()
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["optimizer", "learning_rate", "loss", "n_iter", "converged", "diverged",

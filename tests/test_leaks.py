@@ -136,7 +136,7 @@ def test_cheap_calls_do_not_leak(name):
 
 def _train_calls():
     gdfast.train(W, X, Y, num_iterations=5, optimizer="adam", batch_size=2, fit_intercept=True, seed=1,
-                 tol=1e-12, clip_norm=10.0)
+                 grad_tol=1e-12, clip_norm=10.0)
 
 
 def _train_error():

@@ -25,7 +25,7 @@ def test_train_progress_bar_changes_nothing_but_stderr(capsys, rng):
 
 
 def test_train_progress_stops_with_the_run(capsys):
-    res = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=10_000, tol=1e-9, progress=True)
+    res = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=10_000, grad_tol=1e-9, progress=True)
     assert res.converged and res.n_iter < 10_000
     assert f"{res.n_iter}/10000" in capsys.readouterr().err
 

@@ -103,8 +103,8 @@ def test_drawn_seeds_are_reported(data):
 def test_sweep_result_properties(data):
     W0, X, Y = data
     res = gdfast.sweep(W0, X, Y, learning_rates=[0.01, 0.05], configs=[{"num_iterations": 5}, {"num_iterations": 9}],
-                       seeds=[0], n_threads=2, tol=1e-300)
-    runs = [gdfast.train(W0, X, Y, learning_rate=lr, num_iterations=n, seed=0, tol=1e-300)
+                       seeds=[0], n_threads=2, grad_tol=1e-300)
+    runs = [gdfast.train(W0, X, Y, learning_rate=lr, num_iterations=n, seed=0, grad_tol=1e-300)
             for lr in (0.01, 0.05) for n in (5, 9)]
     assert len(res) == 4
     np.testing.assert_array_equal(res.W, np.stack([r.W for r in runs]))

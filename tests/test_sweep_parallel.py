@@ -50,7 +50,7 @@ def test_mixed_configs_equal_train_for_1_and_2_threads(dtype, rng):
         {"learning_rate": 0.05, "batch_size": 4, "seed": 3},
         {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 8, "seed": 11},
         {"loss": "huber", "huber_delta": 0.5, "learning_rate": 0.1, "schedule": "cosine"},
-        {"loss": "mae", "learning_rate": 0.02, "tol": 1e-3, "clip_norm": 1.0},
+        {"loss": "mae", "learning_rate": 0.02, "grad_tol": 1e-3, "clip_norm": 1.0},
         {"learning_rate": 1e4},  # diverges
         {"learning_rate": 0.01, "batch_size": 7, "seed": 5, "n_iter_no_change": 2},
     ]

@@ -34,7 +34,7 @@ CONFIGS = [
     dict(num_iterations=200, optimizer="adam", learning_rate=0.01, batch_size=7, seed=3),
     dict(num_epochs=5, optimizer=gdfast.SGD(momentum=0.9, nesterov=True), batch_size=4, seed=11, fit_intercept=True),
     dict(num_iterations=150, loss="huber", optimizer="rmsprop", learning_rate=0.01, schedule="cosine", seed=5,
-         batch_size=16, tol=1e-9),
+         batch_size=16, grad_tol=1e-9),
 ]
 
 
