@@ -264,7 +264,7 @@ def train(
         start = state.copy()  # checked after copying, so no other thread can change what was checked
         TrainState.check_compatible(start, W, n_samples, options, n_steps)
         bias = initial_bias(b, W, options)
-        if bias is not None and not np.array_equal(start.split()[1], bias):
+        if bias is not None and not np.array_equal(start.current_params()[W.size:], bias):
             raise ValueError("b differs from the state's current bias: pass result.b with result.state")
         used_seed = options.seed if options.seed is not None else -1
     cfg = options.kernel_config(n_samples, end_step=start.step + n_steps)
