@@ -197,9 +197,9 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     else:
         step_dtype = np.result_type(lr, common_float_dtype(G=g_in))  # dtype of lr * G
         result_dtype = np.result_type(w_dtype, step_dtype)
+        g = as_float("G", g_in, step_dtype)  # G, W, out: checked in the scalar branch's order
         w = as_float("W", w_in, result_dtype)
         target = _check_out(out, w_in.shape, result_dtype)
-        g = as_float("G", g_in, step_dtype)
         result = np.empty(w_in.shape, dtype=result_dtype)
         if step_dtype == result_dtype:
             _kernels.update_into(w.reshape(-1), g.reshape(-1), float(lr), result.reshape(-1))

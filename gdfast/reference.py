@@ -22,8 +22,9 @@ from ._engine import (
 )
 from ._validation import (
     as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples, promotion_scalar,
+    shape_of,
 )
-from .core import _check_out
+from .core import _check_out, _check_same_shape
 from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, _prepare_sample_weight
@@ -55,11 +56,11 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     >>> reference.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     1.3333333333333333
     """
+    _check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion, as gdfast.mse
     p = as_array("prediction", prediction)
     t = as_array("target", target)
+    _check_same_shape(p.shape, t.shape)
     dtype = common_float_dtype(prediction=p, target=t)
-    if p.shape != t.shape:
-        raise ValueError(f"prediction and target must have the same shape; got {p.shape} and {t.shape}")
     p = as_float("prediction", p, dtype)
     t = as_float("target", t, dtype)
     return float(np.mean((p - t) ** 2))
