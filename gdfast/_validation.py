@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 
 from typing import Any
 
 import numpy as np
+
+from . import _kernels
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -21,19 +24,112 @@ def _describe(a: np.ndarray) -> str:
 
 
 def as_array(name: str, value: Any) -> np.ndarray:
-    """``np.asarray(value)``, with a TypeError naming ``name`` for non-numeric input."""
+    """``np.asarray(value)``, with a clear error naming ``name`` for input gdfast cannot take.
+
+    - A masked array with a masked element is refused (TypeError): gdfast has no missing values,
+      and the data under the mask must not be used silently. One with nothing masked is taken as
+      its data (``value.data``, no copy).
+    - A scipy.sparse matrix or array is refused (TypeError) with what to do instead.
+    - A pandas DataFrame or Series with nullable extension columns (``Int64``, ``Float64``,
+      ``boolean``, ...) is converted to a NumPy float array when it holds no ``pd.NA``; with
+      missing values it is refused (ValueError).
+    - Anything else must give a numeric (bool, integer or float) array.
+    """
     if isinstance(value, np.ndarray):
         arr = value
+        if isinstance(value, np.ma.MaskedArray):
+            arr = _unmasked(name, value)
     else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
-            raise TypeError(f"{name} must be array-like of real numbers; got {type(value).__name__}: {exc}") from None
+        _reject_sparse(name, value)
+        converted = _from_pandas(name, value)
+        if converted is not None:
+            arr = converted
+        else:
+            try:
+                arr = np.asarray(value)
+            except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
+                raise TypeError(
+                    f"{name} must be array-like of real numbers; got {type(value).__name__}: {exc}"
+                ) from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers (bool, integer or float); got dtype {arr.dtype}"
         )
     return arr
+
+
+def _unmasked(name: str, value: np.ma.MaskedArray) -> np.ndarray:
+    """The data of a masked array that has nothing masked; a TypeError if something is masked."""
+    mask = np.ma.getmask(value)
+    if mask is not np.ma.nomask:
+        n_masked = int(np.count_nonzero(mask))
+        if n_masked:
+            raise TypeError(
+                f"{name} is a masked array with {n_masked} masked element(s); gdfast does not support "
+                f"missing values: fill them ({name}.filled(value)) or drop those samples "
+                f"({name}.data would use the values under the mask)"
+            )
+    data: np.ndarray = np.ma.getdata(value)
+    return data
+
+
+def _reject_sparse(name: str, value: Any) -> None:
+    """A clear TypeError for scipy.sparse input (NumPy would make a 0-d object array of it)."""
+    sparse = sys.modules.get("scipy.sparse")  # scipy not imported: value cannot be a sparse matrix
+    if sparse is not None and sparse.issparse(value):
+        raise TypeError(
+            f"{name} is a scipy.sparse {type(value).__name__} of shape {value.shape}; gdfast does not "
+            f"support sparse input yet: pass {name}.toarray() if it fits in memory"
+        )
+
+
+def _from_pandas(name: str, value: Any) -> np.ndarray | None:
+    """A pandas DataFrame/Series with extension (nullable) columns as a NumPy array, else None.
+
+    NumPy would turn ``Int64``/``Float64`` columns into an object array; they are converted to
+    float64 (float32 when every column is 32-bit float) when no value is missing.
+    """
+    pd = sys.modules.get("pandas")  # pandas not imported: value cannot be a pandas object
+    if pd is None or not isinstance(value, (pd.DataFrame, pd.Series)):
+        return None
+    frame = isinstance(value, pd.DataFrame)
+    columns = list(value.items()) if frame else [(value.name, value)]
+    if not any(isinstance(col.dtype, pd.api.extensions.ExtensionDtype) for _, col in columns):
+        return None  # plain NumPy columns: np.asarray does the right thing
+    dtypes = []
+    for label, col in columns:
+        where = f"{name}'s column {label!r}" if frame else name
+        numpy_dtype = getattr(col.dtype, "numpy_dtype", col.dtype)
+        if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "biuf":
+            raise TypeError(
+                f"{where} must hold real numbers (bool, integer or float); got dtype {col.dtype}"
+            )
+        n_missing = int(col.isna().sum())
+        if n_missing:
+            raise ValueError(
+                f"{where} has {n_missing} missing value(s) (pd.NA); gdfast does not support missing "
+                f"values: fill them ({name}.fillna(...)) or drop those rows ({name}.dropna())"
+            )
+        dtypes.append(numpy_dtype)
+    dtype = np.result_type(*dtypes)
+    if dtype.kind != "f" or dtype.itemsize > 8:
+        dtype = np.dtype(np.float64)
+    elif dtype.itemsize < 4:
+        dtype = np.dtype(np.float32)
+    arr: np.ndarray = value.to_numpy(dtype=dtype)
+    return arr
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of an array-like that has one (ndarray, DataFrame, tensor...), without converting it;
+    None for objects such as lists whose shape only a conversion tells."""
+    if isinstance(value, np.ndarray):
+        known: tuple[int, ...] = value.shape
+        return known
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(d, (int, np.integer)) for d in shape):
+        return tuple(int(d) for d in shape)
+    return None
 
 
 def common_float_dtype(**arrays: np.ndarray) -> np.dtype:
@@ -53,21 +149,44 @@ def common_float_dtype(**arrays: np.ndarray) -> np.dtype:
 def as_float(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """A C-contiguous, aligned, native-byte-order array of ``dtype`` holding ``arr``'s finite values.
 
-    Returns ``arr`` itself when it already qualifies (callers must not write to the result).
+    Returns ``arr`` itself when it already qualifies (callers must not write to the result). The
+    finite check runs in a compiled loop and allocates nothing, so an already-valid array costs
+    no memory; a conversion costs one array of the result's size.
     """
     if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if arr.ndim not in allowed:
-            want = " or ".join(f"{d}-D" for d in allowed)
-            raise ValueError(f"{name} must be {want}; got {_describe(arr)}")
+        check_ndim(name, arr.shape, ndim)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty; got {_describe(arr)}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: reported below
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not out.flags.aligned:  # e.g. a view at an odd byte offset: the kernels need aligned elements
         out = out.copy()
-    if not np.isfinite(out).all():
+    if not _kernels.all_finite(out):
+        if out is not arr and np.isfinite(arr).all():
+            raise ValueError(
+                f"{name} has values beyond the range of {dtype} (largest finite: "
+                f"{np.finfo(dtype).max:.4g}), which would become infinite; pass every array as float64"
+            )
         raise ValueError(f"{name} contains NaN or infinity; gdfast needs finite values")
     return out
+
+
+def check_ndim(name: str, shape: tuple[int, ...], ndim: int | tuple[int, ...]) -> None:
+    """A ValueError naming ``name`` unless ``len(shape)`` is (one of) ``ndim``."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if len(shape) not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"{name} must be {want}; got shape {shape}")
+
+
+def promotion_scalar(value: Any) -> Any:
+    """``value`` as it takes part in NumPy's promotion: a Python float (weak) for Python numbers,
+    the NumPy scalar (strong) for float32/float64 ones; other NumPy scalars become float64
+    (float16 becomes float32), as integer arrays do in gdfast."""
+    if isinstance(value, np.generic):
+        dtype = common_float_dtype(learning_rate=np.asarray(value))
+        return dtype.type(value)
+    return float(value)
 
 
 def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
@@ -128,34 +247,56 @@ def prepare_samples(
     """Validate (W, X[, Y]) of a linear model and return them as float arrays of one dtype.
 
     Leave ``Y`` out for a call without targets; a ``Y`` given as None is an error like any other
-    non-numeric Y.
+    non-numeric Y. Shapes are checked before anything is converted or copied (on the inputs' own
+    ``shape`` where they have one), so a shape error costs no memory.
 
     Returns ``(W, X2, Y2, single)`` where X2 is (n_samples, n_features), Y2 is (n_samples, n_outputs)
     (or None), and ``single`` tells whether X was one 1-D sample.
     """
+    has_y = Y is not _NO_TARGET
+    _check_sample_shapes(shape_of(W), shape_of(X), shape_of(Y) if has_y else _NO_TARGET)
     arrays = {"W": as_array("W", W), "X": as_array("X", X)}
-    if Y is not _NO_TARGET:
+    if has_y:
         arrays["Y"] = as_array("Y", Y)
+    _check_sample_shapes(arrays["W"].shape, arrays["X"].shape, arrays["Y"].shape if has_y else _NO_TARGET)
     dtype = common_float_dtype(**arrays)
-    W = as_float("W", arrays["W"], dtype, ndim=2)
-    X = as_float("X", arrays["X"], dtype, ndim=(1, 2))
-    n_outputs, n_features = W.shape
+    W = as_float("W", arrays["W"], dtype)
+    X = as_float("X", arrays["X"], dtype)
     single = X.ndim == 1
     X2 = X.reshape(1, -1) if single else X
-    if X2.shape[1] != n_features:
-        what = "X" if single else "X's second axis"
-        raise ValueError(
-            f"{what} must have length n_features = W.shape[1] = {n_features}; got X of shape {X.shape}"
-        )
     Y2 = None
-    if Y is not _NO_TARGET:
-        Y = as_float("Y", arrays["Y"], dtype, ndim=X.ndim)
-        expected = (n_outputs,) if single else (X2.shape[0], n_outputs)
-        if Y.shape != expected:
-            raise ValueError(
-                f"Y must have shape {expected} (n_outputs = W.shape[0] = {n_outputs}"
-                + ("" if single else f", n_samples = X.shape[0] = {X2.shape[0]}")
-                + f"); got {Y.shape}"
-            )
+    if has_y:
+        Y = as_float("Y", arrays["Y"], dtype)
         Y2 = Y.reshape(1, -1) if single else Y
     return W, X2, Y2, single
+
+
+def _check_sample_shapes(W: tuple[int, ...] | None, X: tuple[int, ...] | None, Y: Any) -> None:
+    """Shape rules of (W, X[, Y]); a None shape (not known yet) skips the checks that need it."""
+    if W is not None:
+        check_ndim("W", W, 2)
+        if 0 in W:
+            raise ValueError(f"W must not be empty; got shape {W}")
+    if X is not None:
+        check_ndim("X", X, (1, 2))
+        if 0 in X:
+            raise ValueError(f"X must not be empty; got shape {X}")
+    if W is None or X is None:
+        return
+    n_outputs, n_features = W
+    single = len(X) == 1
+    if X[-1] != n_features:
+        what = "X" if single else "X's second axis"
+        raise ValueError(
+            f"{what} must have length n_features = W.shape[1] = {n_features}; got X of shape {X}"
+        )
+    if Y is _NO_TARGET or Y is None:
+        return
+    check_ndim("Y", Y, len(X))
+    expected = (n_outputs,) if single else (X[0], n_outputs)
+    if Y != expected:
+        raise ValueError(
+            f"Y must have shape {expected} (n_outputs = W.shape[0] = {n_outputs}"
+            + ("" if single else f", n_samples = X.shape[0] = {X[0]}")
+            + f"); got {Y}"
+        )

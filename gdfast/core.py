@@ -14,6 +14,8 @@ from ._validation import (
     check_learning_rate,
     common_float_dtype,
     prepare_samples,
+    promotion_scalar,
+    shape_of,
 )
 
 __all__ = ["predict", "mse", "mse_gradient", "update"]
@@ -72,18 +74,21 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     fast = _kernels.mse_fast(prediction, target)
     if fast is not None:
         return fast
+    _check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion
     p = as_array("prediction", prediction)
     t = as_array("target", target)
+    _check_same_shape(p.shape, t.shape)
     dtype = common_float_dtype(prediction=p, target=t)
-    if p.shape != t.shape:
-        raise ValueError(
-            f"prediction and target must have the same shape; got {p.shape} and {t.shape}"
-        )
     p = as_float("prediction", p, dtype).reshape(-1)
     t = as_float("target", t, dtype).reshape(-1)
     result = _kernels.mean_squared_error(p, t)
     _warn_if_not_finite("mse", result)
     return result
+
+
+def _check_same_shape(p: tuple[int, ...] | None, t: tuple[int, ...] | None) -> None:
+    if p is not None and t is not None and p != t:
+        raise ValueError(f"prediction and target must have the same shape; got {p} and {t}")
 
 
 def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
@@ -122,17 +127,24 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
 
 
 def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
-    """One gradient-descent step ``W - learning_rate * G``.
+    """One gradient-descent step ``W - learning_rate * G``, with NumPy's dtype and bits.
+
+    The result is what NumPy 2 computes for ``W - learning_rate * G`` (the product first), under
+    its promotion rule (NEP 50): a Python ``float``/``int`` is *weak* and takes the dtype of the
+    array it meets, while NumPy scalars, 0-d arrays and arrays are *strong* and promote. So a
+    float32 W stays float32 with a Python-float ``learning_rate`` or ``G``, but becomes float64
+    with an ``np.float64`` learning rate or a float64 G. Integer and bool W or G count as float64
+    (float16 as float32), as everywhere in gdfast.
 
     Parameters
     ----------
     W : array_like
         Current weights. Not modified unless passed as ``out`` too.
     G : array_like or float
-        Gradient of W's shape, or a scalar (the lesson's simplified gradient, subtracted from
-        every weight).
+        Gradient of W's shape (no broadcasting), or a scalar (the lesson's simplified gradient,
+        subtracted from every weight).
     learning_rate : float
-        Finite and > 0.
+        Finite and > 0; a Python number or a NumPy scalar (which then takes part in the promotion).
     out : ndarray, optional
         Where to write the result (may be ``W`` itself for an in-place step). Must have W's shape
         and the result's dtype. ``out`` may alias or overlap ``W`` and ``G`` in any way (shifted,
@@ -143,39 +155,56 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     -------
     ndarray
         The new weights (``out`` when given; otherwise a new array sharing no memory with the
-        inputs). Computed in the arrays' own precision, exactly as NumPy evaluates
-        ``W - learning_rate * G``.
+        inputs), equal to the bit to NumPy's ``W - learning_rate * G``.
 
     Examples
     --------
-    >>> import gdfast
+    >>> import numpy as np, gdfast
     >>> gdfast.update([1.0, 2.0], [10.0, 20.0], 0.1)
     array([0., 0.])
+    >>> W = np.array([1.0, 2.0], dtype=np.float32)
+    >>> gdfast.update(W, 0.5, 0.1).dtype, gdfast.update(W, 0.5, np.float64(0.1)).dtype
+    (dtype('float32'), dtype('float64'))
     """
     if out is None:
         fast = _kernels.update_fast(W, G, learning_rate)
         if fast is not None:
             return fast
-    lr = check_learning_rate(learning_rate)
+    check_learning_rate(learning_rate)
+    lr = promotion_scalar(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)
-    # A plain Python number is "weak", as in NumPy: it takes W's dtype instead of promoting it.
-    # (type(), not isinstance: np.float64 subclasses float but is not weak under NumPy 2's rules.)
-    weak_scalar = type(G) in (int, float)
-    dtype = common_float_dtype(W=w_in) if weak_scalar else common_float_dtype(W=w_in, G=g_in)
     if w_in.ndim == 0:
         raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
     if g_in.ndim != 0 and g_in.shape != w_in.shape:
         raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
-    w = as_float("W", w_in, dtype)
-    target = _check_out(out, w_in.shape, dtype)
-    result = np.empty(w_in.shape, dtype=dtype)
+    if w_in.size == 0:
+        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    w_dtype = common_float_dtype(W=w_in)
+    result_dtype: np.dtype
     if g_in.ndim == 0:
-        g = as_float("G", g_in.reshape(1), dtype)
-        _kernels.update_scalar_into(w.reshape(-1), float(g[0]), lr, result.reshape(-1))
+        # The scalar step is computed by Python / NumPy scalar arithmetic itself, then cast to the
+        # result's dtype and subtracted, as NumPy does with ``W - step``.
+        g = as_float("G", g_in.reshape(1), common_float_dtype(G=g_in))  # validates: finite
+        g_scalar = float(g[0]) if type(G) in (int, float, bool) else g[0]  # weak, or a strong scalar
+        with np.errstate(all="ignore"):  # an overflow gives a non-finite result: warned below
+            step = lr * g_scalar
+        result_dtype = np.result_type(w_dtype, step)
+        w = as_float("W", w_in, result_dtype)
+        target = _check_out(out, w_in.shape, result_dtype)
+        result = np.empty(w_in.shape, dtype=result_dtype)
+        _kernels.subtract_scalar_into(w.reshape(-1), float(step), result.reshape(-1))
     else:
-        g = as_float("G", g_in, dtype)
-        _kernels.update_into(w.reshape(-1), g.reshape(-1), lr, result.reshape(-1))
+        step_dtype = np.result_type(lr, common_float_dtype(G=g_in))  # dtype of lr * G
+        result_dtype = np.result_type(w_dtype, step_dtype)
+        g = as_float("G", g_in, step_dtype)  # G, W, out: checked in the scalar branch's order
+        w = as_float("W", w_in, result_dtype)
+        target = _check_out(out, w_in.shape, result_dtype)
+        result = np.empty(w_in.shape, dtype=result_dtype)
+        if step_dtype == result_dtype:
+            _kernels.update_into(w.reshape(-1), g.reshape(-1), float(lr), result.reshape(-1))
+        else:  # a float32 step subtracted from float64 weights
+            _kernels.update_mixed_into(w.reshape(-1), g.reshape(-1), float(lr), result.reshape(-1))
     _warn_if_not_finite("update", result)
     if target is None:
         return result

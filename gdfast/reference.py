@@ -21,8 +21,11 @@ from ._engine import (
     S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     epoch_record_every, initial_bias,
 )
-from ._validation import as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples
-from .core import _check_out
+from ._validation import (
+    as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples, promotion_scalar,
+    shape_of,
+)
+from .core import _check_out, _check_same_shape
 from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, _prepare_sample_weight
@@ -54,11 +57,11 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     >>> reference.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     1.3333333333333333
     """
+    _check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion, as gdfast.mse
     p = as_array("prediction", prediction)
     t = as_array("target", target)
+    _check_same_shape(p.shape, t.shape)
     dtype = common_float_dtype(prediction=p, target=t)
-    if p.shape != t.shape:
-        raise ValueError(f"prediction and target must have the same shape; got {p.shape} and {t.shape}")
     p = as_float("prediction", p, dtype)
     t = as_float("target", t, dtype)
     return float(np.mean((p - t) ** 2))
@@ -80,7 +83,8 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
 
 
 def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
-    """``W - learning_rate * G`` (G converted to the result's dtype first).
+    """``W - learning_rate * G`` evaluated by NumPy itself (its NEP 50 promotion: Python numbers
+    are weak, NumPy scalars and arrays strong), after gdfast's validation.
 
     Examples
     --------
@@ -88,20 +92,27 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     >>> reference.update([1.0, 2.0], [10.0, 20.0], 0.1)
     array([0., 0.])
     """
-    lr = check_learning_rate(learning_rate)
+    check_learning_rate(learning_rate)
+    lr = promotion_scalar(learning_rate)
     w_in = as_array("W", W)
     g_in = as_array("G", G)
-    # (type(), not isinstance: np.float64 subclasses float but is not weak under NumPy 2's rules.)
-    weak_scalar = type(G) in (int, float)
-    dtype = common_float_dtype(W=w_in) if weak_scalar else common_float_dtype(W=w_in, G=g_in)
     if w_in.ndim == 0:
         raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
     if g_in.ndim != 0 and g_in.shape != w_in.shape:
         raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
+    if w_in.size == 0:
+        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    g_arr = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, common_float_dtype(G=g_in))
+    g: Any = g_arr
+    if g_in.ndim == 0:  # a Python number stays weak; a NumPy scalar or 0-d array is strong
+        g = float(g_arr[0]) if type(G) in (int, float, bool) else g_arr[0]
+    with np.errstate(all="ignore"):
+        step = lr * g
+    dtype = np.result_type(common_float_dtype(W=w_in), step)
     w = as_float("W", w_in, dtype)
     target = _check_out(out, w_in.shape, dtype)
-    g = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, dtype)
-    result: np.ndarray = w - dtype.type(lr) * (g[0] if g_in.ndim == 0 else g)
+    with np.errstate(all="ignore"):
+        result: np.ndarray = w - step
     if target is None:
         return result
     target[...] = result

@@ -15,7 +15,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import C_POSITION, C_STATUS, TrainState
+from ._engine import C_POSITION, C_STATUS, TrainOptions, TrainState
+from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
+from .schedules import SCHEDULES
 from .core import predict as _predict
 from .training import TrainResult, train
 
@@ -158,6 +160,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> reg.n_iter_, reg.t_, reg.loss_curve_.shape
         (5, 5, (5,))
         """
+        self._check_params()
         for attr in ("_state", "_W", "_b"):
             self.__dict__.pop(attr, None)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
@@ -167,8 +170,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
         """One more epoch over (X, y), continuing the optimizer state, step count and schedule.
 
-        The first call (or a call after ``fit``) starts or continues from the current weights;
-        batches may have different numbers of samples. ``tol`` is not used (no early stopping).
+        The first call (or a call after ``fit``) starts or continues from the current weights,
+        ``coef_`` and ``intercept_`` (set them to start elsewhere; a first call without them starts
+        from zero); batches may have different numbers of samples. ``tol`` is not used (no early
+        stopping).
 
         Parameters
         ----------
@@ -191,6 +196,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> reg.t_, reg.loss_curve_.shape, bool(reg.loss_curve_[2] < reg.loss_curve_[0])
         (3, (3,), True)
         """
+        self._check_params()
         first = not hasattr(self, "_state")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, reset=first)
@@ -198,6 +204,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``X @ coef_.T + intercept_`` (computed by :func:`gdfast.predict`).
+
+        ``coef_`` and ``intercept_`` are read at each call, so values set by the user are used.
 
         Parameters
         ----------
@@ -218,10 +226,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        out = _predict(self._W, X)
-        if self._b is not None:
-            out = out + self._b
-        return out[:, 0] if self._y_1d else out
+        W, b, y_1d = self._public_params(None)
+        if W.shape[1] != X.shape[1]:
+            raise ValueError(f"coef_ has {W.shape[1]} features; X has {X.shape[1]}")
+        out: np.ndarray = _predict(W, X) + b.astype(W.dtype if W.dtype == X.dtype else np.float64)
+        return out[:, 0] if y_1d else out
 
     # ------------------------------------------------------------------------------------------
     def _train(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, *, first: bool, epochs: int,
@@ -230,19 +239,28 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         y_1d = Y.ndim == 1
         Y = Y.reshape(-1, 1) if y_1d else Y
         n_samples, n_features = X.shape
-        if not first:
-            if Y.shape[1] != self._W.shape[0] or y_1d != self._y_1d:
+        warm = None
+        if not first or (not early_stop and hasattr(self, "coef_")):
+            # Continue from the public attributes (the user may have set them), in the model's dtype.
+            dtype = self._state.params.dtype if not first else X.dtype
+            W_pub, b_pub, model_1d = self._public_params(dtype)
+            if Y.shape[1] != W_pub.shape[0] or y_1d != model_1d:
                 raise ValueError(
-                    f"y has {Y.shape[1]} target(s) ({'1-D' if y_1d else '2-D'}); the model was fitted with "
-                    f"{self._W.shape[0]} ({'1-D' if self._y_1d else '2-D'})"
+                    f"y has {Y.shape[1]} target(s) ({'1-D' if y_1d else '2-D'}); the model (coef_) has "
+                    f"{W_pub.shape[0]} ({'1-D' if model_1d else '2-D'})"
                 )
+            if W_pub.shape[1] != n_features:
+                raise ValueError(f"coef_ has {W_pub.shape[1]} features; X has {n_features}")
+            if not self.fit_intercept and b_pub.any():
+                raise ValueError("intercept_ must be 0 with fit_intercept=False; set fit_intercept=True to train it")
+            warm = (W_pub, b_pub)
             # Keep the model's dtype: later batches are cast to it.
-            X = np.asarray(X, dtype=self._W.dtype)
-            Y = np.asarray(Y, dtype=self._W.dtype)
+            X = np.asarray(X, dtype=dtype)
+            Y = np.asarray(Y, dtype=dtype)
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        batch_size = None if self.batch_size is None else min(int(self.batch_size), n_samples)
+        batch_size = None if self.batch_size is None else min(self.batch_size, n_samples)  # checked
         options: dict[str, Any] = dict(
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, batch_size=batch_size,
@@ -255,9 +273,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if early_stop:
             options.update(restore_best=self.restore_best)
         if first:
-            W0 = np.zeros((Y.shape[1], n_features), dtype=X.dtype)
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-            result = train(W0, X, Y, seed=seed, sample_weight=sw, **options)
+            if warm is None:
+                W0 = np.zeros((Y.shape[1], n_features), dtype=X.dtype)
+                result = train(W0, X, Y, seed=seed, sample_weight=sw, **options)
+            else:  # a first partial_fit from coef_ / intercept_ set by the user
+                start = TrainState.new(warm[0], warm[1], n_samples, TrainOptions.from_kwargs(
+                    **{k: v for k, v in options.items() if k != "progress"}), seed)
+                result = train(warm[0], X, Y, seed=seed, state=start, sample_weight=sw, **options)
             curve_before: np.ndarray = np.empty(0)
             t_before, epoch_before = 0, 0
         else:
@@ -268,7 +291,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 # sample order for the new data (an epoch always ends at the end of a call).
                 state = replace(state.copy(), perm=np.arange(n_samples, dtype=np.intp))
                 state.counters[C_POSITION] = 0
-            result = train(self._W, X, Y, state=state, sample_weight=sw, **options)
+            else:
+                state = state.copy()
+            assert warm is not None
+            m, n = state.shape
+            theta = state.current_params()  # the copy's: the model's state is not touched
+            theta[: m * n] = warm[0].reshape(-1)
+            if state.fit_intercept:
+                theta[m * n:] = warm[1]
+            result = train(warm[0], X, Y, state=state, sample_weight=sw, **options)
             curve_before = self.loss_curve_
         self._store(result, y_1d, X.dtype)
         self.n_iter_ = int(result.state.epoch - epoch_before)
@@ -289,26 +320,66 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         curve = result.epoch_losses
         if not early_stop or result.status not in ("diverged", "no_improvement"):
             return
-        if curve.size == 0:
+        restored = result.best_step != result.state.step
+        if result.status == "diverged":
+            kept = "the weights of its best epoch" if restored else "the last weights before the blow-up"
             warnings.warn(
-                f"GDRegressor: training diverged at its first update (learning_rate={self.learning_rate} "
-                "is too large): the model holds the initial weights",
+                f"GDRegressor: training diverged after {result.n_iter} updates (the loss overflowed or grew "
+                f"past 1e4 times its best); the model holds {kept}. The learning_rate ({self.learning_rate}) "
+                "is too large for this data: lower it, or standardise the features.",
                 ConvergenceWarning, stacklevel=4,
             )
             return
         best = int(np.argmin(curve))
         ratio = curve[-1] / curve[best] if curve[best] > 0 else np.inf
-        if result.status == "no_improvement" and not ratio > 1.1:
+        if not ratio > 1.1:
             return
-        kept = ("the weights of the best epoch" if result.best_step != result.state.step
-                else "the last weights")
+        kept = "the weights of the best epoch" if restored else "the last weights"
         warnings.warn(
-            f"GDRegressor: training ended on {result.status.replace('_', ' ')} with a last epoch loss of "
-            f"{curve[-1]:.4g}, {ratio:.3g} times the best epoch's ({curve[best]:.4g}, epoch {best + 1}); "
-            f"the model holds {kept}. The learning_rate ({self.learning_rate}) is probably too large.",
+            f"GDRegressor: training stopped improving with a last epoch loss of {curve[-1]:.4g}, {ratio:.3g} "
+            f"times the best epoch's ({curve[best]:.4g}, epoch {best + 1}); the model holds {kept}. The "
+            f"learning_rate ({self.learning_rate}) is probably too large.",
             ConvergenceWarning,
             stacklevel=4,
         )
+
+    def _check_params(self) -> None:
+        """Validate every hyper-parameter (at fit time, as scikit-learn does) with the validators of
+        :func:`gdfast.train`; messages name the parameter as GDRegressor spells it."""
+        check_int(self.max_iter, "max_iter", low=1)
+        if self.tol is not None:
+            check_real(self.tol, "tol", low=0.0)
+        check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size", low=1)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_int(self.verbose, "verbose", low=0)
+        check_bool(self.restore_best, "restore_best")
+        if isinstance(self.learning_rate, str):
+            hint = (f"; scikit-learn's learning_rate={self.learning_rate!r} is schedule={self.learning_rate!r} "
+                    "here (with learning_rate=eta0)" if self.learning_rate.lower() in SCHEDULES else "")
+            raise TypeError(f"learning_rate is the step size, a number > 0; got {self.learning_rate!r}{hint}")
+        TrainOptions.from_kwargs(
+            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
+            huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, shuffle=self.shuffle,
+            schedule=self.schedule, clip_norm=self.clip_norm,
+        )
+        check_random_state(self.random_state)
+
+    def _public_params(self, dtype: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(W, b, y_1d) from ``coef_`` and ``intercept_``: W of shape (n_targets, n_features), b of
+        shape (n_targets,), in ``dtype`` (None: coef_'s float dtype)."""
+        coef = as_array("coef_", self.coef_)
+        check_ndim("coef_", coef.shape, (1, 2))
+        y_1d = coef.ndim == 1
+        W = as_float("coef_", coef.reshape(1, -1) if y_1d else coef,
+                     np.dtype(dtype) if dtype is not None else np.result_type(coef.dtype, np.float32))
+        intercept = as_array("intercept_", self.intercept_)
+        m = W.shape[0]
+        if intercept.shape not in ((), (m,), (1,) if m == 1 else (m,)):
+            raise ValueError(f"intercept_ must be a number or have shape ({m},) (one per target); got {intercept.shape}")
+        b = as_float("intercept_", np.broadcast_to(intercept, (m,)), W.dtype)
+        return W, b, y_1d
 
     def _store(self, result: TrainResult, y_1d: bool, dtype: np.dtype) -> None:
         if result.best_step != result.state.step or result.diverged:
@@ -322,6 +393,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if result.b is not None:
                 theta[m * n:] = result.b
             result = replace(result, state=state)
+        if result.state.params.shape[0] > 2:
+            # partial_fit continues without restore_best: the state without its best-iterate row
+            result = replace(result, state=replace(result.state, params=result.state.params[:2].copy()))
         self._state: TrainState = result.state
         self._W: np.ndarray = result.W
         self._b: np.ndarray | None = result.b

@@ -15,7 +15,7 @@ from ._engine import (
     NO_IMPROVEMENT, S_BEST_LOSS, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     history_lengths, initial_bias,
 )
-from ._validation import as_array, as_float, check_bool, prepare_samples
+from ._validation import as_array, as_float, check_bool, check_ndim, prepare_samples, shape_of
 from .optimizers import Optimizer
 from .schedules import Schedule
 
@@ -273,18 +273,43 @@ def train(
 
 
 def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
+    """Validated weights in X2's dtype; any finite weights >= 0 with one > 0 are accepted.
+
+    They are checked in float64 and scaled by a power of two (exact) before the cast to X2's dtype,
+    so weights beyond float32's range (1e39) or below it (1e-50) still work with float32 data: the
+    weighted mean loss sum(w * l) / sum(w) does not change when w is scaled.
+    """
     if sample_weight is None:
         return None
-    sw = as_float("sample_weight", as_array("sample_weight", sample_weight), X2.dtype, ndim=1)
-    if sw.shape[0] != X2.shape[0]:
-        raise ValueError(f"sample_weight must have shape ({X2.shape[0]},) (n_samples); got {sw.shape}")
-    if (sw < 0).any() or not (sw > 0).any():
-        raise ValueError("sample_weight must be >= 0 with at least one positive weight")
-    # The loss is sum(w * l) / sum(w): invariant to scaling w, but sum(w) can overflow (huge weights)
-    # or 1 / sum(w) can (tiny ones). Scale such weights by a power of two, which is exact.
+    n_samples = X2.shape[0]
+
+    def check_shape(shape: tuple[int, ...]) -> None:
+        check_ndim("sample_weight", shape, 1)
+        if shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight must have shape ({n_samples},) (one weight per sample of X); got {shape}"
+            )
+
+    known = shape_of(sample_weight)
+    if known is not None:  # the input's own shape, checked before any conversion
+        check_shape(known)
+    sw_in = as_array("sample_weight", sample_weight)
+    check_shape(sw_in.shape)
+    sw = as_float("sample_weight", sw_in, np.dtype(np.float64))
+    n_negative = int(np.count_nonzero(sw < 0))
+    if n_negative:
+        raise ValueError(
+            f"sample_weight must be >= 0; got {n_negative} negative weight(s), the smallest {sw.min()!r}"
+        )
     top = float(sw.max())
+    if top == 0.0:
+        raise ValueError("sample_weight must have at least one positive weight; got only zeros")
+    # sum(w) can overflow (huge weights) or 1 / sum(w) can (tiny ones): scale the largest weight
+    # into [0.5, 1) when it is outside [2**-64, 2**64], for every dtype (float32's range is 2**+-126).
     if not 2.0**-64 <= top <= 2.0**64:
         sw = np.ldexp(sw, -np.frexp(top)[1])
+    if sw.dtype != X2.dtype:
+        sw = sw.astype(X2.dtype)
     return sw
 
 

@@ -65,13 +65,27 @@ def update_into(const floating[::1] W, const floating[::1] G, double learning_ra
             out[k] = W[k] - lr * G[k]
 
 
-def update_scalar_into(const floating[::1] W, double gradient, double learning_rate, floating[::1] out):
-    """out[...] = W - learning_rate * gradient for a scalar gradient (the lesson's simplified one)."""
+def update_mixed_into(const double[::1] W, const float[::1] G, double learning_rate, double[::1] out):
+    """out[...] = W - learning_rate * G for float64 W and a float32 step (NumPy's bits for
+    ``W - lr * G`` with float32 G and a Python-float or float32 lr): the product is rounded to
+    float32 (lr first cast to float32), then widened exactly and subtracted in float64."""
     cdef Py_ssize_t k
-    cdef floating step = <floating>learning_rate * <floating>gradient
+    cdef float lr = <float>learning_rate
+    cdef float step
     with nogil:
         for k in range(W.shape[0]):
-            out[k] = W[k] - step
+            step = lr * G[k]
+            out[k] = W[k] - <double>step
+
+
+def subtract_scalar_into(const floating[::1] W, double step, floating[::1] out):
+    """out[...] = W - step, with ``step`` (a float32 or float64 value) cast to the arrays' dtype first,
+    as NumPy casts a Python float (or a narrower NumPy scalar) before subtracting it."""
+    cdef Py_ssize_t k
+    cdef floating s = <floating>step
+    with nogil:
+        for k in range(W.shape[0]):
+            out[k] = W[k] - s
 
 
 cdef extern from *:
@@ -146,6 +160,8 @@ def descend_quadratic_into(
 # the right dimensions, non-empty, and every value finite. Whenever something does not hold they
 # return None, and the caller runs the full Python validation (which raises the proper error or
 # converts the input). Results equal the Python path's to the bit (same kernels, same order).
+# A result that is not finite (an overflow) also gives None: the Python path then computes it
+# again and issues its RuntimeWarning, so every path warns alike.
 
 cimport numpy as cnp
 from libc.stdlib cimport free, malloc
@@ -187,6 +203,24 @@ cdef inline bint _finite_array(cnp.ndarray a):
     return _all_finite(<const float*>cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
 
 
+def all_finite(a):
+    """``np.isfinite(a).all()`` for a C-contiguous, aligned float32/float64 ndarray, without the
+    boolean temporary of a's size (the validation of every input array runs this)."""
+    cdef int t = _float_type(a)
+    if t < 0 or not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a):
+        raise TypeError("all_finite needs a C-contiguous, aligned float32 or float64 ndarray")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(arr)
+    cdef const void* data = cnp.PyArray_DATA(arr)
+    cdef bint ok
+    with nogil:
+        if t == cnp.NPY_DOUBLE:
+            ok = _all_finite(<const double*>data, n)
+        else:
+            ok = _all_finite(<const float*>data, n)
+    return ok
+
+
 cdef inline void _predict_impl(const floating* W, const floating* X, floating* out, Py_ssize_t n_samples,
                                Py_ssize_t n_features, Py_ssize_t n_outputs) noexcept nogil:
     """out = X @ W.T, as predict_into."""
@@ -224,6 +258,8 @@ def predict_fast(W, X):
     else:
         _predict_impl(<const float*>cnp.PyArray_DATA(w), <const float*>cnp.PyArray_DATA(x),
                       <float*>cnp.PyArray_DATA(out), s, n, m)
+    if not _finite_array(out):
+        return None  # overflow: the Python path warns
     return out
 
 
@@ -258,9 +294,14 @@ def mse_fast(prediction, target):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     if n == 0 or not _finite_array(p) or not _finite_array(y):
         return None
+    cdef double result
     if t == cnp.NPY_DOUBLE:
-        return _mse_impl(<const double*>cnp.PyArray_DATA(p), <const double*>cnp.PyArray_DATA(y), n)
-    return _mse_impl(<const float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(y), n)
+        result = _mse_impl(<const double*>cnp.PyArray_DATA(p), <const double*>cnp.PyArray_DATA(y), n)
+    else:
+        result = _mse_impl(<const float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(y), n)
+    if not isfinite(result):
+        return None  # overflow: the Python path warns
+    return result
 
 
 cdef inline double _mse_gradient_impl(const floating* W, const floating* X, const floating* Y, floating* out,
@@ -318,6 +359,8 @@ def mse_gradient_fast(W, X, Y):
     finally:
         free(residual)
         free(grad)
+    if not _finite_array(out):
+        return None  # overflow: the Python path warns
     return out
 
 
@@ -358,4 +401,6 @@ def update_fast(W, G, learning_rate):
     else:
         _update_impl(<const float*>cnp.PyArray_DATA(w), <const float*>cnp.PyArray_DATA(g), lr,
                      <float*>cnp.PyArray_DATA(out), n)
+    if not _finite_array(out):
+        return None  # overflow: the Python path warns
     return out
