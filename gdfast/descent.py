@@ -166,8 +166,10 @@ def descend(
         ``gradient(x)`` returns the derivative at x (same shape as x). When it is the ``.gradient``
         method of a :class:`Quadratic` (or of a subclass that overrides neither ``__call__`` nor
         ``gradient``) and ``function`` is None or that object, the whole loop runs in a compiled
-        kernel. Any other callable runs in a Python loop that calls it once per update (about a
-        microsecond of overhead per update, plus the callable's own cost).
+        kernel (tens of ns per update and coordinate). Any other callable runs in a Python loop
+        that calls it once per update, with the same optimizer arithmetic: about 30 us of overhead
+        per update (measured for a scalar lambda with plain SGD, 70 us with Adam), plus the
+        callable's own cost.
     x0 : float or 1-D array_like
         Starting point (not modified). A Quadratic acts element-wise on an array.
     learning_rate : float
