@@ -23,17 +23,6 @@ def update_mixed_into(
 ) -> None: ...
 def subtract_scalar_into(W: _FloatArray, step: float, out: _FloatArray) -> None: ...
 def all_finite(a: _FloatArray) -> bool: ...
-def descend_quadratic_into(
-    a: float,
-    b: float,
-    c: float,
-    learning_rate: float,
-    x_path: _FloatArray,
-    f_path: _FloatArray,
-    with_function: bool,
-    scalar_pow: bool = ...,
-) -> int: ...
-
 # Fast paths of gdfast.core: they take anything, and return None unless the inputs are already
 # valid arrays (then gdfast.core validates them in Python and takes the general path).
 def predict_fast(W: object, X: object) -> _FloatArray | None: ...

@@ -66,3 +66,16 @@ def dataset_loss(
     theta: _FloatArray,
     residual_grad: _DoubleArray,
 ) -> float: ...
+def descend_quadratic(
+    config: dict[str, Any],
+    a: float,
+    b: float,
+    c: float,
+    x_rec: _FloatArray,
+    f_rec: _FloatArray,
+    steps_rec: _IntArray,
+    opt_state: _DoubleArray,
+    n_steps: int,
+    with_function: bool,
+    scalar_pow: bool,
+) -> tuple[int, int, int]: ...

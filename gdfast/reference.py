@@ -120,9 +120,11 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
 
 
 def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
-            function: Callable[[Any], Any] | None = None) -> DescentPath:
-    """The Python loop ``x -= learning_rate * gradient(x)``, never the kernel (a Quadratic's
-    methods are wrapped so the compiled path is not taken).
+            function: Callable[[Any], Any] | None = None, optimizer: Any = "sgd", schedule: Any = None,
+            grad_tol: float | None = None, record_every: int = 1) -> DescentPath:
+    """:func:`gdfast.descend` as its Python loop, never the kernel (a Quadratic's methods are
+    wrapped so the compiled path is not taken). Same options, same arithmetic (plain SGD in the
+    precision of x; the other optimizers in float64 as the kernel's ``optimizer_step``).
 
     Examples
     --------
@@ -136,7 +138,8 @@ def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, nu
         bound = gradient
         gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
     return _descend_any(gradient, x0, learning_rate=learning_rate, num_iterations=num_iterations,
-                        function=function)
+                        function=function, optimizer=optimizer, schedule=schedule, grad_tol=grad_tol,
+                        record_every=record_every)
 
 
 # --- The random generator and the shuffle of src/_train.pyx ------------------------------------

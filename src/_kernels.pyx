@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Single-call kernels of the lessons: prediction, MSE, its gradient, the update, 1-D quadratic descent.
+"""Single-call kernels of the lessons: prediction, MSE, its gradient, the update.
 
 Every entry point expects arrays already validated by ``gdfast.core`` / ``gdfast.descent``:
 one float dtype, C-contiguous, matching shapes, finite values. Nothing here checks bounds.
@@ -86,71 +86,6 @@ def subtract_scalar_into(const floating[::1] W, double step, floating[::1] out):
     with nogil:
         for k in range(W.shape[0]):
             out[k] = W[k] - s
-
-
-cdef extern from *:
-    """
-    #include <math.h>
-    /* libm's pow(x, 2) itself: a volatile exponent stops the compiler from rewriting it as x*x. */
-    static double gdfast_libm_square(double x) { volatile double two = 2.0; return pow(x, two); }
-    static float gdfast_libm_squaref(float x) { volatile float two = 2.0f; return powf(x, two); }
-    """
-    double gdfast_libm_square(double x) noexcept nogil
-    float gdfast_libm_squaref(float x) noexcept nogil
-
-
-cdef inline floating square(floating x, bint use_pow) noexcept nogil:
-    """x**2: x*x (NumPy arrays), or pow(x, 2) / powf(x, 2) (Python floats, NumPy scalars)."""
-    if not use_pow:
-        return x * x
-    if floating is float:
-        return gdfast_libm_squaref(x)
-    else:
-        return gdfast_libm_square(x)
-
-
-def descend_quadratic_into(
-    double a,
-    double b,
-    double c,
-    double learning_rate,
-    floating[:, ::1] x_path,
-    floating[:, ::1] f_path,
-    bint with_function,
-    bint scalar_pow=False,
-):
-    """Gradient descent on f(x) = a*x**2 + b*x + c, element-wise, from x_path[0].
-
-    For t in 0..T-1: x_path[t+1] = x_path[t] - learning_rate * (2*a*x_path[t] + b), each expression
-    evaluated in the order Python evaluates it, so the path equals a plain Python loop to the bit.
-    When ``with_function`` is true, f_path[t] = a*x**2 + b*x + c along the path. ``x**2`` is x*x,
-    as NumPy squares an array; with ``scalar_pow`` it is libm's pow(x, 2) (powf for float32), as
-    Python and NumPy scalars compute it (the two differ in the last bit for ~0.1% of x).
-    Stops at the first update that gives a non-finite x or f; returns the number of updates kept.
-    """
-    cdef Py_ssize_t t, k, n_done = 0, n_steps = x_path.shape[0] - 1, dim = x_path.shape[1]
-    cdef floating fa = <floating>a, fb = <floating>b, fc = <floating>c
-    cdef floating two_a = <floating>2 * fa, lr = <floating>learning_rate
-    cdef floating x
-    cdef bint finite = True
-    with nogil:
-        if with_function:
-            for k in range(dim):
-                x = x_path[0, k]
-                f_path[0, k] = fa * square(x, scalar_pow) + fb * x + fc
-        for t in range(n_steps):
-            for k in range(dim):
-                x = x_path[t, k]
-                x = x - lr * (two_a * x + fb)
-                x_path[t + 1, k] = x
-                finite = finite and isfinite(x)
-                if with_function:
-                    f_path[t + 1, k] = fa * square(x, scalar_pow) + fb * x + fc
-                    finite = finite and isfinite(f_path[t + 1, k])
-            if not finite:
-                break
-            n_done = t + 1
-    return n_done
 
 
 # --- Fast paths of the public single-call functions --------------------------------------------
