@@ -10,7 +10,7 @@ import numbers
 import operator
 import sys
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -241,17 +241,27 @@ def check_bool(value: Any, name: str) -> bool:
 _NO_TARGET: Any = object()
 
 
-def prepare_samples(
-    W: Any, X: Any, Y: Any = _NO_TARGET
-) -> tuple[np.ndarray, np.ndarray, Any, bool]:
+class Samples(NamedTuple):
+    """Validated (W, X, Y) of a linear model: W2 (n_outputs, n_features), X2 (n_samples, n_features),
+    Y2 (n_samples, n_outputs) or None, ``single`` (X was one 1-D sample) and ``vector`` (W was 1-D:
+    one output, whose results drop the output axis)."""
+
+    W: np.ndarray
+    X: np.ndarray
+    Y: Any
+    single: bool
+    vector: bool
+
+
+def prepare_samples(W: Any, X: Any, Y: Any = _NO_TARGET) -> Samples:
     """Validate (W, X[, Y]) of a linear model and return them as float arrays of one dtype.
 
     Leave ``Y`` out for a call without targets; a ``Y`` given as None is an error like any other
     non-numeric Y. Shapes are checked before anything is converted or copied (on the inputs' own
     ``shape`` where they have one), so a shape error costs no memory.
 
-    Returns ``(W, X2, Y2, single)`` where X2 is (n_samples, n_features), Y2 is (n_samples, n_outputs)
-    (or None), and ``single`` tells whether X was one 1-D sample.
+    W is (n_outputs, n_features), or 1-D (n_features,) for one output: Y is then (n_samples,) (a
+    number for one 1-D sample), and W, Y are returned with the output axis restored.
     """
     has_y = Y is not _NO_TARGET
     _check_sample_shapes(shape_of(W), shape_of(X), shape_of(Y) if has_y else _NO_TARGET)
@@ -262,19 +272,22 @@ def prepare_samples(
     dtype = common_float_dtype(**arrays)
     W = as_float("W", arrays["W"], dtype)
     X = as_float("X", arrays["X"], dtype)
+    vector = W.ndim == 1
     single = X.ndim == 1
+    W2 = W.reshape(1, -1) if vector else W
     X2 = X.reshape(1, -1) if single else X
     Y2 = None
     if has_y:
         Y = as_float("Y", arrays["Y"], dtype)
-        Y2 = Y.reshape(1, -1) if single else Y
-    return W, X2, Y2, single
+        Y2 = Y.reshape(X2.shape[0], W2.shape[0])
+    return Samples(W2, X2, Y2, single, vector)
 
 
 def _check_sample_shapes(W: tuple[int, ...] | None, X: tuple[int, ...] | None, Y: Any) -> None:
-    """Shape rules of (W, X[, Y]); a None shape (not known yet) skips the checks that need it."""
+    """Shape rules of (W, X[, Y]); a None shape (not known yet) skips the checks that need it.
+    Each message says what reshape would fix the call."""
     if W is not None:
-        check_ndim("W", W, 2)
+        check_ndim("W", W, (1, 2))
         if 0 in W:
             raise ValueError(f"W must not be empty; got shape {W}")
     if X is not None:
@@ -283,20 +296,50 @@ def _check_sample_shapes(W: tuple[int, ...] | None, X: tuple[int, ...] | None, Y
             raise ValueError(f"X must not be empty; got shape {X}")
     if W is None or X is None:
         return
-    n_outputs, n_features = W
+    vector = len(W) == 1
+    n_features = W[-1]
+    n_outputs = 1 if vector else W[0]
     single = len(X) == 1
     if X[-1] != n_features:
         what = "X" if single else "X's second axis"
+        hint = ""
+        if not single and X[0] == n_features:
+            hint = ": X looks transposed (one sample per column); pass X.T"
         raise ValueError(
-            f"{what} must have length n_features = W.shape[1] = {n_features}; got X of shape {X}"
+            f"{what} must have length n_features = W.shape[-1] = {n_features}; got X of shape {X}{hint}"
         )
     if Y is _NO_TARGET or Y is None:
         return
-    check_ndim("Y", Y, len(X))
-    expected = (n_outputs,) if single else (X[0], n_outputs)
+    if vector:
+        expected: tuple[int, ...] = () if single else (X[0],)
+        if Y != expected and ((single and Y == (1,)) or (not single and Y == (X[0], 1))):
+            raise ValueError(
+                f"with a 1-D W (one output) Y must have shape {expected}; got {Y}: pass Y.ravel(), or W "
+                "as a row, W.reshape(1, -1), for 2-D outputs"
+            )
+    else:
+        expected = (n_outputs,) if single else (X[0], n_outputs)
+        if n_outputs == 1 and Y == expected[:-1]:
+            raise ValueError(
+                f"Y must have shape {expected} (one output column); got {Y}: pass Y.reshape(-1, 1), or W "
+                "as a 1-D array, W.ravel(), for 1-D targets"
+            )
     if Y != expected:
+        where = "a number" if expected == () else f"shape {expected}"
         raise ValueError(
-            f"Y must have shape {expected} (n_outputs = W.shape[0] = {n_outputs}"
+            f"Y must have {where} (n_outputs = {n_outputs}"
             + ("" if single else f", n_samples = X.shape[0] = {X[0]}")
             + f"); got {Y}"
         )
+
+
+def prepare_bias(b: Any, W: np.ndarray) -> np.ndarray:
+    """``b`` of a linear model with weights W2 (n_outputs, n_features): (n_outputs,) in W's dtype (a
+    number for one output). Finite; never modified."""
+    bias = as_float("b", as_array("b", b), W.dtype)
+    if bias.size != W.shape[0] or bias.ndim > 1:
+        want = "a number or shape (1,)" if W.shape[0] == 1 else f"shape ({W.shape[0]},)"
+        raise ValueError(f"b must have {want} (one bias per output, n_outputs = {W.shape[0]}); got shape "
+                         f"{bias.shape}")
+    out: np.ndarray = bias.reshape(W.shape[0])
+    return out

@@ -13,6 +13,7 @@ from ._validation import (
     as_float,
     check_learning_rate,
     common_float_dtype,
+    prepare_bias,
     prepare_samples,
     promotion_scalar,
     shape_of,
@@ -21,34 +22,46 @@ from ._validation import (
 __all__ = ["predict", "mse", "mse_gradient", "update"]
 
 
-def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
-    """Prediction of the linear layer ``W``: ``W @ X`` for one sample, ``X @ W.T`` for many.
+def predict(W: npt.ArrayLike, X: npt.ArrayLike, b: npt.ArrayLike | None = None) -> Any:
+    """Prediction of the linear layer ``W``: ``W @ X (+ b)`` for one sample, ``X @ W.T (+ b)`` for many.
 
     Parameters
     ----------
-    W : array_like, shape (n_outputs, n_features)
-        Weights.
+    W : array_like, shape (n_outputs, n_features) or (n_features,)
+        Weights; 1-D for a single output (the outputs' axis is then dropped from the result).
     X : array_like, shape (n_features,) or (n_samples, n_features)
         One sample, or one sample per row.
+    b : array_like, shape (n_outputs,), optional
+        Bias (``result.b`` of :func:`gdfast.train` with ``fit_intercept=True``); a number for a 1-D W.
 
     Returns
     -------
     ndarray, shape (n_outputs,) or (n_samples, n_outputs)
-        In the inputs' common float dtype (float32 stays float32; integers give float64).
+        In the inputs' common float dtype (float32 stays float32; integers give float64); shape
+        (n_samples,), or a NumPy scalar for one sample, with a 1-D W.
 
     Examples
     --------
     >>> import gdfast
     >>> gdfast.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
     array([3., 7.])
+    >>> gdfast.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0], b=[0.5, -0.5])
+    array([3.5, 6.5])
+    >>> gdfast.predict([2.0, -1.0], [[1.0, 1.0], [3.0, 1.0]], b=0.5)   # one output: X @ w + b
+    array([1.5, 5.5])
     """
-    fast = _kernels.predict_fast(W, X)  # None unless the inputs are already valid arrays
-    if fast is not None:
-        return fast
-    W, X2, _, single = prepare_samples(W, X)
-    out = np.empty((X2.shape[0], W.shape[0]), dtype=W.dtype)
-    _kernels.predict_into(W, X2, out)
+    if b is None:
+        fast = _kernels.predict_fast(W, X)  # None unless the inputs are already valid arrays
+        if fast is not None:
+            return fast
+    W2, X2, _, single, vector = prepare_samples(W, X)
+    out = np.empty((X2.shape[0], W2.shape[0]), dtype=W2.dtype)
+    _kernels.predict_into(W2, X2, out)
+    if b is not None:
+        out += prepare_bias(b, W2)  # out = X @ W.T + b
     _warn_if_not_finite("predict", out)
+    if vector:
+        return out[0, 0] if single else out[:, 0]
     return out[0] if single else out
 
 
@@ -91,21 +104,25 @@ def _check_same_shape(p: tuple[int, ...] | None, t: tuple[int, ...] | None) -> N
         raise ValueError(f"prediction and target must have the same shape; got {p} and {t}")
 
 
-def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
-    """Gradient of ``mse(predict(W, X), Y)`` with respect to ``W``.
+def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, b: npt.ArrayLike | None = None) -> np.ndarray:
+    """Gradient of ``mse(predict(W, X, b), Y)`` with respect to ``W``.
 
-    For one sample ``x`` this is ``2 / n_outputs * outer(W @ x - y, x)``; for a batch it is
-    ``2 / Y.size * (X @ W.T - Y).T @ X`` (the loss is the mean over every sample and output).
+    For one sample ``x`` this is ``2 / n_outputs * outer(W @ x + b - y, x)``; for a batch it is
+    ``2 / Y.size * (X @ W.T + b - Y).T @ X`` (the loss is the mean over every sample and output).
+    The gradient with respect to b is ``2 / Y.size * (X @ W.T + b - Y).sum(axis=0)``.
 
     Parameters
     ----------
-    W : array_like, shape (n_outputs, n_features)
+    W : array_like, shape (n_outputs, n_features) or (n_features,)
+        1-D for a single output: Y is then (n_samples,) (a number for one sample).
     X : array_like, shape (n_features,) or (n_samples, n_features)
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs), matching X
+    b : array_like, shape (n_outputs,), optional
+        Bias of the model (a number for a 1-D W); default none.
 
     Returns
     -------
-    ndarray, shape (n_outputs, n_features)
+    ndarray, shape of W
         Same float dtype as the inputs.
 
     Examples
@@ -113,17 +130,22 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
     >>> import gdfast
     >>> gdfast.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])
     array([[4., 2.]])
+    >>> gdfast.mse_gradient([1.0, 0.0], [[2.0, 1.0]], [1.0], b=1.0)   # 2 * (2 + 1 - 1) * [2, 1]
+    array([8., 4.])
     """
-    fast = _kernels.mse_gradient_fast(W, X, Y)
-    if fast is not None:
-        return fast
-    W, X2, Y2, _ = prepare_samples(W, X, Y)
-    out = np.empty_like(W)
+    if b is None:
+        fast = _kernels.mse_gradient_fast(W, X, Y)
+        if fast is not None:
+            return fast
+    W2, X2, Y2, _, vector = prepare_samples(W, X, Y)
+    if b is not None:
+        Y2 = Y2 - prepare_bias(b, W2)  # X @ W.T + b - Y = X @ W.T - (Y - b)
+    out = np.empty_like(W2)
     residual = np.empty(Y2.size, dtype=np.float64)
-    grad = np.empty(W.size, dtype=np.float64)
-    _kernels.mse_gradient_into(W, X2, Y2, residual, grad, out)
+    grad = np.empty(W2.size, dtype=np.float64)
+    _kernels.mse_gradient_into(W2, X2, Y2, residual, grad, out)
     _warn_if_not_finite("mse_gradient", out)
-    return out
+    return out[0] if vector else out
 
 
 def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:

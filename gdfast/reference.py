@@ -22,20 +22,20 @@ from ._engine import (
     epoch_record_every, initial_bias,
 )
 from ._validation import (
-    as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_samples, promotion_scalar,
-    shape_of,
+    as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_bias, prepare_samples,
+    promotion_scalar, shape_of,
 )
 from .core import _check_out, _check_same_shape
 from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
-from .training import TrainResult, _prepare_sample_weight
+from .training import TrainResult, _prepare_sample_weight, single_output
 
 __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuffle_permutation",
            "SplitMix64"]
 
 
-def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
-    """``W @ X`` for one sample, ``X @ W.T`` for a batch.
+def predict(W: npt.ArrayLike, X: npt.ArrayLike, b: npt.ArrayLike | None = None) -> Any:
+    """``W @ X + b`` for one sample, ``X @ W.T + b`` for a batch (no b: no bias).
 
     Examples
     --------
@@ -43,8 +43,12 @@ def predict(W: npt.ArrayLike, X: npt.ArrayLike) -> np.ndarray:
     >>> reference.predict([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
     array([3., 7.])
     """
-    W, X2, _, single = prepare_samples(W, X)
-    out: np.ndarray = X2 @ W.T
+    W2, X2, _, single, vector = prepare_samples(W, X)
+    out: np.ndarray = X2 @ W2.T
+    if b is not None:
+        out = out + prepare_bias(b, W2)
+    if vector:
+        return out[0, 0] if single else out[:, 0]
     return out[0] if single else out
 
 
@@ -67,8 +71,8 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     return float(np.mean((p - t) ** 2))
 
 
-def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.ndarray:
-    """``2 / Y.size * (X @ W.T - Y).T @ X``.
+def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, b: npt.ArrayLike | None = None) -> np.ndarray:
+    """``2 / Y.size * (X @ W.T + b - Y).T @ X``.
 
     Examples
     --------
@@ -76,10 +80,12 @@ def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike) -> np.nda
     >>> reference.mse_gradient([[1.0, 0.0]], [2.0, 1.0], [1.0])   # 2 * (2 - 1) * [2, 1]
     array([[4., 2.]])
     """
-    W, X2, Y2, _ = prepare_samples(W, X, Y)
-    R = X2 @ W.T - Y2
+    W2, X2, Y2, _, vector = prepare_samples(W, X, Y)
+    R = X2 @ W2.T - Y2
+    if b is not None:
+        R = X2 @ W2.T + prepare_bias(b, W2) - Y2
     grad: np.ndarray = (2.0 / Y2.size) * (R.T @ X2)
-    return grad
+    return grad[0] if vector else grad
 
 
 def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.ndarray | None = None) -> np.ndarray:
@@ -309,7 +315,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
         divergence_factor=divergence_factor, restore_best=restore_best,
     )
     check_bool(progress, "progress")
-    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    W, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = _prepare_sample_weight(sample_weight, X2)
     n_samples = X2.shape[0]
     n_steps = options.resolved_num_iterations(n_samples)
@@ -333,9 +339,10 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
                 again = _run_reference(options, X2, Y2, sw, start.copy(), k, used_seed)
             if np.isfinite(again.loss):
                 again.state.counters[C_STATUS] = DIVERGED
-                return replace(again, diverged=True, status=STATUS_NAMES[DIVERGED], converged=False,
-                               stopped_early=False)
-    return result
+                result = replace(again, diverged=True, status=STATUS_NAMES[DIVERGED], converged=False,
+                                 stopped_early=False)
+                break
+    return single_output(result) if vector else result
 
 
 def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,

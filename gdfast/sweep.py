@@ -15,7 +15,7 @@ from ._engine import (
     C_STATUS, N_COUNTERS, N_SCALARS, RENAMED_OPTIONS, TrainOptions, TrainState, draw_seed, initial_bias,
 )
 from ._validation import as_array, as_float, check_int, prepare_samples
-from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight
+from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight, single_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -337,6 +337,8 @@ def sweep(
             n_threads = check_int(n_threads, "n_threads", low=1)
         results = _distributed.run_sweep(client, plan, n_threads=n_threads, chunk_size=chunk_size,
                                          n_chunks=n_chunks, retries=retries)
+    if plan.vector:
+        results = [single_output(r) for r in results]
     n_diverged = sum(r.diverged for r in results)
     if n_diverged:
         warnings.warn(f"sweep: {n_diverged} of {len(results)} runs diverged (see result.diverged)",
@@ -367,6 +369,7 @@ class _Plan:
     sample_weight: np.ndarray | None
     starts: np.ndarray | None
     b: np.ndarray | None = None
+    vector: bool = False  # W was 1-D: results drop the outputs' axis
 
 
 def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
@@ -380,14 +383,16 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     unknown = set(train_options) - _OPTION_NAMES
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(sorted(unknown))}")
-    W_arr, X2, Y2, _ = prepare_samples(W, X, Y)
+    W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = _prepare_sample_weight(sample_weight, X2)
     starts = None
     if initial_weights is not None:
-        starts = as_float("initial_weights", as_array("initial_weights", initial_weights), W_arr.dtype, ndim=3)
-        if starts.shape[1:] != W_arr.shape:
-            raise ValueError(f"initial_weights must have shape (k, {W_arr.shape[0]}, {W_arr.shape[1]}); "
-                             f"got {starts.shape}")
+        want = (W_arr.shape[1],) if vector else W_arr.shape  # a 1-D W: k 1-D start points
+        raw = as_array("initial_weights", initial_weights)
+        if raw.ndim != len(want) + 1 or raw.shape[1:] != want:  # (checked before converting)
+            raise ValueError(f"initial_weights must have shape (k, {', '.join(map(str, want))}), one start "
+                             f"point like W per row; got {raw.shape}")
+        starts = as_float("initial_weights", raw, W_arr.dtype).reshape(raw.shape[0], *W_arr.shape)
     learning_rates, seeds, configs = (
         _as_list(name, seq) for name, seq in (("learning_rates", learning_rates), ("seeds", seeds),
                                               ("configs", configs))
@@ -417,7 +422,8 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
     bias = initial_bias(b, W_arr, runs[0].options)
-    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias)
+    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias,
+                 vector=vector)
 
 
 def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,

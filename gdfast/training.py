@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable
 from typing import Any
 
@@ -251,7 +251,7 @@ def train(
         divergence_factor=divergence_factor, restore_best=restore_best,
     )
     progress = check_bool(progress, "progress")
-    W, X2, Y2, _ = prepare_samples(W, X, Y)
+    W, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = _prepare_sample_weight(sample_weight, X2)
     n_samples = X2.shape[0]
     n_steps = options.resolved_num_iterations(n_samples)
@@ -269,7 +269,13 @@ def train(
         used_seed = options.seed if options.seed is not None else -1
     cfg = options.kernel_config(n_samples, end_step=start.step + n_steps)
     # The run advances a copy: ``start`` stays as it was, for the rare replay of a diverged run.
-    return _run(cfg, options, X2, Y2, sw, start, n_steps, used_seed, progress)
+    result = _run(cfg, options, X2, Y2, sw, start, n_steps, used_seed, progress)
+    return single_output(result) if vector else result
+
+
+def single_output(result: TrainResult) -> TrainResult:
+    """``result`` of a one-output model given a 1-D W: W of shape (n_features,), b a 0-d array."""
+    return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
 def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:

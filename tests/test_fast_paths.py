@@ -90,8 +90,8 @@ def test_bad_shapes_and_parameters_still_raise(dtype):
     W, x, y = lesson(dtype)
     with pytest.raises(ValueError, match="n_features"):
         gdfast.predict(W, x[:3])
-    with pytest.raises(ValueError, match="2-D"):
-        gdfast.predict(W[0], x)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        gdfast.predict(W[None], x)  # (a 1-D W is one output: W[0] @ x)
     with pytest.raises(ValueError, match="empty"):
         gdfast.predict(W[:0], x)
     with pytest.raises(ValueError, match="same shape"):

@@ -215,3 +215,68 @@ def test_losses_hold_the_loss_before_each_update_and_loss_the_final_one():
     np.testing.assert_allclose(r.losses, by_hand, rtol=1e-13)
     assert r.loss == pytest.approx(np.mean((W @ INPUT - TARGET) ** 2), rel=1e-13)
     assert "final loss" in repr(r) and "not in it" in gdfast.TrainResult.__doc__
+
+
+# --- one output with 1-D arrays; the bias everywhere ------------------------------------------------
+
+def test_single_output_regression_with_1d_arrays():
+    """train(np.zeros(50), X, y) with X (s, 50), y (s,): a 1-D W is one output; results stay 1-D."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 50))
+    w_true = rng.standard_normal(50)
+    y = X @ w_true + 0.5
+    r = gdfast.train(np.zeros(50), X, y, learning_rate=0.1, num_iterations=3000, fit_intercept=True)
+    assert r.W.shape == (50,) and r.b.shape == ()
+    np.testing.assert_allclose(r.W, w_true, rtol=1e-8)  # closed form: the noise-free optimum
+    assert float(r.b) == pytest.approx(0.5, rel=1e-8)
+    # the same bits as the 2-D spelling of the same problem
+    r2 = gdfast.train(np.zeros((1, 50)), X, y[:, None], learning_rate=0.1, num_iterations=3000, fit_intercept=True)
+    assert r2.W[0].tobytes() == r.W.tobytes() and r2.b.tobytes() == r.b.reshape(1).tobytes()
+    # continued with its own state; sweep too
+    more = gdfast.train(r.W, X, y, learning_rate=0.1, num_iterations=10, fit_intercept=True, state=r.state)
+    assert more.W.shape == (50,)
+    res = gdfast.sweep(np.zeros(50), X, y, learning_rates=[0.1], num_iterations=3000, fit_intercept=True,
+                       initial_weights=np.zeros((1, 50)))
+    assert res.W.shape == (1, 50) and res.results[0].W.tobytes() == r.W.tobytes()
+    assert reference.train(np.zeros(50), X, y, learning_rate=0.1, num_iterations=5).W.shape == (50,)
+
+
+def test_predict_and_mse_gradient_take_a_bias_and_a_1d_w():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((7, 3))
+    W = rng.standard_normal((2, 3))
+    b = rng.standard_normal(2)
+    Y = rng.standard_normal((7, 2))
+    # oracles: NumPy's expression of the model, and central finite differences of the loss
+    np.testing.assert_allclose(gdfast.predict(W, X, b), X @ W.T + b, rtol=1e-14)
+    np.testing.assert_allclose(gdfast.predict(W, X[0], b), W @ X[0] + b, rtol=1e-14)
+    G = gdfast.mse_gradient(W, X, Y, b)
+
+    def loss(Wf):
+        return np.mean((X @ Wf.reshape(2, 3).T + b - Y) ** 2)
+
+    h = 1e-6
+    fd = np.array([(loss(W.ravel() + h * e) - loss(W.ravel() - h * e)) / (2 * h) for e in np.eye(6)]).reshape(2, 3)
+    np.testing.assert_allclose(G, fd, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(reference.mse_gradient(W, X, Y, b), G, rtol=1e-12)
+    np.testing.assert_allclose(reference.predict(W, X, b), X @ W.T + b, rtol=1e-14)
+    # one output, 1-D arrays: the outputs' axis is dropped
+    w, y = W[0], Y[:, 0]
+    np.testing.assert_allclose(gdfast.predict(w, X, 0.25), X @ w + 0.25, rtol=1e-14)
+    assert np.ndim(gdfast.predict(w, X[0])) == 0
+    np.testing.assert_allclose(gdfast.mse_gradient(w, X, y, 0.25), 2 / 7 * (X @ w + 0.25 - y) @ X, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
+        gdfast.predict(W, X, np.zeros(3))
+    trained = gdfast.train(W, X, Y, fit_intercept=True, num_iterations=5)
+    np.testing.assert_allclose(gdfast.predict(trained.W, X, trained.b), X @ trained.W.T + trained.b, rtol=1e-14)
+
+
+@pytest.mark.parametrize("args, fix", [
+    ((np.zeros((1, 5)), np.ones((9, 5)), np.ones(9)), r"Y.reshape\(-1, 1\)"),
+    ((np.zeros(5), np.ones((9, 5)), np.ones((9, 1))), r"Y.ravel\(\)"),
+    ((np.zeros((1, 5)), np.ones((5, 9)), np.ones((9, 1))), r"pass X.T"),
+])
+def test_a_wrong_shape_says_which_reshape_fixes_it(args, fix):
+    for fn in (gdfast.train, gdfast.mse_gradient):
+        with pytest.raises(ValueError, match=fix):
+            fn(*args)

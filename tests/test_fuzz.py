@@ -578,10 +578,12 @@ def test_fuzz_optimizer_and_schedule_classes(data):
     obj = made[1]
     for name in CLASS_FIELDS[cls]:
         v = getattr(obj, name)
+        if v is None and name == "t_max":  # CosineAnnealing's default: spans the run
+            continue
         assert isinstance(v, (bool, int, float)) and (isinstance(v, bool) or math.isfinite(v))
     if isinstance(obj, sch_mod.Schedule):
         t = data.draw(st.sampled_from([0, 1, 7, 10**6, 2**62]))
-        lr = obj(0.1, t)
+        lr = obj.resolved(2**62)(0.1, t)
         assert math.isfinite(lr) and lr >= 0
     else:
         assert obj.to_dict()["name"] == cls.__name__
