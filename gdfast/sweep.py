@@ -236,6 +236,8 @@ def sweep(
     are drawn here, before the split. A task whose worker dies is rerun elsewhere by Dask's scheduler
     (up to its ``distributed.scheduler.allowed-failures`` setting); a task that raises is retried
     ``retries`` times. A diverging run is not an error: it is reported in its row (``diverged``).
+    Ctrl-C (or any exception) while the client waits cancels the sweep: its running tasks stop
+    within about a second, leaving the workers free.
 
     Parameters
     ----------
