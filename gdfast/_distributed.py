@@ -1,14 +1,21 @@
 """``gdfast.sweep(client=...)``: a planned sweep split into chunks run as tasks on a Dask cluster.
 
-Each task is one ``sweep_steps`` kernel call over its chunk of runs (the compiled parallel loop does
+Each task runs its chunk of runs through the ``sweep_steps`` kernel (the compiled parallel loop does
 the work on the worker); the arrays are scattered to every worker once, before the tasks. Runs are
 independent and carry their own seed, so a chunk's results do not depend on which worker runs it,
 with how many threads, or how often: the gathered result equals the local sweep bit for bit.
+
+Cancelling: Dask cannot stop a task that is running, so each task calls the kernel in pieces of a
+fraction of a second (a run continued in pieces gives the same bits as one call) and, between two
+pieces, looks at a Dask ``Event`` of its sweep. When the client's wait ends with an exception
+(Ctrl-C included), the client sets that event and cancels the futures: running tasks end within
+about one piece, and the workers are free for the next sweep.
 """
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, cast
 
@@ -76,19 +83,28 @@ def run_sweep(client: Any, plan: _Plan, *, n_threads: int | None = None, chunk_s
         arrays["sample_weight"] = plan.sample_weight
     if plan.starts is not None:
         arrays["starts"] = plan.starts
+    if plan.b is not None:
+        arrays["b"] = plan.b
     # A list (not the dict itself: scatter would use its names as cluster-wide keys), fresh keys.
     data = dict(zip(arrays, client.scatter(list(arrays.values()), broadcast=True, hash=False)))
     token = uuid.uuid4().hex
+    cancel_name = f"gdfast-sweep-{token}-cancel"
     futures: list[Any] = []  # dask.distributed Futures
     try:
         for c, idx in enumerate(chunks):
             futures.append(client.submit(
                 _run_chunk, [plan.runs[i] for i in idx], data["W"], data["X"], data["Y"],
-                data.get("sample_weight"), data.get("starts"), n_threads,
+                data.get("sample_weight"), data.get("starts"), n_threads, cancel_name, data.get("b"),
                 key=f"gdfast-sweep-{token}-{c}", retries=retries,
             ))
         chunk_results = client.gather(futures)
     except BaseException:
+        # Ctrl-C (or a failed task, or a lost connection): stop the running tasks at their next
+        # look at the event, drop the others, then let the exception go on.
+        try:
+            _require_distributed().Event(cancel_name, client=client).set()
+        except Exception:  # pragma: no cover - e.g. the scheduler is gone; cancelling is all we can do
+            pass
         client.cancel(futures + list(data.values()))
         raise
     results: list[TrainResult | None] = [None] * n_runs
@@ -100,14 +116,33 @@ def run_sweep(client: Any, plan: _Plan, *, n_threads: int | None = None, chunk_s
     return cast(list[TrainResult], results)  # the chunks cover every run index once
 
 
+class SweepCancelled(Exception):
+    """Raised in a task whose sweep was cancelled by its client (the client no longer waits for it)."""
+
+
 def _run_chunk(runs: list[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
-               starts: np.ndarray | None, n_threads: int | None) -> list[TrainResult]:
-    """The task: one kernel call over a chunk of planned runs (executed on a worker)."""
+               starts: np.ndarray | None, n_threads: int | None, cancel_name: str | None = None,
+               b: np.ndarray | None = None) -> list[TrainResult]:
+    """The task: a chunk of planned runs through the kernel (executed on a worker).
+
+    With ``cancel_name``, the kernel is called in pieces of a fraction of a second, and the task
+    raises SweepCancelled between two pieces once the Dask Event of that name is set.
+    """
     from . import _train
 
     if n_threads is None:
         n_threads = _train.max_threads()
-    results = _execute(runs, W, X, Y, sample_weight, starts, n_threads)
+    between_calls: Callable[[], None] | None = None
+    if cancel_name is not None:
+        cancel = _require_distributed().Event(cancel_name)
+
+        def check_cancel() -> None:
+            if cancel.is_set():
+                raise SweepCancelled(f"sweep cancelled by its client ({cancel_name})")
+
+        check_cancel()  # a task that starts after the cancel (e.g. a retry) does no work
+        between_calls = check_cancel
+    results = _execute(runs, W, X, Y, sample_weight, starts, n_threads, b, between_calls=between_calls)
     _fault_if_armed()
     return results
 

@@ -37,6 +37,8 @@ def run_steps(
     n_steps: int,
     X_double: _DoubleArray | None = None,
 ) -> int: ...
+def openmp_forked() -> bool: ...
+def take_fork_warning() -> bool: ...
 def sweep_steps(
     configs: list[dict[str, Any]],
     X: _FloatArray,
@@ -45,8 +47,6 @@ def sweep_steps(
     fit_intercept: bool,
     params: _FloatArray,
     opt_state: _DoubleArray,
-    grad: _DoubleArray,
-    residual_grad: _DoubleArray,
     perm: _IndexArray,
     counters: _IntArray,
     scalars: _DoubleArray,

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import time
 import warnings
 from dataclasses import dataclass, fields
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy.typing as npt
 from . import _train
 from ._engine import (
     C_STATUS, N_COUNTERS, N_SCALARS, RENAMED_OPTIONS, TrainOptions, TrainState, draw_seed, initial_bias,
+    param_rows,
 )
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight, single_output
@@ -260,6 +262,8 @@ def sweep(
     are drawn here, before the split. A task whose worker dies is rerun elsewhere by Dask's scheduler
     (up to its ``distributed.scheduler.allowed-failures`` setting); a task that raises is retried
     ``retries`` times. A diverging run is not an error: it is reported in its row (``diverged``).
+    Ctrl-C (or any exception) while the client waits cancels the sweep: its running tasks stop
+    within about a second, leaving the workers free.
 
     Parameters
     ----------
@@ -277,7 +281,10 @@ def sweep(
         Per-run overrides of any :func:`gdfast.train` option except ``fit_intercept``
         (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``); :func:`grid` builds them.
     n_threads : int, optional
-        Threads to spread the runs over (default: all the cores OpenMP sees). With ``client``: the
+        Threads to spread the runs over (default: all the cores OpenMP sees). In a process forked
+        (``os.fork``, multiprocessing's ``"fork"`` start method) after a parallel sweep ran in its
+        parent, OpenMP's threads are gone: the sweep then runs serially, with a one-time
+        RuntimeWarning (start such processes with ``"spawn"`` or ``"forkserver"`` to keep threads). With ``client``: the
         threads of each task (default: what OpenMP sees on the worker; Dask's nanny sets
         ``OMP_NUM_THREADS=1``, so one thread per task unless configured otherwise).
     sample_weight : array_like, optional
@@ -325,9 +332,20 @@ def sweep(
         _distributed.check_client(client)
     plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options, b)
     if client is None:
-        if n_threads is None:
-            n_threads = _train.max_threads()
-        n_threads = check_int(n_threads, "n_threads", low=1)
+        if n_threads is not None:
+            n_threads = check_int(n_threads, "n_threads", low=1)
+        if _train.openmp_forked():
+            # No OpenMP call here (omp_get_max_threads included): the kernel's serial loop.
+            if n_threads != 1 and _train.take_fork_warning():
+                warnings.warn(
+                    "sweep runs serially in this process: it was forked (os.fork, or multiprocessing's "
+                    "'fork' start method) after OpenMP threads ran in its parent, and OpenMP's thread "
+                    "pool does not survive a fork. To get threads back, start worker processes with "
+                    "multiprocessing.get_context('spawn') or 'forkserver'.",
+                    RuntimeWarning, stacklevel=2)
+            n_threads = 1
+        elif n_threads is None:
+            n_threads = check_int(_train.max_threads(), "n_threads", low=1)
         if n_threads > 1 and not _train.have_openmp():
             warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning,
                           stacklevel=2)
@@ -427,48 +445,101 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
 
 
 def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
-             starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None) -> list[TrainResult]:
+             starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
+             between_calls: Callable[[], None] | None = None,
+             updates_per_call: int | None = None) -> list[TrainResult]:
     """Run planned runs in one ``sweep_steps`` kernel call; their TrainResults, in order.
 
-    The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes.
+    The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes. In a
+    process forked after OpenMP ran threads (``_train.openmp_forked()``) the runs go serially.
+
+    With ``between_calls``, the kernel is called several times instead, each call advancing every
+    unfinished run by at most ``updates_per_call`` updates (default: adjusted after each call so
+    that a call lasts about ``_CALL_SECONDS``), and ``between_calls()`` is called before each
+    further call (it may raise to abandon the sweep). A run's whole state lives in the arrays, so a
+    run continued in pieces gives the same bits as one call, wherever the pieces end.
     """
     n_runs = len(runs)
     n_samples = X.shape[0]
+    if _train.openmp_forked():
+        n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
+    n_threads = max(1, min(n_threads, n_runs))
     fit_intercept = runs[0].options.fit_intercept
     states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
                              run.options, run.seed) for run in runs]
     # Stacked runs share one params layout: a best-iterate row for all when any run keeps one.
     rows = max(s.params.shape[0] for s in states)
-    size = states[0].params.shape[1]
     cfgs = [run.options.kernel_config(n_samples) for run in runs]
     sizes = [_history_sizes(run.options, n_samples, run.n_steps) for run in runs]
     hist = np.full((n_runs, max(h for h, _ in sizes)), np.nan)
     epoch_hist = np.full((n_runs, max(e for _, e in sizes)), np.nan)
-    # The kernel writes each run's counters, scalars, gradient and residuals at every update, and
-    # hands adjacent runs to different threads: rows that start on their own cache line keep threads
-    # from writing the same line (false sharing). The kernel only takes each row's start (&a[r, 0]),
-    # so rows may be longer than it reads.
-    residual = _run_rows([np.zeros(max(cfg["batch_size"] for cfg in cfgs) * Y.shape[1])] * n_runs)
-    grad = _run_rows([np.zeros(size)] * n_runs)
+    # The kernel writes each run's counters and scalars, and hands adjacent runs to different
+    # threads: rows that start on their own cache line keep threads from writing the same line
+    # (false sharing). The kernel only takes each row's start (&a[r, 0]), so rows may be longer
+    # than it reads. The gradient and residual scratch is the kernel's own, one per thread.
     perm = _run_rows([s.perm for s in states])
     counters = _run_rows([s.counters for s in states])
     scalars = _run_rows([s.scalars for s in states])
     params = _aligned_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in states])
     opt_state = _aligned_stack([s.opt_state for s in states])
+    optimizers = [s.optimizer for s in states]
+    del states  # their arrays are copied into the stacks above
     zeros = np.zeros(n_runs, dtype=np.int64)
     n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
-    _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, grad, residual, perm,
-                       counters, scalars, hist, epoch_hist, zeros, zeros, n_steps, min(n_threads, len(runs)))
+
+    def advance(steps: np.ndarray) -> None:
+        _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, perm, counters, scalars,
+                           hist, epoch_hist, zeros, zeros, steps, n_threads)
+
+    if between_calls is None:
+        advance(n_steps)
+    else:
+        adapt = updates_per_call is None
+        per_call = updates_per_call or _updates_per_call(cfgs, n_samples, X.shape[1], Y.shape[1], n_threads)
+        left = n_steps.copy()
+        while True:
+            todo = np.minimum(left, per_call)
+            start = time.perf_counter()
+            advance(todo)
+            elapsed = time.perf_counter() - start
+            if adapt:  # towards _CALL_SECONDS a call, by at most a factor of 4 at a time
+                per_call = max(1, int(per_call * min(4.0, max(0.25, _CALL_SECONDS / max(elapsed, 1e-6)))))
+            left -= todo
+            left[counters[:, C_STATUS] != 0] = 0  # converged, stopped early or diverged: done
+            if not left.any():
+                break
+            between_calls()
 
     results = []
     for r, run in enumerate(runs):
-        st = TrainState(params=params[r, : states[r].params.shape[0]].copy(), opt_state=opt_state[r].copy(),
+        st = TrainState(params=params[r, : param_rows(run.options)].copy(), opt_state=opt_state[r].copy(),
                         perm=perm[r, :n_samples].copy(), counters=counters[r, :N_COUNTERS].copy(),
-                        scalars=scalars[r, :N_SCALARS].copy(), optimizer=states[r].optimizer,
+                        scalars=scalars[r, :N_SCALARS].copy(), optimizer=optimizers[r],
                         fit_intercept=fit_intercept, shape=W.shape)
+        # (the run's start, rebuilt: _finish replays from it the rare diverged mini-batch run)
+        start = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
+                               run.options, run.seed)
         results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]),
-                               states[r], run.seed, hist[r], epoch_hist[r], warn=False))
+                               start, run.seed, hist[r], epoch_hist[r], warn=False))
     return results
+
+
+# A sweep run in pieces (``_execute(between_calls=...)``): each kernel call should last about
+# _CALL_SECONDS; the first one does about _CALL_WORK multiply-adds per thread (0.02-0.3 s on the
+# problems measured), later ones are sized from the time the previous one took.
+_CALL_SECONDS = 0.2
+_CALL_WORK = 2**26
+# What an update costs besides its multiply-adds (loop and bookkeeping), in multiply-adds.
+_UPDATE_OVERHEAD = 64
+
+
+def _updates_per_call(cfgs: Sequence[dict[str, Any]], n_samples: int, n_features: int, n_outputs: int,
+                      n_threads: int) -> int:
+    """Updates per run and kernel call so that one call of all the runs is about ``_CALL_WORK``
+    multiply-adds per thread (at least 1)."""
+    per_update = sum(min(int(cfg["batch_size"]), n_samples) * n_features * n_outputs * 2 + _UPDATE_OVERHEAD
+                     for cfg in cfgs)
+    return max(1, _CALL_WORK * n_threads // per_update)
 
 
 _CACHE_LINE = 64

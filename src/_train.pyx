@@ -10,6 +10,7 @@ Preconditions (checked in Python, never here): C-contiguous arrays of one float 
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
 import contextlib
+import os
 import threading
 
 from cpython cimport array
@@ -140,6 +141,7 @@ def _threads_used(int n_threads):
     """Test hook: how many distinct OpenMP threads a parallel loop of ``n_threads`` really runs on."""
     cdef int i, n = 64 * n_threads
     cdef int[::1] seen = array.array("i", [0]) * n
+    _mark_openmp_started()
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
         seen[i] = gdfast_thread_num()
     return len(set(seen))
@@ -827,6 +829,88 @@ def run_steps(
     return status
 
 
+# --- Fork safety -------------------------------------------------------------------------------------
+# GNU libgomp keeps its worker threads in a pool that a fork does not copy (only the forking thread
+# survives in the child), and does not notice: the child's next parallel region waits forever for
+# the missing threads. So a process forked (os.fork, multiprocessing's "fork" start method) after
+# OpenMP ran threads in it, or in a process it was forked from, runs sweeps on a plain serial loop
+# that makes no OpenMP call at all.
+_openmp_started = False  # this process, or one it was forked from, entered an OpenMP parallel region
+_forked_after_openmp = False  # ... and this process is a fork of it: OpenMP's pool is unusable here
+_fork_warning_due = False  # the one-time warning of a serial sweep in this forked child is still due
+
+
+def _after_fork_in_child():
+    global _forked_after_openmp, _fork_warning_due
+    if _openmp_started:
+        _forked_after_openmp = True
+        _fork_warning_due = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _mark_openmp_started():
+    global _openmp_started
+    _openmp_started = True
+
+
+def openmp_forked():
+    """Whether this process was forked after OpenMP ran threads in its parent (or an ancestor):
+    OpenMP's thread pool is then unusable and ``sweep_steps`` runs serially."""
+    return _forked_after_openmp
+
+
+def take_fork_warning():
+    """True once per forked process in which ``openmp_forked()`` holds (for a one-time warning)."""
+    global _fork_warning_due
+    due = _fork_warning_due
+    _fork_warning_due = False
+    return due
+
+
+cdef inline void _advance_run(
+    const TrainConfig* cfg,
+    const floating* X,
+    const floating* Y,
+    const floating* sw,
+    Py_ssize_t n_samples,
+    Py_ssize_t n_features,
+    Py_ssize_t n_outputs,
+    bint fit_intercept,
+    Py_ssize_t size,
+    Py_ssize_t p_len,
+    floating* params_r,
+    double* opt_state_r,
+    Py_ssize_t* perm_r,
+    int64_t* counters_r,
+    double* scalars_r,
+    double* history_r,
+    double* epoch_history_r,
+    int64_t t_origin,
+    int64_t epoch_origin,
+    int64_t n_steps,
+    int64_t check_every,
+    int* stop_flag,
+    floating* p_local,
+    double* o_local,
+    double* g_local,
+    double* res_local,
+) noexcept nogil:
+    """One run of a sweep: ``run_one`` on the calling thread's working copies of the run's
+    parameters and optimizer buffers (copied in, advanced, copied back). ``p_len``: the run's
+    parameter rows (2, or 3 with restore_best) times size."""
+    memcpy(p_local, params_r, p_len * sizeof(floating))
+    memcpy(o_local, opt_state_r, 3 * size * sizeof(double))
+    run_one(
+        cfg, X, Y, sw, n_samples, n_features, n_outputs, fit_intercept, p_local, o_local, g_local,
+        res_local, perm_r, counters_r, scalars_r, history_r, epoch_history_r, t_origin, epoch_origin,
+        n_steps, check_every, stop_flag, NULL,
+    )
+    memcpy(params_r, p_local, p_len * sizeof(floating))
+    memcpy(opt_state_r, o_local, 3 * size * sizeof(double))
+
+
 def sweep_steps(
     list configs,
     const floating[:, ::1] X,
@@ -835,8 +919,6 @@ def sweep_steps(
     bint fit_intercept,
     floating[:, :, ::1] params,
     double[:, :, ::1] opt_state,
-    double[:, ::1] grad,
-    double[:, ::1] residual_grad,
     Py_ssize_t[:, ::1] perm,
     int64_t[:, ::1] counters,
     double[:, ::1] scalars,
@@ -850,9 +932,12 @@ def sweep_steps(
     """``run_steps`` for many runs at once (leading axis = run), spread over ``n_threads`` threads.
 
     Runs share X, Y and sample_weight; each has its own config, state rows, history origins and
-    number of steps (t_origin, epoch_origin, n_steps have one entry per run). Each run is done by
-    one thread from start to end, so its result does not depend on the number of threads.
-    Returns the statuses as a list.
+    number of steps (t_origin, epoch_origin, n_steps have one entry per run). A run with
+    ``n_steps[r] == 0`` is left as it is (its status included). Each run is done by one thread from
+    start to end, so its result does not depend on the number of threads. The gradient and the
+    residuals are scratch of each thread (no per-run arrays). With ``n_threads == 1``, or in a
+    process forked after OpenMP ran threads (see ``openmp_forked``), the runs are done one after
+    the other on the calling thread without any OpenMP call. Returns the statuses as a list.
     """
     cdef Py_ssize_t n_runs = len(configs), r
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
@@ -863,10 +948,11 @@ def sweep_steps(
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef Py_ssize_t batch_max = 1
     cdef bint any_blas = False
+    cdef bint serial = n_threads <= 1 or _forked_after_openmp
     blas_guard = None
     cdef Py_ssize_t size = params.shape[2]
     cdef Py_ssize_t p_len = params.shape[1] * size  # 2 or 3 rows (restore_best) of parameters
-    cdef Py_ssize_t n_scratch = residual_grad.shape[1]
+    cdef Py_ssize_t n_scratch
     cdef int64_t check_every
     # Per-thread working copies of a run's parameters, optimizer buffers and scratch: runs done at
     # the same time by different threads then never write to neighbouring memory (no false sharing
@@ -882,35 +968,59 @@ def sweep_steps(
         for r in range(n_runs):
             cfgs[r] = configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
+        # run_one's residual scratch: one entry per output of each sample of a batch.
+        n_scratch = max(batch_max * Y.shape[1], 1)
         check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
         for r in range(n_runs):
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
         blas_guard = _blas_single_thread(any_blas)
         blas_guard.__enter__()
-        with nogil, parallel(num_threads=n_threads):
-            p_local = <floating*>malloc(p_len * sizeof(floating))
-            o_local = <double*>malloc(3 * size * sizeof(double))
-            g_local = <double*>malloc(size * sizeof(double))
-            res_local = <double*>malloc(max(n_scratch, 1) * sizeof(double))
-            if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
-                alloc_flag[0] = 1
-            for r in prange(n_runs, schedule="dynamic", chunksize=1):
-                if stop_flag == 0 and alloc_flag[0] == 0:
-                    memcpy(p_local, &params[r, 0, 0], p_len * sizeof(floating))
-                    memcpy(o_local, &opt_state[r, 0, 0], 3 * size * sizeof(double))
-                    run_one(
-                        &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
-                        fit_intercept, p_local, o_local, g_local, res_local, &perm[r, 0],
-                        &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
-                        t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag, NULL,
-                    )
-                    memcpy(&params[r, 0, 0], p_local, p_len * sizeof(floating))
-                    memcpy(&opt_state[r, 0, 0], o_local, 3 * size * sizeof(double))
-                    memcpy(&grad[r, 0], g_local, size * sizeof(double))
-            free(p_local)
-            free(o_local)
-            free(g_local)
-            free(res_local)
+        if serial:
+            with nogil:
+                p_local = <floating*>malloc(p_len * sizeof(floating))
+                o_local = <double*>malloc(3 * size * sizeof(double))
+                g_local = <double*>malloc(size * sizeof(double))
+                res_local = <double*>malloc(n_scratch * sizeof(double))
+                if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
+                    alloc_failed = 1
+                else:
+                    for r in range(n_runs):
+                        if stop_flag != 0:
+                            break
+                        if n_steps[r] > 0:
+                            _advance_run(
+                                &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
+                                fit_intercept, size, p_len, &params[r, 0, 0], &opt_state[r, 0, 0], &perm[r, 0],
+                                &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
+                                t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
+                                p_local, o_local, g_local, res_local,
+                            )
+                free(p_local)
+                free(o_local)
+                free(g_local)
+                free(res_local)
+        else:
+            _mark_openmp_started()
+            with nogil, parallel(num_threads=n_threads):
+                p_local = <floating*>malloc(p_len * sizeof(floating))
+                o_local = <double*>malloc(3 * size * sizeof(double))
+                g_local = <double*>malloc(size * sizeof(double))
+                res_local = <double*>malloc(n_scratch * sizeof(double))
+                if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
+                    alloc_flag[0] = 1
+                for r in prange(n_runs, schedule="dynamic", chunksize=1):
+                    if stop_flag == 0 and alloc_flag[0] == 0 and n_steps[r] > 0:
+                        _advance_run(
+                            &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
+                            fit_intercept, size, p_len, &params[r, 0, 0], &opt_state[r, 0, 0], &perm[r, 0],
+                            &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
+                            t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
+                            p_local, o_local, g_local, res_local,
+                        )
+                free(p_local)
+                free(o_local)
+                free(g_local)
+                free(res_local)
         if stop_flag:
             _stash_exception(saved)
     finally:

@@ -5,7 +5,10 @@ and carry their own seed, so the distributed result must equal it to the bit, fi
 """
 import asyncio
 import math
+import signal
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -244,3 +247,37 @@ def test_an_asynchronous_client_is_refused(client):
                 gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.01], client=aclient)
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT does not raise KeyboardInterrupt here")
+def test_ctrl_c_stops_the_running_tasks_and_leaves_the_cluster_usable(client):
+    # Tasks a worker's threads are computing, cancelled ones included, as the worker sees them. (A
+    # local function travels by value; one of this module would make the worker import the module.)
+    def executing(dask_worker):
+        return len(dask_worker.state.executing)
+
+    assert set(client.run(executing).values()) == {0}
+    # Each of the 8 runs would take minutes; Ctrl-C (a real SIGINT to the main thread, as a
+    # terminal sends) arrives 1 s after the sweep starts, while the client waits for the results.
+    timer = threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            gdfast.sweep(W1, INPUT, TARGET, learning_rates=np.logspace(-9, -8, 8), num_iterations=4 * 10**8,
+                         record_every=10**9, client=client)
+    finally:
+        timer.cancel()
+        timer.join()
+    # Within 2 s no task is processing, as the scheduler sees it, and no worker thread is still
+    # computing a cancelled task (a task looks for the cancel between kernel calls of ~0.2 s).
+    start = time.perf_counter()
+    while any(client.processing().values()) or any(client.run(executing).values()):
+        assert time.perf_counter() - start < 2.0, (client.processing(), client.run(executing))
+        time.sleep(0.05)
+    # The cluster is free: a short sweep completes at once, with the right numbers.
+    start = time.perf_counter()
+    short = dict(learning_rates=[0.01, 0.02], seeds=[1], num_iterations=200)
+    res = gdfast.sweep(W1, INPUT, TARGET, client=client, **short)
+    assert time.perf_counter() - start < 5.0
+    assert_same_sweep(res, gdfast.sweep(W1, INPUT, TARGET, **short))
