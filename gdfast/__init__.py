@@ -13,7 +13,18 @@ Examples
 >>> gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200).loss < 1e-10
 True
 """
+import os as _os
+
 from ._version import __version__
+
+# GDFAST_BLAS=0: the kernels never call BLAS (src/_linear.pxd's use_blas reads it at the first call),
+# so results are the same to the bit on every machine. Checked here so a typo is not silently ignored.
+if _os.environ.get("GDFAST_BLAS", "") not in ("", "0", "1"):
+    raise ValueError(
+        f"environment variable GDFAST_BLAS={_os.environ['GDFAST_BLAS']!r} is not understood: set it to 0 "
+        "(never call BLAS: bit-reproducible on every machine) or 1 (default: BLAS dgemm for large full "
+        "batches), or unset it"
+    )
 from . import core, descent, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update

@@ -88,6 +88,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  numpy       : {np.__version__}")
     print(f"  openmp      : {'yes' if _train.have_openmp() else 'no (sweeps run serially)'}")
     print(f"  max threads : {_train.max_threads()}")
+    blas = os.environ.get("GDFAST_BLAS", "") != "0"
+    print(f"  blas        : {'dgemm for large full batches' if blas else 'never (GDFAST_BLAS=0: portable loops only)'}")
     return 0
 
 
