@@ -4,6 +4,9 @@ The lessons' steps (:func:`predict`, :func:`mse`, :func:`mse_gradient`, :func:`u
 loop (:func:`train`, :func:`descend`), optimizers, schedules and a pure-NumPy twin of everything in
 :mod:`gdfast.reference`.
 
+Environment: ``GDFAST_BLAS=0`` makes the kernels never call BLAS (the portable loops only: results
+are the same bits on every machine); unset or ``1``, large full batches use BLAS ``dgemm``.
+
 Examples
 --------
 >>> import gdfast
@@ -25,6 +28,7 @@ if _os.environ.get("GDFAST_BLAS", "") not in ("", "0", "1"):
         "(never call BLAS: bit-reproducible on every machine) or 1 (default: BLAS dgemm for large full "
         "batches), or unset it"
     )
+del _os
 from . import core, descent, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
