@@ -10,6 +10,7 @@ GDFAST_NO_OPENMP=1
     Build without OpenMP even where the compiler has it (sweeps then run serially).
 """
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -117,6 +118,18 @@ def _extension(name, source):
     )
 
 
+def _long_description():
+    """README.md without its images: their links are relative to the repository (docs/*.png), which an
+    index page cannot resolve; each becomes a line naming the figure and its file instead."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)",
+                  lambda m: f"*Figure: {m.group(1) or 'benchmark chart'} ({m.group(2)} in the source repository).*"
+                  if "://" not in m.group(2) else m.group(0),
+                  text)
+
+
 extensions = [
     _extension("gdfast._kernels", "src/_kernels.pyx"),
     _extension("gdfast._train", "src/_train.pyx"),
@@ -130,4 +143,6 @@ setup(
         compile_time_env={"GDFAST_DEBUG": DEBUG},
     ),
     cmdclass={"build_ext": BuildExt},
+    long_description=_long_description(),
+    long_description_content_type="text/markdown",
 )

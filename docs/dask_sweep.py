@@ -5,17 +5,25 @@ learning rates from 1e-3 to 1. Plain gradient descent is stable only below 2/15 
 Hessian eigenvalue is 2 |x|^2 / 4 = 15): above it the runs blow up, and those that overflow are
 flagged ``diverged`` in their row while the other runs of the sweep go on.
 
-Run from the repository root (with the extension built in place and ``pip install 'gdfast[dask]' pandas``)::
+Run from the repository root (with the extension built in place and ``pip install "dask[distributed]" pandas``)::
 
-    PYTHONPATH=. python docs/dask_sweep.py
+    PYTHONPATH=. python docs/dask_sweep.py [--output DIR | --update]
+
+The plot goes to a folder in the system's temporary directory unless ``--update`` (docs/dask_sweep.png)
+or ``--output`` says otherwise. The README's table is made by ``docs/readme_numbers.py`` (the same
+sweep run locally: equal to the Dask sweep bit for bit, which this script asserts).
 """
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+import tempfile
 import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's gdfast
 import gdfast
 from gdfast.lesson import INPUT, TARGET, W1
 
@@ -41,7 +49,7 @@ def plot(df, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.4))
+    fig, ax = plt.subplots(figsize=(8.6, 4.4))
     for name, rows in df.groupby("optimizer", sort=False):
         lr = rows["learning_rate"].to_numpy()
         loss = np.clip(rows["loss"].to_numpy(), LOSS_FLOOR, LOSS_CEILING)
@@ -51,15 +59,17 @@ def plot(df, path):
         ax.loglog(lr[off & ~bad], loss[off & ~bad], "^", color=line.get_color(), ms=7)
         ax.loglog(lr[bad], loss[bad], "x", color=line.get_color(), ms=9, mew=2)
     ax.set_ylim(LOSS_FLOOR / 10, LOSS_CEILING * 100)
-    ax.axvline(2 / 15, color="0.5", ls=":", lw=1)
-    ax.text(2 / 15 * 1.08, 1e-20, "SGD stability limit 2/15", rotation=90, color="0.4", fontsize=8)
+    # In the legend rather than as text along the line, where it crossed the curves.
+    ax.axvline(2 / 15, color="0.5", ls=":", lw=1, label="SGD stability limit 2/15")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final loss (MSE) after 200 updates")
     ax.set_title("gdfast.sweep on a 2-worker Dask LocalCluster\n(^: loss > 1e6, x: diverged, 0 drawn at 1e-32)", fontsize=10)
-    ax.legend(title="optimizer")
+    ax.set_yticks([10.0**k for k in range(-30, 10, 5)])  # round decades (the default gave 1e7, 1e2, 1e-3...)
+    ax.legend(title="optimizer", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # off the curves
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def markdown(df):
@@ -70,19 +80,27 @@ def markdown(df):
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", "-o", metavar="DIR", default=os.path.join(tempfile.gettempdir(), "gdfast-figures"),
+                       help="folder for dask_sweep.png (default: %(default)s)")
+    where.add_argument("--update", action="store_true", help="write docs/dask_sweep.png (the README's figure)")
+    args = parser.parse_args(argv)
+    out = HERE if args.update else os.path.abspath(args.output)
+    os.makedirs(out, exist_ok=True)
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                       scheduler_kwargs={"dashboard": False}) as cluster, Client(cluster) as client:
         res = run(client)
     df = res.to_dataframe()
-    path = os.path.join(HERE, "dask_sweep.png")
+    path = os.path.join(out, "dask_sweep.png")
     plot(df, path)
-    print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged; plot: {os.path.relpath(path)}\n")
+    print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged; plot: {path}\n")
     sgd = df[(df["optimizer"] == "sgd") & (df["learning_rate"] > 0.05)]
     print(markdown(sgd))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,12 +1,16 @@
 """Regenerate the README's figures under docs/ (never edit those PNGs by hand).
 
-Usage: ``python docs/make_figures.py [--output DIR]`` (default: the folder of this script).
+Usage: ``python docs/make_figures.py [--output DIR | --update]``. By default the figures go to a
+folder in the system's temporary directory (printed), so a run never rewrites tracked files;
+``--update`` writes them into docs/, next to this script, for a commit.
 Everything is seeded and the PNGs carry no timestamp, so a rerun gives the same files.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import warnings
 
 import matplotlib
@@ -15,9 +19,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's gdfast
 import gdfast  # noqa: E402
 from gdfast import lesson, plot  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUTPUT = os.path.join(tempfile.gettempdir(), "gdfast-figures")
 DPI = 90
 METADATA = {"Software": None}  # no matplotlib version/date in the file: reruns are byte-stable
 
@@ -52,7 +59,7 @@ def loss_curves(out: str) -> str:
 
 
 def contour(out: str) -> str:
-    """Plain gradient descent zig-zagging down an ill-conditioned valley f = x**2 + 10 y**2."""
+    """Plain gradient descent zig-zagging down an ill-conditioned valley f = x[0]**2 + 10 x[1]**2."""
     def f(p):
         return p[0] ** 2 + 10 * p[1] ** 2
 
@@ -61,7 +68,7 @@ def contour(out: str) -> str:
 
     path = gdfast.descend(grad, [4.0, 1.5], learning_rate=0.09, num_iterations=25)
     ax = plot.contour_2d(f, path, levels=15)
-    ax.set_title("descend on x² + 10·y², learning rate 0.09")
+    ax.set_title("descend on x[0]² + 10·x[1]², learning rate 0.09")
     return _save(ax, os.path.join(out, "descent_contour.png"))
 
 
@@ -113,14 +120,18 @@ FIGURES = [lesson_descent, loss_curves, contour, lr_sweep, optimizers]
 
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", "-o", metavar="DIR", default=os.path.dirname(os.path.abspath(__file__)))
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", "-o", metavar="DIR", default=DEFAULT_OUTPUT,
+                       help="folder for the PNG files (default: %(default)s)")
+    where.add_argument("--update", action="store_true", help="write into docs/ (the README's figures)")
     args = parser.parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
-    paths = [make(args.output) for make in FIGURES]
+    out = HERE if args.update else os.path.abspath(args.output)
+    os.makedirs(out, exist_ok=True)
+    paths = [make(out) for make in FIGURES]
     for p in paths:
         print(p)
     return paths
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -4,6 +4,9 @@ The lessons' steps (:func:`predict`, :func:`mse`, :func:`mse_gradient`, :func:`u
 loop (:func:`train`, :func:`descend`), optimizers, schedules and a pure-NumPy twin of everything in
 :mod:`gdfast.reference`.
 
+Environment: ``GDFAST_BLAS=0`` makes the kernels never call BLAS (the portable loops only: results
+are the same bits on every machine); unset or ``1``, large full batches use BLAS ``dgemm``.
+
 Examples
 --------
 >>> import gdfast
@@ -13,13 +16,25 @@ Examples
 >>> gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200).loss < 1e-10
 True
 """
+import os as _os
+
 from ._version import __version__
-from . import optimizers, reference, schedules
+
+# GDFAST_BLAS=0: the kernels never call BLAS (src/_linear.pxd's use_blas reads it at the first call),
+# so results are the same to the bit on every machine. Checked here so a typo is not silently ignored.
+if _os.environ.get("GDFAST_BLAS", "") not in ("", "0", "1"):
+    raise ValueError(
+        f"environment variable GDFAST_BLAS={_os.environ['GDFAST_BLAS']!r} is not understood: set it to 0 "
+        "(never call BLAS: bit-reproducible on every machine) or 1 (default: BLAS dgemm for large full "
+        "batches), or unset it"
+    )
+del _os
+from . import core, descent, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from .sweep import SweepResult, grid, sweep
+from .sweep import SweepResult, grid, sweep  # gdfast.sweep is the function (gdfast.sweep's module: sys.modules)
 from .training import TrainResult, train
 
 __all__ = [
@@ -28,11 +43,14 @@ __all__ = [
     "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
     "descend", "Quadratic", "DescentPath",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-    "optimizers", "schedules", "reference",
+    "optimizers", "schedules", "reference", "lesson",
 ]
 
-# Loaded on first access so that ``import gdfast`` never imports scikit-learn or matplotlib.
-_LAZY = {"GDRegressor": "sklearn", "plot": None}
+# Public submodules (and GDRegressor) that are loaded on first attribute access, so that
+# ``import gdfast`` never imports matplotlib or scikit-learn: ``gdfast.plot.loss_curves(...)`` and
+# ``gdfast.GDRegressor()`` work right after ``import gdfast``.
+_LAZY_MODULES = ("plot", "cli", "bench", "sklearn")
+_LAZY = {"GDRegressor": "sklearn", **{name: None for name in _LAZY_MODULES}}
 
 
 def __getattr__(name: str) -> object:
@@ -40,12 +58,16 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'gdfast' has no attribute {name!r}")
     import importlib
 
-    if name == "plot":
-        return importlib.import_module(".plot", __name__)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
     try:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
     except ImportError as exc:
-        raise ImportError(f"gdfast.{name} needs scikit-learn: pip install 'gdfast[sklearn]' ({exc})") from exc
+        raise ImportError(
+            f"gdfast.{name} needs scikit-learn, which is not installed ({exc}); install it with "
+            "`python -m pip install scikit-learn` (or, from a gdfast checkout, "
+            "`python -m pip install \".[sklearn]\"`)"
+        ) from exc
     return getattr(module, name)
 
 

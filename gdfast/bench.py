@@ -850,7 +850,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for benchmark.json, benchmark.md and benchmark.png (default: %(default)s)")
     parser.add_argument("--chart", default=None, help="also write the bar chart to this path (e.g. docs/benchmark.png)")
     parser.add_argument("--no-peers", action="store_true", help="skip Numba, JAX, PyTorch and scikit-learn")
-    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both",
+                        help="dtype of the workloads (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="threads of the parallel sweep row (default: 2)")
     parser.add_argument("--from-json", default=None, metavar="JSON",
                         help="do not run anything: rebuild the table, chart and README section from a saved "
@@ -892,8 +893,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.readme:
         update_readme(args.readme, table + "\n\n" + notes)
         print(f"updated the benchmark section of {args.readme}")
-    print(f"\nwrote {out}/benchmark.json, benchmark.md, " + ", ".join(charts)
-          + f" ({results['seconds']:.0f} s)")
+    written = [json_path, os.path.join(out, "benchmark.md")] + [os.path.abspath(c) for c in charts]
+    print("\nwrote " + ", ".join(written) + f" ({results['seconds']:.0f} s)")
     return 0
 
 
@@ -914,7 +915,10 @@ def update_readme(path: str, text: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add the ``bench`` subcommand to the ``gdfast`` command line."""
-    p = subparsers.add_parser("bench", help="run the benchmark suite (ns/iteration vs NumPy and peers)")
+    p = subparsers.add_parser("bench", help="run the benchmark suite (ns/iteration vs NumPy and peers)",
+                              description="Time gdfast against its pure-NumPy twin gdfast.reference and, "
+                                          "when installed, Numba, JAX, PyTorch and scikit-learn; print the "
+                                          "table and write it (JSON, markdown, bar chart) under --output.")
     add_arguments(p)
     p.set_defaults(func=run_from_args)
     return p

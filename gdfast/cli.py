@@ -27,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Lesson 3.1.1: gradient descent on f(x) = x**2 + 4x + 4 from x = 10, lr 0.1, 20 steps")
     xs, fs = lesson.gradient_descent_1d(x_start=10, learning_rate=0.1, num_iterations=20)
     for k in (0, 1, 2, 5, 10, 20):
-        print(f"  step {k:2d}: x = {xs[k]: .6f}   f(x) = {fs[k]:.6f}")
+        print(f"  step {k:2d}: x = {xs[k]:10.6f}   f(x) = {fs[k]:10.6f}")
     print(f"  the minimum is at x = {lesson.QUADRATIC.minimizer():g}")
     ax = lesson.plot_gradient_descent(xs, fs)
     path_png = os.path.join(out, "descent_1d.png")
@@ -73,8 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
                     record_every=1000)
     t_ref = (time.perf_counter() - t) / n_ref * n
     print(f"  gdfast.train           : {t_fast:8.3f} s  ({t_fast / max(n, 1) * 1e9:8.1f} ns/iteration)")
-    print(f"  gdfast.reference.train : {t_ref:8.3f} s  ({t_ref / max(n, 1) * 1e9:8.1f} ns/iteration, "
-          f"timed over {n_ref:,} iterations)")
+    estimated = "" if n_ref == n else f", estimated from {n_ref:,} iterations"
+    print(f"  gdfast.reference.train : {t_ref:8.3f} s  ({t_ref / max(n, 1) * 1e9:8.1f} ns/iteration{estimated})")
     print(f"  speed-up               : {t_ref / t_fast:8.1f}x   (final loss {fast.loss:.3e})")
     return 0
 
@@ -88,6 +88,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  numpy       : {np.__version__}")
     print(f"  openmp      : {'yes' if _train.have_openmp() else 'no (sweeps run serially)'}")
     print(f"  max threads : {_train.max_threads()}")
+    blas = os.environ.get("GDFAST_BLAS", "") != "0"
+    print(f"  blas        : {'dgemm for large full batches' if blas else 'never (GDFAST_BLAS=0: portable loops only)'}")
     return 0
 
 
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_info)
     import importlib
 
+    subparsers = {"demo": demo, "info": info}
     for name in _SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(f".{name}", __package__)
@@ -152,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != f"{__package__}.{name}":
                 raise
             continue
-        module.register(sub)
+        subparsers[name] = module.register(sub)
+    parser._gdfast_subparsers = subparsers  # type: ignore[attr-defined]  # read by main()
     return parser
 
 
@@ -170,7 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse would report a subcommand's unknown option with the top-level usage; name the
+        # subcommand's own usage instead (exits with status 2, as argparse does).
+        subparser = getattr(parser, "_gdfast_subparsers", {}).get(getattr(args, "command", None), parser)
+        subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2

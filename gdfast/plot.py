@@ -268,6 +268,28 @@ def contour_2d(
     return ax
 
 
+def _decade_ticks(ax: Axes, max_ticks: int = 15) -> None:
+    """Log y ticks a round number of decades apart (1, 2, 5, 10, 20, 50, ...), at most ``max_ticks``.
+
+    matplotlib's default locator spaces the ticks of a range of hundreds of decades by an arbitrary
+    count (36 decades, say); powers of ten at a round step read at a glance.
+    """
+    from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, NullLocator
+
+    low, high = ax.get_ylim()
+    if not (low > 0 and high > low):
+        return
+    lo, hi = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if (hi - lo) / s <= max_ticks)
+    if step == 1:
+        return  # matplotlib's own decade ticks (with minor ticks) are fine
+    first = -(-lo // step) * step
+    ax.yaxis.set_major_locator(FixedLocator([10.0**k for k in range(first, hi + 1, step)]))
+    ax.yaxis.set_major_formatter(LogFormatterSciNotation())
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(low, high)
+
+
 def lr_sweep(
     result: SweepResult,
     *,
@@ -337,6 +359,7 @@ def lr_sweep(
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _decade_ticks(ax)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final loss")
     ax.grid(True, which="both", alpha=0.3)

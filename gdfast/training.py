@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
 from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,19 @@ from .schedules import Schedule
 __all__ = ["train", "TrainResult"]
 
 
-@dataclass(frozen=True, repr=False)
+def _same_value(a: object, b: object) -> bool:
+    """Equality of TrainResult fields: arrays by dtype, shape and values (NaN equals NaN)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
+    if isinstance(a, TrainState) and isinstance(b, TrainState):
+        return all(_same_value(getattr(a, f.name), getattr(b, f.name)) for f in fields(TrainState))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN == NaN here (e.g. grad_norm when no gradient norm was asked for)
+    return bool(a == b)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class TrainResult:
     """What :func:`gdfast.train` returns.
 
@@ -76,6 +88,14 @@ class TrainResult:
     >>> r = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10)
     >>> r.status, r.n_iter, r.losses.shape, r.W.shape, r.b is None
     ('max_iter', 10, (10,), (4, 4), True)
+
+    Two results are equal (``==``) when every field is: arrays (and the arrays of ``state``) of the
+    same dtype, shape and values, NaN equal to NaN, so a rerun with the same seed compares equal:
+
+    >>> r == gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=10, seed=r.seed)
+    True
+    >>> r == gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=11)
+    False
     """
 
     W: np.ndarray
@@ -121,6 +141,18 @@ class TrainResult:
             return ""
         return (f"the loss was still falling ({(1 - last / before) * 100:.3g}% over the last tenth of the "
                 "updates): more iterations or a larger learning_rate would lower it")
+
+    def __eq__(self, other: object) -> bool:
+        """Field-by-field equality, arrays compared by dtype, shape and values (NaN equal to NaN).
+
+        The dataclass's generated ``==`` compared the arrays with ``==`` and raised "The truth
+        value of an array ... is ambiguous"; results are not hashable (they hold arrays).
+        """
+        if not isinstance(other, TrainResult):
+            return NotImplemented
+        return all(_same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(TrainResult))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def train(

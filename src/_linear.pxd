@@ -21,6 +21,27 @@ cdef enum:
 cdef enum:
     BLAS_MIN_WORK = 2048
 
+# GDFAST_BLAS=0 in the environment: never call BLAS, so every result comes from the portable loops
+# below and is the same to the bit on every machine (BLAS's dgemm picks CPU-specific kernels at run
+# time: OpenBLAS on AVX-512 and on SSE3 sums in different orders). Read once, at the first call
+# (gdfast/__init__.py checks its value at import); unset or "1": BLAS for large full batches.
+# Racing first calls from several threads all compute and store the same value.
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    static int gdfast_blas_allowed_cache = -1;
+    static int gdfast_blas_allowed(void) {
+        int allowed = gdfast_blas_allowed_cache;
+        if (allowed < 0) {
+            const char *value = getenv("GDFAST_BLAS");
+            allowed = !(value != NULL && value[0] == '0' && value[1] == '\\0');
+            gdfast_blas_allowed_cache = allowed;
+        }
+        return allowed;
+    }
+    """
+    bint gdfast_blas_allowed() noexcept nogil
+
 
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     """np.dot(a, b), accumulated in double."""
@@ -90,8 +111,10 @@ cdef inline double elementwise_loss_derivative(int kind, double r, double delta)
 cdef inline bint use_blas(
     const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
 ) noexcept nogil:
-    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work."""
-    return rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
+    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work,
+    and BLAS not switched off (GDFAST_BLAS=0)."""
+    return (rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
+            and gdfast_blas_allowed())
 
 
 cdef inline void weighted_rows_into(

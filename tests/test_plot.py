@@ -208,3 +208,31 @@ def test_docs_make_figures_regenerates_every_readme_image(tmp_path):
         assert image.shape[0] > 200 and image[..., :3].std() > 0.05
         # Same size as the committed image (bytes may differ with another matplotlib/FreeType).
         assert plt.imread(script.parent / Path(p).name).shape == image.shape, Path(p).name
+
+
+# --- issue 11: log ticks of lr_sweep a round number of decades apart ---
+
+def test_lr_sweep_log_ticks_are_a_round_number_of_decades_apart():
+    import warnings
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import gdfast
+    from gdfast.lesson import INPUT, TARGET, W1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = gdfast.sweep(W1, INPUT, TARGET, learning_rates=np.geomspace(1e-4, 1.0, 25), num_iterations=200)
+    ax = gdfast.plot.lr_sweep(res)
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low <= t <= high]
+    exponents = np.log10(ticks)
+    steps = set(np.round(np.diff(exponents)).astype(int).tolist())
+    assert len(steps) == 1, steps
+    step = steps.pop()
+    assert step in (1, 2, 5, 10, 20, 50, 100), step       # the old figure had ticks 36 decades apart
+    assert all(e % step == 0 for e in np.round(exponents).astype(int))
+    assert 3 <= len(ticks) <= 16
+    plt.close(ax.figure)
