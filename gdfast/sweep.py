@@ -517,10 +517,10 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
                         scalars=scalars[r, :N_SCALARS].copy(), optimizer=optimizers[r],
                         fit_intercept=fit_intercept, shape=W.shape)
         # (the run's start, rebuilt: _finish replays from it the rare diverged mini-batch run)
-        start = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
-                               run.options, run.seed)
+        run_start = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
+                                   run.options, run.seed)
         results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]),
-                               start, run.seed, hist[r], epoch_hist[r], warn=False))
+                               run_start, run.seed, hist[r], epoch_hist[r], warn=False))
     return results
 
 
