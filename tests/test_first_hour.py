@@ -280,3 +280,12 @@ def test_a_wrong_shape_says_which_reshape_fixes_it(args, fix):
     for fn in (gdfast.train, gdfast.mse_gradient):
         with pytest.raises(ValueError, match=fix):
             fn(*args)
+
+
+def test_gdregressor_points_scikit_learns_learning_rate_names_to_schedule():
+    pytest.importorskip("sklearn")
+    X, y = np.ones((6, 2)), np.arange(6.0)
+    with pytest.raises(TypeError, match=r"schedule='invscaling' here \(with learning_rate=eta0\)"):
+        gdfast.GDRegressor(learning_rate="invscaling").fit(X, y)
+    with pytest.raises(TypeError, match="learning_rate is the step size"):
+        gdfast.GDRegressor(learning_rate="optimal").fit(X, y)

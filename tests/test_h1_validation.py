@@ -232,7 +232,7 @@ HUGE_INT8 = np.broadcast_to(np.int8(1), (1_000_000, 3))  # no memory of its own;
 def test_shape_error_before_conversion(name):
     Yb = np.broadcast_to(np.int8(1), (1_000_000, 2))
     peak = _peak_bytes(lambda: MODEL_CALLS[name](np.ones((2, 4)), HUGE_INT8, Yb))
-    with pytest.raises(ValueError, match=r"X's second axis must have length n_features = W.shape\[1\] = 4"):
+    with pytest.raises(ValueError, match=r"X's second axis must have length n_features = W.shape\[-1\] = 4"):
         MODEL_CALLS[name](np.ones((2, 4)), HUGE_INT8, Yb)
     assert peak < 1_000_000, peak  # vs 24 MB for the float64 copy of X
 

@@ -32,7 +32,6 @@ NAN_W, INF_X, NAN_Y = with_value(W, 5, np.nan), with_value(X, 0, np.inf), with_v
 
 # Wrong arrays shared by every (W, X[, Y]) function: (label, args, exception, message regex).
 ARRAY_CASES = [
-    ("W 1-D", (W[0], X, Y), ValueError, r"\bW\b.*2-D"),
     ("W 3-D", (W[None], X, Y), ValueError, r"\bW\b.*2-D"),
     ("W 0-d", (np.float64(1.0), X, Y), ValueError, r"\bW\b.*2-D"),
     ("X 3-D", (W, X[None], Y), ValueError, r"\bX\b.*1-D or 2-D"),
@@ -54,8 +53,9 @@ ARRAY_CASES = [
 Y_CASES = [
     ("Y wrong n_outputs", (W, X, Y[:, :2]), ValueError, r"\bY\b.*shape \(6, 3\)"),
     ("Y wrong n_samples", (W, X, Y[:5]), ValueError, r"\bY\b.*shape \(6, 3\)"),
-    ("Y 1-D for a batch", (W, X, Y[:, 0]), ValueError, r"\bY\b.*2-D"),
-    ("Y 2-D for one sample", (W, x1, Y), ValueError, r"\bY\b.*1-D"),
+    ("Y 1-D for a batch", (W, X, Y[:, 0]), ValueError, r"\bY\b.*shape \(6, 3\)"),
+    ("Y 2-D for one sample", (W, x1, Y), ValueError, r"\bY\b.*shape \(3,\)"),
+    ("W 1-D (one output) with a 2-D Y", (W[0], X, Y), ValueError, r"\bY\b must have shape \(6,\)"),
     ("Y NaN", (W, X, NAN_Y), ValueError, r"\bY\b.*NaN or infinity"),
     ("Y empty", (W, x1, np.empty(0)), ValueError, r"\bY\b"),
     ("Y complex", (W, X, Y.astype(complex)), TypeError, r"\bY\b.*real numbers"),
@@ -377,7 +377,7 @@ SWEEP_CASES = [
     (dict(n_threads=0), ValueError, r"n_threads must be >= 1"),
     (dict(n_threads=1.5), TypeError, r"n_threads must be an integer"),
     (dict(initial_weights=np.ones((2, 4, 3))), ValueError, r"initial_weights must have shape \(k, 3, 4\)"),
-    (dict(initial_weights=np.ones((3, 4))), ValueError, r"initial_weights must be 3-D"),
+    (dict(initial_weights=np.ones((3, 4))), ValueError, r"initial_weights must have shape \(k, 3, 4\)"),
     (dict(initial_weights=np.full((1, 3, 4), np.nan)), ValueError, r"initial_weights contains NaN"),
     (dict(state=None), TypeError, r"sweep does not take state"),
     (dict(momentum=0.9), TypeError, r"unknown training option\(s\) momentum"),
