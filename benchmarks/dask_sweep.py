@@ -22,19 +22,11 @@ import os
 import time
 
 import numpy as np
+from timing import best  # first: puts the checkout's gdfast on sys.path
 
-import gdfast
-from gdfast import reference
-from gdfast.lesson import INPUT, TARGET, W1
-
-
-def best_of(repeat, fn):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+import gdfast  # noqa: E402
+from gdfast import reference  # noqa: E402
+from gdfast.lesson import INPUT, TARGET, W1  # noqa: E402
 
 
 def same_to_the_bit(a, b):
@@ -75,18 +67,6 @@ def main(argv=None):
     print("load average before: %.2f %.2f %.2f" % os.getloadavg(), f"(cpu_count={os.cpu_count()})")
 
     rows = []
-    t_ref_one = best_of(1, lambda: [reference.train(W1, INPUT, TARGET, learning_rate=lr,
-                                                    num_iterations=args.iterations, seed=0,
-                                                    record_every=args.record_every)
-                                    for lr in lrs[: args.reference_runs]])[0] / args.reference_runs
-    t_ref = t_ref_one * n_runs
-    rows.append(("NumPy reference (scaled from %d runs)" % args.reference_runs, t_ref))
-
-    t_loc1, local = best_of(args.repeat, lambda: gdfast.sweep(W1, INPUT, TARGET, n_threads=1, **common))
-    rows.append(("local sweep, n_threads=1", t_loc1))
-    t_loc2, local2 = best_of(args.repeat, lambda: gdfast.sweep(W1, INPUT, TARGET, n_threads=2, **common))
-    rows.append(("local sweep, n_threads=2", t_loc2))
-
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=":0", scheduler_kwargs={"dashboard": False})
@@ -94,11 +74,24 @@ def main(argv=None):
     gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.01], num_iterations=1, client=client)  # warm-up
     t_start = time.perf_counter() - t0
     try:
-        t_dask, dist = best_of(args.repeat, lambda: gdfast.sweep(W1, INPUT, TARGET, client=client, **common))
+        # All four timed in turn, repeat by repeat (best of --repeat; one untimed warm-up call each).
+        t, last = best({
+            "reference": lambda: [reference.train(W1, INPUT, TARGET, learning_rate=lr, num_iterations=args.iterations,
+                                                  seed=0, record_every=args.record_every)
+                                  for lr in lrs[: args.reference_runs]],
+            "local1": lambda: gdfast.sweep(W1, INPUT, TARGET, n_threads=1, **common),
+            "local2": lambda: gdfast.sweep(W1, INPUT, TARGET, n_threads=2, **common),
+            "dask": lambda: gdfast.sweep(W1, INPUT, TARGET, client=client, **common),
+        }, args.repeat)
         n_tasks = min(n_runs, 4 * sum(client.nthreads().values()))
     finally:
         client.close()
         cluster.close()
+    local, local2, dist, t_dask = last["local1"], last["local2"], last["dask"], t["dask"]
+    t_ref = t["reference"] / args.reference_runs * n_runs
+    rows.append(("NumPy reference (scaled from %d runs)" % args.reference_runs, t_ref))
+    rows.append(("local sweep, n_threads=1", t["local1"]))
+    rows.append(("local sweep, n_threads=2", t["local2"]))
     rows.append((f"Dask LocalCluster, {args.workers} workers x 1 thread ({n_tasks} tasks)", t_dask))
     print("load average after:  %.2f %.2f %.2f" % os.getloadavg())
 

@@ -1,5 +1,5 @@
 """ns per step of every optimizer on the 64x64 problem with 256 samples (full batch), gdfast vs the
-NumPy reference, in one process, BLAS pinned to one thread.
+NumPy reference, in one process (interleaved repeats), BLAS pinned to one thread.
 
     python benchmarks/optimizers_64.py [--steps 2000] [--ref-steps 200] [--repeats 5]
 
@@ -9,13 +9,13 @@ number of steps before the time is shown.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+from timing import median  # first: puts the checkout's gdfast on sys.path
 
-import gdfast
-from gdfast import reference
+import gdfast  # noqa: E402
+from gdfast import reference  # noqa: E402
 
 OPTIMIZERS = {
     "SGD": (gdfast.SGD(), 0.5),
@@ -25,15 +25,6 @@ OPTIMIZERS = {
     "RMSprop": (gdfast.RMSprop(), 0.001),
     "Adagrad": (gdfast.Adagrad(), 0.1),
 }
-
-
-def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def main(argv=None):
@@ -53,12 +44,13 @@ def main(argv=None):
             fast = gdfast.train(W0, X, Y, optimizer=opt, learning_rate=lr, num_iterations=args.ref_steps)
             slow = reference.train(W0, X, Y, optimizer=opt, learning_rate=lr, num_iterations=args.ref_steps)
             np.testing.assert_allclose(fast.W, slow.W, rtol=1e-9, atol=1e-12)
-            t_fast = _median_time(lambda: gdfast.train(W0, X, Y, optimizer=opt, learning_rate=lr,
-                                                       num_iterations=args.steps, record_every=100),
-                                  args.repeats) / args.steps
-            t_ref = _median_time(lambda: reference.train(W0, X, Y, optimizer=opt, learning_rate=lr,
-                                                         num_iterations=args.ref_steps, record_every=100),
-                                 max(1, args.repeats // 2)) / args.ref_steps
+            t, _ = median({
+                "fast": lambda: gdfast.train(W0, X, Y, optimizer=opt, learning_rate=lr, num_iterations=args.steps,
+                                             record_every=100),
+                "ref": lambda: reference.train(W0, X, Y, optimizer=opt, learning_rate=lr,
+                                               num_iterations=args.ref_steps, record_every=100),
+            }, args.repeats)
+            t_fast, t_ref = t["fast"] / args.steps, t["ref"] / args.ref_steps
             print(f"| {name} | {t_fast * 1e9:,.0f} | {t_ref * 1e9:,.0f} | {t_ref / t_fast:.2f}x |")
 
 

@@ -9,12 +9,12 @@ and median of each. With plain rows, threads on adjacent runs write the same cac
 """
 import os
 import sys
-import time
 
 import numpy as np
+from timing import interleaved  # first: puts the checkout's gdfast on sys.path
 
-import gdfast  # noqa: F401
-from gdfast.lesson import INPUT, TARGET, W1
+import gdfast  # noqa: F401, E402
+from gdfast.lesson import INPUT, TARGET, W1  # noqa: E402
 
 sm = sys.modules["gdfast.sweep"]
 
@@ -23,16 +23,15 @@ def main(repeat=6):
     plan = sm._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
                     dict(num_iterations=10**4, record_every=100))
     layouts = {"padded": (sm._run_rows, sm._aligned_stack), "plain": (np.stack, np.stack)}
-    times = {}
+    def call(name, n_threads):
+        def run():
+            sm._run_rows, sm._aligned_stack = layouts[name]
+            sm._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
+        return run
+
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     try:
-        for _ in range(repeat):
-            for name, (rows, stack) in layouts.items():
-                sm._run_rows, sm._aligned_stack = rows, stack
-                for n_threads in (1, 2):
-                    t0 = time.perf_counter()
-                    sm._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
-                    times.setdefault((name, n_threads), []).append(time.perf_counter() - t0)
+        times, _ = interleaved({(name, n): call(name, n) for name in layouts for n in (1, 2)}, repeat)
     finally:
         sm._run_rows, sm._aligned_stack = layouts["padded"]
     print("load average after:  %.2f %.2f %.2f" % os.getloadavg())

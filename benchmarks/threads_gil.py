@@ -16,9 +16,10 @@ import threading
 import time
 
 import numpy as np
+from timing import calibrate, interleaved, load_average  # first: puts the checkout's gdfast on sys.path
 
-import gdfast
-from gdfast import reference
+import gdfast  # noqa: E402
+from gdfast import reference  # noqa: E402
 
 
 def _pin_blas():
@@ -29,10 +30,9 @@ def _pin_blas():
     return threadpool_limits(1)
 
 
-def wall(fn, n_threads, repeat):
-    """(best wall time, process CPU time / wall time of that run) of ``n_threads`` concurrent calls."""
-    best, cpu_ratio = float("inf"), float("nan")
-    for _ in range(repeat):
+def concurrent(fn, n_threads, cpu_ratios):
+    """``n_threads`` calls of ``fn`` started together; appends process CPU time / wall time to ``cpu_ratios``."""
+    def call():
         barrier = threading.Barrier(n_threads + 1)
 
         def run():
@@ -42,26 +42,12 @@ def wall(fn, n_threads, repeat):
         threads = [threading.Thread(target=run) for _ in range(n_threads)]
         for t in threads:
             t.start()
-        barrier.wait()
         t0, c0 = time.perf_counter(), time.process_time()
+        barrier.wait()
         for t in threads:
             t.join()
-        dt, dc = time.perf_counter() - t0, time.process_time() - c0
-        if dt < best:
-            best, cpu_ratio = dt, dc / dt
-    return best, cpu_ratio
-
-
-def calibrated(make_call, seconds):
-    """A call of about ``seconds`` (the iteration count scaled from a short probe)."""
-    n = 100
-    while True:
-        t0 = time.perf_counter()
-        make_call(n)()
-        dt = time.perf_counter() - t0
-        if dt > 0.05 or n > 10**8:
-            return make_call(max(1, int(n * seconds / dt))), max(1, int(n * seconds / dt))
-        n *= 4
+        cpu_ratios.append((time.process_time() - c0) / (time.perf_counter() - t0))
+    return call
 
 
 def main():
@@ -82,13 +68,15 @@ def main():
     def ref(n):
         return lambda: reference.train(W, X, Y, num_iterations=n, learning_rate=1e-3, record_every=1000)
 
-    print(f"cores visible: {os.cpu_count()}, load average: {os.getloadavg() if hasattr(os, 'getloadavg') else 'n/a'}")
+    print(f"cores visible: {os.cpu_count()}, load average: {load_average()}")
     print(f"{'function':<18}{'iterations':>11}{'one alone (s)':>15}{'two threads (s)':>17}{'ratio':>7}"
           f"{'cpu/wall (two)':>16}")
     for name, make in (("gdfast.train", gd), ("reference.train", ref)):
-        call, n = calibrated(make, args.seconds)
-        one, _ = wall(call, 1, args.repeat)
-        two, cpu = wall(call, 2, args.repeat)
+        call, n = calibrate(make, args.seconds)
+        cpu = {1: [], 2: []}
+        times, _ = interleaved({k: concurrent(call, k, cpu[k]) for k in (1, 2)}, args.repeat)
+        one, two = times[1].min(), times[2].min()
+        cpu = cpu[2][1:][int(np.argmin(times[2]))]  # of the best two-thread run (the first was the warm-up)
         print(f"{name:<18}{n:>11}{one:>15.3f}{two:>17.3f}{two / one:>7.2f}{cpu:>16.2f}")
     print("ratio ~1 and cpu/wall ~2: the two calls ran in parallel (GIL released); ratio ~2 and cpu/wall ~1:\n"
           "serialised (GIL held, or no free core: check the load average above).")

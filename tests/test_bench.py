@@ -1,70 +1,160 @@
 """The benchmark suite's plumbing (no timings are asserted: speed lives in benchmarks/, not here).
 
-One tiny workload is run for real so the agreement checks between gdfast, the NumPy reference and
-the peers are exercised; the report functions are checked on that result.
+``gdfast bench`` (gdfast.bench, in the package): tiny workloads run for real so the agreement check
+against the NumPy reference and the interleaved timing are exercised. ``benchmarks/`` (source
+checkout only): the peers' agreement check and the report writers.
 """
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
 
+import gdfast
 from gdfast import bench, cli
 
-TINY = dict(bench.QUICK, repeats=1, ref_repeats=1, seed_n=2_000, seed_n_ref=200, slow_peer_n=100,
-            quad_n=2_000, quad_n_ref=200, lat_repeats=1, lat_time=0.001)
+TINY = dict(bench.QUICK, repeats=1, seed_n=2_000, seed_n_ref=200, batch_n={4: 20, 64: 3, 512: 2},
+            batch_n_ref={4: 10, 64: 2, 512: 1}, persample_epochs=2, sweep_n=50, sweep_n_ref=5,
+            quad_n=2_000, quad_n_ref=200, lat_n=20, lat_n_ref=10)
+
+ROOT = os.environ.get("GDFAST_SOURCE_TREE") or os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+needs_checkout = pytest.mark.skipif(not os.path.isfile(os.path.join(BENCHMARKS, "report.py")),
+                                    reason="benchmarks/ is in the source checkout only")
+
+
+@pytest.fixture
+def scripts(monkeypatch):
+    """benchmarks/'s modules (timing, peers, report, run), imported as the scripts import them."""
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    import peers
+    import report
+    import run
+    import timing
+
+    return timing, peers, report, run
 
 
 def test_cli_has_bench():
-    args = cli.build_parser().parse_args(["bench", "--quick", "--no-peers", "-o", "x"])
-    assert args.quick and args.no_peers and args.output == "x"
+    args = cli.build_parser().parse_args(["bench", "--quick", "--dtype", "float32", "--threads", "1"])
+    assert args.quick and args.dtype == "float32" and args.threads == 1
 
 
-def test_tiny_suite_and_reports(tmp_path):
-    peers = bench.Peers(enabled=False)
-    rows = [bench.bench_seed(np.float64, TINY, peers), bench.bench_quad1d(np.float32, TINY, peers)]
-    rows += bench.bench_latency(np.float64, TINY)
+def test_every_workload_is_checked_against_the_reference_and_timed():
+    names = []
+    for dtype in (np.float64, np.float32):
+        for w in bench.workloads(dtype, TINY, threads=2):
+            row, ns = bench.time_workload(w, repeats=2)
+            names.append(row["workload"])
+            assert row["gdfast_ns"] > 0 and row["reference_ns"] > 0
+            assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
+            # ratio = median over repeats of each repeat's reference / gdfast ns per iteration
+            assert row["ratio"] == pytest.approx(float(np.median(ns["reference"] / ns["gdfast"])))
+            assert ("speedup_vs_1_thread" in row) == row["workload"].startswith("sweep-64 (")
+    assert names[:9] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "persample-64", "sweep-64",
+                         "sweep-64 (2 threads)", "quad1d"]
+    assert len(names) == 2 * 13
+
+
+def test_a_disagreeing_gdfast_answer_stops_the_benchmark():
+    w = bench.Workload("wrong", "float64", lambda k: np.ones(3), lambda k: np.ones(3) * 1.001, 1, 1, 1)
+    with pytest.raises(RuntimeError, match="disagree on wrong"):
+        bench.time_workload(w, repeats=1)
+
+
+def test_interleaved_calls_each_function_once_per_repeat_in_rotating_order():
+    calls = []
+    times, last = bench.interleaved({"a": lambda: calls.append("a") or 1, "b": lambda: calls.append("b") or 2}, 3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a b / b a / a b
+    assert {k: v.shape for k, v in times.items()} == {"a": (3,), "b": (3,)} and last == {"a": 1, "b": 2}
+    with pytest.raises(ValueError, match="repeats"):
+        bench.interleaved({"a": lambda: None}, 0)
+
+
+def test_gdfast_bench_prints_one_line_per_workload(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "QUICK", TINY)
+    assert cli.main(["bench", "--quick", "--dtype", "float64", "--threads", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.split(" ")[0] in ("seed", "quad1d", "latency")]
+    assert len(rows) == 6 and all("x  (" in line for line in rows)
+
+
+@needs_checkout
+def test_tiny_suite_with_peers_and_reports(scripts, tmp_path):
+    timing, peers, report, run = scripts
+    peer_set = peers.Peers(enabled=True)
+    rows = [run.measure(w, 1, peer_set, 100) for w in bench.workloads(np.float64, TINY, threads=1)
+            if w.name in ("seed", "quad1d") or w.name.startswith("latency")]
     for r in rows:
-        assert r["gdfast_ns"] > 0 and r["reference_ns"] > 0
-        assert r["ratio"] == pytest.approx(r["reference_ns"] / r["gdfast_ns"])
-    results = {"rows": rows, "memory": [], "quick": True, "peer_notes": peers.notes, "gdfast_version": "x",
+        for p in r["peers"].values():
+            assert p["ok"], p  # every installed peer agrees with gdfast on these workloads
+    results = {"rows": rows, "memory": [], "quick": True, "peer_notes": peer_set.notes, "gdfast_version": "x",
                "loadavg": (0.5, 0.5, 0.5), "cpu_count": 2}
-    table = bench.markdown_table(results)
+    table = report.markdown_table(results)
     assert table.count("\n| seed | float64 |") == 1 and "latency update" in table
-    assert "peers disabled" in bench.notes_text(results) or not peers.notes
-    bench.bar_chart(results, tmp_path / "chart.png")
+    report.bar_chart(results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
     json.dumps(results)
 
 
-def test_peer_check_rejects_a_different_computation():
-    row = bench._row("x", "float64", 1.0, 2.0, 1, 1)
-    W = np.ones((2, 2))
-    bench._time_peer(row, "wrong", lambda: W * 1.001, 10, W, "float64", 1)
-    bench._time_peer(row, "right", lambda: W.copy(), 10, W, "float64", 1)
-    assert not row["peers"]["wrong"]["ok"] and row["peers"]["wrong"]["ns"] is None
-    assert row["peers"]["right"]["ok"] and row["peers"]["right"]["ns"] > 0
+@needs_checkout
+def test_peer_check_rejects_a_different_computation(scripts):
+    timing, peers, report, run = scripts
+    w = bench.Workload("x", "float64", lambda k: np.ones((2, 2)), lambda k: np.ones((2, 2)), 10, 10, 1)
+    wrong = peers.PeerCall("wrong", lambda: np.ones((2, 2)) * 1.001, 10,
+                           peers._checked_against(w, lambda: np.ones((2, 2)) * 1.001, 10))
+    right = peers.PeerCall("right", lambda: np.ones((2, 2)), 10, peers._checked_against(w, lambda: np.ones((2, 2)), 10))
+    candidates = [("wrong", lambda: wrong), ("right", lambda: right),
+                  ("broken", lambda: 1 / 0)]
+    good, failed = {}, {}
+    orig = peers.candidates
+    try:
+        peers.candidates = lambda *a: candidates
+        good, failed = peers.checked_calls(w, None, 0)
+    finally:
+        peers.candidates = orig
+    assert list(good) == ["right"]
+    assert failed["wrong"]["note"].startswith("mismatch") and failed["wrong"]["ns"] is None
+    assert failed["broken"]["note"].startswith("error: ZeroDivisionError")
 
 
-def test_update_readme(tmp_path):
+@needs_checkout
+def test_update_readme(scripts, tmp_path):
+    report = scripts[2]
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{bench.START}\nold table\n{bench.END}\noutro\n")
-    bench.update_readme(readme, "| new |")
-    assert readme.read_text() == f"intro\n{bench.START}\n| new |\n{bench.END}\noutro\n"
+    readme.write_text(f"intro\n{report.START}\nold table\n{report.END}\noutro\n")
+    report.update_readme(readme, "| new |")
+    assert readme.read_text() == f"intro\n{report.START}\n| new |\n{report.END}\noutro\n"
     readme.write_text("no markers")
     with pytest.raises(SystemExit):
-        bench.update_readme(readme, "x")
+        report.update_readme(readme, "x")
 
 
-def test_from_json_rebuilds_reports_without_running(tmp_path):
-    peers = bench.Peers(enabled=False)
-    rows = bench.bench_latency(np.float64, TINY)
-    results = {"rows": rows, "memory": [], "quick": True, "peer_notes": peers.notes, "gdfast_version": "x",
+@needs_checkout
+def test_from_json_rebuilds_reports_without_running(scripts, tmp_path):
+    run = scripts[3]
+    rows = [bench.time_workload(w, 1)[0] for w in bench.workloads(np.float64, TINY, threads=1)
+            if w.name.startswith("latency")]
+    results = {"rows": rows, "memory": [], "quick": True, "peer_notes": {}, "gdfast_version": "x",
                "loadavg": None, "cpu_count": 2, "seconds": 1.0}
     saved = tmp_path / "saved.json"
     saved.write_text(json.dumps(results))
     readme = tmp_path / "README.md"
-    readme.write_text(f"{bench.START}\n{bench.END}\n")
+    readme.write_text("<!-- benchmark:start -->\n<!-- benchmark:end -->\n")
     out = tmp_path / "out"
-    assert bench.main(["--from-json", str(saved), "--readme", str(readme), "-o", str(out)]) == 0
+    assert run.main(["--from-json", str(saved), "--readme", str(readme), "-o", str(out)]) == 0
     assert "latency predict" in readme.read_text()
     assert (out / "benchmark.png").exists() and (out / "benchmark.md").exists()
+
+
+@needs_checkout
+def test_every_script_in_benchmarks_times_through_timing_py():
+    for name in sorted(os.listdir(BENCHMARKS)):
+        if name.endswith(".py") and name != "timing.py":
+            with open(os.path.join(BENCHMARKS, name)) as fh:
+                text = fh.read()
+            # a repeat loop collecting times is timing.py's job (single clock readings are fine)
+            assert "times.append(" not in text and "_median_time" not in text, f"{name} has its own timing loop"
+            assert "import timing" in text or "from timing import" in text or name in ("peers.py", "report.py"), name
+    assert not any(m in sys.modules.get("gdfast.bench").__dict__ for m in ("numba", "jax", "torch", "sklearn"))
