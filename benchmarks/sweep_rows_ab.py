@@ -8,20 +8,17 @@ and median of each. With plain rows, threads on adjacent runs write the same cac
     PYTHONPATH=. python benchmarks/sweep_rows_ab.py
 """
 import os
-import sys
 import time
 
 import numpy as np
 
-import gdfast  # noqa: F401
+from gdfast import _runs as sm, sweeps
 from gdfast.lesson import INPUT, TARGET, W1
-
-sm = sys.modules["gdfast.sweep"]
 
 
 def main(repeat=6):
-    plan = sm._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
-                    dict(num_iterations=10**4, record_every=100))
+    plan = sweeps._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
+                        dict(num_iterations=10**4, record_every=100))
     layouts = {"padded": (sm._run_rows, sm._aligned_stack), "plain": (np.stack, np.stack)}
     times = {}
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
@@ -31,7 +28,7 @@ def main(repeat=6):
                 sm._run_rows, sm._aligned_stack = rows, stack
                 for n_threads in (1, 2):
                     t0 = time.perf_counter()
-                    sm._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
+                    sm.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
                     times.setdefault((name, n_threads), []).append(time.perf_counter() - t0)
     finally:
         sm._run_rows, sm._aligned_stack = layouts["padded"]
