@@ -8,25 +8,22 @@ and median of each. With plain rows, threads on adjacent runs write the same cac
     PYTHONPATH=. python benchmarks/sweep_rows_ab.py
 """
 import os
-import sys
 
 import numpy as np
 from timing import interleaved  # first: puts the checkout's gdfast on sys.path
 
-import gdfast  # noqa: F401, E402
+from gdfast import _runs as sm, sweeps  # noqa: E402
 from gdfast.lesson import INPUT, TARGET, W1  # noqa: E402
-
-sm = sys.modules["gdfast.sweep"]
 
 
 def main(repeat=6):
-    plan = sm._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
-                    dict(num_iterations=10**4, record_every=100))
+    plan = sweeps._plan(W1, INPUT, TARGET, np.logspace(-4, -1, 32), range(16), None, None, None,
+                        dict(num_iterations=10**4, record_every=100))
     layouts = {"padded": (sm._run_rows, sm._aligned_stack), "plain": (np.stack, np.stack)}
     def call(name, n_threads):
         def run():
             sm._run_rows, sm._aligned_stack = layouts[name]
-            sm._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
+            sm.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads)
         return run
 
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())

@@ -34,7 +34,7 @@ from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from .sweep import SweepResult, grid, sweep  # gdfast.sweep is the function (gdfast.sweep's module: sys.modules)
+from .sweeps import SweepResult, grid, sweep  # gdfast.sweep is the function; its module is gdfast.sweeps
 from .training import TrainResult, train
 
 __all__ = [

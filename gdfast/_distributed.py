@@ -13,7 +13,6 @@ about one piece, and the workers are free for the next sweep.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from types import ModuleType
@@ -21,7 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .sweep import _execute, _Plan, _Run
+from ._runs import Plan, Run, execute
 from .training import TrainResult
 
 __all__ = ["check_client", "run_sweep", "chunk_indices"]
@@ -69,7 +68,7 @@ def _resolve_n_chunks(client: Any, n_runs: int, chunk_size: int | None, n_chunks
     return min(n_runs, TASKS_PER_THREAD * total_threads)
 
 
-def run_sweep(client: Any, plan: _Plan, *, n_threads: int | None = None, chunk_size: int | None = None,
+def run_sweep(client: Any, plan: Plan, *, n_threads: int | None = None, chunk_size: int | None = None,
               n_chunks: int | None = None, retries: int | None = None) -> list[TrainResult]:
     """The TrainResults of ``plan``'s runs, computed on ``client``'s cluster, in plan order."""
     from ._validation import check_int
@@ -120,7 +119,7 @@ class SweepCancelled(Exception):
     """Raised in a task whose sweep was cancelled by its client (the client no longer waits for it)."""
 
 
-def _run_chunk(runs: list[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+def _run_chunk(runs: list[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
                starts: np.ndarray | None, n_threads: int | None, cancel_name: str | None = None,
                b: np.ndarray | None = None) -> list[TrainResult]:
     """The task: a chunk of planned runs through the kernel (executed on a worker).
@@ -142,32 +141,5 @@ def _run_chunk(runs: list[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sa
 
         check_cancel()  # a task that starts after the cancel (e.g. a retry) does no work
         between_calls = check_cancel
-    results = _execute(runs, W, X, Y, sample_weight, starts, n_threads, b, between_calls=between_calls)
-    _fault_if_armed()
-    return results
+    return execute(runs, W, X, Y, sample_weight, starts, n_threads, b, between_calls=between_calls)
 
-
-# Test-only fault injection (tests/test_dask.py). ``client.run(_arm_fault, path, how)`` arms it in
-# every worker process; then the first chunk to finish creates ``path`` and, before returning its
-# results, kills its own worker process (how="exit"), as a crash in the middle of a sweep would, or
-# raises (how="raise"), as a transient error would. Never armed otherwise.
-_FAULT: tuple[str, str] | None = None
-
-
-def _arm_fault(path: str | None, how: str = "exit") -> None:
-    global _FAULT
-    _FAULT = None if path is None else (path, how)
-
-
-def _fault_if_armed() -> None:
-    if _FAULT is None:
-        return
-    path, how = _FAULT
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.close(fd)
-    if how == "raise":
-        raise RuntimeError("gdfast test fault: a transient error in a sweep task")
-    os._exit(17)

@@ -343,3 +343,65 @@ def prepare_bias(b: Any, W: np.ndarray) -> np.ndarray:
                          f"{bias.shape}")
     out: np.ndarray = bias.reshape(W.shape[0])
     return out
+
+
+def check_same_shape(p: tuple[int, ...] | None, t: tuple[int, ...] | None) -> None:
+    """Raise when two known shapes (None: not known yet) of prediction and target differ."""
+    if p is not None and t is not None and p != t:
+        raise ValueError(f"prediction and target must have the same shape; got {p} and {t}")
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """``out`` checked to receive a result of ``shape`` and ``dtype`` (None stays None)."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out must have W's shape {shape}; got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have the result's dtype {dtype}; got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
+    """Validated weights in X2's dtype; any finite weights >= 0 with one > 0 are accepted.
+
+    They are checked in float64 and scaled by a power of two (exact) before the cast to X2's dtype,
+    so weights beyond float32's range (1e39) or below it (1e-50) still work with float32 data: the
+    weighted mean loss sum(w * l) / sum(w) does not change when w is scaled.
+    """
+    if sample_weight is None:
+        return None
+    n_samples = X2.shape[0]
+
+    def check_shape(shape: tuple[int, ...]) -> None:
+        check_ndim("sample_weight", shape, 1)
+        if shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight must have shape ({n_samples},) (one weight per sample of X); got {shape}"
+            )
+
+    known = shape_of(sample_weight)
+    if known is not None:  # the input's own shape, checked before any conversion
+        check_shape(known)
+    sw_in = as_array("sample_weight", sample_weight)
+    check_shape(sw_in.shape)
+    sw = as_float("sample_weight", sw_in, np.dtype(np.float64))
+    n_negative = int(np.count_nonzero(sw < 0))
+    if n_negative:
+        raise ValueError(
+            f"sample_weight must be >= 0; got {n_negative} negative weight(s), the smallest {sw.min()!r}"
+        )
+    top = float(sw.max())
+    if top == 0.0:
+        raise ValueError("sample_weight must have at least one positive weight; got only zeros")
+    # sum(w) can overflow (huge weights) or 1 / sum(w) can (tiny ones): scale the largest weight
+    # into [0.5, 1) when it is outside [2**-64, 2**64], for every dtype (float32's range is 2**+-126).
+    if not 2.0**-64 <= top <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(top)[1])
+    if sw.dtype != X2.dtype:
+        sw = sw.astype(X2.dtype)
+    return sw

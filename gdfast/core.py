@@ -12,6 +12,8 @@ from ._validation import (
     as_array,
     as_float,
     check_learning_rate,
+    check_out,
+    check_same_shape,
     common_float_dtype,
     prepare_bias,
     prepare_samples,
@@ -87,21 +89,16 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     fast = _kernels.mse_fast(prediction, target)
     if fast is not None:
         return fast
-    _check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion
+    check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion
     p = as_array("prediction", prediction)
     t = as_array("target", target)
-    _check_same_shape(p.shape, t.shape)
+    check_same_shape(p.shape, t.shape)
     dtype = common_float_dtype(prediction=p, target=t)
     p = as_float("prediction", p, dtype).reshape(-1)
     t = as_float("target", t, dtype).reshape(-1)
     result = _kernels.mean_squared_error(p, t)
     _warn_if_not_finite("mse", result)
     return result
-
-
-def _check_same_shape(p: tuple[int, ...] | None, t: tuple[int, ...] | None) -> None:
-    if p is not None and t is not None and p != t:
-        raise ValueError(f"prediction and target must have the same shape; got {p} and {t}")
 
 
 def mse_gradient(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, b: npt.ArrayLike | None = None) -> np.ndarray:
@@ -213,7 +210,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
             step = lr * g_scalar
         result_dtype = np.result_type(w_dtype, step)
         w = as_float("W", w_in, result_dtype)
-        target = _check_out(out, w_in.shape, result_dtype)
+        target = check_out(out, w_in.shape, result_dtype)
         result = np.empty(w_in.shape, dtype=result_dtype)
         _kernels.subtract_scalar_into(w.reshape(-1), float(step), result.reshape(-1))
     else:
@@ -221,7 +218,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
         result_dtype = np.result_type(w_dtype, step_dtype)
         g = as_float("G", g_in, step_dtype)  # G, W, out: checked in the scalar branch's order
         w = as_float("W", w_in, result_dtype)
-        target = _check_out(out, w_in.shape, result_dtype)
+        target = check_out(out, w_in.shape, result_dtype)
         result = np.empty(w_in.shape, dtype=result_dtype)
         if step_dtype == result_dtype:
             _kernels.update_into(w.reshape(-1), g.reshape(-1), float(lr), result.reshape(-1))
@@ -243,17 +240,3 @@ def _warn_if_not_finite(name: str, result: Any) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
-    if out is None:
-        return None
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out must have W's shape {shape}; got {out.shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have the result's dtype {dtype}; got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    return out

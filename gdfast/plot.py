@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .descent import DescentPath
-from .sweep import SweepResult
+from .sweeps import SweepResult
 from .training import TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover

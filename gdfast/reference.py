@@ -22,13 +22,12 @@ from ._engine import (
     epoch_record_every, initial_bias,
 )
 from ._validation import (
-    as_array, as_float, check_bool, check_learning_rate, common_float_dtype, prepare_bias, prepare_samples,
-    promotion_scalar, shape_of,
+    as_array, as_float, check_bool, check_learning_rate, check_out, check_same_shape, common_float_dtype,
+    prepare_bias, prepare_sample_weight, prepare_samples, promotion_scalar, shape_of,
 )
-from .core import _check_out, _check_same_shape
 from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
-from .training import TrainResult, _prepare_sample_weight, single_output
+from .training import TrainResult, single_output
 
 __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuffle_permutation",
            "SplitMix64"]
@@ -61,10 +60,10 @@ def mse(prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
     >>> reference.mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     1.3333333333333333
     """
-    _check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion, as gdfast.mse
+    check_same_shape(shape_of(prediction), shape_of(target))  # before any conversion, as gdfast.mse
     p = as_array("prediction", prediction)
     t = as_array("target", target)
-    _check_same_shape(p.shape, t.shape)
+    check_same_shape(p.shape, t.shape)
     dtype = common_float_dtype(prediction=p, target=t)
     p = as_float("prediction", p, dtype)
     t = as_float("target", t, dtype)
@@ -116,7 +115,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
         step = lr * g
     dtype = np.result_type(common_float_dtype(W=w_in), step)
     w = as_float("W", w_in, dtype)
-    target = _check_out(out, w_in.shape, dtype)
+    target = check_out(out, w_in.shape, dtype)
     with np.errstate(all="ignore"):
         result: np.ndarray = w - step
     if target is None:
@@ -316,7 +315,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
     )
     check_bool(progress, "progress")
     W, X2, Y2, _, vector = prepare_samples(W, X, Y)
-    sw = _prepare_sample_weight(sample_weight, X2)
+    sw = prepare_sample_weight(sample_weight, X2)
     n_samples = X2.shape[0]
     n_steps = options.resolved_num_iterations(n_samples)
     if state is None:

@@ -15,7 +15,7 @@ from ._engine import (
     NO_IMPROVEMENT, S_BEST_LOSS, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     history_lengths, initial_bias,
 )
-from ._validation import as_array, as_float, check_bool, check_ndim, prepare_samples, shape_of
+from ._validation import check_bool, prepare_sample_weight, prepare_samples
 from .optimizers import Optimizer
 from .schedules import Schedule
 
@@ -284,7 +284,7 @@ def train(
     )
     progress = check_bool(progress, "progress")
     W, X2, Y2, _, vector = prepare_samples(W, X, Y)
-    sw = _prepare_sample_weight(sample_weight, X2)
+    sw = prepare_sample_weight(sample_weight, X2)
     n_samples = X2.shape[0]
     n_steps = options.resolved_num_iterations(n_samples)
     if state is None:
@@ -310,48 +310,7 @@ def single_output(result: TrainResult) -> TrainResult:
     return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
-def _prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
-    """Validated weights in X2's dtype; any finite weights >= 0 with one > 0 are accepted.
-
-    They are checked in float64 and scaled by a power of two (exact) before the cast to X2's dtype,
-    so weights beyond float32's range (1e39) or below it (1e-50) still work with float32 data: the
-    weighted mean loss sum(w * l) / sum(w) does not change when w is scaled.
-    """
-    if sample_weight is None:
-        return None
-    n_samples = X2.shape[0]
-
-    def check_shape(shape: tuple[int, ...]) -> None:
-        check_ndim("sample_weight", shape, 1)
-        if shape[0] != n_samples:
-            raise ValueError(
-                f"sample_weight must have shape ({n_samples},) (one weight per sample of X); got {shape}"
-            )
-
-    known = shape_of(sample_weight)
-    if known is not None:  # the input's own shape, checked before any conversion
-        check_shape(known)
-    sw_in = as_array("sample_weight", sample_weight)
-    check_shape(sw_in.shape)
-    sw = as_float("sample_weight", sw_in, np.dtype(np.float64))
-    n_negative = int(np.count_nonzero(sw < 0))
-    if n_negative:
-        raise ValueError(
-            f"sample_weight must be >= 0; got {n_negative} negative weight(s), the smallest {sw.min()!r}"
-        )
-    top = float(sw.max())
-    if top == 0.0:
-        raise ValueError("sample_weight must have at least one positive weight; got only zeros")
-    # sum(w) can overflow (huge weights) or 1 / sum(w) can (tiny ones): scale the largest weight
-    # into [0.5, 1) when it is outside [2**-64, 2**64], for every dtype (float32's range is 2**+-126).
-    if not 2.0**-64 <= top <= 2.0**64:
-        sw = np.ldexp(sw, -np.frexp(top)[1])
-    if sw.dtype != X2.dtype:
-        sw = sw.astype(X2.dtype)
-    return sw
-
-
-def _history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
+def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
     """Lengths of the loss and epoch-loss histories a call of ``n_steps`` updates can fill."""
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
     if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
@@ -371,7 +330,7 @@ def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: 
     indices, so both share one buffer (8 bytes per ``record_every`` updates in all).
     """
     n_samples, n_outputs = Y2.shape
-    hist_len, epoch_len = _history_sizes(options, n_samples, n_steps)
+    hist_len, epoch_len = history_sizes(options, n_samples, n_steps)
     history = np.empty(hist_len)
     full_batch = cfg["batch_size"] >= n_samples and not cfg["shuffle"]
     epoch_history = history if full_batch else np.empty(epoch_len)
@@ -382,7 +341,7 @@ def _run(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndar
          start: TrainState, n_steps: int, seed: int, progress: bool) -> TrainResult:
     state = start.copy()
     status, history, epoch_history = _advance(cfg, options, X2, Y2, sw, state, n_steps, progress)
-    return _finish(cfg, options, X2, Y2, sw, state, status, start, seed, history, epoch_history)
+    return finish(cfg, options, X2, Y2, sw, state, status, start, seed, history, epoch_history)
 
 
 def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
@@ -401,7 +360,7 @@ def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.
     return status, history, epoch_history
 
 
-def _finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
             state: TrainState, status: int, start: TrainState, seed: int, history: np.ndarray,
             epoch_history: np.ndarray, warn: bool = True) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of a run the kernel advanced.

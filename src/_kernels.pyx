@@ -8,7 +8,7 @@ from cython cimport floating
 from libc.math cimport isfinite
 
 from _linear cimport LOSS_MSE, dot, loss_and_gradient, use_blas
-from gdfast._train import _blas_single_thread
+from gdfast._blas import blas_single_thread
 
 
 def predict_into(const floating[:, ::1] W, const floating[:, ::1] X, floating[:, ::1] out):
@@ -43,8 +43,8 @@ def mse_gradient_into(
     """
     cdef Py_ssize_t k, size = W.shape[0] * W.shape[1]
     cdef double loss
-    with _blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
-                                                            W.shape[0])), nogil:
+    with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
+                                                           W.shape[0])), nogil:
         loss = loss_and_gradient(
             &W[0, 0], <const floating*>NULL, &X[0, 0], &Y[0, 0], <const floating*>NULL, NULL,
             X.shape[0], X.shape[1], W.shape[0], LOSS_MSE, 0.0,

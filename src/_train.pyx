@@ -9,9 +9,7 @@ still give the bit-identical result of one long call.
 Preconditions (checked in Python, never here): C-contiguous arrays of one float dtype, shapes as
 documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
-import contextlib
 import os
-import threading
 
 from cpython cimport array
 from cpython.ref cimport PyObject
@@ -147,55 +145,8 @@ def _threads_used(int n_threads):
     return len(set(seen))
 
 
-_blas_controller = None
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-
-
-class _BlasOneThread:
-    """Pins BLAS to one thread while any gdfast kernel call that uses dgemm runs (reference-counted,
-    so concurrent calls from several Python threads keep it pinned until the last one ends)."""
-
-    def __enter__(self):
-        global _blas_users, _blas_limiter
-        with _blas_lock:
-            if _blas_users == 0:
-                _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
-            _blas_users += 1
-        return self
-
-    def __exit__(self, *exc):
-        global _blas_users, _blas_limiter
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-        return False
-
-
-def _blas_single_thread(bint uses_blas):
-    """A context in which BLAS runs on one thread (a no-op when ``uses_blas`` is false).
-
-    OpenBLAS may sum a product in another order when it splits it over threads, so the kernels'
-    dgemm calls run single-threaded: results then depend neither on BLAS's thread count nor on
-    how many sweep threads call it at once. Without threadpoolctl this is a no-op.
-    """
-    global _blas_controller
-    if not uses_blas:
-        return contextlib.nullcontext()
-    if _blas_controller is None:
-        with _blas_lock:
-            if _blas_controller is None:
-                try:
-                    from threadpoolctl import ThreadpoolController
-                    _blas_controller = ThreadpoolController()
-                except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-                    _blas_controller = False
-    if _blas_controller is False:
-        return contextlib.nullcontext()
-    return _BlasOneThread()
+# The BLAS pin (dgemm on one thread) is plain Python, in gdfast/_blas.py.
+from gdfast._blas import blas_single_thread
 
 
 def run_uses_blas(dict config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
@@ -814,7 +765,7 @@ def run_steps(
     cdef const double* x64 = &X_double[0, 0] if X_double is not None else NULL
     cdef PyObject* saved[3]
     saved[0] = saved[1] = saved[2] = NULL
-    with _blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
+    with blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
         with nogil:
             status = run_one(
                 &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
@@ -973,7 +924,7 @@ def sweep_steps(
         check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
         for r in range(n_runs):
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
-        blas_guard = _blas_single_thread(any_blas)
+        blas_guard = blas_single_thread(any_blas)
         blas_guard.__enter__()
         if serial:
             with nogil:
@@ -1048,8 +999,8 @@ def dataset_loss(
     cdef Py_ssize_t size_W = X.shape[1] * Y.shape[1]
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef double loss
-    with _blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
-                                                            Y.shape[1])), nogil:
+    with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
+                                                           Y.shape[1])), nogil:
         loss = loss_and_gradient(
             &theta[0], &theta[size_W] if fit_intercept else <const floating*>NULL,
             &X[0, 0], &Y[0, 0], sw, NULL, X.shape[0], X.shape[1], Y.shape[1],

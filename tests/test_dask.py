@@ -5,8 +5,8 @@ and carry their own seed, so the distributed result must equal it to the bit, fi
 """
 import asyncio
 import math
+import os
 import signal
-import sys
 import threading
 import time
 
@@ -21,12 +21,11 @@ import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import gdfast  # noqa: E402
-from gdfast import _distributed  # noqa: E402
+from gdfast import _distributed, _runs, sweeps  # noqa: E402
 from gdfast.lesson import INPUT, TARGET, W1  # noqa: E402
 
 from conftest import random_problem  # noqa: E402
 
-sweep_module = sys.modules["gdfast.sweep"]  # the module (gdfast.sweep is the function)
 
 # Lesson problem: gradient descent diverges for learning_rate > 2/15 (largest Hessian eigenvalue 15);
 # with 0.5 the error grows by |1 - 0.5 * 15| = 6.5 per step, so the loss overflows after ~190 steps.
@@ -79,6 +78,43 @@ def assert_same_sweep(a, b):
         assert_same_result(ra, rb)
 
 
+def _with_fault(task, path, how):
+    """``task`` (a sweep chunk's function) that, in the first of its copies to finish (the one that
+    creates ``path``), kills its own worker process before returning the results (how="exit"), as a
+    crash in the middle of a sweep would, or raises (how="raise"), as a transient error would.
+
+    A function local to this one: cloudpickle sends it to the workers by value (with ``task``, a
+    gdfast function, by reference), so no worker imports this test module and gdfast itself keeps
+    no test-only hook.
+    """
+    def task_with_fault(*args, **kwargs):
+        result = task(*args, **kwargs)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return result  # another copy (or this task's earlier try) already failed
+        os.close(fd)
+        if how == "raise":
+            raise RuntimeError("gdfast test fault: a transient error in a sweep task")
+        os._exit(17)
+
+    return task_with_fault
+
+
+@pytest.fixture
+def inject_fault(client, monkeypatch):
+    """``inject_fault(path, how)``: the sweep tasks this test submits fail once (see _with_fault)."""
+    def arm(path, how):
+        real_submit = client.submit
+
+        def submit(fn, *args, **kwargs):
+            return real_submit(_with_fault(fn, str(path), how), *args, **kwargs)
+
+        monkeypatch.setattr(client, "submit", submit)
+
+    return arm
+
+
 @pytest.fixture(scope="module")
 def problem():
     W0, X, Y = random_problem(np.random.default_rng(2024), 20, 3, 2)
@@ -119,10 +155,10 @@ def test_any_chunking_gives_the_same_result(client, problem, options):
 def test_seeds_left_to_chance_are_drawn_once_before_chunking(client, problem):
     W0, X, Y, _, _ = problem
     # One plan, executed locally and on the cluster: identical, including the drawn seeds.
-    plan = sweep_module._plan(W0, X, Y, [0.01, 0.02], None, None, None, None,
-                              dict(batch_size=3, num_iterations=25))
+    plan = sweeps._plan(W0, X, Y, [0.01, 0.02], None, None, None, None,
+                        dict(batch_size=3, num_iterations=25))
     assert len({run.seed for run in plan.runs}) == 2
-    local = sweep_module._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1)
+    local = _runs.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1)
     dist = _distributed.run_sweep(client, plan, n_chunks=2)
     for a, b in zip(local, dist):
         assert_same_result(a, b)
@@ -159,17 +195,14 @@ def test_data_is_scattered_once_and_tasks_get_futures(client, problem, monkeypat
         assert kwargs["retries"] == 4
 
 
-def test_worker_killed_mid_sweep_loses_no_result(client, problem, tmp_path):
+def test_worker_killed_mid_sweep_loses_no_result(client, problem, tmp_path, inject_fault):
     W0, X, Y, _, _ = problem
     kw = dict(learning_rates=[0.01, 0.02, 0.04, 0.08], seeds=[1, 2, 3], batch_size=5, num_iterations=200)
     local = gdfast.sweep(W0, X, Y, **kw)
     marker = tmp_path / "worker-killed"
     before = set(client.nthreads())  # asks the scheduler (scheduler_info() may be cached)
-    client.run(_distributed._arm_fault, str(marker), "exit")
-    try:
-        dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=6, **kw)
-    finally:
-        client.run(_distributed._arm_fault, None)
+    inject_fault(marker, "exit")
+    dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=6, **kw)
     assert marker.exists()  # a worker process did exit in the middle of the sweep
     assert before - set(client.nthreads())  # and the scheduler lost that worker
     assert_same_sweep(dist, local)
@@ -178,20 +211,17 @@ def test_worker_killed_mid_sweep_loses_no_result(client, problem, tmp_path):
 
 
 @pytest.mark.parametrize("retries", [0, 1])
-def test_a_task_that_raises_is_retried_retries_times(client, problem, tmp_path, retries):
+def test_a_task_that_raises_is_retried_retries_times(client, problem, tmp_path, retries, inject_fault):
     W0, X, Y, _, _ = problem
     kw = dict(learning_rates=[0.01, 0.02, 0.04], seeds=[1, 2], batch_size=5, num_iterations=50)
     marker = tmp_path / "task-raised"
-    client.run(_distributed._arm_fault, str(marker), "raise")
-    try:
-        if retries == 0:
-            with pytest.raises(RuntimeError, match="gdfast test fault"):
-                gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=0, **kw)
-        else:
-            dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=1, **kw)
-            assert_same_sweep(dist, gdfast.sweep(W0, X, Y, **kw))
-    finally:
-        client.run(_distributed._arm_fault, None)
+    inject_fault(marker, "raise")
+    if retries == 0:
+        with pytest.raises(RuntimeError, match="gdfast test fault"):
+            gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=0, **kw)
+    else:
+        dist = gdfast.sweep(W0, X, Y, client=client, n_chunks=3, retries=1, **kw)
+        assert_same_sweep(dist, gdfast.sweep(W0, X, Y, **kw))
     assert marker.exists()
 
 
@@ -225,10 +255,13 @@ def test_client_must_be_a_dask_client():
         gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.01], client="tcp://127.0.0.1:8786")
 
 
-def test_fault_hook_is_off_unless_a_test_arms_it(client):
-    # Runs after the tests that arm it: they disarm it, whatever their outcome.
-    markers = client.run(lambda: __import__("gdfast._distributed")._distributed._FAULT)
-    assert set(markers.values()) == {None}
+def test_the_shipped_code_keeps_no_fault_hook():
+    # Faults are injected by the tests (inject_fault wraps the task function they submit).
+    import inspect
+
+    for name in ("_FAULT", "_arm_fault", "_fault_if_armed"):
+        assert not hasattr(_distributed, name), name
+    assert "os._exit" not in inspect.getsource(_distributed)
 
 
 def test_tasks_use_the_threads_openmp_sees_on_the_worker(client):

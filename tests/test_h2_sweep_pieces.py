@@ -4,17 +4,15 @@ them) gives the same bits as one call: every run's state lives in arrays.
 The oracle is a plain ``gdfast.train`` call per configuration (one run, one kernel call, no
 OpenMP), compared to the bit.
 """
-import sys
 import warnings
 
 import numpy as np
 import pytest
 
 import gdfast
+from gdfast import _runs, sweeps
 
 from conftest import DTYPES, random_problem
-
-sweep_module = sys.modules["gdfast.sweep"]  # the module (gdfast.sweep is the function)
 
 CONFIGS = [
     {"learning_rate": 0.05},  # plain full-batch SGD (the kernel's simple loop)
@@ -45,13 +43,13 @@ def assert_same_run(res, ref):
 @pytest.mark.parametrize("updates_per_call", [1, 7, 50])
 def test_a_sweep_in_pieces_equals_train_to_the_bit(dtype, n_threads, updates_per_call, rng):
     W, X, Y = random_problem(rng, 30, 9, 5, dtype)
-    plan = sweep_module._plan(W, X, Y, None, None, None, CONFIGS, None,
-                              dict(num_iterations=N_ITER, record_every=3, fit_intercept=True, seed=0))
+    plan = sweeps._plan(W, X, Y, None, None, None, CONFIGS, None,
+                        dict(num_iterations=N_ITER, record_every=3, fit_intercept=True, seed=0))
     calls = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        results = sweep_module._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads,
-                                        between_calls=lambda: calls.append(1), updates_per_call=updates_per_call)
+        results = _runs.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, n_threads,
+                                between_calls=lambda: calls.append(1), updates_per_call=updates_per_call)
         refs = [gdfast.train(W, X, Y, num_iterations=N_ITER, record_every=3, fit_intercept=True,
                              **{"seed": 0, **cfg}) for cfg in CONFIGS]
     for res, ref in zip(results, refs):
@@ -63,21 +61,21 @@ def test_a_sweep_in_pieces_equals_train_to_the_bit(dtype, n_threads, updates_per
 
 def test_between_calls_may_abandon_the_sweep(rng):
     W, X, Y = random_problem(rng, 30, 9, 5)
-    plan = sweep_module._plan(W, X, Y, [0.01, 0.02], None, None, None, None, dict(num_iterations=1000))
+    plan = sweeps._plan(W, X, Y, [0.01, 0.02], None, None, None, None, dict(num_iterations=1000))
 
     def stop():
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sweep_module._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1, between_calls=stop,
-                              updates_per_call=10)
+        _runs.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1, between_calls=stop,
+                      updates_per_call=10)
 
 
 def test_pieces_sized_by_time_give_the_same_bits(rng):
     """Without updates_per_call the pieces are sized from the time the previous call took."""
     W, X, Y = random_problem(rng, 50, 6, 3)
     kw = dict(num_iterations=30_000, batch_size=5, record_every=1000)
-    plan = sweep_module._plan(W, X, Y, [0.001, 0.002], [1], None, None, None, kw)
-    results = sweep_module._execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1, between_calls=lambda: None)
+    plan = sweeps._plan(W, X, Y, [0.001, 0.002], [1], None, None, None, kw)
+    results = _runs.execute(plan.runs, plan.W, plan.X, plan.Y, None, None, 1, between_calls=lambda: None)
     for lr, res in zip([0.001, 0.002], results):
         assert_same_run(res, gdfast.train(W, X, Y, learning_rate=lr, seed=1, **kw))

@@ -1,23 +1,23 @@
-"""``gdfast.sweep``: many independent trainings in one kernel call, spread over cores (OpenMP)."""
+"""``gdfast.sweep``: many independent trainings in one kernel call, spread over cores (OpenMP).
+
+This module (``gdfast.sweeps``) validates a sweep and plans its runs; ``gdfast._runs`` executes a
+plan, locally or in the Dask tasks of ``gdfast._distributed``."""
 from __future__ import annotations
 
 import itertools
-import time
 import warnings
 from dataclasses import dataclass, fields
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._engine import (
-    C_STATUS, N_COUNTERS, N_SCALARS, RENAMED_OPTIONS, TrainOptions, TrainState, draw_seed, initial_bias,
-    param_rows,
-)
-from ._validation import as_array, as_float, check_int, prepare_samples
-from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight, single_output
+from ._engine import RENAMED_OPTIONS, TrainOptions, draw_seed, initial_bias
+from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
+from ._runs import Plan, Run, execute
+from .training import TrainResult, single_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,7 +155,7 @@ def expand_configs(
 
     Examples
     --------
-    >>> from gdfast.sweep import expand_configs
+    >>> from gdfast.sweeps import expand_configs
     >>> expand_configs([0.1, 0.2], seeds=[1])
     [{'learning_rate': 0.1, 'seed': 1}, {'learning_rate': 0.2, 'seed': 1}]
     """
@@ -349,7 +349,7 @@ def sweep(
         if n_threads > 1 and not _train.have_openmp():
             warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning,
                           stacklevel=2)
-        results = _execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads, plan.b)
+        results = execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads, plan.b)
     else:
         if n_threads is not None:
             n_threads = check_int(n_threads, "n_threads", low=1)
@@ -364,37 +364,11 @@ def sweep(
     return SweepResult(configs=plan.configs, results=results)
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One planned run: validated options, start point (None: W, else an index into the starts),
-    the seed of its generator (already drawn when the user gave none) and its number of updates."""
-
-    options: TrainOptions
-    start: int | None
-    seed: int
-    n_steps: int
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A validated sweep: the per-run overrides (for the result), the runs, and the shared arrays."""
-
-    configs: list[dict[str, Any]]
-    runs: list[_Run]
-    W: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    sample_weight: np.ndarray | None
-    starts: np.ndarray | None
-    b: np.ndarray | None = None
-    vector: bool = False  # W was 1-D: results drop the outputs' axis
-
-
 def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
           learning_rates: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
           seeds: Sequence[int] | None, initial_weights: npt.ArrayLike | None,
           configs: Sequence[dict[str, Any]] | None, sample_weight: npt.ArrayLike | None,
-          train_options: dict[str, Any], b: npt.ArrayLike | None = None) -> _Plan:
+          train_options: dict[str, Any], b: npt.ArrayLike | None = None) -> Plan:
     """Validate a sweep's arguments and expand them into runs (seeds drawn here, once)."""
     if "state" in train_options or "progress" in train_options:
         raise TypeError("sweep does not take state= or progress=")
@@ -402,7 +376,7 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(sorted(unknown))}")
     W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
-    sw = _prepare_sample_weight(sample_weight, X2)
+    sw = prepare_sample_weight(sample_weight, X2)
     starts = None
     if initial_weights is not None:
         want = (W_arr.shape[1],) if vector else W_arr.shape  # a 1-D W: k 1-D start points
@@ -436,145 +410,12 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
                 changes[other] = None
         options = shared.with_overrides(**changes)
         seed = options.seed if options.seed is not None else draw_seed()
-        runs.append(_Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
+        runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
     bias = initial_bias(b, W_arr, runs[0].options)
-    return _Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias,
+    return Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias,
                  vector=vector)
-
-
-def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
-             starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
-             between_calls: Callable[[], None] | None = None,
-             updates_per_call: int | None = None) -> list[TrainResult]:
-    """Run planned runs in one ``sweep_steps`` kernel call; their TrainResults, in order.
-
-    The arrays are the validated ones of :func:`_plan`; this is all a Dask task executes. In a
-    process forked after OpenMP ran threads (``_train.openmp_forked()``) the runs go serially.
-
-    With ``between_calls``, the kernel is called several times instead, each call advancing every
-    unfinished run by at most ``updates_per_call`` updates (default: adjusted after each call so
-    that a call lasts about ``_CALL_SECONDS``), and ``between_calls()`` is called before each
-    further call (it may raise to abandon the sweep). A run's whole state lives in the arrays, so a
-    run continued in pieces gives the same bits as one call, wherever the pieces end.
-    """
-    n_runs = len(runs)
-    n_samples = X.shape[0]
-    if _train.openmp_forked():
-        n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
-    n_threads = max(1, min(n_threads, n_runs))
-    fit_intercept = runs[0].options.fit_intercept
-    states = [TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
-                             run.options, run.seed) for run in runs]
-    # Stacked runs share one params layout: a best-iterate row for all when any run keeps one.
-    rows = max(s.params.shape[0] for s in states)
-    cfgs = [run.options.kernel_config(n_samples) for run in runs]
-    sizes = [_history_sizes(run.options, n_samples, run.n_steps) for run in runs]
-    hist = np.full((n_runs, max(h for h, _ in sizes)), np.nan)
-    epoch_hist = np.full((n_runs, max(e for _, e in sizes)), np.nan)
-    # The kernel writes each run's counters and scalars, and hands adjacent runs to different
-    # threads: rows that start on their own cache line keep threads from writing the same line
-    # (false sharing). The kernel only takes each row's start (&a[r, 0]), so rows may be longer
-    # than it reads. The gradient and residual scratch is the kernel's own, one per thread.
-    perm = _run_rows([s.perm for s in states])
-    counters = _run_rows([s.counters for s in states])
-    scalars = _run_rows([s.scalars for s in states])
-    params = _aligned_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in states])
-    opt_state = _aligned_stack([s.opt_state for s in states])
-    optimizers = [s.optimizer for s in states]
-    del states  # their arrays are copied into the stacks above
-    zeros = np.zeros(n_runs, dtype=np.int64)
-    n_steps = np.array([run.n_steps for run in runs], dtype=np.int64)
-
-    def advance(steps: np.ndarray) -> None:
-        _train.sweep_steps(cfgs, X, Y, sample_weight, fit_intercept, params, opt_state, perm, counters, scalars,
-                           hist, epoch_hist, zeros, zeros, steps, n_threads)
-
-    if between_calls is None:
-        advance(n_steps)
-    else:
-        adapt = updates_per_call is None
-        per_call = updates_per_call or _updates_per_call(cfgs, n_samples, X.shape[1], Y.shape[1], n_threads)
-        left = n_steps.copy()
-        while True:
-            todo = np.minimum(left, per_call)
-            start = time.perf_counter()
-            advance(todo)
-            elapsed = time.perf_counter() - start
-            if adapt:  # towards _CALL_SECONDS a call, by at most a factor of 4 at a time
-                per_call = max(1, int(per_call * min(4.0, max(0.25, _CALL_SECONDS / max(elapsed, 1e-6)))))
-            left -= todo
-            left[counters[:, C_STATUS] != 0] = 0  # converged, stopped early or diverged: done
-            if not left.any():
-                break
-            between_calls()
-
-    results = []
-    for r, run in enumerate(runs):
-        st = TrainState(params=params[r, : param_rows(run.options)].copy(), opt_state=opt_state[r].copy(),
-                        perm=perm[r, :n_samples].copy(), counters=counters[r, :N_COUNTERS].copy(),
-                        scalars=scalars[r, :N_SCALARS].copy(), optimizer=optimizers[r],
-                        fit_intercept=fit_intercept, shape=W.shape)
-        # (the run's start, rebuilt: _finish replays from it the rare diverged mini-batch run)
-        run_start = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
-                                   run.options, run.seed)
-        results.append(_finish(cfgs[r], run.options, X, Y, sample_weight, st, int(counters[r, C_STATUS]),
-                               run_start, run.seed, hist[r], epoch_hist[r], warn=False))
-    return results
-
-
-# A sweep run in pieces (``_execute(between_calls=...)``): each kernel call should last about
-# _CALL_SECONDS; the first one does about _CALL_WORK multiply-adds per thread (0.02-0.3 s on the
-# problems measured), later ones are sized from the time the previous one took.
-_CALL_SECONDS = 0.2
-_CALL_WORK = 2**26
-# What an update costs besides its multiply-adds (loop and bookkeeping), in multiply-adds.
-_UPDATE_OVERHEAD = 64
-
-
-def _updates_per_call(cfgs: Sequence[dict[str, Any]], n_samples: int, n_features: int, n_outputs: int,
-                      n_threads: int) -> int:
-    """Updates per run and kernel call so that one call of all the runs is about ``_CALL_WORK``
-    multiply-adds per thread (at least 1)."""
-    per_update = sum(min(int(cfg["batch_size"]), n_samples) * n_features * n_outputs * 2 + _UPDATE_OVERHEAD
-                     for cfg in cfgs)
-    return max(1, _CALL_WORK * n_threads // per_update)
-
-
-_CACHE_LINE = 64
-
-
-def _aligned_empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on a cache-line boundary."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(nbytes + _CACHE_LINE, dtype=np.uint8)
-    offset = -buf.ctypes.data % _CACHE_LINE
-    return buf[offset: offset + nbytes].view(dtype).reshape(shape)
-
-
-def _aligned_stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """np.stack(arrays), its data starting on a cache-line boundary."""
-    out = _aligned_empty((len(arrays),) + arrays[0].shape, arrays[0].dtype)
-    for i, a in enumerate(arrays):
-        out[i] = a
-    return out
-
-
-def _run_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack 1-D rows of one dtype, each row padded to whole cache lines and starting on one.
-
-    Returns shape (n_rows, padded_width); ``out[i, :rows[i].size] == rows[i]``, the padding is zero.
-    """
-    dtype = rows[0].dtype
-    per_line = max(1, _CACHE_LINE // dtype.itemsize)
-    width = max(r.size for r in rows)
-    out = _aligned_empty((len(rows), -(-width // per_line) * per_line), dtype)
-    out.fill(0)
-    for i, r in enumerate(rows):
-        out[i, : r.size] = r
-    return out
 
 
 def _as_list(name: str, seq: Any) -> list[Any] | None:
