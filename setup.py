@@ -130,6 +130,7 @@ def _long_description():
 
 
 extensions = [
+    _extension("gdfast._contract", "src/_contract.pyx"),
     _extension("gdfast._kernels", "src/_kernels.pyx"),
     _extension("gdfast._train", "src/_train.pyx"),
 ]

@@ -12,10 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._engine import (
-    C_STATUS, N_COUNTERS, N_SCALARS, RENAMED_OPTIONS, TrainOptions, TrainState, draw_seed, initial_bias,
-    param_rows,
-)
+from ._contract import C_STATUS, N_COUNTERS, N_SCALARS
+from ._engine import RENAMED_OPTIONS, RUNNING, TrainOptions, TrainState, draw_seed, initial_bias, param_rows
 from ._validation import as_array, as_float, check_int, prepare_samples
 from .training import TrainResult, _history_sizes, _finish, _prepare_sample_weight, single_output
 
@@ -505,7 +503,7 @@ def _execute(runs: Sequence[_Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, 
             if adapt:  # towards _CALL_SECONDS a call, by at most a factor of 4 at a time
                 per_call = max(1, int(per_call * min(4.0, max(0.25, _CALL_SECONDS / max(elapsed, 1e-6)))))
             left -= todo
-            left[counters[:, C_STATUS] != 0] = 0  # converged, stopped early or diverged: done
+            left[counters[:, C_STATUS] != RUNNING] = 0  # converged, stopped early or diverged: done
             if not left.any():
                 break
             between_calls()
