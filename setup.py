@@ -101,7 +101,6 @@ class BuildExt(build_ext):
             if omp is not None and ext.name in OPENMP_EXTENSIONS:
                 ext.extra_compile_args += omp[0]
                 ext.extra_link_args += omp[1]
-                ext.define_macros = list(ext.define_macros or []) + [("GDFAST_HAVE_OPENMP", "1")]
         super().build_extensions()
 
 
@@ -131,6 +130,7 @@ def _long_description():
 
 
 extensions = [
+    _extension("gdfast._contract", "src/_contract.pyx"),
     _extension("gdfast._kernels", "src/_kernels.pyx"),
     _extension("gdfast._train", "src/_train.pyx"),
 ]

@@ -15,28 +15,29 @@ from typing import Any, cast
 
 import numpy as np
 
+from ._contract import (
+    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
+    C_STATUS, C_STEP, N_COUNTERS, N_SCALARS, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_FIRST_LOSS,
+    S_LAST_GRAD_NORM, S_LAST_LOSS, LossCode, Status,
+)
 from ._validation import as_array, as_float, check_bool, check_int, check_learning_rate, check_real
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
-LOSSES = {"mse": 0, "mae": 1, "huber": 2}
+# Codes of the compiled loop (declared once, in src/gdfast/_contract.pxd, as are the C_*/S_* slots).
+LOSSES = {"mse": LossCode.LOSS_MSE, "mae": LossCode.LOSS_MAE, "huber": LossCode.LOSS_HUBER}
 
-# Kernel status codes (src/_train.pyx, enum STATUS_*).
-RUNNING, CONVERGED, NO_IMPROVEMENT, DIVERGED, INTERRUPTED = 0, 1, 2, 3, 4
-STATUS_NAMES = {
+RUNNING, CONVERGED, NO_IMPROVEMENT, DIVERGED, INTERRUPTED = (
+    Status.STATUS_RUNNING, Status.STATUS_CONVERGED, Status.STATUS_NO_IMPROVEMENT, Status.STATUS_DIVERGED,
+    Status.STATUS_INTERRUPTED,
+)
+STATUS_NAMES: dict[int, str] = {
     RUNNING: "max_iter",
     CONVERGED: "converged",
     NO_IMPROVEMENT: "no_improvement",
     DIVERGED: "diverged",
     INTERRUPTED: "interrupted",
 }
-
-# Slots of the counters / scalars arrays (src/_train.pyx, enums C_* and S_*).
-(C_STEP, C_CURRENT, C_POSITION, C_EPOCH, C_NO_IMPROVEMENT, C_RECORDED, C_EPOCHS_RECORDED, C_STATUS, C_RNG,
- C_BEST_STEP) = range(10)
-N_COUNTERS = 10
-S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_LAST_LOSS, S_LAST_GRAD_NORM, S_FIRST_LOSS = range(6)
-N_SCALARS = 6
 
 # A run whose epoch loss grows past this many times its best epoch loss (and past its first one)
 # has diverged (see gdfast.train, ``divergence_factor``).
@@ -132,7 +133,7 @@ class TrainOptions:
         return self.shuffle and self.resolved_batch_size(n_samples) < n_samples
 
     def kernel_config(self, n_samples: int, end_step: int | None = None) -> dict[str, Any]:
-        """The TrainConfig struct of src/_train.pyx, as a dict, for a call ending at update
+        """The TrainConfig struct (src/gdfast/_contract.pxd) as a dict, for a call ending at update
         ``end_step`` (counted over the whole run; default: a new run of its resolved length)."""
         if end_step is None:
             end_step = self.resolved_num_iterations(n_samples)

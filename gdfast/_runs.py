@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._engine import C_STATUS, N_COUNTERS, N_SCALARS, TrainOptions, TrainState, param_rows
+from ._contract import C_STATUS, N_COUNTERS, N_SCALARS
+from ._engine import RUNNING, TrainOptions, TrainState, param_rows
 from .training import TrainResult, finish, history_sizes
 
 __all__ = ["Run", "Plan", "execute"]
@@ -109,7 +110,7 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sa
             if adapt:  # towards _CALL_SECONDS a call, by at most a factor of 4 at a time
                 per_call = max(1, int(per_call * min(4.0, max(0.25, _CALL_SECONDS / max(elapsed, 1e-6)))))
             left -= todo
-            left[counters[:, C_STATUS] != 0] = 0  # converged, stopped early or diverged: done
+            left[counters[:, C_STATUS] != RUNNING] = 0  # converged, stopped early or diverged: done
             if not left.any():
                 break
             between_calls()

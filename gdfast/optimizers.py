@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ._contract import OptimizerCode
 from ._validation import check_bool, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
-
-# Kernel codes (src/_train.pyx, enum OPT_*).
-_SGD, _ADAM, _RMSPROP, _ADAGRAD = 0, 1, 2, 3
 
 
 class Optimizer:
@@ -74,7 +72,7 @@ class SGD(Optimizer):
     dampening: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
-    _code = _SGD
+    _code = OptimizerCode.OPT_SGD
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "momentum", check_real(self.momentum, "momentum", low=0.0))
@@ -113,7 +111,7 @@ class Adam(Optimizer):
     eps: float = 1e-8
     weight_decay: float = 0.0
     amsgrad: bool = False
-    _code = _ADAM
+    _code = OptimizerCode.OPT_ADAM
     _nonnegative_state_rows = (1, 2)  # second moments and their running maximum (amsgrad)
     _decoupled = False
 
@@ -172,7 +170,7 @@ class RMSprop(Optimizer):
     momentum: float = 0.0
     centered: bool = False
     weight_decay: float = 0.0
-    _code = _RMSPROP
+    _code = OptimizerCode.OPT_RMSPROP
     _nonnegative_state_rows = (0,)  # the running average of squared gradients
 
     def __post_init__(self) -> None:
@@ -208,7 +206,7 @@ class Adagrad(Optimizer):
     lr_decay: float = 0.0
     weight_decay: float = 0.0
     initial_accumulator_value: float = 0.0
-    _code = _ADAGRAD
+    _code = OptimizerCode.OPT_ADAGRAD
     _nonnegative_state_rows = (0,)  # the sum of squared gradients
 
     def __post_init__(self) -> None:

@@ -15,10 +15,13 @@ from typing import Any, Callable, cast
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import (
+from ._contract import (
     C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
-    C_STATUS, C_STEP, CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, S_BEST_LOSS, S_EPOCH_LOSS_SUM,
-    S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
+    C_STATUS, C_STEP, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM,
+    S_LAST_LOSS,
+)
+from ._engine import (
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     epoch_record_every, initial_bias,
 )
 from ._validation import (

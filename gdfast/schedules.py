@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ._contract import ScheduleCode
 from ._validation import as_array, check_int, check_real
 
 __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScaling", "CosineAnnealing",
@@ -27,7 +28,7 @@ class Schedule:
     True
     """
 
-    _code = 0
+    _code = ScheduleCode.SCHEDULE_CONSTANT
 
     def _kernel_fields(self) -> dict[str, Any]:
         return {}
@@ -56,7 +57,7 @@ class Constant(Schedule):
     0.1
     """
 
-    _code = 0
+    _code = ScheduleCode.SCHEDULE_CONSTANT
 
     def __call__(self, lr: float, t: int) -> float:
         return lr
@@ -74,7 +75,7 @@ class ExponentialDecay(Schedule):
     """
 
     gamma: float = 0.99
-    _code = 1
+    _code = ScheduleCode.SCHEDULE_EXPONENTIAL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
@@ -99,7 +100,7 @@ class StepDecay(Schedule):
 
     step_size: int = 100
     gamma: float = 0.1
-    _code = 2
+    _code = ScheduleCode.SCHEDULE_STEP
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1, high=2**63 - 1))
@@ -124,7 +125,7 @@ class InverseScaling(Schedule):
     """
 
     power_t: float = 0.25
-    _code = 3
+    _code = ScheduleCode.SCHEDULE_INVSCALING
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "power_t", check_real(self.power_t, "power_t", low=0.0))
@@ -158,7 +159,7 @@ class CosineAnnealing(Schedule):
 
     t_max: int | None = None
     eta_min: float = 0.0
-    _code = 4
+    _code = ScheduleCode.SCHEDULE_COSINE
 
     def __post_init__(self) -> None:
         if self.t_max is not None:
@@ -200,7 +201,7 @@ class PerUpdate(Schedule):
     """
 
     rates: Any
-    _code = 5
+    _code = ScheduleCode.SCHEDULE_TABLE
 
     def __post_init__(self) -> None:
         rates = np.array(as_array("schedule", self.rates), dtype=np.float64)  # a private copy

@@ -15,7 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import C_POSITION, C_STATUS, TrainOptions, TrainState
+from ._contract import C_POSITION, C_STATUS
+from ._engine import RUNNING, TrainOptions, TrainState
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
 from .core import predict as _predict
@@ -386,7 +387,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             # restore_best returned earlier weights, or the run diverged: a later partial_fit continues
             # from the returned weights (with the optimizer's buffers and counters of the last update).
             state = result.state.copy()
-            state.counters[C_STATUS] = 0
+            state.counters[C_STATUS] = RUNNING
             m, n = result.W.shape
             theta = state.current_params()
             theta[: m * n] = result.W.reshape(-1)

@@ -10,9 +10,12 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
+from ._contract import (
+    C_BEST_STEP, C_CURRENT, C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, S_BEST_LOSS, S_FIRST_LOSS,
+    S_LAST_GRAD_NORM, S_LAST_LOSS,
+)
 from ._engine import (
-    C_BEST_STEP, C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, C_CURRENT, CONVERGED, DIVERGED,
-    NO_IMPROVEMENT, S_BEST_LOSS, S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     history_lengths, initial_bias,
 )
 from ._validation import check_bool, prepare_sample_weight, prepare_samples
@@ -350,7 +353,7 @@ def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.
     history, epoch_history, grad, residual = _allocate(cfg, options, Y2, state.params.shape[1], n_steps)
     t0, e0 = state.step, state.epoch
     state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
-    state.counters[C_STATUS] = 0
+    state.counters[C_STATUS] = RUNNING
     args = (X2, Y2, sw, options.fit_intercept, state.params, state.opt_state, grad, residual, state.perm,
             state.counters, state.scalars, history, epoch_history, t0, e0)
     if progress and n_steps > 0:
@@ -486,14 +489,14 @@ def _run_with_progress(cfg: dict[str, Any], args: tuple[Any, ...], n_steps: int,
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("progress=True needs tqdm: pip install tqdm") from None
     chunk = max(1, n_steps // 100)
-    status = 0
+    status: int = RUNNING
     X2, Y2 = args[0], args[1]
     # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per chunk.
     X_double = (X2.astype(np.float64) if X2.dtype == np.float32
                 and _train.run_uses_blas(cfg, X2.shape[0], X2.shape[1], Y2.shape[1]) else None)
     with tqdm(total=n_steps, unit="it") as bar:
         done = 0
-        while done < n_steps and status == 0:
+        while done < n_steps and status == RUNNING:
             todo = min(chunk, n_steps - done)
             before = state.step
             # (mypy cannot match a star-unpacked tuple followed by one more positional argument)

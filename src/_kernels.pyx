@@ -7,7 +7,8 @@ one float dtype, C-contiguous, matching shapes, finite values. Nothing here chec
 from cython cimport floating
 from libc.math cimport isfinite
 
-from _linear cimport LOSS_MSE, dot, loss_and_gradient, use_blas
+from gdfast._contract cimport LOSS_MSE
+from _linear cimport dot, loss_and_gradient, use_blas
 from gdfast._blas import blas_single_thread
 
 

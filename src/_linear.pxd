@@ -10,11 +10,7 @@ from cython cimport floating
 from libc.math cimport fabs, sqrt
 from scipy.linalg.cython_blas cimport dgemm
 
-# Loss kinds (gdfast/_config.py holds the matching Python names).
-cdef enum:
-    LOSS_MSE = 0
-    LOSS_MAE = 1
-    LOSS_HUBER = 2
+from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
 
 # Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
 # call BLAS dgemm instead of the blocked loops below (see benchmarks/ and the README).

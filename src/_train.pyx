@@ -20,7 +20,14 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from _linear cimport LOSS_MSE, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
+from gdfast._contract cimport (
+    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
+    C_STATUS, C_STEP, LOSS_MSE, OPT_ADAM, OPT_RMSPROP, OPT_SGD, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES,
+    S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, SCHEDULE_CONSTANT, SCHEDULE_COSINE, SCHEDULE_EXPONENTIAL,
+    SCHEDULE_INVSCALING, SCHEDULE_STEP, SCHEDULE_TABLE, STATUS_CONVERGED, STATUS_DIVERGED, STATUS_INTERRUPTED,
+    STATUS_NO_IMPROVEMENT, STATUS_RUNNING, TrainConfig,
+)
+from _linear cimport loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
 
 cdef extern from *:
     """
@@ -41,89 +48,6 @@ cdef extern from *:
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
-
-# Kept in sync with gdfast/_engine.py.
-cdef enum:
-    OPT_SGD = 0
-    OPT_ADAM = 1
-    OPT_RMSPROP = 2
-    OPT_ADAGRAD = 3
-
-cdef enum:
-    SCHEDULE_CONSTANT = 0
-    SCHEDULE_EXPONENTIAL = 1
-    SCHEDULE_STEP = 2
-    SCHEDULE_INVSCALING = 3
-    SCHEDULE_COSINE = 4
-    SCHEDULE_TABLE = 5
-
-cdef enum:
-    STATUS_RUNNING = 0
-    STATUS_CONVERGED = 1
-    STATUS_NO_IMPROVEMENT = 2
-    STATUS_DIVERGED = 3
-    STATUS_INTERRUPTED = 4
-
-# Slots of the int64 ``counters`` array of a run.
-cdef enum:
-    C_STEP = 0            # updates done so far (t)
-    C_CURRENT = 1         # which row of ``params`` holds the current parameters (0 or 1)
-    C_POSITION = 2        # index into ``perm`` of the next batch's first sample
-    C_EPOCH = 3           # completed epochs
-    C_NO_IMPROVEMENT = 4  # consecutive epochs without loss improvement
-    C_RECORDED = 5        # entries written to ``history`` by this call
-    C_EPOCHS_RECORDED = 6 # entries written to ``epoch_history`` by this call
-    C_STATUS = 7          # STATUS_* of the last call
-    C_RNG = 8             # splitmix64 state (bit pattern of a uint64)
-    C_BEST_STEP = 9       # step t of the weights kept in params row 2 (restore_best), -1 before any
-    N_COUNTERS = 10
-
-# Slots of the double ``scalars`` array of a run.
-cdef enum:
-    S_BEST_LOSS = 0
-    S_EPOCH_LOSS_SUM = 1
-    S_EPOCH_SAMPLES = 2
-    S_LAST_LOSS = 3
-    S_LAST_GRAD_NORM = 4
-    S_FIRST_LOSS = 5      # mean loss of the run's first epoch (NaN before it ends)
-    N_SCALARS = 6
-
-
-cdef struct TrainConfig:
-    int loss
-    double huber_delta
-    int optimizer
-    double learning_rate
-    double momentum
-    double dampening
-    bint nesterov
-    double weight_decay
-    bint decoupled_weight_decay
-    double beta1
-    double beta2
-    double eps
-    bint amsgrad
-    double alpha
-    bint centered
-    double lr_decay
-    int schedule
-    double schedule_gamma
-    double schedule_step_size
-    double schedule_power
-    double schedule_t_max
-    double schedule_eta_min
-    Py_ssize_t schedule_table  # address of the float64 per-update rates (SCHEDULE_TABLE)
-    double clip_norm
-    double grad_tol
-    double loss_tol
-    int64_t n_iter_no_change
-    int64_t batch_size
-    bint shuffle
-    int64_t record_every
-    int64_t epoch_record_every
-    double divergence_factor  # 0: only a non-finite loss is divergence
-    bint restore_best
-
 
 def have_openmp():
     """Whether this build runs sweeps in parallel (compiled with OpenMP)."""

@@ -1,0 +1,18 @@
+# Type stub of the compiled module gdfast._contract (src/_contract.pyx, declarations in
+# src/gdfast/_contract.pxd). The values live only in the .pxd; tests/test_h7_contract.py checks that the
+# enums below name the same members as the compiled ones.
+from enum import IntEnum
+
+LossCode = IntEnum("LossCode", "LOSS_MSE LOSS_MAE LOSS_HUBER")
+OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD")
+ScheduleCode = IntEnum(
+    "ScheduleCode",
+    "SCHEDULE_CONSTANT SCHEDULE_EXPONENTIAL SCHEDULE_STEP SCHEDULE_INVSCALING SCHEDULE_COSINE SCHEDULE_TABLE",
+)
+Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMENT STATUS_DIVERGED STATUS_INTERRUPTED")
+
+def config_fields() -> tuple[str, ...]: ...
+
+# The slots of a run's counters and scalars arrays (C_STEP ... C_BEST_STEP, S_BEST_LOSS ... S_FIRST_LOSS)
+# and their lengths N_COUNTERS and N_SCALARS: plain ints.
+def __getattr__(name: str) -> int: ...

@@ -1,0 +1,208 @@
+"""The Cython/Python contract has one source: src/gdfast/_contract.pxd.
+
+Its ``cpdef enum``s reach Python through the compiled module ``gdfast._contract``; these tests check
+that every Python-side code is the enum member it names, that the slot numbers are a dense range,
+that ``TrainOptions.kernel_config`` gives exactly the fields of the ``TrainConfig`` struct for every
+optimizer and schedule class, and that no number of the contract is typed again in Python.
+The expected names below are written by hand here (the oracle), not read from the code under test.
+"""
+import ast
+import enum
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdfast
+from gdfast import _contract, _train, optimizers, schedules
+from gdfast._engine import LOSSES, STATUS_NAMES, TrainOptions, TrainState
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gdfast"
+SOURCES = ROOT / "src"
+
+# Class -> the enum member that names its kernel branch (by hand).
+OPTIMIZER_MEMBERS = {
+    optimizers.SGD: "OPT_SGD",
+    optimizers.Adam: "OPT_ADAM",
+    optimizers.AdamW: "OPT_ADAM",  # Adam with decoupled weight decay, the same kernel branch
+    optimizers.RMSprop: "OPT_RMSPROP",
+    optimizers.Adagrad: "OPT_ADAGRAD",
+}
+SCHEDULE_MEMBERS = {
+    schedules.Constant: "SCHEDULE_CONSTANT",
+    schedules.ExponentialDecay: "SCHEDULE_EXPONENTIAL",
+    schedules.StepDecay: "SCHEDULE_STEP",
+    schedules.InverseScaling: "SCHEDULE_INVSCALING",
+    schedules.CosineAnnealing: "SCHEDULE_COSINE",
+    schedules.PerUpdate: "SCHEDULE_TABLE",
+}
+STATUS_MEMBERS = {
+    "max_iter": "STATUS_RUNNING",
+    "converged": "STATUS_CONVERGED",
+    "no_improvement": "STATUS_NO_IMPROVEMENT",
+    "diverged": "STATUS_DIVERGED",
+    "interrupted": "STATUS_INTERRUPTED",
+}
+COUNTERS = ["C_STEP", "C_CURRENT", "C_POSITION", "C_EPOCH", "C_NO_IMPROVEMENT", "C_RECORDED",
+            "C_EPOCHS_RECORDED", "C_STATUS", "C_RNG", "C_BEST_STEP"]
+SCALARS = ["S_BEST_LOSS", "S_EPOCH_LOSS_SUM", "S_EPOCH_SAMPLES", "S_LAST_LOSS", "S_LAST_GRAD_NORM", "S_FIRST_LOSS"]
+ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "Status"]
+N_SAMPLES = 10
+
+
+def _all_subclasses(cls):
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | _all_subclasses(sub)
+    return found
+
+
+def _schedule_instance(cls):
+    return cls(np.full(1000, 0.01)) if cls is schedules.PerUpdate else cls()
+
+
+@pytest.mark.parametrize("name", ENUMS)
+def test_codes_are_int_enums_of_the_compiled_module(name):
+    codes = getattr(_contract, name)
+    assert issubclass(codes, enum.IntEnum)
+    assert len(set(codes)) == len(codes.__members__)  # no aliases: each code means one thing
+    assert codes.__module__ == "gdfast._contract"
+
+
+def test_every_optimizer_class_has_the_code_of_its_kernel_branch():
+    assert _all_subclasses(optimizers.Optimizer) == set(OPTIMIZER_MEMBERS), "add the new class to this test"
+    for cls, member in OPTIMIZER_MEMBERS.items():
+        assert cls._code is _contract.OptimizerCode[member], cls.__name__
+    assert set(OPTIMIZER_MEMBERS.values()) == set(_contract.OptimizerCode.__members__)
+
+
+def test_every_schedule_class_has_the_code_of_its_kernel_branch():
+    assert _all_subclasses(schedules.Schedule) == set(SCHEDULE_MEMBERS), "add the new class to this test"
+    for cls, member in SCHEDULE_MEMBERS.items():
+        assert cls._code is _contract.ScheduleCode[member], cls.__name__
+    assert set(SCHEDULE_MEMBERS.values()) == set(_contract.ScheduleCode.__members__)
+    # The base class (a constant learning rate if used as is) takes the constant branch.
+    assert schedules.Schedule._code is _contract.ScheduleCode.SCHEDULE_CONSTANT
+
+
+def test_loss_names_map_to_their_codes():
+    assert {name: code.name for name, code in LOSSES.items()} == {
+        "mse": "LOSS_MSE", "mae": "LOSS_MAE", "huber": "LOSS_HUBER"}
+    assert all(type(code) is _contract.LossCode for code in LOSSES.values())
+    assert len(LOSSES) == len(_contract.LossCode)
+
+
+def test_status_names_map_to_their_codes():
+    assert {name: _contract.Status(code).name for code, name in STATUS_NAMES.items()} == STATUS_MEMBERS
+    assert len(STATUS_NAMES) == len(_contract.Status)
+
+
+@pytest.mark.parametrize(("names", "length"), [(COUNTERS, "N_COUNTERS"), (SCALARS, "N_SCALARS")])
+def test_slots_are_distinct_and_fill_their_array(names, length):
+    slots = [getattr(_contract, name) for name in names]
+    assert all(type(slot) is int for slot in slots)
+    assert sorted(slots) == list(range(getattr(_contract, length)))
+    # No other slot of that kind is declared in the module.
+    prefix = names[0][:2]
+    declared = {n for n in dir(_contract) if n.startswith(prefix) and n.isupper()}
+    assert declared == set(names)
+
+
+def test_a_new_state_has_one_entry_per_slot():
+    W = np.zeros((1, 2))
+    state = TrainState.new(W, None, N_SAMPLES, TrainOptions.from_kwargs(), seed=0)
+    assert state.counters.shape == (len(COUNTERS),)
+    assert state.scalars.shape == (len(SCALARS),)
+    assert state.counters[_contract.C_BEST_STEP] == -1
+    assert state.scalars[_contract.S_BEST_LOSS] == np.inf
+
+
+def test_config_fields_are_the_struct_fields():
+    fields = _contract.config_fields()
+    assert isinstance(fields, tuple) and len(set(fields)) == len(fields)
+    # A few fields every kernel reads, by hand (the struct declares 33).
+    assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best"} <= set(fields)
+    assert len(fields) == 33
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZER_MEMBERS), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("schedule", list(SCHEDULE_MEMBERS), ids=lambda c: c.__name__)
+def test_kernel_config_has_exactly_the_struct_fields(optimizer, schedule):
+    options = TrainOptions.from_kwargs(optimizer=optimizer(), schedule=_schedule_instance(schedule),
+                                       batch_size=3, clip_norm=1.0, grad_tol=1e-9)
+    cfg = options.kernel_config(N_SAMPLES)
+    assert sorted(cfg) == sorted(_contract.config_fields())
+    assert cfg["optimizer"] == _contract.OptimizerCode[OPTIMIZER_MEMBERS[optimizer]]
+    assert cfg["schedule"] == _contract.ScheduleCode[SCHEDULE_MEMBERS[schedule]]
+    # The compiled module takes it as its struct.
+    assert _train.run_uses_blas(cfg, N_SAMPLES, 2, 1) in (True, False)
+
+
+def test_the_kernel_refuses_a_config_without_a_field():
+    cfg = TrainOptions.from_kwargs().kernel_config(N_SAMPLES)
+    del cfg["restore_best"]
+    with pytest.raises(ValueError, match="restore_best"):
+        _train.run_uses_blas(cfg, N_SAMPLES, 2, 1)
+
+
+def test_the_stub_names_the_compiled_members():
+    """gdfast/_contract.pyi (for mypy) declares the same enums and members as the compiled module."""
+    tree = ast.parse((PACKAGE / "_contract.pyi").read_text(encoding="utf-8"))
+    stub_enums = {node.targets[0].id: node.value.args[1].value.split()
+                  for node in tree.body
+                  if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                  and getattr(node.value.func, "id", None) == "IntEnum"}
+    assert stub_enums == {name: list(getattr(_contract, name).__members__) for name in ENUMS}
+
+
+def _python_sources():
+    return sorted(PACKAGE.glob("*.py"))
+
+
+def test_no_code_or_slot_number_is_typed_in_python():
+    """Codes and slots are used by name: no ``_code = 3``, ``counters[2]``, ``scalars[3]`` or
+    ``counters[C_STATUS] = 0`` in the package (the numbers live in src/gdfast/_contract.pxd only)."""
+    patterns = [
+        re.compile(r"\b_code\s*=\s*\d"),
+        re.compile(r"\b(counters|scalars)\[[^\]]*?\b\d+\s*\]"),
+        re.compile(r"\bC_STATUS\]\s*(=|==|!=)\s*\d"),
+        re.compile(r"\bstatus\s*(=|==|!=)\s*\d"),
+    ]
+    offending = [f"{path.name}:{lineno}: {line.strip()}"
+                 for path in _python_sources()
+                 for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if any(p.search(line) for p in patterns)]
+    assert offending == []
+
+
+def test_the_kernels_declare_no_code_of_their_own():
+    """Only src/gdfast/_contract.pxd declares codes and slots; the kernel sources cimport them."""
+    declared = re.compile(r"^\s*(LOSS|OPT|SCHEDULE|STATUS|C|S)_[A-Z_]+\s*=", re.MULTILINE)
+    for path in sorted(SOURCES.glob("*.p*")):
+        assert not declared.search(path.read_text(encoding="utf-8")), path.name
+        assert "cdef struct TrainConfig" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_source_comments_point_to_files_that_exist():
+    """A path like gdfast/foo.py or src/foo.pyx named in a kernel source or the package exists."""
+    mentioned = set()
+    for path in [*SOURCES.rglob("*.p*"), *_python_sources()]:
+        mentioned |= set(re.findall(r"\b((?:gdfast|src)/[\w/.]+\.(?:py|pyx|pxd|pyi))\b",
+                                    path.read_text(encoding="utf-8")))
+    missing = sorted(p for p in mentioned if not (ROOT / p).exists())
+    assert missing == []
+
+
+def test_setup_defines_only_macros_that_the_sources_read():
+    setup = (ROOT / "setup.py").read_text(encoding="utf-8")
+    kernels = "".join(p.read_text(encoding="utf-8") for p in SOURCES.rglob("*.p*"))
+    for macro in re.findall(r'\(\s*"(GDFAST_\w+)"\s*,', setup):
+        assert macro in kernels, f"setup.py defines {macro}, which no source in src/ reads"
+
+
+def test_train_still_reports_its_status_by_name():
+    from gdfast.lesson import INPUT, TARGET, W1
+    result = gdfast.train(W1, INPUT, TARGET, learning_rate=0.01, num_iterations=3)
+    assert result.status == "max_iter" and isinstance(result.status, str)
