@@ -28,7 +28,7 @@ WHEEL="$(ls "$TMP"/dist/gdfast-*.whl)"
 step "built $(basename "$SDIST") and $(basename "$WHEEL")"
 
 tar tzf "$SDIST" > "$TMP/sdist.txt"
-for f in src/_kernels.pyx src/_train.pyx src/_linear.pxd setup.py LICENSE gdfast/py.typed; do
+for f in src/_kernels.pyx src/_train.pyx src/_contract.pyx src/gdfast/_contract.pxd src/_linear.pxd setup.py LICENSE gdfast/py.typed; do
   grep -q "/$f\$" "$TMP/sdist.txt" || { echo "sdist lacks $f"; exit 1; }
 done
 if grep -qE '\.(c|cpp|so|pyd)$' "$TMP/sdist.txt"; then
@@ -37,7 +37,7 @@ fi
 "$PYTHON" - "$WHEEL" <<'PY'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-need = ["gdfast/__init__.py", "gdfast/py.typed", "gdfast/_kernels.pyi", "gdfast/_train.pyi"]
+need = ["gdfast/__init__.py", "gdfast/py.typed", "gdfast/_contract.pyi", "gdfast/_kernels.pyi", "gdfast/_train.pyi"]
 missing = [n for n in need if n not in names]
 ext = [n for n in names if n.startswith("gdfast/_kernels.") and n.endswith((".so", ".pyd"))]
 bad = [n for n in names if n.endswith((".pyx", ".pxd", ".c"))]

@@ -24,9 +24,9 @@ def test_gdfast_is_the_installed_wheel():
     here = Path(gdfast.__file__).resolve()
     assert venv in here.parents, f"gdfast imported from {here}, not from the venv {venv}"
     assert "site-packages" in here.parts
-    from gdfast import _kernels, _train
+    from gdfast import _contract, _kernels, _train
 
-    for mod in (_kernels, _train):
+    for mod in (_contract, _kernels, _train):
         assert venv in Path(mod.__file__).resolve().parents
     source = os.environ.get("GDFAST_SOURCE_TREE")
     if source:

@@ -153,7 +153,8 @@ def test_compiled_modules_import_no_other_compiled_module():
     edges, _ = _graph()
     for name in PYX_MODULES:
         assert not edges[name] & set(PYX_MODULES), f"{name} imports {sorted(edges[name] & set(PYX_MODULES))}"
-        assert "gdfast._blas" in edges[name]  # (the parser saw its Python-level import)
+        if name in ("gdfast._kernels", "gdfast._train"):  # the modules that call dgemm
+            assert "gdfast._blas" in edges[name]  # (the parser saw its Python-level import)
 
 
 @pytest.mark.parametrize("name", sorted(PY_MODULES))
