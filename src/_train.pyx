@@ -744,46 +744,89 @@ def take_fork_warning():
     return due
 
 
-cdef inline void _advance_run(
-    const TrainConfig* cfg,
-    const floating* X,
-    const floating* Y,
-    const floating* sw,
-    Py_ssize_t n_samples,
-    Py_ssize_t n_features,
-    Py_ssize_t n_outputs,
-    bint fit_intercept,
-    Py_ssize_t size,
-    Py_ssize_t p_len,
-    floating* params_r,
-    double* opt_state_r,
-    Py_ssize_t* perm_r,
-    int64_t* counters_r,
-    double* scalars_r,
-    double* history_r,
-    double* epoch_history_r,
-    int64_t t_origin,
-    int64_t epoch_origin,
-    int64_t n_steps,
-    int64_t check_every,
-    int* stop_flag,
-    floating* p_local,
-    double* o_local,
-    double* g_local,
-    double* res_local,
-) noexcept nogil:
-    """One run of a sweep: ``run_one`` on the calling thread's working copies of the run's
-    parameters and optimizer buffers (copied in, advanced, copied back). ``p_len``: the run's
-    parameter rows (2, or 3 with restore_best) times size."""
-    memcpy(p_local, params_r, p_len * sizeof(floating))
-    memcpy(o_local, opt_state_r, 3 * size * sizeof(double))
+cdef struct SweepRuns:
+    # What the runs of a sweep share, and where each run's rows start: row r of an array is
+    # ``base + r * stride`` (strides in elements). X, Y, sample_weight and params are of the
+    # sweep's float type (void* here: a struct cannot be fused).
+    const TrainConfig* cfgs
+    const void* X
+    const void* Y
+    const void* sample_weight
+    Py_ssize_t n_samples
+    Py_ssize_t n_features
+    Py_ssize_t n_outputs
+    bint fit_intercept
+    Py_ssize_t size          # parameters of a run (W flattened, then b)
+    Py_ssize_t p_len         # its params rows (2, or 3 with restore_best) times size
+    void* params
+    Py_ssize_t params_stride
+    double* opt_state
+    Py_ssize_t opt_state_stride
+    Py_ssize_t* perm
+    Py_ssize_t perm_stride
+    int64_t* counters
+    Py_ssize_t counters_stride
+    double* scalars
+    Py_ssize_t scalars_stride
+    double* history
+    Py_ssize_t history_stride
+    double* epoch_history
+    Py_ssize_t epoch_history_stride
+    const int64_t* t_origin
+    const int64_t* epoch_origin
+    const int64_t* n_steps
+    int64_t check_every
+
+
+cdef struct Workspace:
+    # One thread's working copies of a run's parameters and optimizer buffers, and run_one's
+    # scratch: runs done at the same time by different threads then never write to neighbouring
+    # memory (no false sharing of the cache lines at the edges of the stacked rows).
+    void* params
+    double* opt_state
+    double* grad
+    double* residual
+
+
+cdef inline Workspace workspace_new(Py_ssize_t param_bytes, Py_ssize_t size, Py_ssize_t n_scratch) noexcept nogil:
+    """A thread's Workspace (its pointers NULL where malloc failed: see ``workspace_ok``)."""
+    cdef Workspace w
+    w.params = malloc(param_bytes)
+    w.opt_state = <double*>malloc(3 * size * sizeof(double))
+    w.grad = <double*>malloc(size * sizeof(double))
+    w.residual = <double*>malloc(n_scratch * sizeof(double))
+    return w
+
+
+cdef inline bint workspace_ok(Workspace w) noexcept nogil:
+    return w.params != NULL and w.opt_state != NULL and w.grad != NULL and w.residual != NULL
+
+
+cdef inline void workspace_free(Workspace w) noexcept nogil:
+    free(w.params)
+    free(w.opt_state)
+    free(w.grad)
+    free(w.residual)
+
+
+cdef inline void _advance_run(const SweepRuns* s, Py_ssize_t r, floating* p_local, const Workspace* w,
+                              int* stop_flag) noexcept nogil:
+    """Run r of a sweep: ``run_one`` on the calling thread's working copies of its parameters
+    (``p_local``, the workspace's params as the sweep's float type) and optimizer buffers
+    (copied in, advanced, copied back)."""
+    cdef floating* params_r = <floating*>s.params + r * s.params_stride
+    cdef double* opt_state_r = s.opt_state + r * s.opt_state_stride
+    memcpy(p_local, params_r, s.p_len * sizeof(floating))
+    memcpy(w.opt_state, opt_state_r, 3 * s.size * sizeof(double))
     run_one(
-        cfg, X, Y, sw, n_samples, n_features, n_outputs, fit_intercept, p_local, o_local, g_local,
-        res_local, perm_r, counters_r, scalars_r, history_r, epoch_history_r, t_origin, epoch_origin,
-        n_steps, check_every, stop_flag, NULL,
+        &s.cfgs[r], <const floating*>s.X, <const floating*>s.Y, <const floating*>s.sample_weight,
+        s.n_samples, s.n_features, s.n_outputs, s.fit_intercept, p_local, w.opt_state, w.grad, w.residual,
+        s.perm + r * s.perm_stride, s.counters + r * s.counters_stride, s.scalars + r * s.scalars_stride,
+        s.history + r * s.history_stride, s.epoch_history + r * s.epoch_history_stride,
+        s.t_origin[r], s.epoch_origin[r], s.n_steps[r], s.check_every, stop_flag, NULL,
     )
-    memcpy(params_r, p_local, p_len * sizeof(floating))
-    memcpy(opt_state_r, o_local, 3 * size * sizeof(double))
+    memcpy(params_r, p_local, s.p_len * sizeof(floating))
+    memcpy(opt_state_r, w.opt_state, 3 * s.size * sizeof(double))
 
 
 def sweep_steps(
@@ -825,17 +868,10 @@ def sweep_steps(
     cdef bint any_blas = False
     cdef bint serial = n_threads <= 1 or _forked_after_openmp
     blas_guard = None
-    cdef Py_ssize_t size = params.shape[2]
-    cdef Py_ssize_t p_len = params.shape[1] * size  # 2 or 3 rows (restore_best) of parameters
     cdef Py_ssize_t n_scratch
     cdef int64_t check_every
-    # Per-thread working copies of a run's parameters, optimizer buffers and scratch: runs done at
-    # the same time by different threads then never write to neighbouring memory (no false sharing
-    # of the cache lines at the edges of the stacked rows).
-    cdef floating* p_local = NULL
-    cdef double* o_local = NULL
-    cdef double* g_local = NULL
-    cdef double* res_local = NULL
+    cdef SweepRuns runs
+    cdef Workspace ws
     saved[0] = saved[1] = saved[2] = NULL
     if cfgs == NULL:
         raise MemoryError()
@@ -848,54 +884,46 @@ def sweep_steps(
         check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
         for r in range(n_runs):
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
+        runs.cfgs = cfgs
+        runs.X, runs.Y, runs.sample_weight = &X[0, 0], &Y[0, 0], sw
+        runs.n_samples, runs.n_features, runs.n_outputs = X.shape[0], X.shape[1], Y.shape[1]
+        runs.fit_intercept = fit_intercept
+        runs.size = params.shape[2]
+        runs.p_len = params.shape[1] * params.shape[2]
+        runs.params, runs.params_stride = &params[0, 0, 0], params.strides[0] // sizeof(floating)
+        runs.opt_state, runs.opt_state_stride = &opt_state[0, 0, 0], opt_state.strides[0] // sizeof(double)
+        runs.perm, runs.perm_stride = &perm[0, 0], perm.strides[0] // sizeof(Py_ssize_t)
+        runs.counters, runs.counters_stride = &counters[0, 0], counters.strides[0] // sizeof(int64_t)
+        runs.scalars, runs.scalars_stride = &scalars[0, 0], scalars.strides[0] // sizeof(double)
+        runs.history, runs.history_stride = &history[0, 0], history.strides[0] // sizeof(double)
+        runs.epoch_history = &epoch_history[0, 0]
+        runs.epoch_history_stride = epoch_history.strides[0] // sizeof(double)
+        runs.t_origin, runs.epoch_origin, runs.n_steps = &t_origin[0], &epoch_origin[0], &n_steps[0]
+        runs.check_every = check_every
         blas_guard = blas_single_thread(any_blas)
         blas_guard.__enter__()
         if serial:
             with nogil:
-                p_local = <floating*>malloc(p_len * sizeof(floating))
-                o_local = <double*>malloc(3 * size * sizeof(double))
-                g_local = <double*>malloc(size * sizeof(double))
-                res_local = <double*>malloc(n_scratch * sizeof(double))
-                if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
+                ws = workspace_new(runs.p_len * sizeof(floating), runs.size, n_scratch)
+                if not workspace_ok(ws):
                     alloc_failed = 1
                 else:
                     for r in range(n_runs):
                         if stop_flag != 0:
                             break
                         if n_steps[r] > 0:
-                            _advance_run(
-                                &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
-                                fit_intercept, size, p_len, &params[r, 0, 0], &opt_state[r, 0, 0], &perm[r, 0],
-                                &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
-                                t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
-                                p_local, o_local, g_local, res_local,
-                            )
-                free(p_local)
-                free(o_local)
-                free(g_local)
-                free(res_local)
+                            _advance_run(&runs, r, <floating*>ws.params, &ws, &stop_flag)
+                workspace_free(ws)
         else:
             _mark_openmp_started()
             with nogil, parallel(num_threads=n_threads):
-                p_local = <floating*>malloc(p_len * sizeof(floating))
-                o_local = <double*>malloc(3 * size * sizeof(double))
-                g_local = <double*>malloc(size * sizeof(double))
-                res_local = <double*>malloc(n_scratch * sizeof(double))
-                if p_local == NULL or o_local == NULL or g_local == NULL or res_local == NULL:
+                ws = workspace_new(runs.p_len * sizeof(floating), runs.size, n_scratch)  # (private to the thread)
+                if not workspace_ok(ws):
                     alloc_flag[0] = 1
                 for r in prange(n_runs, schedule="dynamic", chunksize=1):
                     if stop_flag == 0 and alloc_flag[0] == 0 and n_steps[r] > 0:
-                        _advance_run(
-                            &cfgs[r], &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1],
-                            fit_intercept, size, p_len, &params[r, 0, 0], &opt_state[r, 0, 0], &perm[r, 0],
-                            &counters[r, 0], &scalars[r, 0], &history[r, 0], &epoch_history[r, 0],
-                            t_origin[r], epoch_origin[r], n_steps[r], check_every, &stop_flag,
-                            p_local, o_local, g_local, res_local,
-                        )
-                free(p_local)
-                free(o_local)
-                free(g_local)
-                free(res_local)
+                        _advance_run(&runs, r, <floating*>ws.params, &ws, &stop_flag)
+                workspace_free(ws)
         if stop_flag:
             _stash_exception(saved)
     finally:
