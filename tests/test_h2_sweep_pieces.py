@@ -19,10 +19,10 @@ CONFIGS = [
     {"learning_rate": 0.05, "batch_size": 4, "seed": 3},  # shuffled mini-batches
     {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 8, "seed": 11},
     {"loss": "huber", "huber_delta": 0.5, "learning_rate": 0.1, "schedule": "cosine"},
-    {"loss": "mae", "learning_rate": 0.02, "tol": 1e-3, "clip_norm": 1.0},
+    {"loss": "mae", "learning_rate": 0.02, "grad_tol": 1e-3, "clip_norm": 1.0},
     {"learning_rate": 1e4},  # diverges: must not be continued after it stopped
     {"learning_rate": 0.01, "batch_size": 7, "seed": 5, "n_iter_no_change": 3, "loss_tol": 0.5},  # stops early
-    {"learning_rate": 0.05, "tol": 1.0},  # converges early
+    {"learning_rate": 0.05, "grad_tol": 1.0},  # converges early
 ]
 N_ITER = 120
 
