@@ -55,9 +55,10 @@ class TrainResult:
         is not in it: it is ``loss``. A run stopped by ``grad_tol`` also records the forward pass
         that found convergence.
     epoch_losses : ndarray of float64
-        Mean batch loss of each completed epoch (with a full batch: one entry per update). With
-        ``record_every`` > 1, only every ``max(1, record_every // steps_per_epoch)``-th epoch is
-        kept (from the first), so long runs keep bounded memory.
+        Mean batch loss of each completed epoch. With ``record_every`` > 1, only every
+        ``max(1, record_every // steps_per_epoch)``-th epoch is kept (from the first), so long runs
+        keep bounded memory. A full batch's epoch is its one update: its epoch losses are its
+        losses, and this is the same array as ``losses`` (stored once).
     n_iter : int
         Updates done by this call.
     converged : bool
