@@ -326,13 +326,14 @@ def test_fuzz_predict(data):
         return
     got, exp = fast[1], slow[1]
     assert got.shape == exp.shape and got.dtype == exp.dtype
-    assert type(got) is np.ndarray
-    check_finite_or_warned(got, fast[2], "predict")
     w, x = float_view(W), float_view(X)
+    # an array; a NumPy scalar for one 1-D sample of a 1-D W (one output), as NumPy's w @ x
+    assert type(got) is np.ndarray or (w.ndim == x.ndim == 1 and isinstance(got, np.generic))
+    check_finite_or_warned(got, fast[2], "predict")
     with np.errstate(all="ignore"):
         bound = np.abs(x) @ np.abs(w).T if x.ndim == 2 else np.abs(w) @ np.abs(x)
     if not overflowing(bound, got.dtype):
-        assert_bounded(got, exp, bound, got.dtype, w.shape[1], "predict")
+        assert_bounded(got, exp, bound, got.dtype, w.shape[-1], "predict")
 
 
 @fuzz_settings("mse")
@@ -374,12 +375,14 @@ def test_fuzz_mse_gradient(data):
     got, exp = fast[1], slow[1]
     assert got.shape == exp.shape and got.dtype == exp.dtype
     check_finite_or_warned(got, fast[2], "mse_gradient")
-    w, x, y = float_view(W), np.atleast_2d(float_view(X)), np.atleast_2d(float_view(Y))
+    # (a 1-D W is one output: its Y has no outputs' axis)
+    w, x = np.atleast_2d(float_view(W)), np.atleast_2d(float_view(X))
+    y = float_view(Y).reshape(x.shape[0], w.shape[0])
     with np.errstate(all="ignore"):
         r_bound = np.abs(x) @ np.abs(w).T + np.abs(y)
         g_unscaled = 2 * (r_bound.T @ np.abs(x))
     if not (overflowing(r_bound, got.dtype) or overflowing(g_unscaled, got.dtype)):
-        assert_bounded(got, exp, g_unscaled / y.size, got.dtype, x.size, "mse_gradient")
+        assert_bounded(got, exp, (g_unscaled / y.size).reshape(got.shape), got.dtype, x.size, "mse_gradient")
 
 
 GOOD_LR = st.sampled_from([0.1, 0.5, 1.0, 1e-3, 3, np.float32(0.25), np.float64(0.1), 1e308, 5e-324, 1e30])
