@@ -162,7 +162,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (5, 5, (5,))
         """
         self._check_params()
-        for attr in ("_state", "_W", "_b"):
+        for attr in ("_state",):
             self.__dict__.pop(attr, None)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, reset=True)
@@ -398,9 +398,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             # partial_fit continues without restore_best: the state without its best-iterate row
             result = replace(result, state=replace(result.state, params=result.state.params[:2].copy()))
         self._state: TrainState = result.state
-        self._W: np.ndarray = result.W
-        self._b: np.ndarray | None = result.b
-        self._y_1d = y_1d
         n_outputs = result.W.shape[0]
         b = result.b if result.b is not None else np.zeros(n_outputs, dtype=dtype)
         if y_1d:
