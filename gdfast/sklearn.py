@@ -162,8 +162,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (5, 5, (5,))
         """
         self._check_params()
-        for attr in ("_state",):
-            self.__dict__.pop(attr, None)
+        self.__dict__.pop("_state", None)  # a new fit starts a new run
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, reset=True)
         return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
