@@ -3,6 +3,8 @@
 # enums below name the same members as the compiled ones.
 from enum import IntEnum
 
+import numpy as np
+
 LossCode = IntEnum("LossCode", "LOSS_MSE LOSS_MAE LOSS_HUBER")
 OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD")
 ScheduleCode = IntEnum(
@@ -11,8 +13,7 @@ ScheduleCode = IntEnum(
 )
 Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMENT STATUS_DIVERGED STATUS_INTERRUPTED")
 
-def config_fields() -> tuple[str, ...]: ...
+# The structured dtype of one run's bookkeeping (the RunRecord struct), fields by name.
+RECORD_DTYPE: np.dtype[np.void]
 
-# The slots of a run's counters and scalars arrays (C_STEP ... C_BEST_STEP, S_BEST_LOSS ... S_FIRST_LOSS)
-# and their lengths N_COUNTERS and N_SCALARS: plain ints.
-def __getattr__(name: str) -> int: ...
+def config_fields() -> tuple[str, ...]: ...

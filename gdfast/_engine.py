@@ -1,25 +1,27 @@
-"""Options, state and bookkeeping of a training run, shared by ``train``, ``sweep`` and the reference.
+"""The run engine: options, state and the driver of a set of runs, for ``train``, ``sweep`` and Dask.
 
-A run's complete state (parameters, optimizer buffers, step and epoch counters, sample permutation,
-random generator) lives in the NumPy arrays of :class:`TrainState`, so the compiled loop can be
-stopped and continued anywhere with bit-identical results.
+A run's complete state (parameters, optimizer buffers, sample permutation, and its record: step and
+epoch counters, random generator, running losses) lives in NumPy arrays, so the compiled loop can be
+stopped and continued anywhere with bit-identical results. :class:`RunSet` stacks the arrays of K >=
+1 runs that share the data and advances them with the one kernel entry point
+(``_train.advance_runs``): ``train`` is a set of one, ``sweep`` a set of K, a Dask task a slice of a
+sweep's runs. :class:`TrainState` is one run's arrays (for ``train``, views of its set of one).
 """
 from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from ._contract import (
-    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
-    C_STATUS, C_STEP, N_COUNTERS, N_SCALARS, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_FIRST_LOSS,
-    S_LAST_GRAD_NORM, S_LAST_LOSS, LossCode, Status,
-)
+from . import _train
+from ._contract import RECORD_DTYPE, LossCode, Status
 from ._validation import as_array, as_float, check_bool, check_int, check_learning_rate, check_real
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
@@ -225,23 +227,33 @@ def draw_seed() -> int:
     return int.from_bytes(os.urandom(8), "little")
 
 
+def new_record(seed: int) -> np.ndarray:
+    """The record (a 0-d array of ``RECORD_DTYPE``) of a run that has not started."""
+    record = np.zeros((), dtype=RECORD_DTYPE)
+    record["rng"] = seed
+    record["best_step"] = -1  # no best weights kept yet
+    record["best_loss"] = np.inf  # no epoch has ended yet
+    record["first_loss"] = np.nan
+    record["last_grad_norm"] = np.nan  # no gradient norm computed yet
+    return record
+
+
 @dataclass
 class TrainState:
     """Everything a run needs to continue exactly where it stopped.
 
     Attributes
     ----------
-    params : ndarray, shape (2, size)
-        Current and previous parameters (W flattened, then b); ``counters[C_CURRENT]`` says which
-        row is current.
+    params : ndarray, shape (2, size), or (3, size) with ``restore_best``
+        Current and previous parameters (W flattened, then b), and the best ones;
+        ``record["current"]`` says which of rows 0 and 1 is current.
     opt_state : ndarray, shape (3, size), float64
         Optimizer buffers (momentum, moments, accumulators).
     perm : ndarray, shape (n_samples,)
         The sample order of the current epoch.
-    counters : ndarray of int64
-        Step, epoch and position counters and the generator state.
-    scalars : ndarray of float64
-        Best epoch loss and the running sums of the current epoch.
+    record : ndarray, shape (), dtype ``gdfast._contract.RECORD_DTYPE``
+        Step and epoch counters, generator state and running losses, by field name (the fields
+        of the ``RunRecord`` struct of ``src/gdfast/_contract.pxd``).
     optimizer : str
         Name of the optimizer class the buffers belong to.
     fit_intercept : bool
@@ -262,8 +274,7 @@ class TrainState:
     params: np.ndarray
     opt_state: np.ndarray
     perm: np.ndarray
-    counters: np.ndarray
-    scalars: np.ndarray
+    record: np.ndarray
     optimizer: str
     fit_intercept: bool
     shape: tuple[int, int]
@@ -271,15 +282,15 @@ class TrainState:
     @property
     def step(self) -> int:
         """Updates done since the run began (continued runs included)."""
-        return int(self.counters[C_STEP])
+        return int(self.record["step"])
 
     @property
     def epoch(self) -> int:
         """Epochs completed since the run began."""
-        return int(self.counters[C_EPOCH])
+        return int(self.record["epoch"])
 
     def current_params(self) -> np.ndarray:
-        row: np.ndarray = self.params[int(self.counters[C_CURRENT])]
+        row: np.ndarray = self.params[int(self.record["current"])]
         return row
 
     def split(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -294,8 +305,7 @@ class TrainState:
         # np.array: a fresh C-contiguous array even if an attribute was replaced by something else.
         return replace(
             self, params=np.array(self.params, order="C"), opt_state=np.array(self.opt_state, order="C"),
-            perm=np.array(self.perm, order="C"),
-            counters=np.array(self.counters, order="C"), scalars=np.array(self.scalars, order="C"),
+            perm=np.array(self.perm, order="C"), record=np.array(self.record, order="C"),
         )
 
     @classmethod
@@ -308,16 +318,9 @@ class TrainState:
             params[:, m * n:] = 0.0 if b is None else b
         opt_state = np.zeros((3, size), dtype=np.float64)
         opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
-        counters = np.zeros(N_COUNTERS, dtype=np.int64)
-        counters[C_RNG] = np.array(seed, dtype=np.uint64).view(np.int64)
-        counters[C_BEST_STEP] = -1
-        scalars = np.zeros(N_SCALARS, dtype=np.float64)
-        scalars[S_BEST_LOSS] = np.inf
-        scalars[S_FIRST_LOSS] = np.nan  # no epoch has ended yet
-        scalars[S_LAST_GRAD_NORM] = np.nan  # no gradient norm computed yet
         return cls(
             params=params, opt_state=opt_state, perm=np.arange(n_samples, dtype=np.intp),
-            counters=counters, scalars=scalars, optimizer=type(options.optimizer).__name__,
+            record=new_record(seed), optimizer=type(options.optimizer).__name__,
             fit_intercept=options.fit_intercept, shape=(m, n),
         )
 
@@ -352,8 +355,7 @@ class TrainState:
             ("params", self.params, W.dtype, (rows, size)),
             ("opt_state", self.opt_state, np.float64, (3, size)),
             ("perm", self.perm, np.intp, (n_samples,)),
-            ("counters", self.counters, np.int64, (N_COUNTERS,)),
-            ("scalars", self.scalars, np.float64, (N_SCALARS,)),
+            ("record", self.record, RECORD_DTYPE, ()),
         )
         for name, arr, dtype, shape in layout:
             if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != shape:
@@ -361,19 +363,19 @@ class TrainState:
                     f"state.{name} must be an array of dtype {np.dtype(dtype)} and shape {shape}; "
                     f"got {type(arr).__name__} {getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')}"
                 )
-        c, s = self.counters, self.scalars
-        if c[C_STATUS] == DIVERGED:
+        r = self.record
+        if r["status"] == DIVERGED:
             raise ValueError(
                 "state belongs to a run that diverged and cannot be continued: start again from result.W "
                 "without state=, with a smaller learning_rate"
             )
-        if (self.perm.min() < 0 or self.perm.max() >= n_samples or c[C_CURRENT] not in (0, 1)
-                or not 0 <= c[C_POSITION] < n_samples or c[C_STEP] < 0 or c[C_EPOCH] < 0
-                or not -1 <= c[C_BEST_STEP] <= c[C_STEP] or c[C_NO_IMPROVEMENT] < 0):
-            raise ValueError("state is corrupt (its counters or permutation are out of range)")
-        if c[C_STEP] > INT64_MAX - n_steps or c[C_EPOCH] > INT64_MAX - n_steps:
+        if (self.perm.min() < 0 or self.perm.max() >= n_samples or r["current"] not in (0, 1)
+                or not 0 <= r["position"] < n_samples or r["step"] < 0 or r["epoch"] < 0
+                or not -1 <= r["best_step"] <= r["step"] or r["no_improvement"] < 0):
+            raise ValueError("state is corrupt (its record's counters or its permutation are out of range)")
+        if r["step"] > INT64_MAX - n_steps or r["epoch"] > INT64_MAX - n_steps:
             raise ValueError(
-                f"state has done {c[C_STEP]} updates: {n_steps} more would overflow the step counter "
+                f"state has done {r['step']} updates: {n_steps} more would overflow the step counter "
                 "(2**63 - 1); start a new run"
             )
         if not np.isfinite(self.params).all():
@@ -381,14 +383,14 @@ class TrainState:
         opt = self.opt_state
         if not np.isfinite(opt).all():
             raise ValueError("state is corrupt: state.opt_state (the optimizer's buffers) holds NaN or infinity")
-        negative = [r for r in cast(Optimizer, options.optimizer)._nonnegative_state_rows if (opt[r] < 0).any()]
+        negative = [row for row in cast(Optimizer, options.optimizer)._nonnegative_state_rows if (opt[row] < 0).any()]
         if negative:
             raise ValueError(
                 f"state is corrupt: row(s) {negative} of state.opt_state hold sums of squares and must be >= 0"
             )
-        if (np.isnan(s[S_BEST_LOSS]) or s[S_BEST_LOSS] < 0 or not np.isfinite(s[[S_EPOCH_LOSS_SUM,
-                                                                                   S_EPOCH_SAMPLES]]).all()
-                or s[S_EPOCH_LOSS_SUM] < 0 or s[S_EPOCH_SAMPLES] < 0 or s[S_FIRST_LOSS] < 0):
+        if (np.isnan(r["best_loss"]) or r["best_loss"] < 0
+                or not np.isfinite(r["epoch_loss_sum"]) or not np.isfinite(r["epoch_samples"])
+                or r["epoch_loss_sum"] < 0 or r["epoch_samples"] < 0 or r["first_loss"] < 0):
             raise ValueError(
                 "state is corrupt: its best loss must be a number >= 0 (inf before the first epoch), its "
                 "epoch sums finite and >= 0"
@@ -428,3 +430,158 @@ def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int
     every = epoch_record_every(record_every, steps_per_epoch)
     return (max(1, math.ceil(num_iterations / record_every) + 1),
             num_iterations // steps_per_epoch // every + 2)
+
+
+def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
+    """Lengths of the loss and epoch-loss histories a run of ``n_steps`` updates can fill."""
+    hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
+    if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
+        raise ValueError(
+            f"{n_steps} updates need loss histories of {hist_len} and {epoch_len} entries, more than an "
+            "array can hold: lower num_iterations / num_epochs, or raise record_every"
+        )
+    return hist_len, epoch_len
+
+
+# A run set advanced in pieces (``RunSet.run`` with ``between_calls``): each kernel call should last
+# about CALL_SECONDS; the first one does about CALL_WORK multiply-adds per thread (0.02-0.3 s on the
+# problems measured), later ones are sized from the time the previous one took.
+CALL_SECONDS = 0.2
+CALL_WORK = 2**26
+# What an update costs besides its multiply-adds (loop and bookkeeping), in multiply-adds.
+UPDATE_OVERHEAD = 64
+CACHE_LINE = 64
+
+
+@dataclass
+class RunSet:
+    """K >= 1 runs on the same data, their arrays stacked along a leading run axis.
+
+    ``records[r]``, ``params[r]``, ``opt_state[r]``, ``perm[r, :n_samples]`` and the history rows
+    are run r's; ``configs[r]`` its kernel config. ``advance``/``run`` move every run forward with
+    one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
+    :class:`TrainState`. Made by :meth:`of` from the runs' start states.
+    """
+
+    configs: list[dict[str, Any]]
+    records: np.ndarray
+    params: np.ndarray
+    opt_state: np.ndarray
+    perm: np.ndarray
+    history: np.ndarray
+    epoch_history: np.ndarray
+    optimizers: list[str]
+    fit_intercept: bool
+    shape: tuple[int, int]
+    n_samples: int
+
+    @classmethod
+    def of(cls, starts: Sequence[TrainState], configs: list[dict[str, Any]],
+           history_lengths: Sequence[tuple[int, int]], n_samples: int) -> "RunSet":
+        """A set of the runs that start at ``starts`` (copied), histories of the given lengths.
+
+        Each record's history origins are set to its current step and epoch (its histories start
+        now). With several runs, which threads advance side by side, every run's rows start on a
+        cache line of their own (no false sharing). A full batch's epochs are its updates: when
+        every run is a full batch, epoch losses share the loss history (the kernel writes the same
+        value at the same index) and cost no memory of their own.
+        """
+        k = len(starts)
+        rows = max(s.params.shape[0] for s in starts)  # a best-iterate row for all when any run keeps one
+        aligned = k > 1
+        records = np.stack([s.record for s in starts])  # (contiguous: the kernel takes RunRecord[::1])
+        records["history_origin"] = records["step"]
+        records["epoch_origin"] = records["epoch"]
+        records["recorded"] = records["epochs_recorded"] = 0
+        records["status"] = RUNNING
+        full_batch = all(c["batch_size"] >= n_samples and not c["shuffle"] for c in configs)
+        history = np.full((k, max(h for h, _ in history_lengths)), np.nan)
+        return cls(
+            configs=list(configs), records=records,
+            params=_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in starts], starts[0].params.dtype,
+                          aligned),
+            opt_state=_stack([s.opt_state for s in starts], np.float64, aligned),
+            perm=_stack([s.perm for s in starts], np.intp, aligned, pad_rows=True),
+            history=history,
+            epoch_history=history if full_batch else np.full((k, max(e for _, e in history_lengths)), np.nan),
+            optimizers=[s.optimizer for s in starts], fit_intercept=starts[0].fit_intercept,
+            shape=starts[0].shape, n_samples=n_samples,
+        )
+
+    def state(self, r: int, rows: int, copy: bool) -> TrainState:
+        """Run r's TrainState (its first ``rows`` params rows): views of the set's arrays, or copies."""
+        arrays = [self.params[r, :rows], self.opt_state[r], self.perm[r, : self.n_samples],
+                  self.records[r: r + 1].reshape(())]
+        if copy:
+            arrays = [a.copy() for a in arrays]
+        return TrainState(params=arrays[0], opt_state=arrays[1], perm=arrays[2], record=arrays[3],
+                          optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
+
+    def advance(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
+                n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
+        """One kernel call: run r advances by up to ``n_steps[r]`` updates."""
+        _train.advance_runs(self.configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
+                            self.opt_state, self.perm, self.history, self.epoch_history,
+                            np.ascontiguousarray(n_steps, dtype=np.int64), n_threads, X_double)
+
+    def run(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
+            n_threads: int = 1, *, between_calls: Callable[[], None] | None = None,
+            updates_per_call: int | None = None) -> None:
+        """Advance run r by ``n_steps[r]`` updates (or until it stops): one kernel call, or, with
+        ``between_calls``, several, each advancing every unfinished run by at most
+        ``updates_per_call`` updates (default: adjusted after each call so that a call lasts about
+        ``CALL_SECONDS``), with ``between_calls()`` called before each further call (it may raise to
+        abandon the set). A run's whole state lives in the arrays, so a run continued in pieces
+        gives the same bits as one call, wherever the pieces end.
+        """
+        left = np.array(n_steps, dtype=np.int64)
+        if _train.openmp_forked():
+            n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
+        n_threads = max(1, min(n_threads, len(self.configs)))
+        if between_calls is None:
+            self.advance(X, Y, sample_weight, left, n_threads)
+            return
+        n_samples, n_features = X.shape
+        # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per call.
+        X_double = (X.astype(np.float64) if X.dtype == np.float32 and any(
+            _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]) for c in self.configs) else None)
+        adapt = updates_per_call is None
+        per_update = sum(min(int(c["batch_size"]), n_samples) * n_features * Y.shape[1] * 2 + UPDATE_OVERHEAD
+                         for c in self.configs)
+        per_call = updates_per_call or max(1, CALL_WORK * n_threads // per_update)
+        while True:
+            todo = np.minimum(left, per_call)
+            start = time.perf_counter()
+            self.advance(X, Y, sample_weight, todo, n_threads, X_double)
+            elapsed = time.perf_counter() - start
+            if adapt:  # towards CALL_SECONDS a call, by at most a factor of 4 at a time
+                per_call = max(1, int(per_call * min(4.0, max(0.25, CALL_SECONDS / max(elapsed, 1e-6)))))
+            left -= todo
+            left[self.records["status"] != RUNNING] = 0  # converged, stopped early or diverged: done
+            if not left.any():
+                return
+            between_calls()
+
+
+def _stack(arrays: Sequence[np.ndarray], dtype: npt.DTypeLike, aligned: bool, pad_rows: bool = False) -> np.ndarray:
+    """np.stack(arrays) as a new C-contiguous array of ``dtype``.
+
+    ``aligned``: its data starts on a cache line. ``pad_rows`` (1-D arrays): every row is padded
+    with zeros to whole cache lines, so each starts on one (shape (K, padded width); the kernel
+    reads the first ``arrays[i].size`` entries of row i): rows that threads write side by side in
+    place then never share a cache line.
+    """
+    dtype = np.dtype(dtype)
+    if not aligned:
+        return np.stack(arrays).astype(dtype, copy=False)
+    shape = arrays[0].shape
+    if pad_rows:
+        per_line = max(1, CACHE_LINE // dtype.itemsize)
+        shape = (-(-max(a.size for a in arrays) // per_line) * per_line,)
+    nbytes = len(arrays) * int(np.prod(shape)) * dtype.itemsize
+    buf = np.zeros(nbytes + CACHE_LINE, dtype=np.uint8)
+    offset = -buf.ctypes.data % CACHE_LINE
+    out = buf[offset: offset + nbytes].view(dtype).reshape((len(arrays),) + shape)
+    for i, a in enumerate(arrays):
+        out[i, : a.shape[0]] = a
+    return out

@@ -15,46 +15,24 @@ def have_openmp() -> bool: ...
 def max_threads() -> int: ...
 def _threads_used(n_threads: int) -> int: ...
 def run_uses_blas(config: dict[str, Any], n_samples: int, n_features: int, n_outputs: int) -> bool: ...
-def run_steps(
-    config: dict[str, Any],
-    X: _FloatArray,
-    Y: _FloatArray,
-    sample_weight: _FloatArray | None,
-    fit_intercept: bool,
-    params: _FloatArray,
-    opt_state: _DoubleArray,
-    grad: _DoubleArray,
-    residual_grad: _DoubleArray,
-    perm: _IndexArray,
-    counters: _IntArray,
-    scalars: _DoubleArray,
-    history: _DoubleArray,
-    epoch_history: _DoubleArray,
-    t_origin: int,
-    epoch_origin: int,
-    n_steps: int,
-    X_double: _DoubleArray | None = None,
-) -> int: ...
-def openmp_forked() -> bool: ...
-def take_fork_warning() -> bool: ...
-def sweep_steps(
+def advance_runs(
     configs: list[dict[str, Any]],
     X: _FloatArray,
     Y: _FloatArray,
     sample_weight: _FloatArray | None,
     fit_intercept: bool,
+    records: npt.NDArray[np.void],
     params: _FloatArray,
     opt_state: _DoubleArray,
     perm: _IndexArray,
-    counters: _IntArray,
-    scalars: _DoubleArray,
     history: _DoubleArray,
     epoch_history: _DoubleArray,
-    t_origin: _IntArray,
-    epoch_origin: _IntArray,
     n_steps: _IntArray,
     n_threads: int,
-) -> list[int]: ...
+    X_double: _DoubleArray | None = None,
+) -> None: ...
+def openmp_forked() -> bool: ...
+def take_fork_warning() -> bool: ...
 def dataset_loss(
     config: dict[str, Any],
     X: _FloatArray,

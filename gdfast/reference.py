@@ -15,11 +15,6 @@ from typing import Any, Callable, cast
 import numpy as np
 import numpy.typing as npt
 
-from ._contract import (
-    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
-    C_STATUS, C_STEP, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_FIRST_LOSS, S_LAST_GRAD_NORM,
-    S_LAST_LOSS,
-)
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
     epoch_record_every, initial_bias,
@@ -340,7 +335,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
                 warnings.simplefilter("ignore", RuntimeWarning)
                 again = _run_reference(options, X2, Y2, sw, start.copy(), k, used_seed)
             if np.isfinite(again.loss):
-                again.state.counters[C_STATUS] = DIVERGED
+                again.state.record["status"] = DIVERGED
                 result = replace(again, diverged=True, status=STATUS_NAMES[DIVERGED], converged=False,
                                  stopped_early=False)
                 break
@@ -356,44 +351,44 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     shuffle = options.effective_shuffle(n_samples)
 
     history, epoch_history = [], []
-    c, s = state.counters, state.scalars
-    t0 = int(c[C_STEP])
-    e0 = int(c[C_EPOCH])
+    r = state.record  # the run's counters and running losses, by field name (written in place)
+    t0 = int(r["step"])
+    e0 = int(r["epoch"])
     epoch_every = epoch_record_every(options.record_every, options.steps_per_epoch(n_samples))
-    rng = SplitMix64(int(np.array(c[C_RNG]).view(np.uint64)))
+    rng = SplitMix64(int(r["rng"]))
     # Optimizer buffers in the parameters' dtype (what a float32 NumPy user would write).
     buffers = [state.opt_state[k].astype(dtype) for k in range(3)]
-    cur = int(c[C_CURRENT])
+    cur = int(r["current"])
     status = RUNNING
     factor = options.divergence_factor
     schedule = options.resolved_schedule(t0 + n_steps)
 
     def grown(epoch_loss: float) -> bool:
         # past factor x the best epoch loss and past the first one (NaN before it: never)
-        return factor is not None and epoch_loss > factor * s[S_BEST_LOSS] and epoch_loss > s[S_FIRST_LOSS]
+        return factor is not None and epoch_loss > factor * float(r["best_loss"]) and epoch_loss > float(r["first_loss"])
 
     for _ in range(n_steps):
-        t = int(c[C_STEP])
+        t = int(r["step"])
         p = state.params[cur].copy()
         if full_batch:
             rows = np.arange(n_samples)
         else:
-            if c[C_POSITION] == 0 and shuffle:
+            if r["position"] == 0 and shuffle:
                 shuffle_permutation(state.perm, rng)
-            rows = state.perm[c[C_POSITION]: c[C_POSITION] + batch].copy()
+            rows = state.perm[r["position"]: r["position"] + batch].copy()
         loss, grad = loss_and_gradient(p, X, Y, sw, rows, options)
         if (t - t0) % options.record_every == 0:
             history.append(loss)
         if not np.isfinite(loss) or (full_batch and grown(loss)):
             if full_batch and t > t0:
                 cur = 1 - cur
-                c[C_STEP] = t - 1
+                r["step"] = t - 1
             status = DIVERGED
             break
-        s[S_LAST_LOSS] = loss
+        r["last_loss"] = loss
         if options.grad_tol is not None or options.clip_norm is not None:
             norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad.astype(np.float64))))
-            s[S_LAST_GRAD_NORM] = norm
+            r["last_grad_norm"] = norm
             if options.grad_tol is not None and norm < options.grad_tol:
                 status = CONVERGED
                 break
@@ -404,66 +399,66 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         lr = schedule(options.learning_rate, t)
         state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
         cur = 1 - cur
-        c[C_STEP] = t + 1
-        s[S_EPOCH_LOSS_SUM] += loss * len(rows)
-        s[S_EPOCH_SAMPLES] += len(rows)
-        c[C_POSITION] = 0 if full_batch else (c[C_POSITION] + len(rows)) % n_samples
-        if c[C_POSITION] == 0:
+        r["step"] = t + 1
+        r["epoch_loss_sum"] += loss * len(rows)
+        r["epoch_samples"] += len(rows)
+        r["position"] = 0 if full_batch else (r["position"] + len(rows)) % n_samples
+        if r["position"] == 0:
             # a full batch's epoch is its one update: the epoch loss is that update's loss
-            epoch_loss = loss if full_batch else s[S_EPOCH_LOSS_SUM] / s[S_EPOCH_SAMPLES]
-            if (c[C_EPOCH] - e0) % epoch_every == 0:
+            epoch_loss = loss if full_batch else r["epoch_loss_sum"] / r["epoch_samples"]
+            if (r["epoch"] - e0) % epoch_every == 0:
                 epoch_history.append(epoch_loss)
-            c[C_EPOCH] += 1
-            s[S_EPOCH_LOSS_SUM] = s[S_EPOCH_SAMPLES] = 0.0
+            r["epoch"] += 1
+            r["epoch_loss_sum"] = r["epoch_samples"] = 0.0
             if not full_batch and grown(epoch_loss):
                 status = DIVERGED
                 break
-            if np.isnan(s[S_FIRST_LOSS]):
-                s[S_FIRST_LOSS] = epoch_loss
-            if options.restore_best and epoch_loss < s[S_BEST_LOSS]:
+            if np.isnan(r["first_loss"]):
+                r["first_loss"] = epoch_loss
+            if options.restore_best and epoch_loss < r["best_loss"]:
                 # the weights this epoch loss belongs to: before the update (full batch), after it
                 state.params[2] = p if full_batch else state.params[cur]
-                c[C_BEST_STEP] = t if full_batch else t + 1
+                r["best_step"] = t if full_batch else t + 1
             if options.n_iter_no_change:
-                if epoch_loss > s[S_BEST_LOSS] - options.loss_tol:
-                    c[C_NO_IMPROVEMENT] += 1
+                if epoch_loss > r["best_loss"] - options.loss_tol:
+                    r["no_improvement"] += 1
                 else:
-                    c[C_NO_IMPROVEMENT] = 0
-            s[S_BEST_LOSS] = min(s[S_BEST_LOSS], epoch_loss)
-            if options.n_iter_no_change and c[C_NO_IMPROVEMENT] >= options.n_iter_no_change:
+                    r["no_improvement"] = 0
+            r["best_loss"] = min(r["best_loss"], epoch_loss)
+            if options.n_iter_no_change and r["no_improvement"] >= options.n_iter_no_change:
                 status = NO_IMPROVEMENT
                 break
-    c[C_CURRENT] = cur
-    c[C_RNG] = np.array(rng.state, dtype=np.uint64).view(np.int64)
-    c[C_STATUS] = status
-    c[C_RECORDED], c[C_EPOCHS_RECORDED] = len(history), len(epoch_history)
+    r["current"] = cur
+    r["rng"] = rng.state
+    r["status"] = status
+    r["recorded"], r["epochs_recorded"] = len(history), len(epoch_history)
     for k in range(3):
         state.opt_state[k] = buffers[k]
 
     all_rows = np.arange(n_samples)
     final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
-    if c[C_STEP] > t0 and full_batch and status != DIVERGED and (not np.isfinite(final_loss) or grown(final_loss)):
-        c[C_CURRENT] = 1 - c[C_CURRENT]
-        c[C_STEP] -= 1
+    if r["step"] > t0 and full_batch and status != DIVERGED and (not np.isfinite(final_loss) or grown(final_loss)):
+        r["current"] = 1 - r["current"]
+        r["step"] -= 1
         final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
         status = DIVERGED
     if not np.isfinite(final_loss):
         status = DIVERGED
-    n_iter = int(c[C_STEP]) - t0
+    n_iter = int(r["step"]) - t0
     # histories of exactly the updates kept (a dropped last update's record goes too)
     if status == DIVERGED:
         history = history[: -(-n_iter // options.record_every)]
     if full_batch:
         epoch_history = history
     if status == DIVERGED:
-        c[C_STATUS] = DIVERGED
+        r["status"] = DIVERGED
         warnings.warn(f"reference.train: the loss blew up after {n_iter} updates",
                       RuntimeWarning, stacklevel=3)
-    theta, best_step = state.current_params(), int(c[C_STEP])
-    if options.restore_best and c[C_BEST_STEP] >= 0:
+    theta, best_step = state.current_params(), int(r["step"])
+    if options.restore_best and r["best_step"] >= 0:
         best_loss, _ = loss_and_gradient(state.params[2], X, Y, sw, all_rows, options)
         if best_loss < final_loss:
-            theta, final_loss, best_step = state.params[2], best_loss, int(c[C_BEST_STEP])
+            theta, final_loss, best_step = state.params[2], best_loss, int(r["best_step"])
     m, n_feat = state.shape
     W_out = theta[: m * n_feat].reshape(m, n_feat).copy()
     b_out = theta[m * n_feat:].copy() if options.fit_intercept else None
@@ -473,6 +468,6 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         epoch_losses=np.array(epoch_history, dtype=np.float64), n_iter=n_iter,
         converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
         diverged=status == DIVERGED, status=STATUS_NAMES[status],
-        grad_norm=float(s[S_LAST_GRAD_NORM]) if want_norm else float("nan"),
+        grad_norm=float(r["last_grad_norm"]) if want_norm else float("nan"),
         seed=int(seed), state=state, best_step=best_step,
     )

@@ -15,7 +15,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._contract import C_POSITION, C_STATUS
 from ._engine import RUNNING, TrainOptions, TrainState
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
@@ -286,11 +285,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         else:
             state = self._state
             t_before, epoch_before = state.step, state.epoch
-            if state.perm.shape[0] != n_samples or state.counters[C_POSITION] != 0:
+            if state.perm.shape[0] != n_samples or state.record["position"] != 0:
                 # A batch of another size: same optimizer buffers, counters and generator, a fresh
                 # sample order for the new data (an epoch always ends at the end of a call).
                 state = replace(state.copy(), perm=np.arange(n_samples, dtype=np.intp))
-                state.counters[C_POSITION] = 0
+                state.record["position"] = 0
             else:
                 state = state.copy()
             assert warm is not None
@@ -386,7 +385,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             # restore_best returned earlier weights, or the run diverged: a later partial_fit continues
             # from the returned weights (with the optimizer's buffers and counters of the last update).
             state = result.state.copy()
-            state.counters[C_STATUS] = RUNNING
+            state.record["status"] = RUNNING
             m, n = result.W.shape
             theta = state.current_params()
             theta[: m * n] = result.W.reshape(-1)

@@ -10,13 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._contract import (
-    C_BEST_STEP, C_CURRENT, C_EPOCHS_RECORDED, C_RECORDED, C_STATUS, C_STEP, S_BEST_LOSS, S_FIRST_LOSS,
-    S_LAST_GRAD_NORM, S_LAST_LOSS,
-)
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    history_lengths, initial_bias,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainOptions, TrainState, draw_seed, history_sizes,
+    initial_bias,
 )
 from ._validation import check_bool, prepare_sample_weight, prepare_samples
 from .optimizers import Optimizer
@@ -28,8 +24,11 @@ __all__ = ["train", "TrainResult"]
 def _same_value(a: object, b: object) -> bool:
     """Equality of TrainResult fields: arrays by dtype, shape and values (NaN equals NaN)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype):
+            return False
+        if a.dtype.names:  # a structured record: field by field
+            return all(_same_value(a[name], b[name]) for name in a.dtype.names)
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, TrainState) and isinstance(b, TrainState):
         return all(_same_value(getattr(a, f.name), getattr(b, f.name)) for f in fields(TrainState))
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
@@ -304,8 +303,10 @@ def train(
             raise ValueError("b differs from the state's current bias: pass result.b with result.state")
         used_seed = options.seed if options.seed is not None else -1
     cfg = options.kernel_config(n_samples, end_step=start.step + n_steps)
-    # The run advances a copy: ``start`` stays as it was, for the rare replay of a diverged run.
-    result = _run(cfg, options, X2, Y2, sw, start, n_steps, used_seed, progress)
+    # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
+    # of a diverged run.
+    runs = _advance(cfg, options, X2, Y2, sw, start, n_steps, progress)
+    result = finish(cfg, options, X2, Y2, sw, runs, 0, start, used_seed)
     return single_output(result) if vector else result
 
 
@@ -314,60 +315,32 @@ def single_output(result: TrainResult) -> TrainResult:
     return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
-def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
-    """Lengths of the loss and epoch-loss histories a call of ``n_steps`` updates can fill."""
-    hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
-    if max(hist_len, epoch_len) > np.iinfo(np.intp).max // 8:
-        raise ValueError(
-            f"{n_steps} updates need loss histories of {hist_len} and {epoch_len} entries, more than an "
-            "array can hold: lower num_iterations / num_epochs, or raise record_every"
-        )
-    return hist_len, epoch_len
-
-
-def _allocate(cfg: dict[str, Any], options: TrainOptions, Y2: np.ndarray, size: int,
-              n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """History buffers and scratch of one run: (history, epoch_history, grad, residual).
-
-    The kernel fills the histories' first entries (the counts it reports); the rest is never read.
-    A full batch's epochs are its updates: its epoch losses are its losses, recorded at the same
-    indices, so both share one buffer (8 bytes per ``record_every`` updates in all).
-    """
-    n_samples, n_outputs = Y2.shape
-    hist_len, epoch_len = history_sizes(options, n_samples, n_steps)
-    history = np.empty(hist_len)
-    full_batch = cfg["batch_size"] >= n_samples and not cfg["shuffle"]
-    epoch_history = history if full_batch else np.empty(epoch_len)
-    return history, epoch_history, np.zeros(size), np.empty(cfg["batch_size"] * n_outputs)
-
-
-def _run(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-         start: TrainState, n_steps: int, seed: int, progress: bool) -> TrainResult:
-    state = start.copy()
-    status, history, epoch_history = _advance(cfg, options, X2, Y2, sw, state, n_steps, progress)
-    return finish(cfg, options, X2, Y2, sw, state, status, start, seed, history, epoch_history)
-
-
 def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-             state: TrainState, n_steps: int, progress: bool = False) -> tuple[int, np.ndarray, np.ndarray]:
-    """Run the kernel on ``state`` (in place) for up to ``n_steps`` updates: (status, histories)."""
-    history, epoch_history, grad, residual = _allocate(cfg, options, Y2, state.params.shape[1], n_steps)
-    t0, e0 = state.step, state.epoch
-    state.counters[C_RECORDED] = state.counters[C_EPOCHS_RECORDED] = 0
-    state.counters[C_STATUS] = RUNNING
-    args = (X2, Y2, sw, options.fit_intercept, state.params, state.opt_state, grad, residual, state.perm,
-            state.counters, state.scalars, history, epoch_history, t0, e0)
-    if progress and n_steps > 0:
-        status = _run_with_progress(cfg, args, n_steps, state)
-    else:
-        status = _train.run_steps(cfg, *args, n_steps) if n_steps > 0 else 0
-    return status, history, epoch_history
+             start: TrainState, n_steps: int, progress: bool = False) -> RunSet:
+    """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates."""
+    runs = RunSet.of([start], [cfg], [history_sizes(options, X2.shape[0], n_steps)], X2.shape[0])
+    if not progress or n_steps == 0:
+        runs.run(X2, Y2, sw, [n_steps])
+        return runs
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+    record = runs.records[0]
+    with tqdm(total=n_steps, unit="it") as bar:
+        def show() -> None:
+            bar.update(int(record["step"]) - start.step - bar.n)
+            bar.set_postfix(loss=f"{record['last_loss']:.4g}")
+
+        runs.run(X2, Y2, sw, [n_steps], between_calls=show, updates_per_call=max(1, n_steps // 100))
+        show()
+    return runs
 
 
 def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-            state: TrainState, status: int, start: TrainState, seed: int, history: np.ndarray,
-            epoch_history: np.ndarray, warn: bool = True) -> TrainResult:
-    """Final loss, divergence fix-up, restore_best and the TrainResult of a run the kernel advanced.
+           runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True) -> TrainResult:
+    """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
+    kernel advanced (its state: views of a set of one, copies of a larger set's rows).
 
     ``start`` is the run's state before the kernel call (unchanged), from which a diverged
     mini-batch run is replayed when the iterate the kernel stopped at has no finite loss.
@@ -377,16 +350,19 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
     def loss_of(theta: np.ndarray) -> float:
         return float(_train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, scratch))
 
+    state = runs.state(r, start.params.shape[0], copy=len(runs.configs) > 1)
+    history, epoch_history = runs.history[r], runs.epoch_history[r]
+    status = int(state.record["status"])
     t0 = start.step
     full_batch = cfg["batch_size"] >= X2.shape[0] and not cfg["shuffle"]
     final_loss = loss_of(state.current_params())
     if full_batch and status != DIVERGED and _grown_past(final_loss, state, options):
         status = DIVERGED  # the last update's loss, which no forward pass saw, fails the test
     if status == DIVERGED or not np.isfinite(final_loss):
-        if state.step > t0 and full_batch and state.counters[C_STATUS] != DIVERGED:
+        if state.step > t0 and full_batch and state.record["status"] != DIVERGED:
             # The very last update blew up (no forward pass saw it yet): its predecessor's loss passed.
-            state.counters[C_CURRENT] = 1 - state.counters[C_CURRENT]
-            state.counters[C_STEP] -= 1
+            state.record["current"] = 1 - state.record["current"]
+            state.record["step"] -= 1
             final_loss = loss_of(state.current_params())
         if not np.isfinite(final_loss) and state.step > t0:
             # A mini-batch run saw only its batches' losses: replay it to the last iterate whose loss
@@ -394,7 +370,7 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
             state, final_loss, history, epoch_history = _replay_last_finite(
                 cfg, options, X2, Y2, sw, start, state.step - t0 - 1, loss_of)
         status = DIVERGED
-        state.counters[C_STATUS] = DIVERGED  # such a state cannot be continued
+        state.record["status"] = DIVERGED  # such a state cannot be continued
     n_iter = state.step - t0
     if status == DIVERGED and warn:
         warnings.warn(
@@ -404,16 +380,16 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
             stacklevel=4,
         )
     theta, best_step = state.current_params(), state.step
-    if options.restore_best and state.counters[C_BEST_STEP] >= 0:
+    if options.restore_best and state.record["best_step"] >= 0:
         best_loss = loss_of(state.params[2])
         if best_loss < final_loss:
-            theta, final_loss, best_step = state.params[2], best_loss, int(state.counters[C_BEST_STEP])
+            theta, final_loss, best_step = state.params[2], best_loss, int(state.record["best_step"])
     W, b = _split(theta, state)
-    grad_norm = state.scalars[S_LAST_GRAD_NORM] if (options.grad_tol is not None or options.clip_norm) else np.nan
-    recorded = history[: state.counters[C_RECORDED]]
+    grad_norm = state.record["last_grad_norm"] if (options.grad_tol is not None or options.clip_norm) else np.nan
+    recorded = history[: state.record["recorded"]]
     losses = _compact(recorded if status != DIVERGED else _recorded(history, n_iter, options.record_every))
     # (a full batch's epochs are its updates: its epoch losses are its losses)
-    epoch_losses = losses if full_batch else epoch_history[: state.counters[C_EPOCHS_RECORDED]]
+    epoch_losses = losses if full_batch else epoch_history[: state.record["epochs_recorded"]]
     return TrainResult(
         W=W, b=b, loss=final_loss,
         losses=losses, epoch_losses=_compact(epoch_losses),
@@ -426,8 +402,8 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
 def _grown_past(loss: float, state: TrainState, options: TrainOptions) -> bool:
     """The kernel's divergence test (``grown_past`` in src/_train.pyx) on a loss it did not see."""
     factor = options.divergence_factor
-    return not np.isfinite(loss) or (factor is not None and loss > factor * state.scalars[S_BEST_LOSS]
-                                     and loss > state.scalars[S_FIRST_LOSS])
+    return not np.isfinite(loss) or (factor is not None and loss > factor * float(state.record["best_loss"])
+                                     and loss > float(state.record["first_loss"]))
 
 
 def _recorded(history: np.ndarray, n_iter: int, record_every: int) -> np.ndarray:
@@ -459,9 +435,9 @@ def _replay_last_finite(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarr
     diverged mini-batch run whose kernel stop left an iterate without a finite loss comes here."""
 
     def attempt(n: int) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
-        st = start.copy()
-        _, h, eh = _advance(cfg, options, X2, Y2, sw, st, n)
-        return st, loss_of(st.current_params()), h, eh
+        runs = _advance(cfg, options, X2, Y2, sw, start, n)
+        st = runs.state(0, start.params.shape[0], copy=False)
+        return st, loss_of(st.current_params()), runs.history[0], runs.epoch_history[0]
 
     tried = attempt(k)
     for n in range(k - 1, max(k - 4, 0) - 1, -1):
@@ -482,27 +458,3 @@ def _replay_last_finite(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarr
         else:
             hi = mid
     return best
-
-
-def _run_with_progress(cfg: dict[str, Any], args: tuple[Any, ...], n_steps: int, state: TrainState) -> int:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
-    chunk = max(1, n_steps // 100)
-    status: int = RUNNING
-    X2, Y2 = args[0], args[1]
-    # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per chunk.
-    X_double = (X2.astype(np.float64) if X2.dtype == np.float32
-                and _train.run_uses_blas(cfg, X2.shape[0], X2.shape[1], Y2.shape[1]) else None)
-    with tqdm(total=n_steps, unit="it") as bar:
-        done = 0
-        while done < n_steps and status == RUNNING:
-            todo = min(chunk, n_steps - done)
-            before = state.step
-            # (mypy cannot match a star-unpacked tuple followed by one more positional argument)
-            status = _train.run_steps(cfg, *args, todo, X_double)  # type: ignore[call-arg]
-            done += todo
-            bar.update(max(state.step - before, 0))
-            bar.set_postfix(loss=f"{state.scalars[S_LAST_LOSS]:.4g}")
-    return status

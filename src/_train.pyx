@@ -1,13 +1,15 @@
 # cython: language_level=3
 """The training loop: every step of gradient descent on a linear model, inside one ``nogil`` call.
 
-``run_steps`` advances one training run by up to ``n_steps`` updates; ``sweep_steps`` advances many
-independent runs that share the data, spread over threads with OpenMP. A run's whole state lives in
-caller-owned NumPy arrays (see ``gdfast/_engine.py``), so a run can be continued later, in chunks, and
-still give the bit-identical result of one long call.
+``advance_runs`` is the one entry point: it advances a set of K >= 1 independent runs that share the
+data by up to ``n_steps[r]`` updates each, one run per thread (OpenMP) when there are several.
+``gdfast.train`` is a set of one, ``gdfast.sweep`` a set of K. A run's whole state lives in
+caller-owned NumPy arrays (its ``RunRecord`` and its rows of the stacked buffers, see
+``gdfast/_engine.py``), so a run can be continued later, in chunks, and still give the bit-identical
+result of one long call.
 
 Preconditions (checked in Python, never here): C-contiguous arrays of one float dtype, shapes as
-documented on ``run_steps``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
+documented on ``advance_runs``, finite data, valid hyper-parameters, 1 <= batch_size <= n_samples.
 """
 import os
 
@@ -15,19 +17,18 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport cos, fabs, floor, isfinite, pow, sqrt, M_PI
+from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
-    C_STATUS, C_STEP, LOSS_MSE, OPT_ADAM, OPT_RMSPROP, OPT_SGD, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES,
-    S_FIRST_LOSS, S_LAST_GRAD_NORM, S_LAST_LOSS, SCHEDULE_CONSTANT, SCHEDULE_COSINE, SCHEDULE_EXPONENTIAL,
-    SCHEDULE_INVSCALING, SCHEDULE_STEP, SCHEDULE_TABLE, STATUS_CONVERGED, STATUS_DIVERGED, STATUS_INTERRUPTED,
-    STATUS_NO_IMPROVEMENT, STATUS_RUNNING, TrainConfig,
+    LOSS_MSE, OPT_ADAM, OPT_RMSPROP, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
+    STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
+from _rng cimport shuffle_in_place
+from _schedules cimport scheduled_learning_rate
 
 cdef extern from *:
     """
@@ -84,55 +85,6 @@ cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_
     """Whether run_one will call dgemm (a full batch big enough for use_blas)."""
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
     return full_batch and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs)
-
-
-cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
-    """The next output of Vigna's splitmix64 generator (state advanced in place)."""
-    cdef uint64_t z
-    state[0] += <uint64_t>0x9E3779B97F4A7C15ULL
-    z = state[0]
-    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
-    return z ^ (z >> 31)
-
-
-cdef inline uint64_t uniform_below(uint64_t* state, uint64_t bound) noexcept nogil:
-    """An unbiased integer in [0, bound): splitmix64 outputs below 2**64 mod bound are rejected."""
-    cdef uint64_t threshold = (<uint64_t>0 - bound) % bound
-    cdef uint64_t r = splitmix64(state)
-    while r < threshold:
-        r = splitmix64(state)
-    return r % bound
-
-
-cdef inline void shuffle_in_place(Py_ssize_t* perm, Py_ssize_t n, uint64_t* state) noexcept nogil:
-    """Fisher-Yates: for i = n-1 .. 1, swap perm[i] with perm[uniform_below(i + 1)]."""
-    cdef Py_ssize_t i, j, tmp
-    for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t>uniform_below(state, <uint64_t>(i + 1))
-        tmp = perm[i]
-        perm[i] = perm[j]
-        perm[j] = tmp
-
-
-cdef inline double scheduled_learning_rate(const TrainConfig* cfg, int64_t t) noexcept nogil:
-    """Learning rate of update t (0-based)."""
-    cdef double lr = cfg.learning_rate
-    if cfg.schedule == SCHEDULE_EXPONENTIAL:
-        return lr * pow(cfg.schedule_gamma, <double>t)
-    if cfg.schedule == SCHEDULE_STEP:
-        return lr * pow(cfg.schedule_gamma, floor(<double>t / cfg.schedule_step_size))
-    if cfg.schedule == SCHEDULE_INVSCALING:
-        return lr / pow(<double>(t + 1), cfg.schedule_power)
-    if cfg.schedule == SCHEDULE_TABLE:
-        # lr_t = rates[t]; Python checked that the table covers every update of the call
-        return (<const double*>cfg.schedule_table)[t]
-    if cfg.schedule == SCHEDULE_COSINE:
-        # (1 + cos) / 2 in [0, 1] first, so (lr - eta_min) * it cannot overflow (same bits otherwise:
-        # halving is exact).
-        return cfg.schedule_eta_min + (lr - cfg.schedule_eta_min) * (
-            (1.0 + cos(M_PI * <double>t / cfg.schedule_t_max)) / 2.0)
-    return lr
 
 
 cdef inline void optimizer_step(
@@ -238,21 +190,50 @@ cdef inline bint interrupted(int* stop_flag) noexcept nogil:
     return stop
 
 
-cdef struct LoopState:
-    # A run's counters while the loop runs (see C_* and S_*), plus the countdowns of run_one.
-    int64_t t
-    int64_t cur
-    int64_t epoch
-    int64_t recorded
-    int64_t epochs_recorded
-    int64_t record_left
-    int64_t epoch_left
-    int64_t check_left
-    double epoch_loss_sum
-    double epoch_samples
-    double last_loss
-    double best_loss
-    double first_loss
+cdef struct Problem:
+    # What every run of a set shares: the data (of the set's float type; void* since a struct
+    # cannot be fused) and its sizes.
+    const void* X              # (n_samples, n_features)
+    const void* Y              # (n_samples, n_outputs)
+    const void* sample_weight  # (n_samples,), or NULL: unweighted
+    const double* X_double     # float32 X as float64 for the BLAS path when the caller has it, or NULL
+    Py_ssize_t n_samples
+    Py_ssize_t n_features
+    Py_ssize_t n_outputs
+    bint fit_intercept
+    Py_ssize_t size            # parameters of a run: n_outputs * n_features (+ n_outputs, the bias last)
+
+
+cdef struct RunBuffers:
+    # One run's arrays while it is advanced (rows of the run set's stacked buffers, or a thread's
+    # working copies of them) and the calling thread's scratch.
+    void* params               # (2 or 3, size) of the set's float type: current, previous, best
+    double* opt_state          # (3, size) optimizer buffers
+    Py_ssize_t* perm           # (n_samples,) sample order of the current epoch
+    RunRecord* record
+    double* history            # loss of every record_every-th update since record.history_origin
+    double* epoch_history      # mean loss of every epoch_record_every-th epoch since record.epoch_origin
+    double* grad               # (size,) scratch
+    double* residual           # (batch_size * n_outputs,) scratch
+
+
+cdef struct Countdowns:
+    # Updates (epochs) left before the next record, and before the next poll for Ctrl-C;
+    # 0 means "at this one". They replace per-step modulos.
+    int64_t record
+    int64_t epoch_record
+    int64_t check
+
+
+cdef inline int64_t keep_every(double value, double* buf, int64_t* count, int64_t left,
+                               int64_t every) noexcept nogil:
+    """Keep every ``every``-th value: buf[count] = value when the countdown ``left`` is 0 (then
+    count += 1); returns the next countdown."""
+    if left == 0:
+        buf[count[0]] = value
+        count[0] += 1
+        return every - 1
+    return left - 1
 
 
 cdef inline bint grown_past(double loss, double best_loss, double first_loss, double factor) noexcept nogil:
@@ -262,187 +243,102 @@ cdef inline bint grown_past(double loss, double best_loss, double first_loss, do
     return factor > 0.0 and loss > factor * best_loss and loss > first_loss
 
 
-cdef int simple_sgd_loop(
-    const TrainConfig* config,
-    const floating* X,
-    const floating* Y,
-    Py_ssize_t n_samples,
-    Py_ssize_t n_features,
-    Py_ssize_t n_outputs,
-    bint fit_intercept,
-    floating* params,
-    double* grad,
-    double* residual_grad,
-    double* history,
-    double* epoch_history,
-    int64_t t_origin,
-    int64_t epoch_origin,
-    int64_t n_steps,
-    int64_t check_every,
-    int* stop_flag,
-    LoopState* io,
-) noexcept nogil:
+cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+                         Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
     cannot fire (no norm, momentum, weight decay, schedule, early stopping or restore_best): the
-    same arithmetic, records and final state. Its own function so its few variables stay in
-    registers. Reads and updates the run's counters in ``io``; returns the STATUS_*."""
-    cdef int64_t t = io.t, cur = io.cur, epoch = io.epoch
-    cdef int64_t recorded = io.recorded, epochs_recorded = io.epochs_recorded
-    cdef int64_t record_left = io.record_left, epoch_left = io.epoch_left, check_left = io.check_left
-    cdef int64_t record_every = config.record_every, epoch_record_every = config.epoch_record_every
-    cdef double last_loss = io.last_loss, best_loss = io.best_loss, first_loss = io.first_loss
-    cdef double epoch_loss_sum = io.epoch_loss_sum, epoch_samples = io.epoch_samples
-    cdef double factor = config.divergence_factor
-    cdef double lr = config.learning_rate, loss, epoch_loss
-    cdef Py_ssize_t size_W = n_outputs * n_features
-    cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
-    cdef Py_ssize_t k
+    same arithmetic, records and final record. Its own function so its few variables stay in
+    registers. Returns the STATUS_*."""
+    cdef RunRecord rec = run.record[0]  # a local copy, written back at the end
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef Py_ssize_t size_W = data.n_outputs * data.n_features, size = data.size, k
+    cdef double lr = cfg.learning_rate, loss
+    cdef double* grad = run.grad
     cdef int64_t i_step
     cdef int status = STATUS_RUNNING
     cdef floating* current
     cdef floating* other
     for i_step in range(n_steps):
-        current = params + cur * size
-        other = params + (1 - cur) * size
+        current = params + rec.current * size
+        other = params + (1 - rec.current) * size
         loss = mse_and_gradient(
-            current, current + size_W if fit_intercept else <floating*>NULL,
-            X, Y, NULL, n_samples, n_features, n_outputs,
-            residual_grad, grad, grad + size_W if fit_intercept else NULL,
+            current, current + size_W if data.fit_intercept else <floating*>NULL,
+            X, Y, NULL, data.n_samples, data.n_features, data.n_outputs,
+            run.residual, grad, grad + size_W if data.fit_intercept else NULL,
         )
-        if record_left == 0:
-            history[(t - t_origin) // record_every] = loss
-            recorded += 1
-            record_left = record_every - 1
-        else:
-            record_left -= 1
-        epoch_loss = loss  # a full batch's epoch is this one step
-        if not isfinite(loss) or grown_past(epoch_loss, best_loss, first_loss, factor):
-            if t > t_origin:  # back to the previous iterate, whose loss passed this test
-                cur = 1 - cur
-                t = t - 1
+        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
+        # (a full batch's epoch is this one step: its epoch loss is this loss)
+        if not isfinite(loss) or grown_past(loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
+            if rec.step > rec.history_origin:  # back to the previous iterate, whose loss passed this test
+                rec.current = 1 - rec.current
+                rec.step -= 1
             status = STATUS_DIVERGED
             break
-        last_loss = loss
-        # optimizer_step's plain-SGD branch: p_new = p - lr * g
+        rec.last_loss = loss
+        # p_new = p - lr * g  (optimizer_step's plain-SGD branch)
         for k in range(size):
             other[k] = <floating>(current[k] - lr * grad[k])
-        cur = 1 - cur
-        t += 1
-        # A full batch ends an epoch at every update.
-        if epoch_left == 0:
-            epoch_history[(epoch - epoch_origin) // epoch_record_every] = epoch_loss
-            epochs_recorded += 1
-            epoch_left = epoch_record_every - 1
-        else:
-            epoch_left -= 1
-        epoch += 1
-        epoch_loss_sum = 0.0
-        epoch_samples = 0.0
-        if first_loss != first_loss:  # NaN: this was the run's first epoch
-            first_loss = epoch_loss
-        if epoch_loss < best_loss:
-            best_loss = epoch_loss
-        check_left -= 1
-        if check_left == 0:
-            check_left = check_every
+        rec.current = 1 - rec.current
+        rec.step += 1
+        left.epoch_record = keep_every(loss, run.epoch_history, &rec.epochs_recorded, left.epoch_record,
+                                       cfg.epoch_record_every)
+        rec.epoch += 1
+        if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
+            rec.first_loss = loss
+        if loss < rec.best_loss:
+            rec.best_loss = loss
+        left.check -= 1
+        if left.check == 0:
+            left.check = check_every
             if interrupted(stop_flag):
                 status = STATUS_INTERRUPTED
                 break
-    io.t = t
-    io.cur = cur
-    io.epoch = epoch
-    io.recorded = recorded
-    io.epochs_recorded = epochs_recorded
-    io.record_left = record_left
-    io.epoch_left = epoch_left
-    io.check_left = check_left
-    io.epoch_loss_sum = epoch_loss_sum
-    io.epoch_samples = epoch_samples
-    io.last_loss = last_loss
-    io.best_loss = best_loss
-    io.first_loss = first_loss
+    run.record[0] = rec
     return status
 
 
-cdef int run_one(
-    const TrainConfig* config,
-    const floating* X,
-    const floating* Y,
-    const floating* sample_weight,
-    Py_ssize_t n_samples,
-    Py_ssize_t n_features,
-    Py_ssize_t n_outputs,
-    bint fit_intercept,
-    floating* params,
-    double* opt_state,
-    double* grad,
-    double* residual_grad,
-    Py_ssize_t* perm,
-    int64_t* counters,
-    double* scalars,
-    double* history,
-    double* epoch_history,
-    int64_t t_origin,
-    int64_t epoch_origin,
-    int64_t n_steps,
-    int64_t check_every,
-    int* stop_flag,
-    const double* X_double,
-) noexcept nogil:
-    """Advance one run by up to ``n_steps`` updates; returns (and stores) its STATUS_*.
+cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
+                 int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
+    """Advance one run by up to ``n_steps`` updates; returns (and stores in its record) its STATUS_*.
 
-    ``params`` is (2, size), or (3, size) with ``restore_best``, with size = n_outputs * n_features
-    (+ n_outputs when fit_intercept, the bias last); row counters[C_CURRENT] holds the current
-    parameters, the other of rows 0 and 1 the previous ones, so a diverged run can hand back its
-    previous iterate without copying; row 2 receives the weights of the best epoch so far
-    (``restore_best``: for a full batch the iterate whose loss was lowest, for mini-batches the
-    weights at the end of the epoch with the lowest mean loss; counters[C_BEST_STEP] their step).
-    Divergence: a non-finite loss, or an epoch loss grown past ``divergence_factor`` times the best
-    epoch loss and past the first one (see ``grown_past``); a full batch then steps back to the
-    previous iterate, a mini-batch run stops at the end of that epoch. ``X_double`` is X as float64
-    when the caller already has it (float32 data on the BLAS path), else NULL.
-    ``history`` receives the loss of step t when (t - t_origin) % record_every == 0 (at index
-    (t - t_origin) // record_every), ``epoch_history`` the mean loss of completed epoch e when
-    (e - epoch_origin) % epoch_record_every == 0. Every ``check_every`` steps the run polls
-    Python's signal handlers (main thread only) and ``stop_flag``, which any thread sets to
-    interrupt all runs.
+    ``params`` (= ``run.params``, typed) is (2, size), or (3, size) with ``restore_best``: row
+    ``record.current`` holds the current parameters, the other of rows 0 and 1 the previous ones, so
+    a diverged run can hand back its previous iterate without copying; row 2 receives the weights of
+    the best epoch so far (``restore_best``: for a full batch the iterate whose loss was lowest, for
+    mini-batches the weights at the end of the epoch with the lowest mean loss; ``record.best_step``
+    their step). Divergence: a non-finite loss, or an epoch loss grown past ``divergence_factor``
+    times the best epoch loss and past the first one (see ``grown_past``); a full batch then steps
+    back to the previous iterate, a mini-batch run stops at the end of that epoch.
+    ``history`` receives the loss of step t when (t - history_origin) % record_every == 0,
+    ``epoch_history`` the mean loss of completed epoch e when (e - epoch_origin) % epoch_record_every
+    == 0. Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
+    ``stop_flag``, which any thread sets to interrupt all runs.
 
-    The counters and scalars live in local variables during the loop and are written back at the
-    end (no per-step stores to memory that neighbouring runs of a sweep share cache lines with).
+    The record lives in a local copy during the loop and is written back at the end (no per-step
+    stores to memory that neighbouring runs of a set share cache lines with).
     """
     cdef TrainConfig cfg = config[0]  # a local copy: the compiler need not reload it after stores
-    cdef Py_ssize_t size_W = n_outputs * n_features
-    cdef Py_ssize_t size = size_W + (n_outputs if fit_intercept else 0)
+    cdef RunRecord rec = run.record[0]
+    cdef const floating* X = <const floating*>data.X
+    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
     cdef Py_ssize_t n_rows, k
-    cdef int64_t i_step, status = STATUS_RUNNING
-    cdef int64_t t = counters[C_STEP]
-    cdef int64_t cur = counters[C_CURRENT]
-    cdef int64_t position = counters[C_POSITION]
-    cdef int64_t epoch = counters[C_EPOCH]
-    cdef int64_t no_improvement = counters[C_NO_IMPROVEMENT]
-    cdef int64_t recorded = counters[C_RECORDED]
-    cdef int64_t epochs_recorded = counters[C_EPOCHS_RECORDED]
-    cdef double best_loss = scalars[S_BEST_LOSS]
-    cdef double first_loss = scalars[S_FIRST_LOSS]
-    cdef int64_t best_step = counters[C_BEST_STEP]
-    cdef floating* best_params = params + 2 * (n_outputs * n_features + (n_outputs if fit_intercept else 0))
-    cdef LoopState io
-    cdef double epoch_loss_sum = scalars[S_EPOCH_LOSS_SUM]
-    cdef double epoch_samples = scalars[S_EPOCH_SAMPLES]
-    cdef double last_loss = scalars[S_LAST_LOSS]
-    cdef double last_grad_norm = scalars[S_LAST_GRAD_NORM]
+    cdef int64_t i_step
+    cdef int status = STATUS_RUNNING
+    cdef floating* best_params = params + 2 * size
+    cdef double* grad = run.grad
+    cdef Countdowns left
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
     cdef bint need_norm = cfg.grad_tol >= 0.0 or cfg.clip_norm > 0.0
     cdef double loss, grad_norm = -1.0, coef, lr, epoch_loss = 0.0
     cdef floating* current
     cdef floating* other
     cdef const Py_ssize_t* rows
-    cdef uint64_t rng = <uint64_t>counters[C_RNG]
-    # Countdowns replace per-step modulo: 0 means "record (or poll) at this step".
-    cdef int64_t record_left = (cfg.record_every - (t - t_origin) % cfg.record_every) % cfg.record_every
-    cdef int64_t epoch_left = (
-        (cfg.epoch_record_every - (epoch - epoch_origin) % cfg.epoch_record_every) % cfg.epoch_record_every)
-    cdef int64_t check_left = check_every
+    left.record = (cfg.record_every - (rec.step - rec.history_origin) % cfg.record_every) % cfg.record_every
+    left.epoch_record = (
+        (cfg.epoch_record_every - (rec.epoch - rec.epoch_origin) % cfg.epoch_record_every) % cfg.epoch_record_every)
+    left.check = check_every
     # BLAS for large full batches (see use_blas): float64 X as is; float32 X converted once per call.
     cdef const double* X_blas = NULL
     cdef double* X_copy = NULL
@@ -450,8 +346,8 @@ cdef int run_one(
     if full_batch and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
         if floating is double:
             X_blas = X
-        elif X_double != NULL:
-            X_blas = X_double
+        elif data.X_double != NULL:
+            X_blas = data.X_double
             W_blas = <double*>malloc(size_W * sizeof(double))
             if W_blas == NULL:
                 X_blas = NULL
@@ -463,167 +359,131 @@ cdef int run_one(
                     X_copy[k] = X[k]
                 X_blas = X_copy
     # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
-    cdef bint plain_mse = cfg.loss == LOSS_MSE and sample_weight == NULL and X_blas == NULL
+    cdef bint plain_mse = cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL
     # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
-    cdef bint simple = (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD
-                        and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-                        and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
-                        and not cfg.restore_best)
-    if simple:
-        io.t, io.cur, io.epoch, io.recorded, io.epochs_recorded = t, cur, epoch, recorded, epochs_recorded
-        io.record_left, io.epoch_left, io.check_left = record_left, epoch_left, check_left
-        io.epoch_loss_sum, io.epoch_samples, io.last_loss = epoch_loss_sum, epoch_samples, last_loss
-        io.best_loss, io.first_loss = best_loss, first_loss
-        status = simple_sgd_loop(
-            &cfg, X, Y, n_samples, n_features, n_outputs, fit_intercept, params, grad, residual_grad,
-            history, epoch_history, t_origin, epoch_origin, n_steps, check_every, stop_flag, &io,
-        )
-        if io.epoch != epoch:
-            position = 0
-        t, cur, epoch, recorded, epochs_recorded = io.t, io.cur, io.epoch, io.recorded, io.epochs_recorded
-        record_left, epoch_left, check_left = io.record_left, io.epoch_left, io.check_left
-        epoch_loss_sum, epoch_samples, last_loss = io.epoch_loss_sum, io.epoch_samples, io.last_loss
-        best_loss, first_loss = io.best_loss, io.first_loss
+    if (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
+            and cfg.weight_decay == 0.0 and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
+            and not cfg.restore_best):
+        run.record[0] = rec
+        status = simple_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
+        rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
 
     for i_step in range(n_steps):
-        current = params + cur * size
-        other = params + (1 - cur) * size
+        current = params + rec.current * size
+        other = params + (1 - rec.current) * size
 
         # The batch: all samples in order, or the next slice of the (re)shuffled permutation.
         if full_batch:
             rows = NULL
             n_rows = n_samples
         else:
-            if position == 0 and cfg.shuffle:
-                shuffle_in_place(perm, n_samples, &rng)
-            rows = perm + position
-            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>position)
+            if rec.position == 0 and cfg.shuffle:
+                shuffle_in_place(run.perm, n_samples, &rec.rng)
+            rows = run.perm + rec.position
+            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>rec.position)
 
         if plain_mse:
             loss = mse_and_gradient(
-                current, current + size_W if fit_intercept else <floating*>NULL,
-                X, Y, rows, n_rows, n_features, n_outputs,
-                residual_grad, grad, grad + size_W if fit_intercept else NULL,
+                current, current + size_W if data.fit_intercept else <floating*>NULL,
+                X, <const floating*>data.Y, rows, n_rows, n_features, n_outputs,
+                run.residual, grad, grad + size_W if data.fit_intercept else NULL,
             )
         else:
             loss = loss_and_gradient(
-                current, current + size_W if fit_intercept else <floating*>NULL,
-                X, Y, sample_weight, rows, n_rows, n_features, n_outputs,
-                cfg.loss, cfg.huber_delta, residual_grad, grad, grad + size_W if fit_intercept else NULL,
-                X_blas, W_blas,
+                current, current + size_W if data.fit_intercept else <floating*>NULL,
+                X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
+                n_outputs, cfg.loss, cfg.huber_delta, run.residual, grad,
+                grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
-        if record_left == 0:
-            history[(t - t_origin) // cfg.record_every] = loss
-            recorded += 1
-            record_left = cfg.record_every - 1
-        else:
-            record_left -= 1
+        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
 
         if full_batch:
             epoch_loss = loss  # a full batch's epoch is this one step
-        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, best_loss, first_loss,
+        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss,
                                                             cfg.divergence_factor)):
             # A full batch steps back to the previous iterate, whose loss passed this test. A
-            # mini-batch run stays here (its counters then describe this iterate, not an earlier one):
+            # mini-batch run stays here (its record then describes this iterate, not an earlier one):
             # the caller replays it to the last iterate whose loss on all samples is finite.
-            if full_batch and t > t_origin:
-                cur = 1 - cur
-                t = t - 1
+            if full_batch and rec.step > rec.history_origin:
+                rec.current = 1 - rec.current
+                rec.step -= 1
             status = STATUS_DIVERGED
             break
-        last_loss = loss
+        rec.last_loss = loss
 
         if need_norm:
             grad_norm = sqrt(sum_of_squares(grad, size))
-            last_grad_norm = grad_norm
+            rec.last_grad_norm = grad_norm
             if grad_norm < cfg.grad_tol:
                 status = STATUS_CONVERGED
                 break
             if cfg.clip_norm > 0.0:
-                # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
+                # torch.nn.utils.clip_grad_norm_: g *= max_norm / (norm + 1e-6) when that is < 1
                 coef = cfg.clip_norm / (grad_norm + 1e-6)
                 if coef < 1.0:
                     for k in range(size):
                         grad[k] *= coef
 
-        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
-        optimizer_step(&cfg, current, other, grad, opt_state, size, lr, t + 1)
-        cur = 1 - cur
-        t += 1
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, rec.step)
+        optimizer_step(&cfg, current, other, grad, run.opt_state, size, lr, rec.step + 1)
+        rec.current = 1 - rec.current
+        rec.step += 1
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
-        epoch_loss_sum += loss * n_rows
-        epoch_samples += n_rows
+        rec.epoch_loss_sum += loss * n_rows
+        rec.epoch_samples += n_rows
         if full_batch:
-            position = 0
+            rec.position = 0
         else:
-            position += n_rows
-            if position >= n_samples:
-                position = 0
-        if position == 0:
+            rec.position += n_rows
+            if rec.position >= n_samples:
+                rec.position = 0
+        if rec.position == 0:
             # epoch_loss = mean of this epoch's batch losses, weighted by batch size (a full batch:
             # the loss of its one step, set above)
             if not full_batch:
-                epoch_loss = epoch_loss_sum / epoch_samples
-            if epoch_left == 0:
-                epoch_history[(epoch - epoch_origin) // cfg.epoch_record_every] = epoch_loss
-                epochs_recorded += 1
-                epoch_left = cfg.epoch_record_every - 1
-            else:
-                epoch_left -= 1
-            epoch += 1
-            epoch_loss_sum = 0.0
-            epoch_samples = 0.0
-            if not full_batch and grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
+                epoch_loss = rec.epoch_loss_sum / rec.epoch_samples
+            left.epoch_record = keep_every(epoch_loss, run.epoch_history, &rec.epochs_recorded,
+                                           left.epoch_record, cfg.epoch_record_every)
+            rec.epoch += 1
+            rec.epoch_loss_sum = 0.0
+            rec.epoch_samples = 0.0
+            if not full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
                 status = STATUS_DIVERGED  # (a full batch ran this test before its update)
                 break
-            if first_loss != first_loss:  # NaN: this was the run's first epoch
-                first_loss = epoch_loss
-            if cfg.restore_best and epoch_loss < best_loss:
+            if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
+                rec.first_loss = epoch_loss
+            if cfg.restore_best and epoch_loss < rec.best_loss:
                 # best = the weights this epoch's loss belongs to: a full batch's loss is that of the
                 # iterate before this update, a mini-batch epoch's that of the weights it ends with
                 memcpy(best_params, current if full_batch else other, size * sizeof(floating))
-                best_step = t - 1 if full_batch else t
+                rec.best_step = rec.step - 1 if full_batch else rec.step
             if cfg.n_iter_no_change > 0:
-                if epoch_loss > best_loss - cfg.loss_tol:
-                    no_improvement += 1
+                if epoch_loss > rec.best_loss - cfg.loss_tol:
+                    rec.no_improvement += 1
                 else:
-                    no_improvement = 0
-            if epoch_loss < best_loss:
-                best_loss = epoch_loss
-            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
+                    rec.no_improvement = 0
+            if epoch_loss < rec.best_loss:
+                rec.best_loss = epoch_loss
+            if cfg.n_iter_no_change > 0 and rec.no_improvement >= cfg.n_iter_no_change:
                 status = STATUS_NO_IMPROVEMENT
                 break
 
-        check_left -= 1
-        if check_left == 0:
-            check_left = check_every
+        left.check -= 1
+        if left.check == 0:
+            left.check = check_every
             if interrupted(stop_flag):
                 status = STATUS_INTERRUPTED
                 break
 
-    counters[C_STEP] = t
-    counters[C_CURRENT] = cur
-    counters[C_POSITION] = position
-    counters[C_EPOCH] = epoch
-    counters[C_NO_IMPROVEMENT] = no_improvement
-    counters[C_RECORDED] = recorded
-    counters[C_EPOCHS_RECORDED] = epochs_recorded
-    scalars[S_BEST_LOSS] = best_loss
-    scalars[S_FIRST_LOSS] = first_loss
-    counters[C_BEST_STEP] = best_step
-    scalars[S_EPOCH_LOSS_SUM] = epoch_loss_sum
-    scalars[S_EPOCH_SAMPLES] = epoch_samples
-    scalars[S_LAST_LOSS] = last_loss
-    scalars[S_LAST_GRAD_NORM] = last_grad_norm
-    counters[C_RNG] = <int64_t>rng
-    counters[C_STATUS] = status
+    rec.status = status
+    run.record[0] = rec
     free(X_copy)
     free(W_blas)
-    return <int>status
+    return status
 
 
 cdef extern from "Python.h":
@@ -651,64 +511,11 @@ cdef inline int64_t steps_between_checks(Py_ssize_t batch, Py_ssize_t n_features
     return max(<int64_t>1, (<int64_t>1 << 22) // work)
 
 
-def run_steps(
-    dict config,
-    const floating[:, ::1] X,
-    const floating[:, ::1] Y,
-    const floating[::1] sample_weight,
-    bint fit_intercept,
-    floating[:, ::1] params,
-    double[:, ::1] opt_state,
-    double[::1] grad,
-    double[::1] residual_grad,
-    Py_ssize_t[::1] perm,
-    int64_t[::1] counters,
-    double[::1] scalars,
-    double[::1] history,
-    double[::1] epoch_history,
-    int64_t t_origin,
-    int64_t epoch_origin,
-    int64_t n_steps,
-    const double[:, ::1] X_double=None,
-):
-    """Advance one training run by up to ``n_steps`` updates, the GIL released; returns its status.
-
-    Shapes: X (n_samples, n_features), Y (n_samples, n_outputs), sample_weight (n_samples,) or
-    None, params (2, size), opt_state (3, size), grad (size,), residual_grad
-    (batch_size * n_outputs,), perm (n_samples,), counters (N_COUNTERS,), scalars (N_SCALARS,),
-    history and epoch_history long enough for every record this call can write. ``X_double``:
-    float32 X converted to float64 once by a caller that runs a long run in chunks (the BLAS path
-    would otherwise convert it at every call), else None.
-    """
-    cdef TrainConfig cfg = config
-    cdef int status
-    cdef int stop_flag = 0
-    cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
-    cdef int64_t check_every = steps_between_checks(
-        min(<Py_ssize_t>cfg.batch_size, X.shape[0]), X.shape[1], Y.shape[1])
-    cdef const double* x64 = &X_double[0, 0] if X_double is not None else NULL
-    cdef PyObject* saved[3]
-    saved[0] = saved[1] = saved[2] = NULL
-    with blas_single_thread(_run_uses_blas(&cfg, X.shape[0], X.shape[1], Y.shape[1])):
-        with nogil:
-            status = run_one(
-                &cfg, &X[0, 0], &Y[0, 0], sw, X.shape[0], X.shape[1], Y.shape[1], fit_intercept,
-                &params[0, 0], &opt_state[0, 0], &grad[0], &residual_grad[0], &perm[0],
-                &counters[0], &scalars[0], &history[0], &epoch_history[0],
-                t_origin, epoch_origin, n_steps, check_every, &stop_flag, x64,
-            )
-        if status == STATUS_INTERRUPTED:
-            _stash_exception(saved)
-    if status == STATUS_INTERRUPTED:
-        _raise_stashed(saved)
-    return status
-
-
 # --- Fork safety -------------------------------------------------------------------------------------
 # GNU libgomp keeps its worker threads in a pool that a fork does not copy (only the forking thread
 # survives in the child), and does not notice: the child's next parallel region waits forever for
 # the missing threads. So a process forked (os.fork, multiprocessing's "fork" start method) after
-# OpenMP ran threads in it, or in a process it was forked from, runs sweeps on a plain serial loop
+# OpenMP ran threads in it, or in a process it was forked from, runs run sets on a plain serial loop
 # that makes no OpenMP call at all.
 _openmp_started = False  # this process, or one it was forked from, entered an OpenMP parallel region
 _forked_after_openmp = False  # ... and this process is a fork of it: OpenMP's pool is unusable here
@@ -732,7 +539,7 @@ def _mark_openmp_started():
 
 def openmp_forked():
     """Whether this process was forked after OpenMP ran threads in its parent (or an ancestor):
-    OpenMP's thread pool is then unusable and ``sweep_steps`` runs serially."""
+    OpenMP's thread pool is then unusable and ``advance_runs`` runs serially."""
     return _forked_after_openmp
 
 
@@ -744,118 +551,113 @@ def take_fork_warning():
     return due
 
 
-cdef struct SweepRuns:
-    # What the runs of a sweep share, and where each run's rows start: row r of an array is
-    # ``base + r * stride`` (strides in elements). X, Y, sample_weight and params are of the
-    # sweep's float type (void* here: a struct cannot be fused).
+cdef struct RunSet:
+    # The stacked buffers of K runs: run r's row of an array is ``base + r * stride`` (strides in
+    # elements; params of the set's float type, hence void*).
     const TrainConfig* cfgs
-    const void* X
-    const void* Y
-    const void* sample_weight
-    Py_ssize_t n_samples
-    Py_ssize_t n_features
-    Py_ssize_t n_outputs
-    bint fit_intercept
-    Py_ssize_t size          # parameters of a run (W flattened, then b)
-    Py_ssize_t p_len         # its params rows (2, or 3 with restore_best) times size
+    RunRecord* records
     void* params
     Py_ssize_t params_stride
+    Py_ssize_t params_len     # its params rows (2, or 3 with restore_best) times size
     double* opt_state
     Py_ssize_t opt_state_stride
     Py_ssize_t* perm
     Py_ssize_t perm_stride
-    int64_t* counters
-    Py_ssize_t counters_stride
-    double* scalars
-    Py_ssize_t scalars_stride
     double* history
     Py_ssize_t history_stride
     double* epoch_history
     Py_ssize_t epoch_history_stride
-    const int64_t* t_origin
-    const int64_t* epoch_origin
     const int64_t* n_steps
     int64_t check_every
 
 
-cdef struct Workspace:
-    # One thread's working copies of a run's parameters and optimizer buffers, and run_one's
-    # scratch: runs done at the same time by different threads then never write to neighbouring
-    # memory (no false sharing of the cache lines at the edges of the stacked rows).
+cdef struct Scratch:
+    # A thread's scratch and, when runs go in parallel (``copies``), its working copies of a run's
+    # parameters and optimizer buffers: runs done at the same time by different threads then never
+    # write to neighbouring memory (no false sharing of the cache lines at the edges of the rows).
+    bint copies
     void* params
     double* opt_state
     double* grad
     double* residual
 
 
-cdef inline Workspace workspace_new(Py_ssize_t param_bytes, Py_ssize_t size, Py_ssize_t n_scratch) noexcept nogil:
-    """A thread's Workspace (its pointers NULL where malloc failed: see ``workspace_ok``)."""
-    cdef Workspace w
-    w.params = malloc(param_bytes)
-    w.opt_state = <double*>malloc(3 * size * sizeof(double))
+cdef inline Scratch scratch_new(bint copies, Py_ssize_t param_bytes, Py_ssize_t size,
+                                Py_ssize_t n_residual) noexcept nogil:
+    """A thread's Scratch (its pointers NULL where malloc failed: see ``scratch_ok``)."""
+    cdef Scratch w
+    w.copies = copies
+    w.params = malloc(param_bytes) if copies else NULL
+    w.opt_state = <double*>malloc(3 * size * sizeof(double)) if copies else NULL
     w.grad = <double*>malloc(size * sizeof(double))
-    w.residual = <double*>malloc(n_scratch * sizeof(double))
+    w.residual = <double*>malloc(n_residual * sizeof(double))
     return w
 
 
-cdef inline bint workspace_ok(Workspace w) noexcept nogil:
-    return w.params != NULL and w.opt_state != NULL and w.grad != NULL and w.residual != NULL
+cdef inline bint scratch_ok(Scratch w) noexcept nogil:
+    return w.grad != NULL and w.residual != NULL and (not w.copies or (w.params != NULL and w.opt_state != NULL))
 
 
-cdef inline void workspace_free(Workspace w) noexcept nogil:
+cdef inline void scratch_free(Scratch w) noexcept nogil:
     free(w.params)
     free(w.opt_state)
     free(w.grad)
     free(w.residual)
 
 
-cdef inline void _advance_run(const SweepRuns* s, Py_ssize_t r, floating* p_local, const Workspace* w,
-                              int* stop_flag) noexcept nogil:
-    """Run r of a sweep: ``run_one`` on the calling thread's working copies of its parameters
-    (``p_local``, the workspace's params as the sweep's float type) and optimizer buffers
-    (copied in, advanced, copied back)."""
+cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r, floating* typed,
+                             const Scratch* w, int* stop_flag) noexcept nogil:
+    """Run r of the set, on the calling thread: ``run_one`` on its rows of the stacked buffers, or
+    (``w.copies``) on the thread's working copies of its parameters and optimizer buffers (copied in,
+    advanced, copied back). ``typed`` is any pointer of the set's float type (it picks the
+    specialisation)."""
+    cdef RunBuffers run
     cdef floating* params_r = <floating*>s.params + r * s.params_stride
     cdef double* opt_state_r = s.opt_state + r * s.opt_state_stride
-    memcpy(p_local, params_r, s.p_len * sizeof(floating))
-    memcpy(w.opt_state, opt_state_r, 3 * s.size * sizeof(double))
-    run_one(
-        &s.cfgs[r], <const floating*>s.X, <const floating*>s.Y, <const floating*>s.sample_weight,
-        s.n_samples, s.n_features, s.n_outputs, s.fit_intercept, p_local, w.opt_state, w.grad, w.residual,
-        s.perm + r * s.perm_stride, s.counters + r * s.counters_stride, s.scalars + r * s.scalars_stride,
-        s.history + r * s.history_stride, s.epoch_history + r * s.epoch_history_stride,
-        s.t_origin[r], s.epoch_origin[r], s.n_steps[r], s.check_every, stop_flag, NULL,
-    )
-    memcpy(params_r, p_local, s.p_len * sizeof(floating))
-    memcpy(opt_state_r, w.opt_state, 3 * s.size * sizeof(double))
+    run.params, run.opt_state = params_r, opt_state_r
+    if w.copies:
+        run.params, run.opt_state = w.params, w.opt_state
+        memcpy(run.params, params_r, s.params_len * sizeof(floating))
+        memcpy(run.opt_state, opt_state_r, 3 * data.size * sizeof(double))
+    run.perm = s.perm + r * s.perm_stride
+    run.record = &s.records[r]
+    run.history = s.history + r * s.history_stride
+    run.epoch_history = s.epoch_history + r * s.epoch_history_stride
+    run.grad, run.residual = w.grad, w.residual
+    run_one(&s.cfgs[r], data, <floating*>run.params, &run, s.n_steps[r], s.check_every, stop_flag)
+    if w.copies:
+        memcpy(params_r, run.params, s.params_len * sizeof(floating))
+        memcpy(opt_state_r, run.opt_state, 3 * data.size * sizeof(double))
 
 
-def sweep_steps(
+def advance_runs(
     list configs,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
     bint fit_intercept,
+    RunRecord[::1] records,
     floating[:, :, ::1] params,
     double[:, :, ::1] opt_state,
     Py_ssize_t[:, ::1] perm,
-    int64_t[:, ::1] counters,
-    double[:, ::1] scalars,
     double[:, ::1] history,
     double[:, ::1] epoch_history,
-    const int64_t[::1] t_origin,
-    const int64_t[::1] epoch_origin,
     const int64_t[::1] n_steps,
     int n_threads,
+    const double[:, ::1] X_double=None,
 ):
-    """``run_steps`` for many runs at once (leading axis = run), spread over ``n_threads`` threads.
+    """Advance each of K runs by up to ``n_steps[r]`` updates, the GIL released.
 
-    Runs share X, Y and sample_weight; each has its own config, state rows, history origins and
-    number of steps (t_origin, epoch_origin, n_steps have one entry per run). A run with
-    ``n_steps[r] == 0`` is left as it is (its status included). Each run is done by one thread from
-    start to end, so its result does not depend on the number of threads. The gradient and the
-    residuals are scratch of each thread (no per-run arrays). With ``n_threads == 1``, or in a
-    process forked after OpenMP ran threads (see ``openmp_forked``), the runs are done one after
-    the other on the calling thread without any OpenMP call. Returns the statuses as a list.
+    Runs share X (n_samples, n_features), Y (n_samples, n_outputs) and sample_weight (n_samples,)
+    or None; run r has its own config ``configs[r]`` (a TrainConfig as a dict), record
+    ``records[r]`` (dtype gdfast._contract.RECORD_DTYPE), params[r] (2 or 3, size), opt_state[r]
+    (3, size), perm[r] (n_samples,) and history rows long enough for every record this call can
+    write. A run with ``n_steps[r] == 0`` is left as it is (its status included). Each run is done
+    by one thread from start to end, so its result does not depend on the number of threads. With
+    ``n_threads == 1``, or in a process forked after OpenMP ran threads (see ``openmp_forked``), the
+    runs are done one after the other on the calling thread, in place, without any OpenMP call.
+    ``X_double``: float32 X converted to float64 once by a caller that runs a long run in chunks
+    (the BLAS path would otherwise convert it at every call), else None.
     """
     cdef Py_ssize_t n_runs = len(configs), r
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
@@ -863,67 +665,65 @@ def sweep_steps(
     cdef int alloc_failed = 0
     cdef PyObject* saved[3]
     cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
-    cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef Py_ssize_t batch_max = 1
     cdef bint any_blas = False
     cdef bint serial = n_threads <= 1 or _forked_after_openmp
     blas_guard = None
-    cdef Py_ssize_t n_scratch
-    cdef int64_t check_every
-    cdef SweepRuns runs
-    cdef Workspace ws
+    cdef Py_ssize_t n_residual
+    cdef RunSet runs
+    cdef Problem data
+    cdef Scratch ws
     saved[0] = saved[1] = saved[2] = NULL
     if cfgs == NULL:
         raise MemoryError()
     try:
+        if not (records.shape[0] == params.shape[0] == opt_state.shape[0] == perm.shape[0] == history.shape[0]
+                == epoch_history.shape[0] == n_steps.shape[0] == n_runs):
+            raise ValueError("advance_runs: every per-run array needs one row per config")
         for r in range(n_runs):
             cfgs[r] = configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
-        # run_one's residual scratch: one entry per output of each sample of a batch.
-        n_scratch = max(batch_max * Y.shape[1], 1)
-        check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
-        for r in range(n_runs):
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
-        runs.cfgs = cfgs
-        runs.X, runs.Y, runs.sample_weight = &X[0, 0], &Y[0, 0], sw
-        runs.n_samples, runs.n_features, runs.n_outputs = X.shape[0], X.shape[1], Y.shape[1]
-        runs.fit_intercept = fit_intercept
-        runs.size = params.shape[2]
-        runs.p_len = params.shape[1] * params.shape[2]
+        n_residual = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
+        data.X, data.Y = &X[0, 0], &Y[0, 0]
+        data.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
+        data.X_double = &X_double[0, 0] if X_double is not None else NULL
+        data.n_samples, data.n_features, data.n_outputs = X.shape[0], X.shape[1], Y.shape[1]
+        data.fit_intercept = fit_intercept
+        data.size = params.shape[2]
+        runs.cfgs, runs.records, runs.n_steps = cfgs, &records[0], &n_steps[0]
         runs.params, runs.params_stride = &params[0, 0, 0], params.strides[0] // sizeof(floating)
+        runs.params_len = params.shape[1] * params.shape[2]
         runs.opt_state, runs.opt_state_stride = &opt_state[0, 0, 0], opt_state.strides[0] // sizeof(double)
         runs.perm, runs.perm_stride = &perm[0, 0], perm.strides[0] // sizeof(Py_ssize_t)
-        runs.counters, runs.counters_stride = &counters[0, 0], counters.strides[0] // sizeof(int64_t)
-        runs.scalars, runs.scalars_stride = &scalars[0, 0], scalars.strides[0] // sizeof(double)
         runs.history, runs.history_stride = &history[0, 0], history.strides[0] // sizeof(double)
         runs.epoch_history = &epoch_history[0, 0]
         runs.epoch_history_stride = epoch_history.strides[0] // sizeof(double)
-        runs.t_origin, runs.epoch_origin, runs.n_steps = &t_origin[0], &epoch_origin[0], &n_steps[0]
-        runs.check_every = check_every
+        runs.check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
         blas_guard = blas_single_thread(any_blas)
         blas_guard.__enter__()
         if serial:
             with nogil:
-                ws = workspace_new(runs.p_len * sizeof(floating), runs.size, n_scratch)
-                if not workspace_ok(ws):
+                ws = scratch_new(False, 0, data.size, n_residual)  # (no working copies: runs go in place)
+                if not scratch_ok(ws):
                     alloc_failed = 1
                 else:
                     for r in range(n_runs):
                         if stop_flag != 0:
                             break
                         if n_steps[r] > 0:
-                            _advance_run(&runs, r, <floating*>ws.params, &ws, &stop_flag)
-                workspace_free(ws)
+                            advance_one(&runs, &data, r, &params[0, 0, 0], &ws, &stop_flag)
+                scratch_free(ws)
         else:
             _mark_openmp_started()
             with nogil, parallel(num_threads=n_threads):
-                ws = workspace_new(runs.p_len * sizeof(floating), runs.size, n_scratch)  # (private to the thread)
-                if not workspace_ok(ws):
+                ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual)  # (private)
+                if not scratch_ok(ws):
                     alloc_flag[0] = 1
                 for r in prange(n_runs, schedule="dynamic", chunksize=1):
                     if stop_flag == 0 and alloc_flag[0] == 0 and n_steps[r] > 0:
-                        _advance_run(&runs, r, <floating*>ws.params, &ws, &stop_flag)
-                workspace_free(ws)
+                        advance_one(&runs, &data, r, &params[0, 0, 0], &ws, &stop_flag)
+                scratch_free(ws)
         if stop_flag:
             _stash_exception(saved)
     finally:
@@ -931,10 +731,9 @@ def sweep_steps(
             blas_guard.__exit__(None, None, None)
         free(cfgs)
     if alloc_failed:
-        raise MemoryError("sweep: could not allocate per-thread buffers")
+        raise MemoryError("could not allocate the training loop's scratch buffers")
     if stop_flag:
         _raise_stashed(saved)
-    return [int(status) for status in counters[:, C_STATUS]]
 
 
 def dataset_loss(

@@ -195,11 +195,11 @@ def _adam_state():
 
 
 @pytest.mark.parametrize("corrupt, match", [
-    (lambda s: s.counters.__setitem__(0, 2**63 - 1), "overflow the step counter"),
-    (lambda s: s.scalars.__setitem__(0, np.nan), "best loss"),
+    (lambda s: s.record.__setitem__("step", 2**63 - 1), "overflow the step counter"),
+    (lambda s: s.record.__setitem__("best_loss", np.nan), "best loss"),
     (lambda s: s.opt_state.__setitem__((0, 0), np.nan), "opt_state"),
     (lambda s: s.opt_state.__setitem__((1, 0), -1.0), "must be >= 0"),
-    (lambda s: s.scalars.__setitem__(1, np.inf), "epoch sums"),
+    (lambda s: s.record.__setitem__("epoch_loss_sum", np.inf), "epoch sums"),
 ])
 def test_a_corrupt_state_is_refused(corrupt, match):
     r, X, Y = _adam_state()

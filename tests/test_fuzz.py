@@ -808,7 +808,7 @@ def test_fuzz_train(data):
         tamper = data.draw(st.sampled_from(["none", "none", "counters", "perm", "params", "dtype", "type"]))
         for s in (state_f, state_s):
             if tamper == "counters":
-                s.counters[1] = 7
+                s.record["current"] = 7
             elif tamper == "perm":
                 s.perm[...] = -5
             elif tamper == "params":

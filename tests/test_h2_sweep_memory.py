@@ -14,7 +14,7 @@ import gdfast
 def result_bytes(r):
     """Bytes of the arrays a TrainResult owns (its state is what a later train(state=...) needs)."""
     arrays = [r.W, r.b, r.losses, r.epoch_losses, r.state.params, r.state.opt_state, r.state.perm,
-              r.state.counters, r.state.scalars]
+              r.state.record]
     return sum(a.nbytes for a in arrays if a is not None)
 
 

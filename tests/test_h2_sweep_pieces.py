@@ -34,8 +34,8 @@ def assert_same_run(res, ref):
     np.testing.assert_array_equal(res.epoch_losses, ref.epoch_losses)
     assert res.loss == ref.loss or (np.isnan(res.loss) and np.isnan(ref.loss))
     assert (res.n_iter, res.status, res.seed) == (ref.n_iter, ref.status, ref.seed)
-    for field in ("params", "opt_state", "perm", "counters", "scalars"):
-        np.testing.assert_array_equal(getattr(res.state, field), getattr(ref.state, field), err_msg=field)
+    for field in ("params", "opt_state", "perm", "record"):  # (bytes: the record holds NaN fields)
+        assert getattr(res.state, field).tobytes() == getattr(ref.state, field).tobytes(), field
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

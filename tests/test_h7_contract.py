@@ -47,9 +47,13 @@ STATUS_MEMBERS = {
     "diverged": "STATUS_DIVERGED",
     "interrupted": "STATUS_INTERRUPTED",
 }
-COUNTERS = ["C_STEP", "C_CURRENT", "C_POSITION", "C_EPOCH", "C_NO_IMPROVEMENT", "C_RECORDED",
-            "C_EPOCHS_RECORDED", "C_STATUS", "C_RNG", "C_BEST_STEP"]
-SCALARS = ["S_BEST_LOSS", "S_EPOCH_LOSS_SUM", "S_EPOCH_SAMPLES", "S_LAST_LOSS", "S_LAST_GRAD_NORM", "S_FIRST_LOSS"]
+# The fields of a run's record (the RunRecord struct) and their NumPy types, by hand.
+RECORD_FIELDS = {
+    "step": "i8", "current": "i8", "position": "i8", "epoch": "i8", "no_improvement": "i8", "best_step": "i8",
+    "rng": "u8", "status": "i8", "history_origin": "i8", "epoch_origin": "i8", "recorded": "i8",
+    "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
+    "last_loss": "f8", "last_grad_norm": "f8",
+}
 ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "Status"]
 N_SAMPLES = 10
 
@@ -101,24 +105,34 @@ def test_status_names_map_to_their_codes():
     assert len(STATUS_NAMES) == len(_contract.Status)
 
 
-@pytest.mark.parametrize(("names", "length"), [(COUNTERS, "N_COUNTERS"), (SCALARS, "N_SCALARS")])
-def test_slots_are_distinct_and_fill_their_array(names, length):
-    slots = [getattr(_contract, name) for name in names]
-    assert all(type(slot) is int for slot in slots)
-    assert sorted(slots) == list(range(getattr(_contract, length)))
-    # No other slot of that kind is declared in the module.
-    prefix = names[0][:2]
-    declared = {n for n in dir(_contract) if n.startswith(prefix) and n.isupper()}
-    assert declared == set(names)
+def test_the_record_dtype_is_the_struct():
+    dtype = _contract.RECORD_DTYPE
+    assert {name: dtype[name].str[1:] for name in dtype.names} == RECORD_FIELDS
+    assert dtype.itemsize == 8 * len(RECORD_FIELDS)  # packed: no padding anywhere
+    # No slot numbers are left in the contract: fields are read by name only.
+    assert not [n for n in dir(_contract) if n[:2] in ("C_", "S_") or n.startswith("N_")]
 
 
-def test_a_new_state_has_one_entry_per_slot():
+def test_the_kernel_refuses_records_of_another_layout():
+    """Cython checks the buffer format of the records against the struct, field by field."""
+    r = gdfast.train(np.zeros((1, 2)), np.ones((3, 2)), np.ones((3, 1)), num_iterations=1, seed=0)
+    cfg = TrainOptions.from_kwargs().kernel_config(3)
+    X, Y = np.ones((3, 2)), np.ones((3, 1))
+    swapped = np.dtype([(n, "<f8" if t == "i8" else "<i8") if n == "step" else (n, "<" + t)
+                        for n, t in RECORD_FIELDS.items()])
+    records = np.zeros(1, dtype=swapped)
+    with pytest.raises(ValueError, match="dtype|mismatch|format"):
+        _train.advance_runs([cfg], X, Y, None, False, records, r.state.params[None].copy(),
+                            r.state.opt_state[None].copy(), r.state.perm[None].copy(), np.zeros((1, 4)),
+                            np.zeros((1, 4)), np.ones(1, dtype=np.int64), 1)
+
+
+def test_a_new_state_has_a_fresh_record():
     W = np.zeros((1, 2))
-    state = TrainState.new(W, None, N_SAMPLES, TrainOptions.from_kwargs(), seed=0)
-    assert state.counters.shape == (len(COUNTERS),)
-    assert state.scalars.shape == (len(SCALARS),)
-    assert state.counters[_contract.C_BEST_STEP] == -1
-    assert state.scalars[_contract.S_BEST_LOSS] == np.inf
+    state = TrainState.new(W, None, N_SAMPLES, TrainOptions.from_kwargs(), seed=5)
+    assert state.record.shape == () and state.record.dtype == _contract.RECORD_DTYPE
+    assert (state.step, state.epoch, int(state.record["rng"]), int(state.record["best_step"])) == (0, 0, 5, -1)
+    assert state.record["best_loss"] == np.inf and np.isnan(state.record["first_loss"])
 
 
 def test_config_fields_are_the_struct_fields():
@@ -173,6 +187,7 @@ def test_no_code_or_slot_number_is_typed_in_python():
         re.compile(r"\b(counters|scalars)\[[^\]]*?\b\d+\s*\]"),
         re.compile(r"\bC_STATUS\]\s*(=|==|!=)\s*\d"),
         re.compile(r"\bstatus\s*(=|==|!=)\s*\d"),
+        re.compile(r"\[\"status\"\]\s*(=|==|!=)\s*\d"),
     ]
     offending = [f"{path.name}:{lineno}: {line.strip()}"
                  for path in _python_sources()
@@ -188,6 +203,7 @@ def test_the_kernels_declare_no_code_of_their_own():
     for path in sorted(SOURCES.glob("*.p*")):
         assert not declared.search(path.read_text(encoding="utf-8")), path.name
         assert "cdef struct TrainConfig" not in path.read_text(encoding="utf-8"), path.name
+        assert "struct RunRecord" not in path.read_text(encoding="utf-8"), path.name
 
 
 @needs_source

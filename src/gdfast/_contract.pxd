@@ -4,13 +4,13 @@
 The declarations of the module ``gdfast._contract`` (``src/_contract.pyx``; this file sits under
 ``src/gdfast/`` so that Cython finds it for that module). Each ``cpdef enum`` below is a C enum for the
 kernels (``from gdfast._contract cimport LOSS_MSE``, no import at run time) and, for Python, an
-``enum.IntEnum`` of ``gdfast._contract`` (``from ._contract import Status``); the slot enums are
-anonymous (C indexes arrays only with plain ints), so their members are module-level ints there.
-Either way the two sides cannot disagree. ``TrainConfig`` is the
+``enum.IntEnum`` of ``gdfast._contract`` (``from ._contract import Status``), so the two sides
+cannot disagree. ``RunRecord`` is a run's bookkeeping, seen from Python as one record of the NumPy
+structured dtype ``gdfast._contract.RECORD_DTYPE`` (fields by name, never by slot). ``TrainConfig`` is the
 options struct every kernel entry point takes as a dict: ``gdfast._contract.config_fields()``
 lists its fields, and ``gdfast._engine.TrainOptions.kernel_config`` must give exactly those keys.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 # Loss kinds (``loss=`` of gdfast.train; gdfast/_engine.py LOSSES maps names to them).
 cpdef enum LossCode:
@@ -42,29 +42,29 @@ cpdef enum Status:
     STATUS_DIVERGED = 3
     STATUS_INTERRUPTED = 4
 
-# Slots of the int64 ``counters`` array of a run, numbered 0 .. N_COUNTERS - 1.
-cpdef enum:
-    C_STEP = 0            # updates done so far (t)
-    C_CURRENT = 1         # which row of ``params`` holds the current parameters (0 or 1)
-    C_POSITION = 2        # index into ``perm`` of the next batch's first sample
-    C_EPOCH = 3           # completed epochs
-    C_NO_IMPROVEMENT = 4  # consecutive epochs without loss improvement
-    C_RECORDED = 5        # entries written to ``history`` by this call
-    C_EPOCHS_RECORDED = 6 # entries written to ``epoch_history`` by this call
-    C_STATUS = 7          # Status of the last call (STATUS_*)
-    C_RNG = 8             # splitmix64 state (bit pattern of a uint64)
-    C_BEST_STEP = 9       # step t of the weights kept in params row 2 (restore_best), -1 before any
-    N_COUNTERS = 10       # the length of ``counters``
-
-# Slots of the double ``scalars`` array of a run, numbered 0 .. N_SCALARS - 1.
-cpdef enum:
-    S_BEST_LOSS = 0       # lowest epoch loss so far (inf before the first epoch ends)
-    S_EPOCH_LOSS_SUM = 1  # sum of batch loss * batch size over the current epoch
-    S_EPOCH_SAMPLES = 2   # samples seen in the current epoch
-    S_LAST_LOSS = 3       # loss of the last batch
-    S_LAST_GRAD_NORM = 4  # 2-norm of the last gradient (NaN before any is computed)
-    S_FIRST_LOSS = 5      # mean loss of the run's first epoch (NaN before it ends)
-    N_SCALARS = 6         # the length of ``scalars``
+# The bookkeeping of one run: a NumPy structured record (gdfast._contract.RECORD_DTYPE, built from
+# this struct by src/_contract.pyx, which checks at import that NumPy's layout is this one). A run
+# set is an array of them, one per run; Python reads and writes the fields by name. Every field is
+# 8 bytes, so no padding can differ between C and NumPy.
+cdef packed struct RunRecord:
+    int64_t step              # updates done so far (t)
+    int64_t current           # which row of the run's ``params`` holds the current parameters (0 or 1)
+    int64_t position          # index into ``perm`` of the next batch's first sample
+    int64_t epoch             # completed epochs
+    int64_t no_improvement    # consecutive epochs without loss improvement
+    int64_t best_step         # step of the weights kept in params row 2 (restore_best); -1 before any
+    uint64_t rng              # splitmix64 state
+    int64_t status            # Status of the last kernel call
+    int64_t history_origin    # step whose loss is history[0] (the step when this call series began)
+    int64_t epoch_origin      # epoch whose mean loss is epoch_history[0]
+    int64_t recorded          # entries written to ``history`` since history_origin
+    int64_t epochs_recorded   # entries written to ``epoch_history`` since epoch_origin
+    double best_loss          # lowest epoch loss so far (inf before the first epoch ends)
+    double first_loss         # mean loss of the run's first epoch (NaN before it ends)
+    double epoch_loss_sum     # sum of batch loss * batch size over the current epoch
+    double epoch_samples      # samples seen in the current epoch
+    double last_loss          # loss of the last batch
+    double last_grad_norm     # 2-norm of the last gradient (NaN before any is computed)
 
 
 # The options of one run, built by gdfast._engine.TrainOptions.kernel_config (a dict with exactly
