@@ -13,16 +13,9 @@
 #                 allocator_may_return_null=1 (huge requests become MemoryError as without ASan).
 #   UBSAN_OPTIONS: halt_on_error=1:print_stacktrace=1.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PY="${PYTHON:-python}"
 CC_FOR_ASAN="${CC:-gcc}"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/gdfast-asan.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
-start=$(date +%s)
-
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$TMP")
-cd "$TMP"
-GDFAST_SANITIZE=1 "$PY" setup.py -q build_ext --inplace -j 2 >build.log 2>&1 || { tail -50 build.log; exit 1; }
+source "$(dirname "$0")/build_copy.sh"
+build_copy asan GDFAST_SANITIZE
 LIBASAN="$("$CC_FOR_ASAN" -print-file-name=libasan.so)"
 [ -e "$LIBASAN" ] || { echo "libasan.so not found (got '$LIBASAN')"; exit 1; }
 # libstdc++ preloaded too: otherwise ASan's __cxa_throw interceptor finds no real symbol when a C++

@@ -9,15 +9,8 @@
 # suite against it with GDFAST_EXPECT_DEBUG=1 (tests/test_build_checks.py then proves the bounds checks
 # are really compiled in). The checkout itself is not touched.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PY="${PYTHON:-python}"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/gdfast-debug.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
-start=$(date +%s)
-
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$TMP")
-cd "$TMP"
-GDFAST_DEBUG=1 "$PY" setup.py -q build_ext --inplace -j 2 >build.log 2>&1 || { tail -50 build.log; exit 1; }
+source "$(dirname "$0")/build_copy.sh"
+build_copy debug GDFAST_DEBUG
 "$PY" - "$TMP" <<'PY'
 import sys, gdfast
 assert gdfast.__file__.startswith(sys.argv[1]), f"imported {gdfast.__file__}, not the debug copy"

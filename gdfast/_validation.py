@@ -194,6 +194,23 @@ def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
     return check_real(value, name, low=0.0, low_inclusive=False)
 
 
+def update_operands(W: Any, G: Any, learning_rate: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The checked operands of ``W - learning_rate * G``: the learning rate as it takes part in
+    NumPy's promotion (:func:`promotion_scalar`), W and G as arrays (not yet converted to floats).
+    W must be at least 1-D and not empty; G a scalar or of W's shape (no broadcasting)."""
+    check_learning_rate(learning_rate)
+    lr = promotion_scalar(learning_rate)
+    w_in = as_array("W", W)
+    g_in = as_array("G", G)
+    if w_in.ndim == 0:
+        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
+    if g_in.ndim != 0 and g_in.shape != w_in.shape:
+        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
+    if w_in.size == 0:
+        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    return lr, w_in, g_in
+
+
 def check_real(value: Any, name: str, *, low: float | None = None, high: float | None = None,
                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
     """``float(value)`` for a real, finite number within the given bounds; else a clear error."""

@@ -11,14 +11,13 @@ from . import _kernels
 from ._validation import (
     as_array,
     as_float,
-    check_learning_rate,
     check_out,
     check_same_shape,
     common_float_dtype,
     prepare_bias,
     prepare_samples,
-    promotion_scalar,
     shape_of,
+    update_operands,
 )
 
 __all__ = ["predict", "mse", "mse_gradient", "update"]
@@ -189,16 +188,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
         fast = _kernels.update_fast(W, G, learning_rate)
         if fast is not None:
             return fast
-    check_learning_rate(learning_rate)
-    lr = promotion_scalar(learning_rate)
-    w_in = as_array("W", W)
-    g_in = as_array("G", G)
-    if w_in.ndim == 0:
-        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
-    if g_in.ndim != 0 and g_in.shape != w_in.shape:
-        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
-    if w_in.size == 0:
-        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    lr, w_in, g_in = update_operands(W, G, learning_rate)
     w_dtype = common_float_dtype(W=w_in)
     result_dtype: np.dtype
     if g_in.ndim == 0:

@@ -47,9 +47,11 @@ def gradient(x: Any) -> Any:
 
     Examples
     --------
-    >>> from gdfast.lesson import gradient
-    >>> gradient(0), gradient(1), gradient(-2)
+    >>> from gdfast.lesson import function, gradient
+    >>> gradient(0), gradient(1), gradient(-2)  # 0 at the minimum of function, x = -2
     (4, 6, 0)
+    >>> gradient(1.0) == function(1.5) - function(0.5)  # a central difference is exact for a quadratic
+    True
     """
     return 2 * x + 4
 

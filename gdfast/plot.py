@@ -69,6 +69,7 @@ def loss_curves(
     Returns
     -------
     matplotlib.axes.Axes
+        One line per curve, in the order of ``results``.
 
     Examples
     --------
@@ -315,6 +316,8 @@ def lr_sweep(
     Returns
     -------
     matplotlib.axes.Axes
+        One line per group of runs (the non-diverged ones, by increasing learning rate), then
+        the diverged runs' crosses, if any.
 
     Examples
     --------

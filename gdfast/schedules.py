@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -16,6 +16,23 @@ from ._validation import as_array, check_int, check_real
 
 __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScaling", "CosineAnnealing",
            "PerUpdate", "get_schedule", "SCHEDULES"]
+
+
+# The checks of the schedules' settings: each takes (value, name) and returns the value to store.
+def _decay_factor(value: Any, name: str) -> float:
+    return check_real(value, name, low=0.0, high=1.0, low_inclusive=False)
+
+
+def _update_count(value: Any, name: str) -> int:
+    return check_int(value, name, low=1, high=2**63 - 1)
+
+
+def _non_negative(value: Any, name: str) -> float:
+    return check_real(value, name, low=0.0)
+
+
+def _update_count_or_none(value: Any, name: str) -> int | None:
+    return None if value is None else _update_count(value, name)
 
 
 class Schedule:
@@ -29,9 +46,17 @@ class Schedule:
     """
 
     _code = ScheduleCode.SCHEDULE_CONSTANT
+    #: (field, check) pairs: a new schedule stores ``check(value, field)`` in each field, in this order.
+    _checks: ClassVar[tuple[tuple[str, Callable[[Any, str], Any]], ...]] = ()
+    #: The kernel's settings: {kernel slot: field}, each passed as a float.
+    _slots: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        for field, check in self._checks:
+            object.__setattr__(self, field, check(getattr(self, field), field))
 
     def _kernel_fields(self) -> dict[str, Any]:
-        return {}
+        return {slot: float(getattr(self, field)) for slot, field in self._slots.items()}
 
     def resolved(self, end_step: int) -> "Schedule":
         """This schedule for a call that ends at update ``end_step`` (counted over the whole run):
@@ -76,12 +101,8 @@ class ExponentialDecay(Schedule):
 
     gamma: float = 0.99
     _code = ScheduleCode.SCHEDULE_EXPONENTIAL
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
-
-    def _kernel_fields(self) -> dict[str, Any]:
-        return dict(schedule_gamma=self.gamma)
+    _checks = (("gamma", _decay_factor),)
+    _slots = {"schedule_gamma": "gamma"}
 
     def __call__(self, lr: float, t: int) -> float:
         return lr * math.pow(self.gamma, float(t))
@@ -101,13 +122,8 @@ class StepDecay(Schedule):
     step_size: int = 100
     gamma: float = 0.1
     _code = ScheduleCode.SCHEDULE_STEP
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "step_size", check_int(self.step_size, "step_size", low=1, high=2**63 - 1))
-        object.__setattr__(self, "gamma", check_real(self.gamma, "gamma", low=0.0, high=1.0, low_inclusive=False))
-
-    def _kernel_fields(self) -> dict[str, Any]:
-        return dict(schedule_gamma=self.gamma, schedule_step_size=float(self.step_size))
+    _checks = (("step_size", _update_count), ("gamma", _decay_factor))
+    _slots = {"schedule_gamma": "gamma", "schedule_step_size": "step_size"}
 
     def __call__(self, lr: float, t: int) -> float:
         return lr * math.pow(self.gamma, math.floor(float(t) / float(self.step_size)))
@@ -126,12 +142,8 @@ class InverseScaling(Schedule):
 
     power_t: float = 0.25
     _code = ScheduleCode.SCHEDULE_INVSCALING
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "power_t", check_real(self.power_t, "power_t", low=0.0))
-
-    def _kernel_fields(self) -> dict[str, Any]:
-        return dict(schedule_power=self.power_t)
+    _checks = (("power_t", _non_negative),)
+    _slots = {"schedule_power": "power_t"}
 
     def __call__(self, lr: float, t: int) -> float:
         try:
@@ -160,11 +172,7 @@ class CosineAnnealing(Schedule):
     t_max: int | None = None
     eta_min: float = 0.0
     _code = ScheduleCode.SCHEDULE_COSINE
-
-    def __post_init__(self) -> None:
-        if self.t_max is not None:
-            object.__setattr__(self, "t_max", check_int(self.t_max, "t_max", low=1, high=2**63 - 1))
-        object.__setattr__(self, "eta_min", check_real(self.eta_min, "eta_min", low=0.0))
+    _checks = (("t_max", _update_count_or_none), ("eta_min", _non_negative))
 
     def resolved(self, end_step: int) -> "Schedule":
         return self if self.t_max is not None else CosineAnnealing(t_max=max(1, end_step), eta_min=self.eta_min)

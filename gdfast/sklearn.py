@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -22,6 +22,27 @@ from .core import predict as _predict
 from .training import TrainResult, train
 
 __all__ = ["GDRegressor"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+# The Parameters and Returns sections of fit and partial_fit: the same arguments, the same result.
+_FIT_ARGUMENTS_DOC = """Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array_like, shape (n_samples,), optional
+            Non-negative weights (weighted mean loss).
+
+        Returns
+        -------
+        self"""
+
+
+def _with_fit_arguments(method: _Method) -> _Method:
+    """``method`` with the line ``{fit arguments}`` of its docstring replaced by _FIT_ARGUMENTS_DOC."""
+    if method.__doc__ is not None:  # None under python -OO
+        method.__doc__ = method.__doc__.replace("{fit arguments}", _FIT_ARGUMENTS_DOC)
+    return method
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
@@ -137,19 +158,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------------------------------
+    @_with_fit_arguments
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
         """Train from zero weights for up to ``max_iter`` epochs.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array_like, shape (n_samples,), optional
-            Non-negative weights (weighted mean loss).
-
-        Returns
-        -------
-        self
+        {fit arguments}
 
         Examples
         --------
@@ -166,6 +179,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                              y_numeric=True, reset=True)
         return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
 
+    @_with_fit_arguments
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
         """One more epoch over (X, y), continuing the optimizer state, step count and schedule.
 
@@ -174,26 +188,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         from zero); batches may have different numbers of samples. ``tol`` is not used (no early
         stopping).
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array_like, shape (n_samples,), optional
-
-        Returns
-        -------
-        self
+        {fit arguments}
 
         Examples
         --------
         >>> import numpy as np
         >>> from gdfast import GDRegressor
-        >>> X = np.arange(8.0).reshape(4, 2)
         >>> reg = GDRegressor(learning_rate=0.02)
-        >>> for _ in range(3):
+        >>> for X in np.split(np.arange(16.0).reshape(8, 2), [3, 4]):  # batches of 3, 1 and 4 samples
         ...     reg = reg.partial_fit(X, X.sum(axis=1))
-        >>> reg.t_, reg.loss_curve_.shape, bool(reg.loss_curve_[2] < reg.loss_curve_[0])
-        (3, (3,), True)
+        >>> reg.t_, reg.loss_curve_.shape, reg.coef_.shape
+        (3, (3,), (2,))
         """
         self._check_params()
         first = not hasattr(self, "_state")

@@ -139,6 +139,21 @@ cdef inline bint _finite_array(cnp.ndarray a):
     return _all_finite(<const float*>cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
 
 
+cdef inline Py_ssize_t _paired_size(cnp.ndarray a, cnp.ndarray b):
+    """The size of a and b when they have the same shape, are not empty and hold only finite values
+    (the inputs an element-wise fast path takes), else 0."""
+    cdef int nd = cnp.PyArray_NDIM(a), k
+    if cnp.PyArray_NDIM(b) != nd:
+        return 0
+    for k in range(nd):
+        if cnp.PyArray_DIMS(a)[k] != cnp.PyArray_DIMS(b)[k]:
+            return 0
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    if n == 0 or not _finite_array(a) or not _finite_array(b):
+        return 0
+    return n
+
+
 def all_finite(a):
     """``np.isfinite(a).all()`` for a C-contiguous, aligned float32/float64 ndarray, without the
     boolean temporary of a's size (the validation of every input array runs this)."""
@@ -221,14 +236,8 @@ def mse_fast(prediction, target):
     if t < 0 or not _plain(prediction, t) or not _plain(target, t):
         return None
     cdef cnp.ndarray p = <cnp.ndarray>prediction, y = <cnp.ndarray>target
-    cdef int nd = cnp.PyArray_NDIM(p), k
-    if cnp.PyArray_NDIM(y) != nd:
-        return None
-    for k in range(nd):
-        if cnp.PyArray_DIMS(p)[k] != cnp.PyArray_DIMS(y)[k]:
-            return None
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
-    if n == 0 or not _finite_array(p) or not _finite_array(y):
+    cdef Py_ssize_t n = _paired_size(p, y)
+    if n == 0:
         return None
     cdef double result
     if t == cnp.NPY_DOUBLE:
@@ -321,14 +330,11 @@ def update_fast(W, G, learning_rate):
     if t < 0 or not _plain(W, t) or not _plain(G, t):
         return None
     cdef cnp.ndarray w = <cnp.ndarray>W, g = <cnp.ndarray>G
-    cdef int nd = cnp.PyArray_NDIM(w), k
-    if nd == 0 or cnp.PyArray_NDIM(g) != nd:
+    cdef int nd = cnp.PyArray_NDIM(w)
+    if nd == 0:
         return None
-    for k in range(nd):
-        if cnp.PyArray_DIMS(w)[k] != cnp.PyArray_DIMS(g)[k]:
-            return None
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
-    if n == 0 or not _finite_array(w) or not _finite_array(g):
+    cdef Py_ssize_t n = _paired_size(w, g)
+    if n == 0:
         return None
     cdef cnp.ndarray out = cnp.PyArray_SimpleNew(nd, cnp.PyArray_DIMS(w), t)
     if t == cnp.NPY_DOUBLE:

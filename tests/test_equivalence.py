@@ -410,6 +410,14 @@ def problems(draw, single=None):
     return dtype, W, X, Y, layout
 
 
+def assert_close_at_scale(actual, desired, dtype, scale):
+    """Equal up to RTOL[dtype] relative to the values and to ``scale``, the size of the terms summed
+    (cancellation can leave a result far smaller than its terms). + tiny: below float32's smallest
+    normal number the float32 reference loses digits (subnormals)."""
+    rtol = RTOL[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale + np.finfo(dtype).tiny)
+
+
 @given(problems())
 def test_property_predict(problem):
     dtype, W, X, _, layout = problem
@@ -417,8 +425,7 @@ def test_property_predict(problem):
     desired = reference.predict(W, X)
     scale = float(np.max(_predict_scale(W, X)))
     assert actual.dtype == dtype and actual.shape == desired.shape
-    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)],
-                               atol=RTOL[np.dtype(dtype)] * scale + np.finfo(dtype).tiny)
+    assert_close_at_scale(actual, desired, dtype, scale)
 
 
 @given(problems())
@@ -429,9 +436,7 @@ def test_property_mse_gradient(problem):
     X2, Y2 = np.atleast_2d(X).astype(np.float64), np.atleast_2d(Y).astype(np.float64)
     scale = float(np.max(2.0 / Y2.size * (_predict_scale(W, X2) + np.abs(Y2)).T @ np.abs(X2)))
     assert actual.dtype == dtype and actual.shape == W.shape
-    # + tiny: below float32's smallest normal number the float32 reference loses digits (subnormals)
-    np.testing.assert_allclose(actual, desired, rtol=RTOL[np.dtype(dtype)],
-                               atol=RTOL[np.dtype(dtype)] * scale + np.finfo(dtype).tiny)
+    assert_close_at_scale(actual, desired, dtype, scale)
 
 
 @given(problems())

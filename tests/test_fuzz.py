@@ -314,22 +314,36 @@ CLEAN = st.integers(0, 2).map(bool)
 # ---------------------------------------------------------------------------------------------
 # predict / mse / mse_gradient / update
 # ---------------------------------------------------------------------------------------------
+def draw_linear_specs(data, with_y):
+    """Array specs W, X (and Y with ``with_y``) of a linear layer's shapes, each of its own kind."""
+    clean = data.draw(CLEAN)
+    shapes = data.draw(linear_shapes(with_y, clean))[:3 if with_y else 2]
+    return [data.draw(array_spec(shape, data.draw(kind_choice(clean)), clean=clean)) for shape in shapes]
+
+
+def compare_arrays(name, arg_names, *specs):
+    """gdfast.<name> against the reference on the specs: None when both raised (errors compared),
+    else (got, exp) of the same shape and dtype, got finite unless a RuntimeWarning said so."""
+    fast, slow, _ = both(getattr(gdfast, name), getattr(ref, name), arg_names, *specs)
+    if fast[0] == "err":
+        return None
+    got, exp = fast[1], slow[1]
+    assert got.shape == exp.shape and got.dtype == exp.dtype
+    check_finite_or_warned(got, fast[2], name)
+    return got, exp
+
+
 @fuzz_settings("predict")
 @given(st.data())
 def test_fuzz_predict(data):
-    clean = data.draw(CLEAN)
-    ws, xs, _ = data.draw(linear_shapes(False, clean))
-    W = data.draw(array_spec(ws, data.draw(kind_choice(clean)), clean=clean))
-    X = data.draw(array_spec(xs, data.draw(kind_choice(clean)), clean=clean))
-    fast, slow, _ = both(gdfast.predict, ref.predict, ["W", "X"], W, X)
-    if fast[0] == "err":
+    W, X = draw_linear_specs(data, with_y=False)
+    compared = compare_arrays("predict", ["W", "X"], W, X)
+    if compared is None:
         return
-    got, exp = fast[1], slow[1]
-    assert got.shape == exp.shape and got.dtype == exp.dtype
+    got, exp = compared
     w, x = float_view(W), float_view(X)
     # an array; a NumPy scalar for one 1-D sample of a 1-D W (one output), as NumPy's w @ x
     assert type(got) is np.ndarray or (w.ndim == x.ndim == 1 and isinstance(got, np.generic))
-    check_finite_or_warned(got, fast[2], "predict")
     with np.errstate(all="ignore"):
         bound = np.abs(x) @ np.abs(w).T if x.ndim == 2 else np.abs(w) @ np.abs(x)
     if not overflowing(bound, got.dtype):
@@ -364,17 +378,11 @@ def test_fuzz_mse(data):
 @fuzz_settings("mse_gradient")
 @given(st.data())
 def test_fuzz_mse_gradient(data):
-    clean = data.draw(CLEAN)
-    ws, xs, ys = data.draw(linear_shapes(True, clean))
-    W = data.draw(array_spec(ws, data.draw(kind_choice(clean)), clean=clean))
-    X = data.draw(array_spec(xs, data.draw(kind_choice(clean)), clean=clean))
-    Y = data.draw(array_spec(ys, data.draw(kind_choice(clean)), clean=clean))
-    fast, slow, _ = both(gdfast.mse_gradient, ref.mse_gradient, ["W", "X", "Y"], W, X, Y)
-    if fast[0] == "err":
+    W, X, Y = draw_linear_specs(data, with_y=True)
+    compared = compare_arrays("mse_gradient", ["W", "X", "Y"], W, X, Y)
+    if compared is None:
         return
-    got, exp = fast[1], slow[1]
-    assert got.shape == exp.shape and got.dtype == exp.dtype
-    check_finite_or_warned(got, fast[2], "mse_gradient")
+    got, exp = compared
     # (a 1-D W is one output: its Y has no outputs' axis)
     w, x = np.atleast_2d(float_view(W)), np.atleast_2d(float_view(X))
     y = float_view(Y).reshape(x.shape[0], w.shape[0])
@@ -757,12 +765,17 @@ def train_problem(draw, clean):
     return W, X, Y, n_samples, sw
 
 
+def draw_train_case(data):
+    """clean, a training problem (W, X, Y, n_samples, sample_weight) and options for train."""
+    clean = data.draw(CLEAN)
+    W, X, Y, n_samples, sw = data.draw(train_problem(clean))
+    return clean, (W, X, Y, n_samples, sw), data.draw(train_options(n_samples, clean))
+
+
 @fuzz_settings("train")
 @given(st.data())
 def test_fuzz_train(data):
-    clean = data.draw(CLEAN)
-    W, X, Y, n_samples, sw = data.draw(train_problem(clean))
-    opts = data.draw(train_options(n_samples, clean))
+    clean, (W, X, Y, n_samples, sw), opts = draw_train_case(data)
     if not clean and data.draw(st.integers(0, 12)) == 0:
         opts["progress"] = data.draw(st.sampled_from(["yes", 1, None]))
     fast, slow, _ = both(gdfast.train, ref.train, TRAIN_ARGS, W, X, Y, sample_weight=sw, **opts)
@@ -834,9 +847,7 @@ def test_fuzz_train(data):
 @fuzz_settings("sweep")
 @given(st.data())
 def test_fuzz_sweep(data):
-    clean = data.draw(CLEAN)
-    W, X, Y, n_samples, sw = data.draw(train_problem(clean))
-    opts = data.draw(train_options(n_samples, clean))
+    clean, (W, X, Y, n_samples, sw), opts = draw_train_case(data)
     opts.pop("seed", None)
     kw = {}
     good_lrs = st.lists(st.sampled_from([0.01, 0.1, 0.5, 1e308]), min_size=1, max_size=3)
