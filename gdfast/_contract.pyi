@@ -4,7 +4,7 @@
 from enum import IntEnum
 
 LossCode = IntEnum("LossCode", "LOSS_MSE LOSS_MAE LOSS_HUBER")
-OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD")
+OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD OPT_NADAM OPT_RADAM OPT_ADAMAX")
 ScheduleCode = IntEnum(
     "ScheduleCode",
     "SCHEDULE_CONSTANT SCHEDULE_EXPONENTIAL SCHEDULE_STEP SCHEDULE_INVSCALING SCHEDULE_COSINE SCHEDULE_TABLE",
@@ -13,6 +13,6 @@ Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMEN
 
 def config_fields() -> tuple[str, ...]: ...
 
-# The slots of a run's counters and scalars arrays (C_STEP ... C_BEST_STEP, S_BEST_LOSS ... S_FIRST_LOSS)
+# The slots of a run's counters and scalars arrays (C_STEP ... C_BEST_STEP, S_BEST_LOSS ... S_MU_PRODUCT)
 # and their lengths N_COUNTERS and N_SCALARS: plain ints.
 def __getattr__(name: str) -> int: ...

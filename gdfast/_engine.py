@@ -18,7 +18,7 @@ import numpy as np
 from ._contract import (
     C_BEST_STEP, C_CURRENT, C_EPOCH, C_EPOCHS_RECORDED, C_NO_IMPROVEMENT, C_POSITION, C_RECORDED, C_RNG,
     C_STATUS, C_STEP, N_COUNTERS, N_SCALARS, S_BEST_LOSS, S_EPOCH_LOSS_SUM, S_EPOCH_SAMPLES, S_FIRST_LOSS,
-    S_LAST_GRAD_NORM, S_LAST_LOSS, LossCode, Status,
+    S_LAST_GRAD_NORM, S_LAST_LOSS, S_MU_PRODUCT, LossCode, Status,
 )
 from ._validation import as_array, as_float, check_bool, check_int, check_learning_rate, check_real
 from .optimizers import Optimizer, get_optimizer
@@ -143,6 +143,7 @@ class TrainOptions:
             optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
             beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
+            momentum_decay=0.0,
             schedule=schedule._code, schedule_gamma=1.0, schedule_step_size=1.0,
             schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0, schedule_table=0,
             clip_norm=self.clip_norm if self.clip_norm is not None else 0.0,
@@ -315,6 +316,7 @@ class TrainState:
         scalars[S_BEST_LOSS] = np.inf
         scalars[S_FIRST_LOSS] = np.nan  # no epoch has ended yet
         scalars[S_LAST_GRAD_NORM] = np.nan  # no gradient norm computed yet
+        scalars[S_MU_PRODUCT] = 1.0  # NAdam's product of mu_1 ... mu_t, the empty product at t = 0
         return cls(
             params=params, opt_state=opt_state, perm=np.arange(n_samples, dtype=np.intp),
             counters=counters, scalars=scalars, optimizer=type(options.optimizer).__name__,
@@ -393,6 +395,8 @@ class TrainState:
                 "state is corrupt: its best loss must be a number >= 0 (inf before the first epoch), its "
                 "epoch sums finite and >= 0"
             )
+        if not 0.0 <= s[S_MU_PRODUCT] <= 1.0:  # a product of NAdam's mu_t in [0, beta1) (1.0 at first)
+            raise ValueError("state is corrupt: its NAdam mu_product must be in [0, 1] (1.0 at the start)")
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 

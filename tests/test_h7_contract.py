@@ -31,6 +31,9 @@ OPTIMIZER_MEMBERS = {
     optimizers.AdamW: "OPT_ADAM",  # Adam with decoupled weight decay, the same kernel branch
     optimizers.RMSprop: "OPT_RMSPROP",
     optimizers.Adagrad: "OPT_ADAGRAD",
+    optimizers.NAdam: "OPT_NADAM",
+    optimizers.RAdam: "OPT_RADAM",
+    optimizers.Adamax: "OPT_ADAMAX",
 }
 SCHEDULE_MEMBERS = {
     schedules.Constant: "SCHEDULE_CONSTANT",
@@ -49,7 +52,8 @@ STATUS_MEMBERS = {
 }
 COUNTERS = ["C_STEP", "C_CURRENT", "C_POSITION", "C_EPOCH", "C_NO_IMPROVEMENT", "C_RECORDED",
             "C_EPOCHS_RECORDED", "C_STATUS", "C_RNG", "C_BEST_STEP"]
-SCALARS = ["S_BEST_LOSS", "S_EPOCH_LOSS_SUM", "S_EPOCH_SAMPLES", "S_LAST_LOSS", "S_LAST_GRAD_NORM", "S_FIRST_LOSS"]
+SCALARS = ["S_BEST_LOSS", "S_EPOCH_LOSS_SUM", "S_EPOCH_SAMPLES", "S_LAST_LOSS", "S_LAST_GRAD_NORM", "S_FIRST_LOSS",
+           "S_MU_PRODUCT"]
 ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "Status"]
 N_SAMPLES = 10
 
@@ -124,9 +128,10 @@ def test_a_new_state_has_one_entry_per_slot():
 def test_config_fields_are_the_struct_fields():
     fields = _contract.config_fields()
     assert isinstance(fields, tuple) and len(set(fields)) == len(fields)
-    # A few fields every kernel reads, by hand (the struct declares 33).
+    # A few fields every kernel reads, by hand (the struct declares 34; momentum_decay is NAdam's).
     assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best"} <= set(fields)
-    assert len(fields) == 33
+    assert len(fields) == 34
+    assert "momentum_decay" in fields
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZER_MEMBERS), ids=lambda c: c.__name__)

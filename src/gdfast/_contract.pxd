@@ -24,6 +24,9 @@ cpdef enum OptimizerCode:
     OPT_ADAM = 1
     OPT_RMSPROP = 2
     OPT_ADAGRAD = 3
+    OPT_NADAM = 4
+    OPT_RADAM = 5
+    OPT_ADAMAX = 6
 
 # Learning-rate schedules (``_code`` of the classes in gdfast/schedules.py).
 cpdef enum ScheduleCode:
@@ -64,7 +67,8 @@ cpdef enum:
     S_LAST_LOSS = 3       # loss of the last batch
     S_LAST_GRAD_NORM = 4  # 2-norm of the last gradient (NaN before any is computed)
     S_FIRST_LOSS = 5      # mean loss of the run's first epoch (NaN before it ends)
-    N_SCALARS = 6         # the length of ``scalars``
+    S_MU_PRODUCT = 6      # NAdam's running product of its momentum coefficients mu_1 ... mu_t (1.0 at t = 0)
+    N_SCALARS = 7         # the length of ``scalars``
 
 
 # The options of one run, built by gdfast._engine.TrainOptions.kernel_config (a dict with exactly
@@ -86,6 +90,7 @@ cdef struct TrainConfig:
     double alpha
     bint centered
     double lr_decay
+    double momentum_decay      # NAdam's psi
     int schedule               # ScheduleCode
     double schedule_gamma
     double schedule_step_size
