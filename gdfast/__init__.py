@@ -33,7 +33,7 @@ from . import core, descent, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
-from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from .optimizers import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
 from .sweeps import SweepResult, grid, sweep  # gdfast.sweep is the function; its module is gdfast.sweeps
 from .training import TrainResult, train
 
@@ -42,7 +42,7 @@ __all__ = [
     "predict", "mse", "mse_gradient", "update",
     "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
     "descend", "Quadratic", "DescentPath",
-    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
     "optimizers", "schedules", "reference", "lesson",
 ]
 

@@ -6,7 +6,7 @@ from enum import IntEnum
 import numpy as np
 
 LossCode = IntEnum("LossCode", "LOSS_MSE LOSS_MAE LOSS_HUBER")
-OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD")
+OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD OPT_NADAM OPT_RADAM OPT_ADAMAX")
 ScheduleCode = IntEnum(
     "ScheduleCode",
     "SCHEDULE_CONSTANT SCHEDULE_EXPONENTIAL SCHEDULE_STEP SCHEDULE_INVSCALING SCHEDULE_COSINE SCHEDULE_TABLE",

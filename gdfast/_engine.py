@@ -145,6 +145,7 @@ class TrainOptions:
             optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
             beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
+            momentum_decay=0.0,
             schedule=schedule._code, schedule_gamma=1.0, schedule_step_size=1.0,
             schedule_power=0.0, schedule_t_max=1.0, schedule_eta_min=0.0, schedule_table=0,
             clip_norm=self.clip_norm if self.clip_norm is not None else 0.0,
@@ -235,6 +236,7 @@ def new_record(seed: int) -> np.ndarray:
     record["best_loss"] = np.inf  # no epoch has ended yet
     record["first_loss"] = np.nan
     record["last_grad_norm"] = np.nan  # no gradient norm computed yet
+    record["mu_product"] = 1.0  # NAdam's product of mu_1 ... mu_t, the empty product at t = 0
     return record
 
 
@@ -395,6 +397,8 @@ class TrainState:
                 "state is corrupt: its best loss must be a number >= 0 (inf before the first epoch), its "
                 "epoch sums finite and >= 0"
             )
+        if not 0.0 <= r["mu_product"] <= 1.0:  # a product of NAdam's mu_t in [0, beta1) (1.0 at first)
+            raise ValueError("state is corrupt: its NAdam mu_product must be in [0, 1] (1.0 at the start)")
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 

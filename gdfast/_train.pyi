@@ -55,3 +55,13 @@ def descend_quadratic(
     with_function: bool,
     scalar_pow: bool,
 ) -> tuple[int, int, int]: ...
+def optimizer_update(
+    config: dict[str, Any],
+    p: _DoubleArray,
+    grad: _DoubleArray,
+    opt_state: _DoubleArray,
+    mu_product: _DoubleArray,
+    lr: float,
+    step: int,
+    out: _DoubleArray,
+) -> None: ...

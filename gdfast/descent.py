@@ -2,7 +2,8 @@
 
 ``descend`` takes the optimizers, schedules, ``grad_tol`` and ``record_every`` of :func:`gdfast.train`.
 A :class:`Quadratic`'s gradient runs the whole loop in the compiled kernel (``src/_train.pyx``,
-``descend_quadratic``); any other callable runs the same arithmetic in a Python loop.
+``descend_quadratic``); any other callable runs the same loop in Python, each optimizer update by
+the kernels' own step (``_train.optimizer_update``).
 """
 from __future__ import annotations
 
@@ -290,66 +291,6 @@ def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scala
     return arr.astype(dtype, copy=False).reshape(-1)
 
 
-def _optimizer_step(cfg: dict[str, Any], p: np.ndarray, grad: np.ndarray, state: np.ndarray, lr: float,
-                    step: int) -> np.ndarray:
-    """The new float64 parameters after one update: ``optimizer_step`` of src/_train.pyx in NumPy,
-    operation for operation (so both loops give the same bits). ``state`` (3, size) in place."""
-    out: np.ndarray
-    c: dict[str, float] = cfg  # the numeric fields (flags read as truth values)
-    wd = c["weight_decay"]
-    code = c["optimizer"]
-    if code == 0:  # SGD
-        g = grad + wd * p
-        if c["momentum"] != 0.0:
-            buf = g if step == 1 else c["momentum"] * state[0] + (1.0 - c["dampening"]) * g
-            state[0] = buf
-            g = g + c["momentum"] * buf if c["nesterov"] else buf
-        out = p - lr * g
-        return out
-    if code == 1:  # Adam, AdamW
-        b1, b2 = c["beta1"], c["beta2"]
-        step_size = lr / (1.0 - math.pow(b1, float(step)))
-        bias2_sqrt = math.sqrt(1.0 - math.pow(b2, float(step)))
-        g = grad
-        if c["decoupled_weight_decay"]:
-            p = p * (1.0 - lr * wd)
-        else:
-            g = g + wd * p
-        m = b1 * state[0] + (1.0 - b1) * g
-        v = b2 * state[1] + (1.0 - b2) * g * g
-        state[0] = m
-        state[1] = v
-        if c["amsgrad"]:
-            v = np.where(state[2] > v, state[2], v)
-            state[2] = v
-        denom = np.sqrt(v) / bias2_sqrt + c["eps"]
-        out = p - step_size * m / denom
-        return out
-    if code == 2:  # RMSprop
-        alpha = c["alpha"]
-        g = grad + wd * p
-        v = alpha * state[0] + (1.0 - alpha) * g * g
-        state[0] = v
-        if c["centered"]:
-            m = alpha * state[1] + (1.0 - alpha) * g
-            state[1] = m
-            v = v - m * m
-            v = np.where(v < 0.0, 0.0, v)  # rounding can push the centred variance below zero
-        avg = np.sqrt(v) + c["eps"]
-        if c["momentum"] > 0.0:
-            state[2] = c["momentum"] * state[2] + g / avg
-            out = p - lr * state[2]
-            return out
-        out = p - lr * g / avg
-        return out
-    # Adagrad
-    clr = lr / (1.0 + float(step - 1) * c["lr_decay"])
-    g = grad + wd * p
-    state[0] = state[0] + g * g
-    out = p - clr * g / (np.sqrt(state[0]) + c["eps"])
-    return out
-
-
 def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], Any] | None,
                     options: TrainOptions, cfg: dict[str, Any], x_rec: np.ndarray, f_rec: np.ndarray | None,
                     steps: np.ndarray, opt_state: np.ndarray, n: int, scalar: bool) -> tuple[int, int, int]:
@@ -362,6 +303,8 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
     tol = cfg["grad_tol"]
     # Python floats for scalar float64 paths, so the arithmetic is exactly the notebook's.
     native = scalar and dtype == np.float64
+    mu_product = np.ones(1)  # NAdam's running product (the whole run is this one call)
+    p64 = np.empty(size)
     x: Any = float(x_rec[0, 0]) if native else x_rec[0].copy()
     fx = _evaluate("function", function, np.atleast_1d(x), scalar, dtype, size) if f_rec is not None else None
     steps[0] = 0
@@ -389,7 +332,10 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
         elif plain:
             x_new = x - dtype.type(lr) * g
         else:
-            x_new = _optimizer_step(cfg, np.atleast_1d(x).astype(np.float64), g64, opt_state, lr, t + 1).astype(dtype)
+            # the kernel's optimizer_step itself (src/_optimizers.pxd), in float64
+            _train.optimizer_update(cfg, np.atleast_1d(x).astype(np.float64), g64, opt_state, mu_product, lr, t + 1,
+                                    p64)
+            x_new = p64.astype(dtype)
             if native:
                 x_new = float(x_new[0])
         if not np.isfinite(x_new).all():

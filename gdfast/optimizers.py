@@ -1,9 +1,14 @@
 """Optimizers for :func:`gdfast.train`. Each update follows the algorithm torch.optim documents.
 
 The objects only hold validated hyper-parameters; the arithmetic runs inside the compiled training
-loop (``src/_train.pyx``, ``optimizer_step``) and in plain NumPy in ``gdfast.reference``.
+loop (one step per optimizer in ``src/_optimizers.pxd``) and in plain NumPy in ``gdfast.reference``
+(one twin step per optimizer there). The optimizers: :class:`SGD`, :class:`Adam`, :class:`AdamW`,
+:class:`RMSprop`, :class:`Adagrad`, :class:`NAdam`, :class:`RAdam` and :class:`Adamax`, by name
+``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``, ``"adamax"``.
 In every formula ``g`` is the loss gradient at step ``t`` (1-based), ``p`` a parameter, ``lr`` the
-(scheduled) learning rate of that step; all operations are element-wise.
+(scheduled) learning rate of that step; all operations are element-wise. Weight decay is one stage before every update: coupled (L2),
+``g = g + weight_decay * p``; or decoupled (:class:`AdamW`, ``decoupled_weight_decay=True``),
+``p = p * (1 - lr * weight_decay)``.
 """
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from typing import Any
 from ._contract import OptimizerCode
 from ._validation import check_bool, check_real
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "get_optimizer",
+           "OPTIMIZERS"]
 
 
 class Optimizer:
@@ -225,7 +231,135 @@ class Adagrad(Optimizer):
         return self.initial_accumulator_value
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+@dataclass(frozen=True)
+class NAdam(Optimizer):
+    """NAdam, Adam with Nesterov momentum (``torch.optim.NAdam``).
+
+    Algorithm (``mu_product`` is a per-run scalar, 1 before the first update, kept in the run's
+    state so a continued run matches one long run)::
+
+        g = g + weight_decay * p                (or p = p * (1 - lr * weight_decay) if decoupled)
+        mu_t = beta1 * (1 - 0.5 * 0.96**(t * momentum_decay))
+        mu_product = mu_product * mu_t
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        denom = sqrt(v / (1 - beta2**t)) + eps
+        p = p - lr * (1 - mu_t) / (1 - mu_product) * g / denom
+        p = p - lr * mu_{t+1} / (1 - mu_product * mu_{t+1}) * m / denom
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.NAdam()
+    NAdam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, momentum_decay=0.004, decoupled_weight_decay=False)
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum_decay: float = 4e-3
+    decoupled_weight_decay: bool = False
+    _code = OptimizerCode.OPT_NADAM
+    _nonnegative_state_rows = (1,)  # second moments
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
+        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        object.__setattr__(self, "momentum_decay", check_real(self.momentum_decay, "momentum_decay", low=0.0))
+        object.__setattr__(self, "decoupled_weight_decay",
+                           check_bool(self.decoupled_weight_decay, "decoupled_weight_decay"))
+
+    def _kernel_fields(self) -> dict[str, Any]:
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
+                    momentum_decay=self.momentum_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+
+
+@dataclass(frozen=True)
+class RAdam(Optimizer):
+    """RAdam, Adam with a rectified adaptive rate (``torch.optim.RAdam``).
+
+    Algorithm::
+
+        g = g + weight_decay * p                (or p = p * (1 - lr * weight_decay) if decoupled)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+        if rho_t > 5:
+            r_t = sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            p = p - lr * m_hat * sqrt(1 - beta2**t) / (sqrt(v) + eps) * r_t
+        else:
+            p = p - lr * m_hat
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.RAdam(decoupled_weight_decay=True, weight_decay=0.01).decoupled_weight_decay
+    True
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decoupled_weight_decay: bool = False
+    _code = OptimizerCode.OPT_RADAM
+    _nonnegative_state_rows = (1,)  # second moments
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
+        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        object.__setattr__(self, "decoupled_weight_decay",
+                           check_bool(self.decoupled_weight_decay, "decoupled_weight_decay"))
+
+    def _kernel_fields(self) -> dict[str, Any]:
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
+                    decoupled_weight_decay=self.decoupled_weight_decay)
+
+
+@dataclass(frozen=True)
+class Adamax(Optimizer):
+    """Adamax, Adam with the infinity norm (``torch.optim.Adamax``; default lr there 2e-3).
+
+    Algorithm::
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        u = max(beta2 * u, |g| + eps)
+        p = p - lr / (1 - beta1**t) * m / u
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> gdfast.Adamax(beta2=0.99).beta2
+    0.99
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    _code = OptimizerCode.OPT_ADAMAX
+    _nonnegative_state_rows = (1,)  # the weighted infinity norm u
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
+        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+
+    def _kernel_fields(self) -> dict[str, Any]:
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+                                          "nadam": NAdam, "radam": RAdam, "adamax": Adamax}
 
 
 def get_optimizer(optimizer: Optimizer | str | None) -> Optimizer:

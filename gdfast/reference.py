@@ -23,6 +23,7 @@ from ._validation import (
     as_array, as_float, check_bool, check_learning_rate, check_out, check_same_shape, common_float_dtype,
     prepare_bias, prepare_sample_weight, prepare_samples, promotion_scalar, shape_of,
 )
+from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
 from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, single_output
@@ -127,7 +128,7 @@ def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, nu
             grad_tol: float | None = None, record_every: int = 1) -> DescentPath:
     """:func:`gdfast.descend` as its Python loop, never the kernel (a Quadratic's methods are
     wrapped so the compiled path is not taken). Same options, same arithmetic (plain SGD in the
-    precision of x; the other optimizers in float64 as the kernel's ``optimizer_step``).
+    precision of x; the other optimizers in float64 by the kernels' own step).
 
     Examples
     --------
@@ -235,52 +236,134 @@ def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.nd
     return loss, grad
 
 
-def optimizer_step(opt: Any, p: np.ndarray, g: np.ndarray, buffers: Any, lr: float, step: int) -> Any:
-    """One torch.optim update of the flat parameters ``p`` (returns the new p; buffers in place)."""
-    name = type(opt).__name__
+# --- The optimizers: one NumPy step per class of gdfast.optimizers --------------------------------
+# Each step implements the Algorithm of its class's docstring (after the weight-decay stage of
+# ``optimizer_step``) in the parameters' dtype: ``dt`` is that scalar type, ``buffers`` the three
+# rows of the run's optimizer state (as in src/_optimizers.pxd).
+
+_Step = Callable[..., Any]
+_STEPS: dict[type[Optimizer], _Step] = {}
+
+
+def _twin_of(cls: type[Optimizer]) -> Callable[[_Step], _Step]:
+    """Register the decorated function as the NumPy step of ``cls`` (and of its subclasses)."""
+    def register(step: _Step) -> _Step:
+        _STEPS[cls] = step
+        return step
+    return register
+
+
+@_twin_of(SGD)
+def _sgd_step(opt: SGD, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+              mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.SGD`'s Algorithm; buffers[0] = b."""
+    if opt.momentum != 0:
+        m = dt(opt.momentum)
+        buffers[0] = g if step == 1 else m * buffers[0] + dt(1 - opt.dampening) * g
+        g = g + m * buffers[0] if opt.nesterov else buffers[0]
+    return p - lr * g
+
+
+@_twin_of(Adam)
+def _adam_step(opt: Adam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+               mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.Adam`'s (and AdamW's) Algorithm; buffers = m, v, v_max."""
+    b1, b2 = dt(opt.beta1), dt(opt.beta2)
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    v = buffers[1]
+    if opt.amsgrad:
+        buffers[2] = np.maximum(buffers[2], buffers[1])
+        v = buffers[2]
+    step_size = lr / dt(1 - opt.beta1**step)
+    denom = np.sqrt(v) / dt(np.sqrt(1 - opt.beta2**step)) + dt(opt.eps)
+    return p - step_size * buffers[0] / denom
+
+
+@_twin_of(RMSprop)
+def _rmsprop_step(opt: RMSprop, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+                  mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.RMSprop`'s Algorithm; buffers = v, a, b."""
+    a = dt(opt.alpha)
+    buffers[0] = a * buffers[0] + (dt(1) - a) * g * g
+    v = buffers[0]
+    if opt.centered:
+        buffers[1] = a * buffers[1] + (dt(1) - a) * g
+        v = np.maximum(v - buffers[1] * buffers[1], dt(0))
+    avg = np.sqrt(v) + dt(opt.eps)
+    if opt.momentum > 0:
+        buffers[2] = dt(opt.momentum) * buffers[2] + g / avg
+        return p - lr * buffers[2]
+    return p - lr * g / avg
+
+
+@_twin_of(Adagrad)
+def _adagrad_step(opt: Adagrad, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+                  mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.Adagrad`'s Algorithm; buffers[0] = s."""
+    clr = lr / dt(1 + (step - 1) * opt.lr_decay)
+    buffers[0] = buffers[0] + g * g
+    return p - clr * g / (np.sqrt(buffers[0]) + dt(opt.eps))
+
+
+@_twin_of(NAdam)
+def _nadam_step(opt: NAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+                mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.NAdam`'s Algorithm; buffers = m, v; ``mu_product`` (float64, shape (1,)) in place."""
+    b1, b2 = dt(opt.beta1), dt(opt.beta2)
+    mu = opt.beta1 * (1.0 - 0.5 * 0.96 ** (step * opt.momentum_decay))
+    mu_next = opt.beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * opt.momentum_decay))
+    mu_product[0] *= mu
+    product = float(mu_product[0])
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    denom = np.sqrt(buffers[1] / dt(1 - opt.beta2**step)) + dt(opt.eps)
+    p = p - lr * dt((1.0 - mu) / (1.0 - product)) * g / denom
+    return p - lr * dt(mu_next / (1.0 - product * mu_next)) * buffers[0] / denom
+
+
+@_twin_of(RAdam)
+def _radam_step(opt: RAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+                mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.RAdam`'s Algorithm; buffers = m, v."""
+    b1, b2 = dt(opt.beta1), dt(opt.beta2)
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    m_hat = buffers[0] / dt(1 - opt.beta1**step)
+    rho_inf = 2 / (1 - opt.beta2) - 1
+    rho_t = rho_inf - 2 * step * opt.beta2**step / (1 - opt.beta2**step)
+    if rho_t <= 5:
+        return p - lr * m_hat
+    r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return p - lr * m_hat * dt(np.sqrt(1 - opt.beta2**step)) / (np.sqrt(buffers[1]) + dt(opt.eps)) * dt(r_t)
+
+
+@_twin_of(Adamax)
+def _adamax_step(opt: Adamax, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
+                 mu_product: np.ndarray) -> Any:
+    """:class:`gdfast.Adamax`'s Algorithm; buffers = m, u."""
+    b1 = dt(opt.beta1)
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    buffers[1] = np.maximum(dt(opt.beta2) * buffers[1], np.abs(g) + dt(opt.eps))
+    return p - lr / dt(1 - opt.beta1**step) * buffers[0] / buffers[1]
+
+
+def optimizer_step(opt: Optimizer, p: np.ndarray, g: np.ndarray, buffers: Any, lr: float, step: int,
+                   mu_product: np.ndarray) -> Any:
+    """One torch.optim update of the flat parameters ``p`` (returns the new p; ``buffers`` and NAdam's
+    ``mu_product`` in place): the weight-decay stage, then the step registered for ``opt``'s class
+    (or its nearest registered base class)."""
     dt = p.dtype.type
-    lr = dt(lr)
-    if name == "SGD":
-        g = g + dt(opt.weight_decay) * p
-        if opt.momentum != 0:
-            m = dt(opt.momentum)
-            buffers[0] = g if step == 1 else m * buffers[0] + dt(1 - opt.dampening) * g
-            g = g + m * buffers[0] if opt.nesterov else buffers[0]
-        return p - lr * g
-    if name in ("Adam", "AdamW"):
-        b1, b2 = dt(opt.beta1), dt(opt.beta2)
-        if name == "AdamW":
-            p = p * (dt(1) - lr * dt(opt.weight_decay))
-        else:
-            g = g + dt(opt.weight_decay) * p
-        buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-        buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
-        v = buffers[1]
-        if opt.amsgrad:
-            buffers[2] = np.maximum(buffers[2], buffers[1])
-            v = buffers[2]
-        step_size = lr / dt(1 - opt.beta1**step)
-        denom = np.sqrt(v) / dt(np.sqrt(1 - opt.beta2**step)) + dt(opt.eps)
-        return p - step_size * buffers[0] / denom
-    if name == "RMSprop":
-        a = dt(opt.alpha)
-        g = g + dt(opt.weight_decay) * p
-        buffers[0] = a * buffers[0] + (dt(1) - a) * g * g
-        v = buffers[0]
-        if opt.centered:
-            buffers[1] = a * buffers[1] + (dt(1) - a) * g
-            v = np.maximum(v - buffers[1] * buffers[1], dt(0))
-        avg = np.sqrt(v) + dt(opt.eps)
-        if opt.momentum > 0:
-            buffers[2] = dt(opt.momentum) * buffers[2] + g / avg
-            return p - lr * buffers[2]
-        return p - lr * g / avg
-    if name == "Adagrad":
-        g = g + dt(opt.weight_decay) * p
-        clr = lr / dt(1 + (step - 1) * opt.lr_decay)
-        buffers[0] = buffers[0] + g * g
-        return p - clr * g / (np.sqrt(buffers[0]) + dt(opt.eps))
-    raise ValueError(f"unknown optimizer {name}")  # pragma: no cover
+    lr_t = dt(lr)
+    wd = getattr(opt, "weight_decay", 0.0)
+    if opt._kernel_fields().get("decoupled_weight_decay", False):
+        p = p * (dt(1) - lr_t * dt(wd))  # decoupled: p = p * (1 - lr * weight_decay)
+    elif wd != 0:
+        g = g + dt(wd) * p  # coupled (L2): g = g + weight_decay * p
+    for cls in type(opt).__mro__:
+        if cls in _STEPS:
+            return _STEPS[cls](opt, p, g, buffers, lr_t, step, dt, mu_product)
+    raise TypeError(f"reference: no NumPy step for optimizer class {type(opt).__name__}")  # pragma: no cover
 
 
 def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayLike | None = None,
@@ -397,7 +480,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
                 if coef < 1.0:
                     grad = grad * dtype.type(coef)
         lr = schedule(options.learning_rate, t)
-        state.params[1 - cur] = optimizer_step(options.optimizer, p, grad, buffers, lr, t + 1)
+        state.params[1 - cur] = optimizer_step(cast(Optimizer, options.optimizer), p, grad, buffers, lr, t + 1,
+                                               r["mu_product"].reshape(1))  # a view: updated in place
         cur = 1 - cur
         r["step"] = t + 1
         r["epoch_loss_sum"] += loss * len(rows)

@@ -56,7 +56,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     learning_rate : float, default 0.01
         Base step size (> 0).
     optimizer : str or Optimizer, default "sgd"
-        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an object from
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``,
+        ``"adamax"`` or an object from
         :mod:`gdfast.optimizers`.
     loss : {"mse", "mae", "huber"}, default "mse"
     huber_delta : float, default 1.0

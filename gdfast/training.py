@@ -213,7 +213,8 @@ def train(
         Record the loss every this many updates (bounded memory for long runs); epoch losses are
         then kept about as often (see ``TrainResult.epoch_losses``).
     optimizer : str or Optimizer, default "sgd"
-        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an object from
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``,
+        ``"adamax"`` or an object from
         :mod:`gdfast.optimizers` with its hyper-parameters.
     loss : {"mse", "mae", "huber"}, default "mse"
         Mean over samples and outputs, as torch's MSELoss, L1Loss and HuberLoss(delta=huber_delta).

@@ -23,12 +23,13 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    LOSS_MSE, OPT_ADAM, OPT_RMSPROP, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
+    LOSS_MSE, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
+from _optimizers cimport optimizer_step
 
 cdef extern from *:
     """
@@ -87,95 +88,6 @@ cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_
     return full_batch and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs)
 
 
-cdef inline void optimizer_step(
-    const TrainConfig* cfg,
-    const floating* p_old,
-    floating* p_new,
-    const double* grad,
-    double* state,
-    Py_ssize_t size,
-    double lr,
-    int64_t step,
-) noexcept nogil:
-    """p_new = one update of p_old by the configured optimizer (torch.optim's arithmetic).
-
-    ``step`` is the 1-based update count; ``state`` holds 3 * size doubles of optimizer buffers.
-    """
-    cdef Py_ssize_t k
-    cdef double g, p, buf, m, v, vmax, denom, avg
-    cdef double wd = cfg.weight_decay
-    cdef double* s0 = state
-    cdef double* s1 = state + size
-    cdef double* s2 = state + 2 * size
-    cdef double step_size, bias2_sqrt, clr
-
-    if cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and wd == 0.0:
-        # Plain SGD: p - lr * (g + 0 * p) is p - lr * g for the finite p a running loop holds.
-        for k in range(size):
-            p_new[k] = <floating>(p_old[k] - lr * grad[k])
-    elif cfg.optimizer == OPT_SGD:
-        for k in range(size):
-            p = p_old[k]
-            g = grad[k] + wd * p
-            if cfg.momentum != 0.0:
-                if step == 1:
-                    buf = g
-                else:
-                    buf = cfg.momentum * s0[k] + (1.0 - cfg.dampening) * g
-                s0[k] = buf
-                if cfg.nesterov:
-                    g = g + cfg.momentum * buf
-                else:
-                    g = buf
-            p_new[k] = <floating>(p - lr * g)
-    elif cfg.optimizer == OPT_ADAM:
-        step_size = lr / (1.0 - pow(cfg.beta1, <double>step))
-        bias2_sqrt = sqrt(1.0 - pow(cfg.beta2, <double>step))
-        for k in range(size):
-            p = p_old[k]
-            g = grad[k]
-            if cfg.decoupled_weight_decay:
-                p = p * (1.0 - lr * wd)
-            else:
-                g = g + wd * p
-            m = cfg.beta1 * s0[k] + (1.0 - cfg.beta1) * g
-            v = cfg.beta2 * s1[k] + (1.0 - cfg.beta2) * g * g
-            s0[k] = m
-            s1[k] = v
-            if cfg.amsgrad:
-                vmax = s2[k] if s2[k] > v else v
-                s2[k] = vmax
-                denom = sqrt(vmax) / bias2_sqrt + cfg.eps
-            else:
-                denom = sqrt(v) / bias2_sqrt + cfg.eps
-            p_new[k] = <floating>(p - step_size * m / denom)
-    elif cfg.optimizer == OPT_RMSPROP:
-        for k in range(size):
-            p = p_old[k]
-            g = grad[k] + wd * p
-            v = cfg.alpha * s0[k] + (1.0 - cfg.alpha) * g * g
-            s0[k] = v
-            if cfg.centered:
-                m = cfg.alpha * s1[k] + (1.0 - cfg.alpha) * g
-                s1[k] = m
-                v = v - m * m
-                if v < 0.0:  # rounding can push the centred variance below zero
-                    v = 0.0
-            avg = sqrt(v) + cfg.eps
-            if cfg.momentum > 0.0:
-                buf = cfg.momentum * s2[k] + g / avg
-                s2[k] = buf
-                p_new[k] = <floating>(p - lr * buf)
-            else:
-                p_new[k] = <floating>(p - lr * g / avg)
-    else:  # OPT_ADAGRAD
-        clr = lr / (1.0 + <double>(step - 1) * cfg.lr_decay)
-        for k in range(size):
-            p = p_old[k]
-            g = grad[k] + wd * p
-            v = s0[k] + g * g
-            s0[k] = v
-            p_new[k] = <floating>(p - clr * g / (sqrt(v) + cfg.eps))
 
 
 cdef inline bint interrupted(int* stop_flag) noexcept nogil:
@@ -427,7 +339,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                         grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, rec.step)
-        optimizer_step(&cfg, current, other, grad, run.opt_state, size, lr, rec.step + 1)
+        optimizer_step(&cfg, current, other, grad, run.opt_state, &rec.mu_product, size, lr, rec.step + 1)
         rec.current = 1 - rec.current
         rec.step += 1
 
@@ -815,7 +727,8 @@ def descend_quadratic(
     STATUS_DIVERGED if g is not finite, with STATUS_CONVERGED if its 2-norm (summed in order, in
     double) is < grad_tol > 0; then the optimizer step at the scheduled rate. Plain SGD (no momentum,
     no weight decay) is x - lr * g in the path's precision, the lesson's loop to the bit; the other
-    optimizers are ``optimizer_step`` (double buffers in ``opt_state``, shape (3, dim)). A new x (or
+    optimizers are ``optimizer_step`` of src/_optimizers.pxd (double buffers in ``opt_state``, shape
+    (3, dim)). A new x (or
     f(x) when ``with_function``) that is not finite ends the run at the previous point
     (STATUS_DIVERGED). Points after a multiple of record_every updates, and the last one, are written
     to x_rec / f_rec with their update count in steps_rec (capacity n_steps // record_every + 2).
@@ -837,6 +750,7 @@ def descend_quadratic(
     cdef bint want_norm = cfg.grad_tol > 0.0
     cdef bint finite = True
     cdef double lr, g, norm2
+    cdef double mu_product = 1.0  # NAdam's (the whole run is this one call)
     cdef PyObject* saved[3]
     cdef floating* cur = <floating*>malloc(2 * dim * sizeof(floating))
     cdef floating* nxt = cur + dim
@@ -879,7 +793,7 @@ def descend_quadratic(
                 for k in range(dim):
                     nxt[k] = cur[k] - step_lr * <floating>grad[k]
             else:
-                optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], dim, lr, t + 1)
+                optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], &mu_product, dim, lr, t + 1)
             for k in range(dim):
                 finite = finite and isfinite(nxt[k])
             if finite and with_function:
@@ -925,3 +839,36 @@ def descend_quadratic(
     if status == STATUS_INTERRUPTED:
         _raise_stashed(saved)
     return status, t, n_rec
+
+
+def optimizer_update(
+    dict config,
+    const double[::1] p,
+    const double[::1] grad,
+    double[:, ::1] opt_state,
+    double[::1] mu_product,
+    double lr,
+    int64_t step,
+    double[::1] out,
+):
+    """``out`` = p after one update (number ``step``, 1-based) by the optimizer of ``config`` (a
+    TrainConfig) at rate ``lr``: the kernels' ``optimizer_step``, for gdfast.descend's Python loop,
+    the GIL released. ``opt_state`` (3, size) and ``mu_product`` (NAdam's, shape (1,)) are updated
+    in place; p and grad are not modified (``out`` may be p).
+    """
+    cdef TrainConfig cfg = config
+    cdef Py_ssize_t size = p.shape[0]
+    if grad.shape[0] != size or out.shape[0] != size or opt_state.shape[0] != 3 or opt_state.shape[1] != size:
+        raise ValueError(f"optimizer_update: p, grad, out of one size and opt_state (3, size); got {size}, "
+                         f"{grad.shape[0]}, {out.shape[0]} and ({opt_state.shape[0]}, {opt_state.shape[1]})")
+    if mu_product.shape[0] != 1:
+        raise ValueError(f"optimizer_update: mu_product must have shape (1,); got ({mu_product.shape[0]},)")
+    if size == 0:
+        return
+    cdef double* g = <double*>malloc(size * sizeof(double))  # the step overwrites its gradient
+    if g == NULL:
+        raise MemoryError()
+    with nogil:
+        memcpy(g, &grad[0], size * sizeof(double))
+        optimizer_step(&cfg, &p[0], &out[0], g, &opt_state[0, 0], &mu_product[0], size, lr, step)
+    free(g)

@@ -31,6 +31,9 @@ OPTIMIZER_MEMBERS = {
     optimizers.AdamW: "OPT_ADAM",  # Adam with decoupled weight decay, the same kernel branch
     optimizers.RMSprop: "OPT_RMSPROP",
     optimizers.Adagrad: "OPT_ADAGRAD",
+    optimizers.NAdam: "OPT_NADAM",
+    optimizers.RAdam: "OPT_RADAM",
+    optimizers.Adamax: "OPT_ADAMAX",
 }
 SCHEDULE_MEMBERS = {
     schedules.Constant: "SCHEDULE_CONSTANT",
@@ -52,7 +55,7 @@ RECORD_FIELDS = {
     "step": "i8", "current": "i8", "position": "i8", "epoch": "i8", "no_improvement": "i8", "best_step": "i8",
     "rng": "u8", "status": "i8", "history_origin": "i8", "epoch_origin": "i8", "recorded": "i8",
     "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
-    "last_loss": "f8", "last_grad_norm": "f8",
+    "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8",
 }
 ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "Status"]
 N_SAMPLES = 10
@@ -138,9 +141,10 @@ def test_a_new_state_has_a_fresh_record():
 def test_config_fields_are_the_struct_fields():
     fields = _contract.config_fields()
     assert isinstance(fields, tuple) and len(set(fields)) == len(fields)
-    # A few fields every kernel reads, by hand (the struct declares 33).
+    # A few fields every kernel reads, by hand (the struct declares 34; momentum_decay is NAdam's).
     assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best"} <= set(fields)
-    assert len(fields) == 33
+    assert len(fields) == 34
+    assert "momentum_decay" in fields
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZER_MEMBERS), ids=lambda c: c.__name__)

@@ -24,6 +24,9 @@ cpdef enum OptimizerCode:
     OPT_ADAM = 1
     OPT_RMSPROP = 2
     OPT_ADAGRAD = 3
+    OPT_NADAM = 4
+    OPT_RADAM = 5
+    OPT_ADAMAX = 6
 
 # Learning-rate schedules (``_code`` of the classes in gdfast/schedules.py).
 cpdef enum ScheduleCode:
@@ -65,6 +68,7 @@ cdef packed struct RunRecord:
     double epoch_samples      # samples seen in the current epoch
     double last_loss          # loss of the last batch
     double last_grad_norm     # 2-norm of the last gradient (NaN before any is computed)
+    double mu_product         # NAdam's running product of its momentum coefficients mu_1 ... mu_t (1 at t = 0)
 
 
 # The options of one run, built by gdfast._engine.TrainOptions.kernel_config (a dict with exactly
@@ -86,6 +90,7 @@ cdef struct TrainConfig:
     double alpha
     bint centered
     double lr_decay
+    double momentum_decay      # NAdam's psi
     int schedule               # ScheduleCode
     double schedule_gamma
     double schedule_step_size
