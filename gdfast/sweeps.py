@@ -279,7 +279,9 @@ def sweep(
         k start points, converted to the float dtype of ``W``, ``X`` and ``Y`` (they do not promote it).
     configs : sequence of dict, optional
         Per-run overrides of any :func:`gdfast.train` option except ``fit_intercept``
-        (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``); :func:`grid` builds them.
+        (e.g. ``{"optimizer": "adam", "learning_rate": 1e-3}``); :func:`grid` builds them. A
+        run's own ``num_iterations`` or ``num_epochs`` replaces the shared length, whichever way
+        each is given.
     n_threads : int, optional
         Threads to spread the runs over (default: all the cores OpenMP sees). In a process forked
         (``os.fork``, multiprocessing's ``"fork"`` start method) after a parallel sweep ran in its

@@ -881,6 +881,10 @@ def test_fuzz_sweep(data):
     starts = materialize(kw.get("initial_weights"))
     for cfg, r in zip(sres.configs, sres.results):
         one = dict(opts)
+        # Documented: a run's own length (num_iterations or num_epochs) replaces the shared one.
+        if {"num_iterations", "num_epochs"} & set(cfg):
+            one.pop("num_iterations", None)
+            one.pop("num_epochs", None)
         one.update(cfg)
         start = one.pop("initial_weights", None)
         # Start points are cast to the dtype the sweep computes in (that of W, X and Y; see its docstring).

@@ -143,3 +143,18 @@ def test_sweep_does_not_modify_inputs(data):
     gdfast.sweep(W0, X, Y, initial_weights=starts, learning_rates=[0.1], num_iterations=5, n_threads=2)
     for a, b in zip(keep, (W0, X, Y, starts)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_runs_own_length_replaces_the_shared_one():
+    """Documented: a config's num_iterations replaces a shared num_epochs (and the other way round);
+    the fuzz's oracle once combined both into a train call that train refuses."""
+    X = np.arange(12.0).reshape(6, 2) / 10
+    Y = X @ np.array([[1.0], [-2.0]])
+    W = np.zeros((1, 2))
+    s = gdfast.sweep(W, X, Y, num_epochs=4, batch_size=2, seeds=[3],
+                     configs=[{"num_iterations": 5}, {"learning_rate": 0.1}])
+    assert [r.n_iter for r in s.results] == [5, 4 * 3]  # 5 updates; 4 epochs of 3 batches
+    same = gdfast.train(W, X, Y, num_iterations=5, batch_size=2, seed=3)
+    assert s.results[0].W.tobytes() == same.W.tobytes()
+    s = gdfast.sweep(W, X, Y, num_iterations=7, batch_size=2, seeds=[3], configs=[{"num_epochs": 1}])
+    assert s.results[0].n_iter == 3
