@@ -22,7 +22,9 @@ import numpy.typing as npt
 
 from . import _train
 from ._contract import RECORD_DTYPE, LossCode, Status
-from ._validation import as_array, as_float, check_bool, check_int, check_learning_rate, check_real
+from ._validation import (
+    as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
+)
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
@@ -82,6 +84,13 @@ class TrainOptions:
     record_every: int = 1
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     restore_best: bool = False
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> "TrainOptions":
+        """Validate the options among a train-like function's arguments (``locals()`` at its top):
+        every option field and deprecated alias, nothing else (the data, ``state``, ``progress``)."""
+        names = set(cls.__dataclass_fields__) | set(RENAMED_OPTIONS)
+        return cls.from_kwargs(**{name: value for name, value in arguments.items() if name in names})
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
@@ -401,6 +410,48 @@ class TrainState:
             raise ValueError("state is corrupt: its NAdam mu_product must be in [0, 1] (1.0 at the start)")
         if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
+
+
+@dataclass(frozen=True)
+class TrainCall:
+    """A validated call of ``gdfast.train`` (or its twin): its options, its data as 2-D arrays
+    (``vector``: W was 1-D), its number of updates, the state it starts from (a copy when
+    ``state=`` was given, never the caller's) and the seed it reports (-1: continued, not drawn)."""
+
+    options: TrainOptions
+    W: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
+    vector: bool
+    n_steps: int
+    start: TrainState
+    seed: int
+
+    @classmethod
+    def prepare(cls, arguments: dict[str, Any]) -> "TrainCall":
+        """Validate a train call from its arguments (``locals()`` at the top of the function)."""
+        options = TrainOptions.from_arguments(arguments)
+        check_bool(arguments["progress"], "progress")
+        W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
+        sw = prepare_sample_weight(arguments["sample_weight"], X2)
+        n_samples = X2.shape[0]
+        n_steps = options.resolved_num_iterations(n_samples)
+        bias = initial_bias(arguments["b"], W, options)
+        state = arguments["state"]
+        if state is None:
+            seed = options.seed if options.seed is not None else draw_seed()
+            start = TrainState.new(W, bias, n_samples, options, seed)
+        else:
+            if not isinstance(state, TrainState):
+                raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
+            start = state.copy()  # checked after copying, so no other thread can change what was checked
+            TrainState.check_compatible(start, W, n_samples, options, n_steps)
+            if bias is not None and not np.array_equal(start.current_params()[W.size:], bias):
+                raise ValueError("b differs from the state's current bias: pass result.b with result.state")
+            seed = options.seed if options.seed is not None else -1
+        return cls(options=options, W=W, X=X2, Y=Y2, sample_weight=sw, vector=vector, n_steps=n_steps,
+                   start=start, seed=seed)
 
 
 def initial_bias(b: Any, W: np.ndarray, options: TrainOptions) -> np.ndarray | None:

@@ -16,15 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainOptions, TrainState, draw_seed,
-    epoch_record_every, initial_bias,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainCall, TrainOptions, TrainState,
+    epoch_record_every,
 )
 from ._validation import (
-    as_array, as_float, check_bool, check_learning_rate, check_out, check_same_shape, common_float_dtype,
-    prepare_bias, prepare_sample_weight, prepare_samples, promotion_scalar, shape_of,
+    as_array, as_float, check_learning_rate, check_out, check_same_shape, common_float_dtype,
+    prepare_bias, prepare_samples, promotion_scalar, shape_of,
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
-from .schedules import Schedule
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, single_output
 
@@ -386,30 +385,10 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
     >>> result.loss < 1e-10, result.n_iter
     (True, 200)
     """
-    options = TrainOptions.from_kwargs(
-        learning_rate=learning_rate, num_iterations=num_iterations, grad_tol=grad_tol, tol=tol,
-        record_every=record_every,
-        optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
-        batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
-        loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
-        divergence_factor=divergence_factor, restore_best=restore_best,
-    )
-    check_bool(progress, "progress")
-    W, X2, Y2, _, vector = prepare_samples(W, X, Y)
-    sw = prepare_sample_weight(sample_weight, X2)
-    n_samples = X2.shape[0]
-    n_steps = options.resolved_num_iterations(n_samples)
-    if state is None:
-        used_seed = options.seed if options.seed is not None else draw_seed()
-        state = TrainState.new(W, initial_bias(b, W, options), n_samples, options, used_seed)
-    else:
-        if not isinstance(state, TrainState):
-            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
-        state = state.copy()
-        TrainState.check_compatible(state, W, n_samples, options, n_steps)
-        used_seed = options.seed if options.seed is not None else -1
-    start = state.copy()
-    result = _run_reference(options, X2, Y2, sw, state, n_steps, used_seed)
+    call = TrainCall.prepare(locals())  # the validation of gdfast.train (input checks, not arithmetic)
+    options, X2, Y2, sw, start, used_seed = call.options, call.X, call.Y, call.sample_weight, call.start, call.seed
+    state = start.copy()
+    result = _run_reference(options, X2, Y2, sw, state, call.n_steps, used_seed)
     if result.diverged and not np.isfinite(result.loss):
         # Only batches' losses were seen: the last earlier iterate whose loss on all samples is
         # finite, by running the same loop again for fewer updates.
@@ -422,7 +401,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
                 result = replace(again, diverged=True, status=STATUS_NAMES[DIVERGED], converged=False,
                                  stopped_early=False)
                 break
-    return single_output(result) if vector else result
+    return single_output(result) if call.vector else result
 
 
 def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,

@@ -11,10 +11,8 @@ import numpy.typing as npt
 
 from . import _train
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainOptions, TrainState, draw_seed, history_sizes,
-    initial_bias,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, history_sizes,
 )
-from ._validation import check_bool, prepare_sample_weight, prepare_samples
 from .optimizers import Optimizer
 from .schedules import Schedule
 
@@ -278,37 +276,14 @@ def train(
     >>> result.loss < 1e-10
     True
     """
-    options = TrainOptions.from_kwargs(
-        learning_rate=learning_rate, num_iterations=num_iterations, grad_tol=grad_tol, tol=tol,
-        record_every=record_every,
-        optimizer=optimizer, loss=loss, huber_delta=huber_delta, fit_intercept=fit_intercept,
-        batch_size=batch_size, shuffle=shuffle, seed=seed, num_epochs=num_epochs, schedule=schedule,
-        loss_tol=loss_tol, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
-        divergence_factor=divergence_factor, restore_best=restore_best,
-    )
-    progress = check_bool(progress, "progress")
-    W, X2, Y2, _, vector = prepare_samples(W, X, Y)
-    sw = prepare_sample_weight(sample_weight, X2)
-    n_samples = X2.shape[0]
-    n_steps = options.resolved_num_iterations(n_samples)
-    if state is None:
-        used_seed = options.seed if options.seed is not None else draw_seed()
-        start = TrainState.new(W, initial_bias(b, W, options), n_samples, options, used_seed)
-    else:
-        if not isinstance(state, TrainState):
-            raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
-        start = state.copy()  # checked after copying, so no other thread can change what was checked
-        TrainState.check_compatible(start, W, n_samples, options, n_steps)
-        bias = initial_bias(b, W, options)
-        if bias is not None and not np.array_equal(start.current_params()[W.size:], bias):
-            raise ValueError("b differs from the state's current bias: pass result.b with result.state")
-        used_seed = options.seed if options.seed is not None else -1
-    cfg = options.kernel_config(n_samples, end_step=start.step + n_steps)
+    call = TrainCall.prepare(locals())
+    options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
+    cfg = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
     # of a diverged run.
-    runs = _advance(cfg, options, X2, Y2, sw, start, n_steps, progress)
-    result = finish(cfg, options, X2, Y2, sw, runs, 0, start, used_seed)
-    return single_output(result) if vector else result
+    runs = _advance(cfg, options, X2, Y2, sw, start, call.n_steps, progress)
+    result = finish(cfg, options, X2, Y2, sw, runs, 0, start, call.seed)
+    return single_output(result) if call.vector else result
 
 
 def single_output(result: TrainResult) -> TrainResult:

@@ -102,6 +102,15 @@ cdef inline bint interrupted(int* stop_flag) noexcept nogil:
     return stop
 
 
+cdef inline bint poll_due(int64_t* left, int64_t every) noexcept nogil:
+    """Count one update down: True every ``every``-th update (time to poll ``interrupted``)."""
+    left[0] -= 1
+    if left[0] != 0:
+        return False
+    left[0] = every
+    return True
+
+
 cdef struct Problem:
     # What every run of a set shares: the data (of the set's float type; void* since a struct
     # cannot be fused) and its sizes.
@@ -200,12 +209,9 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
             rec.first_loss = loss
         if loss < rec.best_loss:
             rec.best_loss = loss
-        left.check -= 1
-        if left.check == 0:
-            left.check = check_every
-            if interrupted(stop_flag):
-                status = STATUS_INTERRUPTED
-                break
+        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
     run.record[0] = rec
     return status
 
@@ -384,12 +390,9 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 status = STATUS_NO_IMPROVEMENT
                 break
 
-        left.check -= 1
-        if left.check == 0:
-            left.check = check_every
-            if interrupted(stop_flag):
-                status = STATUS_INTERRUPTED
-                break
+        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
 
     rec.status = status
     run.record[0] = rec
