@@ -149,7 +149,7 @@ class TrainOptions:
         if end_step is None:
             end_step = self.resolved_num_iterations(n_samples)
         schedule = self.resolved_schedule(end_step)
-        cfg = dict(
+        fields = dict(
             loss=LOSSES[self.loss], huber_delta=self.huber_delta,
             optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
@@ -168,9 +168,9 @@ class TrainOptions:
             divergence_factor=self.divergence_factor if self.divergence_factor is not None else 0.0,
             restore_best=self.restore_best,
         )
-        cfg.update(cast(Optimizer, self.optimizer)._kernel_fields())
-        cfg.update(schedule._kernel_fields())
-        return cfg
+        fields.update(cast(Optimizer, self.optimizer)._kernel_fields())
+        fields.update(schedule._kernel_fields())
+        return fields
 
     def resolved_schedule(self, end_step: int) -> Schedule:
         """The schedule of a call ending at update ``end_step``, checked to cover every update."""
@@ -513,12 +513,12 @@ class RunSet:
     """K >= 1 runs on the same data, their arrays stacked along a leading run axis.
 
     ``records[r]``, ``params[r]``, ``opt_state[r]``, ``perm[r, :n_samples]`` and the history rows
-    are run r's; ``configs[r]`` its kernel config. ``advance``/``run`` move every run forward with
+    are run r's; ``kernel_configs[r]`` its kernel config. ``advance``/``run`` move every run forward with
     one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
     :class:`TrainState`. Made by :meth:`of` from the runs' start states.
     """
 
-    configs: list[dict[str, Any]]
+    kernel_configs: list[dict[str, Any]]
     records: np.ndarray
     params: np.ndarray
     opt_state: np.ndarray
@@ -531,7 +531,7 @@ class RunSet:
     n_samples: int
 
     @classmethod
-    def of(cls, starts: Sequence[TrainState], configs: list[dict[str, Any]],
+    def of(cls, starts: Sequence[TrainState], kernel_configs: list[dict[str, Any]],
            history_lengths: Sequence[tuple[int, int]], n_samples: int) -> "RunSet":
         """A set of the runs that start at ``starts`` (copied), histories of the given lengths.
 
@@ -549,10 +549,10 @@ class RunSet:
         records["epoch_origin"] = records["epoch"]
         records["recorded"] = records["epochs_recorded"] = 0
         records["status"] = RUNNING
-        full_batch = all(c["batch_size"] >= n_samples and not c["shuffle"] for c in configs)
+        full_batch = all(c["batch_size"] >= n_samples and not c["shuffle"] for c in kernel_configs)
         history = np.full((k, max(h for h, _ in history_lengths)), np.nan)
         return cls(
-            configs=list(configs), records=records,
+            kernel_configs=list(kernel_configs), records=records,
             params=_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in starts], starts[0].params.dtype,
                           aligned),
             opt_state=_stack([s.opt_state for s in starts], np.float64, aligned),
@@ -575,7 +575,7 @@ class RunSet:
     def advance(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
         """One kernel call: run r advances by up to ``n_steps[r]`` updates."""
-        _train.advance_runs(self.configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
+        _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
                             self.opt_state, self.perm, self.history, self.epoch_history,
                             np.ascontiguousarray(n_steps, dtype=np.int64), n_threads, X_double)
 
@@ -592,17 +592,17 @@ class RunSet:
         left = np.array(n_steps, dtype=np.int64)
         if _train.openmp_forked():
             n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
-        n_threads = max(1, min(n_threads, len(self.configs)))
+        n_threads = max(1, min(n_threads, len(self.kernel_configs)))
         if between_calls is None:
             self.advance(X, Y, sample_weight, left, n_threads)
             return
         n_samples, n_features = X.shape
         # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per call.
         X_double = (X.astype(np.float64) if X.dtype == np.float32 and any(
-            _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]) for c in self.configs) else None)
+            _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs) else None)
         adapt = updates_per_call is None
         per_update = sum(min(int(c["batch_size"]), n_samples) * n_features * Y.shape[1] * 2 + UPDATE_OVERHEAD
-                         for c in self.configs)
+                         for c in self.kernel_configs)
         per_call = updates_per_call or max(1, CALL_WORK * n_threads // per_update)
         while True:
             todo = np.minimum(left, per_call)

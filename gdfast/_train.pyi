@@ -14,9 +14,9 @@ _IndexArray = npt.NDArray[np.intp]
 def have_openmp() -> bool: ...
 def max_threads() -> int: ...
 def _threads_used(n_threads: int) -> int: ...
-def run_uses_blas(config: dict[str, Any], n_samples: int, n_features: int, n_outputs: int) -> bool: ...
+def run_uses_blas(kernel_config: dict[str, Any], n_samples: int, n_features: int, n_outputs: int) -> bool: ...
 def advance_runs(
-    configs: list[dict[str, Any]],
+    kernel_configs: list[dict[str, Any]],
     X: _FloatArray,
     Y: _FloatArray,
     sample_weight: _FloatArray | None,
@@ -34,7 +34,7 @@ def advance_runs(
 def openmp_forked() -> bool: ...
 def take_fork_warning() -> bool: ...
 def dataset_loss(
-    config: dict[str, Any],
+    kernel_config: dict[str, Any],
     X: _FloatArray,
     Y: _FloatArray,
     sample_weight: _FloatArray | None,
@@ -43,7 +43,7 @@ def dataset_loss(
     residual_grad: _DoubleArray,
 ) -> float: ...
 def descend_quadratic(
-    config: dict[str, Any],
+    kernel_config: dict[str, Any],
     a: float,
     b: float,
     c: float,
@@ -56,7 +56,7 @@ def descend_quadratic(
     scalar_pow: bool,
 ) -> tuple[int, int, int]: ...
 def optimizer_update(
-    config: dict[str, Any],
+    kernel_config: dict[str, Any],
     p: _DoubleArray,
     grad: _DoubleArray,
     opt_state: _DoubleArray,

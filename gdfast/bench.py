@@ -44,7 +44,7 @@ LESSON_LR = 0.01
 SWEEP_LRS = np.logspace(-4, -1, 64)
 
 
-class BenchConfig(TypedDict):
+class BenchSizes(TypedDict):
     """Iteration counts (gdfast's ``*_n``, the NumPy reference's ``*_n_ref``) and repeats of a run."""
 
     repeats: int
@@ -61,12 +61,12 @@ class BenchConfig(TypedDict):
     lat_n_ref: int
 
 
-FULL = BenchConfig(
+FULL = BenchSizes(
     repeats=5, seed_n=1_000_000, seed_n_ref=20_000, batch_n={4: 100_000, 64: 2_000, 512: 30},
     batch_n_ref={4: 3_000, 64: 300, 512: 20}, persample_epochs=200, sweep_n=10_000, sweep_n_ref=200,
     quad_n=1_000_000, quad_n_ref=50_000, lat_n=200_000, lat_n_ref=20_000,
 )
-QUICK = BenchConfig(
+QUICK = BenchSizes(
     repeats=3, seed_n=200_000, seed_n_ref=2_000, batch_n={4: 5_000, 64: 100, 512: 3},
     batch_n_ref={4: 200, 64: 30, 512: 2}, persample_epochs=20, sweep_n=2_000, sweep_n_ref=10,
     quad_n=200_000, quad_n_ref=5_000, lat_n=20_000, lat_n_ref=2_000,
@@ -215,7 +215,7 @@ def _repeat_call(func: Callable[[], Any]) -> Callable[[int], Any]:
     return run
 
 
-def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workload]:
+def workloads(dtype: _FType, sizes: BenchSizes, threads: int = 2) -> list[Workload]:
     """Every workload of the suite for one dtype, in table order.
 
     ``threads > 1`` adds the row ``sweep-64 (<threads> threads)``, timed beside the one-thread sweep.
@@ -235,14 +235,14 @@ def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workloa
     out: list[Workload] = []
     W, x, y = _lesson_problem(dtype)
     fast, ref = _train_pair(W, x, y, learning_rate=LESSON_LR)
-    out.append(Workload("seed", dn, fast, ref, cfg["seed_n"], cfg["seed_n_ref"], cfg["seed_n_ref"], problem=(W, x, y),
+    out.append(Workload("seed", dn, fast, ref, sizes["seed_n"], sizes["seed_n_ref"], sizes["seed_n_ref"], problem=(W, x, y),
                         options={"learning_rate": LESSON_LR}))
     for d, opt in ((4, "sgd"), (64, "sgd"), (512, "sgd"), (64, "adam")):
         Wb, Xb, Yb = _batch_problem(d, dtype)
         options = {"learning_rate": 0.01 if opt == "adam" else 0.1, "optimizer": opt}
         fast, ref = _train_pair(Wb, Xb, Yb, **options)
-        n_ref = cfg["batch_n_ref"][d]
-        out.append(Workload(f"{'adam' if opt == 'adam' else 'batch'}-{d}", dn, fast, ref, cfg["batch_n"][d], n_ref,
+        n_ref = sizes["batch_n_ref"][d]
+        out.append(Workload(f"{'adam' if opt == 'adam' else 'batch'}-{d}", dn, fast, ref, sizes["batch_n"][d], n_ref,
                             n_ref, problem=(Wb, Xb, Yb), options=options))
 
     Wp, Xp, Yp = _batch_problem(64, dtype, n_outputs=1)
@@ -255,7 +255,7 @@ def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workloa
     def persample_ref(k: int) -> Any:
         return reference.train(Wp, Xp, Yp, num_epochs=k, record_every=k * n_samples, **per_sample).W
 
-    out.append(Workload("persample-64", dn, persample_fast, persample_ref, cfg["persample_epochs"], 1, 1,
+    out.append(Workload("persample-64", dn, persample_fast, persample_ref, sizes["persample_epochs"], 1, 1,
                         unit=n_samples, note="256 x 64, 1 output, batch_size=1, no shuffle", problem=(Wp, Xp, Yp),
                         options=per_sample))
 
@@ -272,7 +272,7 @@ def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workloa
 
     for n_threads in (1, threads) if threads > 1 else (1,):
         out.append(Workload("sweep-64" if n_threads == 1 else f"sweep-64 ({n_threads} threads)", dn, sweep(n_threads),
-                            sweep_ref, cfg["sweep_n"], cfg["sweep_n_ref"], cfg["sweep_n_ref"], unit=len(SWEEP_LRS),
+                            sweep_ref, sizes["sweep_n"], sizes["sweep_n_ref"], sizes["sweep_n_ref"], unit=len(SWEEP_LRS),
                             note=f"ns per iteration of one config; n_threads={n_threads}",
                             baseline=sweep(1) if n_threads > 1 else None, problem=(W, x, y),
                             options={"learning_rates": SWEEP_LRS, "n_threads": n_threads}))
@@ -286,7 +286,7 @@ def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workloa
     def quad_ref(k: int) -> Any:
         return reference.descend(f.gradient, x0, learning_rate=0.1, num_iterations=k).x
 
-    out.append(Workload("quad1d", dn, quad_fast, quad_ref, cfg["quad_n"], cfg["quad_n_ref"], cfg["quad_n_ref"],
+    out.append(Workload("quad1d", dn, quad_fast, quad_ref, sizes["quad_n"], sizes["quad_n_ref"], sizes["quad_n_ref"],
                         note="descend() stores the whole path (n+1 points)", problem=(x0,),
                         options={"learning_rate": 0.1}))
 
@@ -302,8 +302,8 @@ def workloads(dtype: _FType, cfg: BenchConfig, threads: int = 2) -> list[Workloa
         ("update", lambda: gdfast.update(W, G, lr), lambda: W - lr * G, "W - lr * G"),
     ]
     for name, fast_call, ref_call, expr in cases:
-        out.append(Workload(f"latency {name}", dn, _repeat_call(fast_call), _repeat_call(ref_call), cfg["lat_n"],
-                            cfg["lat_n_ref"], 1, note=f"ns per call vs `{expr}`"))
+        out.append(Workload(f"latency {name}", dn, _repeat_call(fast_call), _repeat_call(ref_call), sizes["lat_n"],
+                            sizes["lat_n_ref"], 1, note=f"ns per call vs `{expr}`"))
     return out
 
 
@@ -334,8 +334,8 @@ def time_workload(w: Workload, repeats: int, others: Mapping[str, tuple[Callable
     --------
     >>> import numpy as np
     >>> from gdfast.bench import QUICK, time_workload, workloads
-    >>> cfg = dict(QUICK, quad_n=1000, quad_n_ref=100)
-    >>> quad = next(w for w in workloads(np.float64, cfg) if w.name == "quad1d")
+    >>> sizes = dict(QUICK, quad_n=1000, quad_n_ref=100)
+    >>> quad = next(w for w in workloads(np.float64, sizes) if w.name == "quad1d")
     >>> row, ns = time_workload(quad, repeats=2)
     >>> row["workload"], row["ratio_min"] <= row["ratio"] <= row["ratio_max"], ns["gdfast"].shape
     ('quad1d', True, (2,))
@@ -376,12 +376,12 @@ def run_suite(quick: bool = False, dtypes: Sequence[str] = ("float64", "float32"
     """
     from threadpoolctl import threadpool_limits
 
-    cfg = QUICK if quick else FULL
+    sizes = QUICK if quick else FULL
     rows = []
     with threadpool_limits(limits=1):
         for dn in dtypes:
-            for w in workloads(np.dtype(dn).type, cfg, threads):
-                row, _ = time_workload(w, cfg["repeats"])
+            for w in workloads(np.dtype(dn).type, sizes, threads):
+                row, _ = time_workload(w, sizes["repeats"])
                 rows.append(row)
                 if log is not None:
                     log(row)
@@ -425,9 +425,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    cfg = QUICK if args.quick else FULL
+    sizes = QUICK if args.quick else FULL
     print(f"gdfast {__version__} bench ({'quick' if args.quick else 'full'}): NumPy reference time / gdfast "
-          f"time per iteration, {cfg['repeats']} interleaved repeats, BLAS on 1 thread; load average {load}")
+          f"time per iteration, {sizes['repeats']} interleaved repeats, BLAS on 1 thread; load average {load}")
     print(f"{'workload':<21} {'dtype':<8} {'gdfast':>10} {'NumPy':>10} {'ratio':>9}  (spread over repeats)")
     t = time.perf_counter()
     run_suite(quick=args.quick, dtypes=dtypes, threads=args.threads, log=_print_row)

@@ -244,7 +244,7 @@ def descend(
             f"num_iterations = {n} is too large: the path of {capacity} points would not fit an array "
             "(pass record_every to keep fewer points)"
         )
-    config = options.kernel_config(n_samples=1)
+    kernel_config = options.kernel_config(n_samples=1)
     opt_state = np.zeros((3, start.size), dtype=np.float64)
     opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
     x_rec = np.empty((capacity, start.size), dtype=dtype)
@@ -253,12 +253,12 @@ def descend(
     steps = np.empty(capacity, dtype=np.int64)
     if quad is not None:
         status, n_done, n_rec = _train.descend_quadratic(
-            config, quad.a, quad.b, quad.c, x_rec, x_rec[:1] if f_rec is None else f_rec, steps, opt_state, n,
+            kernel_config, quad.a, quad.b, quad.c, x_rec, x_rec[:1] if f_rec is None else f_rec, steps, opt_state, n,
             f_rec is not None,
             scalar,  # a scalar start is evaluated as a Python/NumPy scalar: x**2 is pow(x, 2) there
         )
     else:
-        status, n_done, n_rec = _python_descent(gradient, function, options, config, x_rec, f_rec, steps,
+        status, n_done, n_rec = _python_descent(gradient, function, options, kernel_config, x_rec, f_rec, steps,
                                                 opt_state, n, scalar)
 
     if status == DIVERGED:
@@ -292,15 +292,15 @@ def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scala
 
 
 def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], Any] | None,
-                    options: TrainOptions, cfg: dict[str, Any], x_rec: np.ndarray, f_rec: np.ndarray | None,
+                    options: TrainOptions, kernel_config: dict[str, Any], x_rec: np.ndarray, f_rec: np.ndarray | None,
                     steps: np.ndarray, opt_state: np.ndarray, n: int, scalar: bool) -> tuple[int, int, int]:
     """The compiled loop's twin for arbitrary callables: (status, updates done, points recorded)."""
     dtype, size = x_rec.dtype, x_rec.shape[1]
     every = options.record_every
     lr0 = options.learning_rate
     schedule = options.resolved_schedule(n)
-    plain = cfg["optimizer"] == 0 and cfg["momentum"] == 0.0 and cfg["weight_decay"] == 0.0
-    tol = cfg["grad_tol"]
+    plain = kernel_config["optimizer"] == 0 and kernel_config["momentum"] == 0.0 and kernel_config["weight_decay"] == 0.0
+    tol = kernel_config["grad_tol"]
     # Python floats for scalar float64 paths, so the arithmetic is exactly the notebook's.
     native = scalar and dtype == np.float64
     mu_product = np.ones(1)  # NAdam's running product (the whole run is this one call)
@@ -333,7 +333,7 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
             x_new = x - dtype.type(lr) * g
         else:
             # the kernel's optimizer_step itself (src/_optimizers.pxd), in float64
-            _train.optimizer_update(cfg, np.atleast_1d(x).astype(np.float64), g64, opt_state, mu_product, lr, t + 1,
+            _train.optimizer_update(kernel_config, np.atleast_1d(x).astype(np.float64), g64, opt_state, mu_product, lr, t + 1,
                                     p64)
             x_new = p64.astype(dtype)
             if native:

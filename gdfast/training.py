@@ -278,11 +278,11 @@ def train(
     """
     call = TrainCall.prepare(locals())
     options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
-    cfg = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
+    kernel_config = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
     # of a diverged run.
-    runs = _advance(cfg, options, X2, Y2, sw, start, call.n_steps, progress)
-    result = finish(cfg, options, X2, Y2, sw, runs, 0, start, call.seed)
+    runs = _advance(kernel_config, options, X2, Y2, sw, start, call.n_steps, progress)
+    result = finish(kernel_config, options, X2, Y2, sw, runs, 0, start, call.seed)
     return single_output(result) if call.vector else result
 
 
@@ -291,10 +291,10 @@ def single_output(result: TrainResult) -> TrainResult:
     return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
-def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
              start: TrainState, n_steps: int, progress: bool = False) -> RunSet:
     """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates."""
-    runs = RunSet.of([start], [cfg], [history_sizes(options, X2.shape[0], n_steps)], X2.shape[0])
+    runs = RunSet.of([start], [kernel_config], [history_sizes(options, X2.shape[0], n_steps)], X2.shape[0])
     if not progress or n_steps == 0:
         runs.run(X2, Y2, sw, [n_steps])
         return runs
@@ -313,7 +313,7 @@ def _advance(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.
     return runs
 
 
-def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
            runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
     kernel advanced (its state: views of a set of one, copies of a larger set's rows).
@@ -324,13 +324,13 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
     scratch = np.empty(Y2.size)
 
     def loss_of(theta: np.ndarray) -> float:
-        return float(_train.dataset_loss(cfg, X2, Y2, sw, options.fit_intercept, theta, scratch))
+        return float(_train.dataset_loss(kernel_config, X2, Y2, sw, options.fit_intercept, theta, scratch))
 
-    state = runs.state(r, start.params.shape[0], copy=len(runs.configs) > 1)
+    state = runs.state(r, start.params.shape[0], copy=len(runs.kernel_configs) > 1)
     history, epoch_history = runs.history[r], runs.epoch_history[r]
     status = int(state.record["status"])
     t0 = start.step
-    full_batch = cfg["batch_size"] >= X2.shape[0] and not cfg["shuffle"]
+    full_batch = kernel_config["batch_size"] >= X2.shape[0] and not kernel_config["shuffle"]
     final_loss = loss_of(state.current_params())
     if full_batch and status != DIVERGED and _grown_past(final_loss, state, options):
         status = DIVERGED  # the last update's loss, which no forward pass saw, fails the test
@@ -344,7 +344,7 @@ def finish(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.nd
             # A mini-batch run saw only its batches' losses: replay it to the last iterate whose loss
             # on all samples is finite.
             state, final_loss, history, epoch_history = _replay_last_finite(
-                cfg, options, X2, Y2, sw, start, state.step - t0 - 1, loss_of)
+                kernel_config, options, X2, Y2, sw, start, state.step - t0 - 1, loss_of)
         status = DIVERGED
         state.record["status"] = DIVERGED  # such a state cannot be continued
     n_iter = state.step - t0
@@ -402,7 +402,7 @@ def _split(theta: np.ndarray, state: TrainState) -> tuple[np.ndarray, np.ndarray
     return W, b
 
 
-def _replay_last_finite(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray,
+def _replay_last_finite(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray,
                         sw: np.ndarray | None, start: TrainState, k: int,
                         loss_of: Callable[[np.ndarray], float]) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
     """Replay ``start`` for k, k-1, ... updates (then bisect) until the iterate's loss on all
@@ -411,7 +411,7 @@ def _replay_last_finite(cfg: dict[str, Any], options: TrainOptions, X2: np.ndarr
     diverged mini-batch run whose kernel stop left an iterate without a finite loss comes here."""
 
     def attempt(n: int) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
-        runs = _advance(cfg, options, X2, Y2, sw, start, n)
+        runs = _advance(kernel_config, options, X2, Y2, sw, start, n)
         st = runs.state(0, start.params.shape[0], copy=False)
         return st, loss_of(st.current_params()), runs.history[0], runs.epoch_history[0]
 

@@ -75,9 +75,9 @@ def _threads_used(int n_threads):
 from gdfast._blas import blas_single_thread
 
 
-def run_uses_blas(dict config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
+def run_uses_blas(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
     """Whether a run with this config calls dgemm (float32 data is then converted to float64)."""
-    cdef TrainConfig cfg = config
+    cdef TrainConfig cfg = kernel_config
     return bool(_run_uses_blas(&cfg, n_samples, n_features, n_outputs))
 
 
@@ -135,7 +135,7 @@ cdef struct RunBuffers:
     double* history            # loss of every record_every-th update since record.history_origin
     double* epoch_history      # mean loss of every epoch_record_every-th epoch since record.epoch_origin
     double* grad               # (size,) scratch
-    double* residual           # (batch_size * n_outputs,) scratch
+    double* residual_grad           # (batch_size * n_outputs,) scratch
 
 
 cdef struct Countdowns:
@@ -186,7 +186,7 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
         loss = mse_and_gradient(
             current, current + size_W if data.fit_intercept else <floating*>NULL,
             X, Y, NULL, data.n_samples, data.n_features, data.n_outputs,
-            run.residual, grad, grad + size_W if data.fit_intercept else NULL,
+            run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
         )
         left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
         # (a full batch's epoch is this one step: its epoch loss is this loss)
@@ -306,13 +306,13 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             loss = mse_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, rows, n_rows, n_features, n_outputs,
-                run.residual, grad, grad + size_W if data.fit_intercept else NULL,
+                run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
             )
         else:
             loss = loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
-                n_outputs, cfg.loss, cfg.huber_delta, run.residual, grad,
+                n_outputs, cfg.loss, cfg.huber_delta, run.residual_grad, grad,
                 grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
         left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
@@ -494,30 +494,30 @@ cdef struct Scratch:
     void* params
     double* opt_state
     double* grad
-    double* residual
+    double* residual_grad
 
 
 cdef inline Scratch scratch_new(bint copies, Py_ssize_t param_bytes, Py_ssize_t size,
-                                Py_ssize_t n_residual) noexcept nogil:
+                                Py_ssize_t n_residual_grad) noexcept nogil:
     """A thread's Scratch (its pointers NULL where malloc failed: see ``scratch_ok``)."""
     cdef Scratch w
     w.copies = copies
     w.params = malloc(param_bytes) if copies else NULL
     w.opt_state = <double*>malloc(3 * size * sizeof(double)) if copies else NULL
     w.grad = <double*>malloc(size * sizeof(double))
-    w.residual = <double*>malloc(n_residual * sizeof(double))
+    w.residual_grad = <double*>malloc(n_residual_grad * sizeof(double))
     return w
 
 
 cdef inline bint scratch_ok(Scratch w) noexcept nogil:
-    return w.grad != NULL and w.residual != NULL and (not w.copies or (w.params != NULL and w.opt_state != NULL))
+    return w.grad != NULL and w.residual_grad != NULL and (not w.copies or (w.params != NULL and w.opt_state != NULL))
 
 
 cdef inline void scratch_free(Scratch w) noexcept nogil:
     free(w.params)
     free(w.opt_state)
     free(w.grad)
-    free(w.residual)
+    free(w.residual_grad)
 
 
 cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r, floating* typed,
@@ -538,7 +538,7 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
     run.record = &s.records[r]
     run.history = s.history + r * s.history_stride
     run.epoch_history = s.epoch_history + r * s.epoch_history_stride
-    run.grad, run.residual = w.grad, w.residual
+    run.grad, run.residual_grad = w.grad, w.residual_grad
     run_one(&s.cfgs[r], data, <floating*>run.params, &run, s.n_steps[r], s.check_every, stop_flag)
     if w.copies:
         memcpy(params_r, run.params, s.params_len * sizeof(floating))
@@ -546,7 +546,7 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
 
 
 def advance_runs(
-    list configs,
+    list kernel_configs,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
@@ -564,7 +564,7 @@ def advance_runs(
     """Advance each of K runs by up to ``n_steps[r]`` updates, the GIL released.
 
     Runs share X (n_samples, n_features), Y (n_samples, n_outputs) and sample_weight (n_samples,)
-    or None; run r has its own config ``configs[r]`` (a TrainConfig as a dict), record
+    or None; run r has its own config ``kernel_configs[r]`` (a TrainConfig as a dict), record
     ``records[r]`` (dtype gdfast._contract.RECORD_DTYPE), params[r] (2 or 3, size), opt_state[r]
     (3, size), perm[r] (n_samples,) and history rows long enough for every record this call can
     write. A run with ``n_steps[r] == 0`` is left as it is (its status included). Each run is done
@@ -574,7 +574,7 @@ def advance_runs(
     ``X_double``: float32 X converted to float64 once by a caller that runs a long run in chunks
     (the BLAS path would otherwise convert it at every call), else None.
     """
-    cdef Py_ssize_t n_runs = len(configs), r
+    cdef Py_ssize_t n_runs = len(kernel_configs), r
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
     cdef int stop_flag = 0
     cdef int alloc_failed = 0
@@ -584,7 +584,7 @@ def advance_runs(
     cdef bint any_blas = False
     cdef bint serial = n_threads <= 1 or _forked_after_openmp
     blas_guard = None
-    cdef Py_ssize_t n_residual
+    cdef Py_ssize_t n_residual_grad
     cdef RunSet runs
     cdef Problem data
     cdef Scratch ws
@@ -596,10 +596,10 @@ def advance_runs(
                 == epoch_history.shape[0] == n_steps.shape[0] == n_runs):
             raise ValueError("advance_runs: every per-run array needs one row per config")
         for r in range(n_runs):
-            cfgs[r] = configs[r]
+            cfgs[r] = kernel_configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
-        n_residual = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
+        n_residual_grad = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
         data.X, data.Y = &X[0, 0], &Y[0, 0]
         data.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
         data.X_double = &X_double[0, 0] if X_double is not None else NULL
@@ -619,7 +619,7 @@ def advance_runs(
         blas_guard.__enter__()
         if serial:
             with nogil:
-                ws = scratch_new(False, 0, data.size, n_residual)  # (no working copies: runs go in place)
+                ws = scratch_new(False, 0, data.size, n_residual_grad)  # (no working copies: runs go in place)
                 if not scratch_ok(ws):
                     alloc_failed = 1
                 else:
@@ -632,7 +632,7 @@ def advance_runs(
         else:
             _mark_openmp_started()
             with nogil, parallel(num_threads=n_threads):
-                ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual)  # (private)
+                ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual_grad)  # (private)
                 if not scratch_ok(ws):
                     alloc_flag[0] = 1
                 for r in prange(n_runs, schedule="dynamic", chunksize=1):
@@ -652,7 +652,7 @@ def advance_runs(
 
 
 def dataset_loss(
-    dict config,
+    dict kernel_config,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
@@ -661,7 +661,7 @@ def dataset_loss(
     double[::1] residual_grad,
 ):
     """Loss of parameters ``theta`` (W flattened, then b) on all samples; residual_grad is scratch."""
-    cdef TrainConfig cfg = config
+    cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t size_W = X.shape[1] * Y.shape[1]
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef double loss
@@ -710,7 +710,7 @@ cdef inline double quadratic_gradient(floating x, floating two_a, floating b) no
 
 
 def descend_quadratic(
-    dict config,
+    dict kernel_config,
     double a,
     double b,
     double c,
@@ -737,7 +737,7 @@ def descend_quadratic(
     to x_rec / f_rec with their update count in steps_rec (capacity n_steps // record_every + 2).
     Polls for Ctrl-C about every millisecond; an interrupt raises KeyboardInterrupt.
     """
-    cdef TrainConfig cfg = config
+    cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t dim = x_rec.shape[1], k
     cdef int64_t t = 0, n_rec = 1, record_every = cfg.record_every, record_left = cfg.record_every
     # at most ~1 ms between polls: 4096 coordinate updates (measured 25 ns each for SGD, 180 ns for
@@ -845,7 +845,7 @@ def descend_quadratic(
 
 
 def optimizer_update(
-    dict config,
+    dict kernel_config,
     const double[::1] p,
     const double[::1] grad,
     double[:, ::1] opt_state,
@@ -859,7 +859,7 @@ def optimizer_update(
     the GIL released. ``opt_state`` (3, size) and ``mu_product`` (NAdam's, shape (1,)) are updated
     in place; p and grad are not modified (``out`` may be p).
     """
-    cdef TrainConfig cfg = config
+    cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t size = p.shape[0]
     if grad.shape[0] != size or out.shape[0] != size or opt_state.shape[0] != 3 or opt_state.shape[1] != size:
         raise ValueError(f"optimizer_update: p, grad, out of one size and opt_state (3, size); got {size}, "
