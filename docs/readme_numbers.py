@@ -58,14 +58,15 @@ def tour() -> str:
 
 
 def optimizers() -> str:
-    """Final losses of the README's six optimizer runs (W 64x64, 256 samples, 500 full-batch updates)."""
+    """Final losses of the README's nine optimizer runs (W 64x64, 256 samples, 500 full-batch updates)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((256, 64))
     Y = X @ rng.standard_normal((64, 64)).T + 0.1 * rng.standard_normal((256, 64))
     W0 = np.zeros((64, 64))
     runs = [("SGD", gdfast.SGD(), 5.0), ("SGD+Nesterov", gdfast.SGD(momentum=0.9, nesterov=True), 1.0),
             ("Adam", gdfast.Adam(), 0.05), ("AdamW", gdfast.AdamW(weight_decay=0.01), 0.05),
-            ("RMSprop", gdfast.RMSprop(), 0.01), ("Adagrad", gdfast.Adagrad(), 0.5)]
+            ("RMSprop", gdfast.RMSprop(), 0.01), ("Adagrad", gdfast.Adagrad(), 0.5),
+            ("NAdam", gdfast.NAdam(), 0.02), ("RAdam", gdfast.RAdam(), 0.1), ("Adamax", gdfast.Adamax(), 0.1)]
     loss = {name: gdfast.train(W0, X, Y, optimizer=opt, learning_rate=lr, num_iterations=500).loss
             for name, opt, lr in runs}
     floor = gdfast.mse(gdfast.predict(np.linalg.lstsq(X, Y, rcond=None)[0].T, X), Y)
@@ -73,11 +74,13 @@ def optimizers() -> str:
 
     mini = gdfast.train(W0, X, Y, optimizer="adam", learning_rate=0.05, batch_size=32, num_epochs=100, seed=0,
                         schedule=CosineAnnealing(t_max=800))
-    # RMSprop's constant step keeps it oscillating above the optimum: its 4th digit depends on the
-    # last bits of Y (computed by NumPy's BLAS) and of the gradient (BLAS dgemm), so 2 digits here.
-    parts = ", ".join(f"{n} {v:.6f}" for n, v in loss.items() if n not in ("RMSprop", "AdamW"))
+    # RMSprop's constant step keeps it oscillating above the optimum, and NAdam and RAdam are still
+    # settling after 500 updates: their 4th (RAdam: 6th) digit depends on the last bits of Y (computed
+    # by NumPy's BLAS) and of the gradient (BLAS dgemm), so fewer digits here.
+    parts = ", ".join(f"{n} {v:.6f}" for n, v in loss.items() if n not in ("RMSprop", "AdamW", "NAdam", "RAdam"))
     return (f"Final losses after 500 updates: {parts}, AdamW {loss['AdamW']:.6f} (the decay pulls W towards 0), "
-            f"RMSprop {loss['RMSprop']:.2g} (its constant step keeps it oscillating above the optimum; the "
+            f"RAdam {loss['RAdam']:.4g}, NAdam {loss['NAdam']:.2g} and RMSprop {loss['RMSprop']:.2g} (still settling; "
+            f"RMSprop's constant step keeps it oscillating above the optimum; the "
             f"digits after these depend on the CPU's BLAS kernel, see Numerics); the least-squares optimum "
             f"is {floor:.6f}. The mini-batch Adam run ends at {mini.loss:.5f} after {mini.n_iter} updates, "
             f"with {mini.epoch_losses.size} epoch losses.")
