@@ -17,3 +17,6 @@ Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMEN
 RECORD_DTYPE: np.dtype[np.void]
 
 def config_fields() -> tuple[str, ...]: ...
+
+# The kernel builds this CPU can run (src/_contract.pyx; gdfast/_isa.py picks one).
+def cpu_isas() -> tuple[str, ...]: ...

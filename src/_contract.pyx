@@ -37,3 +37,33 @@ def _record_dtype():
 
 
 RECORD_DTYPE = _record_dtype()
+
+
+# Which of the kernels' ISA variants (setup.py, ISA_VARIANTS) this CPU can run. GCC's and Clang's
+# __builtin_cpu_supports reads CPUID and also checks that the OS saves the wider registers (XGETBV), so
+# a feature the OS has not enabled reads as absent. Other compilers and CPUs: the baseline only.
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && defined(__x86_64__)
+    static int gdfast_cpu_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    static int gdfast_cpu_avx512(void) {
+        return gdfast_cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl");
+    }
+    #else
+    static int gdfast_cpu_avx2(void) { return 0; }
+    static int gdfast_cpu_avx512(void) { return 0; }
+    #endif
+    """
+    int gdfast_cpu_avx2()
+    int gdfast_cpu_avx512()
+
+
+def cpu_isas():
+    """The instruction sets of the kernels' builds that this CPU can run, from the most portable:
+    ``("baseline",)``, then ``"avx2"`` (AVX2 and FMA) and ``"avx512"`` (AVX-512 F, CD, DQ, BW, VL)."""
+    return ("baseline",) + (("avx2",) if gdfast_cpu_avx2() else ()) + (("avx512",) if gdfast_cpu_avx512() else ())
