@@ -5,7 +5,9 @@ loop (:func:`train`, :func:`descend`), optimizers, schedules and a pure-NumPy tw
 :mod:`gdfast.reference`.
 
 Environment: ``GDFAST_BLAS=0`` makes the kernels never call BLAS (the portable loops only: results
-are the same bits on every machine); unset or ``1``, large full batches use BLAS ``dgemm``.
+are the same bits on every machine); unset or ``1``, large full batches use BLAS ``dgemm``. ``GDFAST_ISA=baseline``, ``avx2`` or ``avx512``
+forces that build of the kernels (all give the same bits); unset, the widest one this CPU runs is
+used, and ``gdfast info`` names it.
 
 Examples
 --------
@@ -29,6 +31,9 @@ if _os.environ.get("GDFAST_BLAS", "") not in ("", "0", "1"):
         "batches), or unset it"
     )
 del _os
+# Before anything that uses the kernels: puts the build of gdfast._kernels/_train for this CPU (x86-64
+# baseline, AVX2 or AVX-512; GDFAST_ISA forces one, see gdfast/_isa.py) into sys.modules.
+from . import _isa  # noqa: F401
 from . import core, descent, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update

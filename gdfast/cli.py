@@ -80,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import _train
+    from . import _isa, _train
 
     print(f"gdfast {__version__}")
     print(f"  module      : {os.path.dirname(os.path.abspath(__file__))}")
@@ -88,6 +88,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  numpy       : {np.__version__}")
     print(f"  openmp      : {'yes' if _train.have_openmp() else 'no (sweeps run serially)'}")
     print(f"  max threads : {_train.max_threads()}")
+    print(f"  kernels     : {_isa.describe()}")
     blas = os.environ.get("GDFAST_BLAS", "") != "0"
     print(f"  blas        : {'dgemm for large full batches' if blas else 'never (GDFAST_BLAS=0: portable loops only)'}")
     return 0
@@ -142,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reference-iterations", type=_positive_int, default=20_000,
                       help="iterations the NumPy reference is timed over (default: %(default)s)")
     demo.set_defaults(func=_demo)
-    info = sub.add_parser("info", help="print the version, the build's OpenMP support and thread count",
-                          description="Print gdfast's version, where it is installed and how it was built.")
+    info = sub.add_parser("info", help="print the version, the build's OpenMP support, thread count and kernel variant",
+                          description="Print gdfast's version, where it is installed and how it was built: OpenMP, "
+                                      "threads, BLAS, and the build of the kernels in use (x86-64 baseline, "
+                                      "AVX2 or AVX-512; the environment variable GDFAST_ISA forces one).")
     info.set_defaults(func=_info)
     import importlib
 
