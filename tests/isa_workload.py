@@ -1,0 +1,151 @@
+"""A broad, deterministic workload of gdfast, every result saved bit for bit (tests/test_isa_variants.py).
+
+    python tests/isa_workload.py OUT.npz      (run with GDFAST_ISA set to the kernel build to test)
+
+Runs the single steps of ``gdfast.core``, ``train`` (every optimizer, loss, schedule; full and
+mini-batches, sample weights, intercepts, clipping, early stopping, resumed state, float32 and
+float64, a full batch large enough for BLAS), ``sweep`` (1 and 2 threads) and ``descend``, and
+saves every array and number of their results into OUT.npz, one entry per leaf, keyed by a path
+such as ``train/adam/huber/float64/W``. Nothing is drawn at random without a fixed seed, so two
+runs of the same build give the same file. It also saves ``_meta/isa`` (the variant that ran) and
+``_meta/train_file`` (the file of the loaded ``gdfast._train``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+import gdfast
+from gdfast import _isa, _train
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam", "adamax")
+LOSSES = ("mse", "mae", "huber")
+SCHEDULES = ("constant", "exponential", "step", "invscaling", "cosine")
+DTYPES = ("float64", "float32")
+# Learning rates small enough that no run diverges, large enough that every run moves.
+LR = {"sgd": 0.01, "adam": 0.01, "adamw": 0.01, "rmsprop": 0.005, "adagrad": 0.05, "nadam": 0.01,
+      "radam": 0.01, "adamax": 0.01}
+
+
+def flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
+    """Every leaf of ``value`` (dataclasses, sequences, arrays, numbers) as an array under its path."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            flatten(f"{prefix}/{field.name}", getattr(value, field.name), out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            flatten(f"{prefix}/{key}", item, out)
+    elif isinstance(value, (list, tuple)) and any(not np.isscalar(v) for v in value):
+        for i, item in enumerate(value):
+            flatten(f"{prefix}/{i}", item, out)
+    elif value is None:
+        out[prefix] = np.array("None")
+    elif isinstance(value, (str, bool, int, float, np.generic, np.ndarray, list, tuple)):
+        out[prefix] = np.asarray(value)
+    else:  # an enum member (status) or another small object: its text says all
+        out[prefix] = np.array(repr(value))
+
+
+def data(n_samples: int, n_features: int, n_outputs: int, dtype: str, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features)).astype(dtype)
+    W_true = rng.standard_normal((n_outputs, n_features))
+    Y = (X @ W_true.T + 0.1 * rng.standard_normal((n_samples, n_outputs))).astype(dtype)
+    W0 = (0.1 * rng.standard_normal((n_outputs, n_features))).astype(dtype)
+    sw = rng.uniform(0.5, 2.0, n_samples)
+    return W0, X, Y, sw
+
+
+def core_steps(out: dict[str, np.ndarray]) -> None:
+    # Odd sizes (the unrolled sums' remainders), and one large enough for the BLAS path.
+    for n_out, n_feat, n_samp in [(1, 1, 1), (1, 7, 3), (3, 4, 1), (17, 13, 29), (5, 33, 100), (64, 96, 257)]:
+        for dtype in DTYPES:
+            W, X, Y, _ = data(n_samp, n_feat, n_out, dtype, seed=n_out * 1000 + n_feat)
+            key = f"core/{n_out}x{n_feat}x{n_samp}/{dtype}"
+            P = gdfast.predict(W, X)
+            flatten(f"{key}/predict", P, out)
+            flatten(f"{key}/mse", gdfast.mse(P, Y), out)
+            G = gdfast.mse_gradient(W, X, Y)
+            flatten(f"{key}/mse_gradient", G, out)
+            flatten(f"{key}/update", gdfast.update(W, G, 0.03), out)
+            flatten(f"{key}/update_scalar", gdfast.update(W, 0.25, 0.03), out)
+
+
+def trainings(out: dict[str, np.ndarray]) -> None:
+    for dtype in DTYPES:
+        W0, X, Y, sw = data(60, 9, 3, dtype, seed=1)
+        for opt in OPTIMIZERS:
+            for loss in LOSSES:
+                r = gdfast.train(W0, X, Y, optimizer=opt, loss=loss, learning_rate=LR[opt], num_iterations=40,
+                                 huber_delta=0.5, seed=0)
+                flatten(f"train/{opt}/{loss}/{dtype}/full", r, out)
+            r = gdfast.train(W0, X, Y, optimizer=opt, learning_rate=LR[opt], batch_size=7, seed=3, num_epochs=4,
+                             fit_intercept=True, sample_weight=sw)
+            flatten(f"train/{opt}/{dtype}/minibatch_weighted_intercept", r, out)
+            r = gdfast.train(W0, X, Y, optimizer=opt, learning_rate=LR[opt], batch_size=1, seed=5, num_epochs=2,
+                             loss="huber", clip_norm=1.0)
+            flatten(f"train/{opt}/{dtype}/per_sample_huber_clipped", r, out)
+        for schedule in SCHEDULES:
+            r = gdfast.train(W0, X, Y, learning_rate=0.02, schedule=schedule, num_iterations=30, batch_size=16, seed=7)
+            flatten(f"train/schedule/{schedule}/{dtype}", r, out)
+        rates = np.linspace(0.03, 0.001, 25)
+        flatten(f"train/schedule/table/{dtype}", gdfast.train(W0, X, Y, schedule=rates, num_iterations=25, seed=0), out)
+        r = gdfast.train(W0, X, Y, learning_rate=0.01, batch_size=10, seed=11, num_epochs=50, n_iter_no_change=3,
+                         loss_tol=0.1, restore_best=True, record_every=3)
+        flatten(f"train/early_stop_restore_best/{dtype}", r, out)
+        first = gdfast.train(W0, X, Y, optimizer="adam", learning_rate=0.01, num_iterations=15, batch_size=8, seed=2)
+        more = gdfast.train(first.W, X, Y, optimizer="adam", learning_rate=0.01, num_iterations=10, batch_size=8,
+                            seed=2, state=first.state)
+        flatten(f"train/resumed/{dtype}", more, out)
+        r = gdfast.train(W0, X, Y, learning_rate=2.0, num_iterations=200, seed=0)  # diverges: the detection path
+        flatten(f"train/diverging/{dtype}", r, out)
+        # A full batch large enough for the BLAS path (dgemm is outside gdfast, the same in every variant).
+        Wb, Xb, Yb, swb = data(400, 64, 16, dtype, seed=4)
+        flatten(f"train/large_full_batch/{dtype}", gdfast.train(Wb, Xb, Yb, learning_rate=0.01, num_iterations=5,
+                                                                 sample_weight=swb, seed=0), out)
+
+
+def sweeps(out: dict[str, np.ndarray]) -> None:
+    for dtype in DTYPES:
+        W0, X, Y, sw = data(48, 6, 2, dtype, seed=8)
+        for threads in (1, 2):
+            s = gdfast.sweep(W0, X, Y, learning_rates=[0.003, 0.01, 0.03], seeds=[0, 1], batch_size=5,
+                             num_epochs=3, sample_weight=sw, n_threads=threads)
+            flatten(f"sweep/lr_seed/{dtype}/threads{threads}", s.results, out)
+        configs = [{"optimizer": opt, "learning_rate": LR[opt]} for opt in OPTIMIZERS]
+        s = gdfast.sweep(W0, X, Y, configs=configs, num_iterations=20, loss="huber", seeds=[4],
+                         n_threads=2)
+        flatten(f"sweep/optimizers/{dtype}", s.results, out)
+
+
+def descents(out: dict[str, np.ndarray]) -> None:
+    f = gdfast.Quadratic(1.5, -4.0, 2.0)
+    for opt in OPTIMIZERS:
+        p = gdfast.descend(f.gradient, [10.0, -3.0, 0.25], learning_rate=0.1, num_iterations=50, optimizer=opt,
+                           function=f)
+        flatten(f"descend/{opt}", p, out)
+    for schedule in SCHEDULES:
+        p = gdfast.descend(f.gradient, 7.0, learning_rate=0.1, num_iterations=30, schedule=schedule)
+        flatten(f"descend/schedule/{schedule}", p, out)
+
+
+def main(path: str) -> None:
+    out: dict[str, np.ndarray] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the diverging run and the early stop warn: expected)
+        core_steps(out)
+        trainings(out)
+        sweeps(out)
+        descents(out)
+    out["_meta/isa"] = np.array(_isa.ACTIVE)
+    out["_meta/train_file"] = np.array(_train.__file__)
+    out["_meta/gdfast_file"] = np.array(gdfast.__file__)
+    np.savez(path, **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
