@@ -35,14 +35,20 @@ if grep -qE '\.(c|cpp|so|pyd)$' "$TMP/sdist.txt"; then
   echo "sdist holds generated or compiled files:"; grep -E '\.(c|cpp|so|pyd)$' "$TMP/sdist.txt"; exit 1
 fi
 "$PYTHON" - "$WHEEL" <<'PY'
-import sys, zipfile
+import platform, sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 need = ["gdfast/__init__.py", "gdfast/py.typed", "gdfast/_contract.pyi", "gdfast/_kernels.pyi", "gdfast/_train.pyi"]
 missing = [n for n in need if n not in names]
 ext = [n for n in names if n.startswith("gdfast/_kernels.") and n.endswith((".so", ".pyd"))]
 bad = [n for n in names if n.endswith((".pyx", ".pxd", ".c"))]
 assert not missing and ext and not bad, (missing, ext, bad)
-print("wheel contents ok:", len(names), "files, extension", ext[0])
+# The CPU-specific builds of the kernels (built with GCC or Clang for x86-64; gdfast/_isa.py loads one).
+variants = sorted(n for n in names if n.startswith("gdfast/_variants/") and n.endswith(".so"))
+if sys.platform.startswith("linux") and platform.machine() == "x86_64":
+    for isa in ("avx2", "avx512"):
+        for module in ("_kernels", "_train"):
+            assert any(n.startswith(f"gdfast/_variants/{isa}/{module}.") for n in variants), (isa, module, variants)
+print("wheel contents ok:", len(names), "files, extension", ext[0], "and", len(variants), "ISA variants")
 PY
 
 step "fresh venv: the wheel${EXTRAS:+[$EXTRAS]} + its runtime deps + pytest/hypothesis, binary packages only (no compiler used)"
