@@ -10,7 +10,7 @@ GDFAST_NO_OPENMP=1
     Build without OpenMP even where the compiler has it (sweeps then run serially).
 GDFAST_BASELINE_ONLY=1
     Build the kernels for the x86-64 baseline only, without their AVX2 and AVX-512 variants (see
-    ISA_VARIANTS below): about a third of the compile time, for the debug and sanitizer builds of
+    ISA_VARIANTS below): about half the compile time, for the debug and sanitizer builds of
     .ci/; the package then always runs the baseline kernels.
 """
 import os

@@ -7,7 +7,7 @@
 # builds the extensions there in place with VARIABLE=1 in the environment (the build's output goes to
 # build.log, whose tail is shown if the build fails). The checkout itself is not touched.
 # GDFAST_BASELINE_ONLY=1 is exported for the build and the tests that follow: only the x86-64
-# baseline kernels (a third of the compile time); the AVX2/AVX-512 builds are tested by the README's
+# baseline kernels (about half the compile time); the AVX2/AVX-512 builds are tested by the README's
 # test command and the wheel round-trip, and tests/test_isa_variants.py skips them here.
 # Sets ROOT (this checkout), PY ($PYTHON, default python), TMP (the copy) and start (date +%s before
 # the copy).
