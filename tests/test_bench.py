@@ -16,7 +16,8 @@ from gdfast import bench, cli
 
 TINY = dict(bench.QUICK, repeats=1, seed_n=2_000, seed_n_ref=200, batch_n={4: 20, 64: 3, 512: 2},
             batch_n_ref={4: 10, 64: 2, 512: 1}, persample_epochs=2, sweep_n=50, sweep_n_ref=5,
-            quad_n=2_000, quad_n_ref=200, lat_n=20, lat_n_ref=10)
+            quad_n=2_000, quad_n_ref=200, lat_n=20, lat_n_ref=10, mbsweep_epochs=2, mbsweep_epochs_ref=1,
+            single_n=2, single_n_ref=1)
 
 ROOT = os.environ.get("GDFAST_SOURCE_TREE") or os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
@@ -52,9 +53,9 @@ def test_every_workload_is_checked_against_the_reference_and_timed():
             # ratio = median over repeats of each repeat's reference / gdfast ns per iteration
             assert row["ratio"] == pytest.approx(float(np.median(ns["reference"] / ns["gdfast"])))
             assert ("speedup_vs_1_thread" in row) == row["workload"].startswith("sweep-64 (")
-    assert names[:9] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "persample-64", "sweep-64",
-                         "sweep-64 (2 threads)", "quad1d"]
-    assert len(names) == 2 * 13
+    assert names[:11] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "single-75kx100", "persample-64",
+                          "sweep-64", "sweep-64 (2 threads)", "minibatch-sweep-64", "quad1d"]
+    assert len(names) == 2 * 15
 
 
 def test_a_disagreeing_gdfast_answer_stops_the_benchmark():
