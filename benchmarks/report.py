@@ -95,8 +95,8 @@ def notes_text(results):
         "excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
         "C loop -O3 (limit), on seed and sweep-64: gdfast's loop written out in C (same operations in the same "
-        "order; the sweep's 64 runs in lockstep, runs innermost), compiled at run time without -ffast-math "
-        "and with -ffp-contract=off, through ctypes; its final weights must be bit-equal to gdfast's before "
+        "order; the sweep's 64 runs in lockstep, runs innermost), compiled at run time with -O3 -march=native "
+        "(where the compiler accepts it) -ffp-contract=off and no -ffast-math, called through ctypes; its final weights must be bit-equal to gdfast's before "
         "its time is shown. It leaves out gdfast's per-step bookkeeping (loss history, divergence rule).",
         "minibatch-sweep-64 (64 learning rates, 256 x 32, one output, batches of 32 shuffled every epoch, one "
         "seed): the peers shuffle with their own generators, so their weights cannot equal gdfast's; each "
