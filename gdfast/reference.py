@@ -264,13 +264,25 @@ def _sgd_step(opt: SGD, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, ste
     return p - lr * g
 
 
+def _first_moment(opt: Adam | NAdam | RAdam | Adamax, g: np.ndarray, buffers: Any, dt: Any) -> None:
+    """The Adam family's first moment, m = beta1 * m + (1 - beta1) * g, into buffers[0]."""
+    b1 = dt(opt.beta1)
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+
+
+def _moments(opt: Adam | NAdam | RAdam, g: np.ndarray, buffers: Any, dt: Any) -> None:
+    """The Adam family's moments: m as :func:`_first_moment` and v = beta2 * v + (1 - beta2) * g**2,
+    into buffers[0] and buffers[1]."""
+    _first_moment(opt, g, buffers, dt)
+    b2 = dt(opt.beta2)
+    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+
+
 @_twin_of(Adam)
 def _adam_step(opt: Adam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                mu_product: np.ndarray) -> Any:
     """:class:`gdfast.Adam`'s (and AdamW's) Algorithm; buffers = m, v, v_max."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     v = buffers[1]
     if opt.amsgrad:
         buffers[2] = np.maximum(buffers[2], buffers[1])
@@ -310,13 +322,11 @@ def _adagrad_step(opt: Adagrad, p: np.ndarray, g: np.ndarray, buffers: Any, lr: 
 def _nadam_step(opt: NAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                 mu_product: np.ndarray) -> Any:
     """:class:`gdfast.NAdam`'s Algorithm; buffers = m, v; ``mu_product`` (float64, shape (1,)) in place."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
     mu = opt.beta1 * (1.0 - 0.5 * 0.96 ** (step * opt.momentum_decay))
     mu_next = opt.beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * opt.momentum_decay))
     mu_product[0] *= mu
     product = float(mu_product[0])
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     denom = np.sqrt(buffers[1] / dt(1 - opt.beta2**step)) + dt(opt.eps)
     p = p - lr * dt((1.0 - mu) / (1.0 - product)) * g / denom
     return p - lr * dt(mu_next / (1.0 - product * mu_next)) * buffers[0] / denom
@@ -326,9 +336,7 @@ def _nadam_step(opt: NAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any,
 def _radam_step(opt: RAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                 mu_product: np.ndarray) -> Any:
     """:class:`gdfast.RAdam`'s Algorithm; buffers = m, v."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     m_hat = buffers[0] / dt(1 - opt.beta1**step)
     rho_inf = 2 / (1 - opt.beta2) - 1
     rho_t = rho_inf - 2 * step * opt.beta2**step / (1 - opt.beta2**step)
@@ -342,8 +350,7 @@ def _radam_step(opt: RAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any,
 def _adamax_step(opt: Adamax, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                  mu_product: np.ndarray) -> Any:
     """:class:`gdfast.Adamax`'s Algorithm; buffers = m, u."""
-    b1 = dt(opt.beta1)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    _first_moment(opt, g, buffers, dt)
     buffers[1] = np.maximum(dt(opt.beta2) * buffers[1], np.abs(g) + dt(opt.eps))
     return p - lr / dt(1 - opt.beta1**step) * buffers[0] / buffers[1]
 
