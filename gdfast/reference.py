@@ -20,8 +20,8 @@ from ._engine import (
     epoch_record_every, initial_bias,
 )
 from ._validation import (
-    as_array, as_float, check_bool, check_learning_rate, check_out, check_same_shape, common_float_dtype,
-    prepare_bias, prepare_sample_weight, prepare_samples, promotion_scalar, shape_of,
+    as_array, as_float, check_bool, check_out, check_same_shape, common_float_dtype, prepare_bias,
+    prepare_sample_weight, prepare_samples, shape_of, update_operands,
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
 from .schedules import Schedule
@@ -96,16 +96,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     >>> reference.update([1.0, 2.0], [10.0, 20.0], 0.1)
     array([0., 0.])
     """
-    check_learning_rate(learning_rate)
-    lr = promotion_scalar(learning_rate)
-    w_in = as_array("W", W)
-    g_in = as_array("G", G)
-    if w_in.ndim == 0:
-        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
-    if g_in.ndim != 0 and g_in.shape != w_in.shape:
-        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
-    if w_in.size == 0:
-        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    lr, w_in, g_in = update_operands(W, G, learning_rate)  # the input checks of gdfast.update
     g_arr = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, common_float_dtype(G=g_in))
     g: Any = g_arr
     if g_in.ndim == 0:  # a Python number stays weak; a NumPy scalar or 0-d array is strong
