@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._contract import OptimizerCode
-from ._validation import check_bool, check_real
+from ._validation import by_name_or_instance, check_bool, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "get_optimizer",
            "OPTIMIZERS"]
@@ -357,17 +357,9 @@ def get_optimizer(optimizer: Optimizer | str | None) -> Optimizer:
     >>> get_optimizer("adam")
     Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)
     """
-    if optimizer is None:
-        return SGD()
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if isinstance(optimizer, str):
-        try:
-            return OPTIMIZERS[optimizer.lower()]()
-        except KeyError:
-            raise ValueError(
-                f"unknown optimizer {optimizer!r}; valid names: {', '.join(sorted(OPTIMIZERS))}"
-            ) from None
+    found = by_name_or_instance(optimizer, "optimizer", Optimizer, OPTIMIZERS, default=SGD)
+    if found is not None:
+        return found
     raise TypeError(
         f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}) or a gdfast optimizer object; "
         f"got {type(optimizer).__name__}"
