@@ -158,6 +158,27 @@ cdef inline int64_t keep_every(double value, double* buf, int64_t* count, int64_
     return left - 1
 
 
+cdef inline const Py_ssize_t* next_batch(const TrainConfig* cfg, bint full_batch, Py_ssize_t* perm,
+                                         Py_ssize_t n_samples, int64_t position, uint64_t* rng,
+                                         Py_ssize_t* n_rows) noexcept nogil:
+    """The rows of the next batch (NULL: all samples in order, a full batch) and their number: the
+    next slice of ``perm`` from ``position``, reshuffled in place first when an epoch starts."""
+    if full_batch:
+        n_rows[0] = n_samples
+        return NULL
+    if position == 0 and cfg.shuffle:
+        shuffle_in_place(perm, n_samples, rng)
+    n_rows[0] = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>position)
+    return perm + position
+
+
+cdef inline int64_t position_after(int64_t position, Py_ssize_t n_rows, Py_ssize_t n_samples) noexcept nogil:
+    """Where the next batch starts once this one (of n_rows rows from ``position``) is done: 0 when
+    it ended the epoch (a full batch always does)."""
+    position += n_rows
+    return 0 if position >= n_samples else position
+
+
 cdef inline bint grown_past(double loss, double best_loss, double first_loss, double factor) noexcept nogil:
     """The divergence rule on a finite (epoch) loss: loss > factor * best and loss > first loss.
 
@@ -293,15 +314,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         current = params + rec.current * size
         other = params + (1 - rec.current) * size
 
-        # The batch: all samples in order, or the next slice of the (re)shuffled permutation.
-        if full_batch:
-            rows = NULL
-            n_rows = n_samples
-        else:
-            if rec.position == 0 and cfg.shuffle:
-                shuffle_in_place(run.perm, n_samples, &rec.rng)
-            rows = run.perm + rec.position
-            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>rec.position)
+        rows = next_batch(&cfg, full_batch, run.perm, n_samples, rec.position, &rec.rng, &n_rows)
 
         if plain_mse:
             loss = mse_and_gradient(
@@ -354,12 +367,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         # n_iter_no_change rule on the mean training loss of each epoch.
         rec.epoch_loss_sum += loss * n_rows
         rec.epoch_samples += n_rows
-        if full_batch:
-            rec.position = 0
-        else:
-            rec.position += n_rows
-            if rec.position >= n_samples:
-                rec.position = 0
+        rec.position = position_after(rec.position, n_rows, n_samples)
         if rec.position == 0:
             # epoch_loss = mean of this epoch's batch losses, weighted by batch size (a full batch:
             # the loss of its one step, set above)
@@ -843,15 +851,7 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
                   % cfg.epoch_record_every)
 
     for i_step in range(n_steps):
-        # The batch (run_one's): all samples in order, or the next slice of the shuffled order.
-        if full_batch:
-            rows = NULL
-            n_rows = n_samples
-        else:
-            if common.position == 0 and cfg.shuffle:
-                shuffle_in_place(perm, n_samples, &common.rng)
-            rows = perm + common.position
-            n_rows = min(batch, n_samples - <Py_ssize_t>common.position)
+        rows = next_batch(cfg, full_batch, perm, n_samples, common.position, &common.rng, &n_rows)
         lanes_residuals(data, cur, rows, n_rows, L, &w)
         if record_left == 0:  # keep_every for each running lane
             for l in range(L):
@@ -888,12 +888,7 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
             for l in range(L):
                 w.epoch_loss_sum[l] += w.loss[l] * n_rows
                 w.epoch_samples[l] += n_rows
-        if full_batch:
-            common.position = 0
-        else:
-            common.position += n_rows
-            if common.position >= n_samples:
-                common.position = 0
+        common.position = position_after(common.position, n_rows, n_samples)
         if common.position == 0:
             for l in range(L):
                 # epoch loss = this update's loss (a full batch), or the epoch's mean batch loss
