@@ -190,51 +190,65 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
     cannot fire (no norm, momentum, weight decay, schedule, early stopping or restore_best): the
-    same arithmetic, records and final record. Its own function so its few variables stay in
-    registers. Returns the STATUS_*."""
-    cdef RunRecord rec = run.record[0]  # a local copy, written back at the end
+    same arithmetic, records and final record. Its own function, everything it reads or counts in
+    local variables (the compiler cannot tell that the stores to the parameters, the gradient and
+    the histories leave the record, the config and the countdowns alone), so they stay in registers.
+    Returns the STATUS_*."""
+    cdef RunRecord* rec = run.record
+    cdef int64_t t = rec.step, cur = rec.current, epoch = rec.epoch, origin = rec.history_origin
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
+    cdef int64_t record_every = cfg.record_every, epoch_record_every = cfg.epoch_record_every
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double lr = cfg.learning_rate, factor = cfg.divergence_factor, loss
     cdef const floating* X = <const floating*>data.X
     cdef const floating* Y = <const floating*>data.Y
-    cdef Py_ssize_t size_W = data.n_outputs * data.n_features, size = data.size, k
-    cdef double lr = cfg.learning_rate, loss
+    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size_W = n_outputs * n_features, size = data.size, k
+    cdef bint fit_intercept = data.fit_intercept
     cdef double* grad = run.grad
+    cdef double* residual_grad = run.residual_grad
+    cdef double* history = run.history
+    cdef double* epoch_history = run.epoch_history
     cdef int64_t i_step
     cdef int status = STATUS_RUNNING
     cdef floating* current
     cdef floating* other
     for i_step in range(n_steps):
-        current = params + rec.current * size
-        other = params + (1 - rec.current) * size
+        current = params + cur * size
+        other = params + (1 - cur) * size
         loss = mse_and_gradient(
-            current, current + size_W if data.fit_intercept else <floating*>NULL,
-            X, Y, NULL, data.n_samples, data.n_features, data.n_outputs,
-            run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
+            current, current + size_W if fit_intercept else <floating*>NULL,
+            X, Y, NULL, n_samples, n_features, n_outputs,
+            residual_grad, grad, grad + size_W if fit_intercept else NULL,
         )
-        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
+        record_left = keep_every(loss, history, &recorded, record_left, record_every)
         # (a full batch's epoch is this one step: its epoch loss is this loss)
-        if not isfinite(loss) or grown_past(loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
-            if rec.step > rec.history_origin:  # back to the previous iterate, whose loss passed this test
-                rec.current = 1 - rec.current
-                rec.step -= 1
+        if not isfinite(loss) or grown_past(loss, best_loss, first_loss, factor):
+            if t > origin:  # back to the previous iterate, whose loss passed this test
+                cur = 1 - cur
+                t -= 1
             status = STATUS_DIVERGED
             break
-        rec.last_loss = loss
+        last_loss = loss
         # p_new = p - lr * g  (optimizer_step's plain-SGD branch)
         for k in range(size):
             other[k] = <floating>(current[k] - lr * grad[k])
-        rec.current = 1 - rec.current
-        rec.step += 1
-        left.epoch_record = keep_every(loss, run.epoch_history, &rec.epochs_recorded, left.epoch_record,
-                                       cfg.epoch_record_every)
-        rec.epoch += 1
-        if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
-            rec.first_loss = loss
-        if loss < rec.best_loss:
-            rec.best_loss = loss
-        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+        cur = 1 - cur
+        t += 1
+        epoch_left = keep_every(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every)
+        epoch += 1
+        if first_loss != first_loss:  # NaN: this was the run's first epoch
+            first_loss = loss
+        if loss < best_loss:
+            best_loss = loss
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
-    run.record[0] = rec
+    rec.step, rec.current, rec.epoch = t, cur, epoch
+    rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
+    rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
+    left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
     return status
 
 
@@ -260,6 +274,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     """
     cdef TrainConfig cfg = config[0]  # a local copy: the compiler need not reload it after stores
     cdef RunRecord rec = run.record[0]
+    # (the optimizer step takes its address: a variable of its own keeps the record in registers)
+    cdef double mu_product = rec.mu_product
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
@@ -359,7 +375,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                         grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, rec.step)
-        optimizer_step(&cfg, current, other, grad, run.opt_state, &rec.mu_product, size, lr, rec.step + 1)
+        optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, rec.step + 1)
         rec.current = 1 - rec.current
         rec.step += 1
 
@@ -404,6 +420,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             break
 
     rec.status = status
+    rec.mu_product = mu_product
     run.record[0] = rec
     free(X_copy)
     free(W_blas)
