@@ -585,7 +585,7 @@ cdef struct Lanes:
     # The working state of lockstep_sgd: blocks of n_lanes values.
     void* current            # (size, n_lanes) current parameters, of the set's float type
     void* previous           # (size, n_lanes) the iterate before
-    double* grad             # (size, n_lanes)
+    double* grad             # (n_lanes,): one parameter's gradient sums, lane by lane
     double* residual_grad    # (batch rows, n_outputs, n_lanes): D = 2 R
     double* sums             # (4, n_lanes): a dot product's four partial sums
     void* minus_zero         # (n_lanes,) -0.0 of the set's float type: the bias of a model without one
@@ -617,7 +617,7 @@ cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssi
     """Allocate ``w`` for n_lanes lanes; False (and nothing left allocated) when malloc failed."""
     w.current = malloc(size * n_lanes * float_bytes)
     w.previous = malloc(size * n_lanes * float_bytes)
-    w.grad = <double*>malloc(size * n_lanes * sizeof(double))
+    w.grad = <double*>malloc(n_lanes * sizeof(double))
     w.residual_grad = <double*>malloc(n_residual_grad * n_lanes * sizeof(double))
     w.sums = <double*>malloc(12 * n_lanes * sizeof(double))
     w.minus_zero = malloc(n_lanes * float_bytes)
