@@ -269,8 +269,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     == 0. Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
     ``stop_flag``, which any thread sets to interrupt all runs.
 
-    The record lives in a local copy during the loop and is written back at the end (no per-step
-    stores to memory that neighbouring runs of a set share cache lines with).
+    The record's fields live in local variables during the loop and are written back at the end (no
+    per-step stores to memory that neighbouring runs of a set share cache lines with).
     """
     cdef TrainConfig cfg = config[0]  # a local copy: the compiler need not reload it after stores
     cdef RunRecord rec = run.record[0]
@@ -326,11 +326,23 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
 
-    for i_step in range(n_steps):
-        current = params + rec.current * size
-        other = params + (1 - rec.current) * size
+    # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
+    # it: held in registers, not reloaded after every store through the parameter or gradient pointers.
+    cdef int64_t t = rec.step, cur = rec.current, position = rec.position, epoch = rec.epoch
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t no_improvement = rec.no_improvement, best_step = rec.best_step
+    cdef int64_t history_origin = rec.history_origin
+    cdef uint64_t rng = rec.rng
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double last_grad_norm = rec.last_grad_norm
+    cdef double epoch_loss_sum = rec.epoch_loss_sum, epoch_samples = rec.epoch_samples
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
 
-        rows = next_batch(&cfg, full_batch, run.perm, n_samples, rec.position, &rec.rng, &n_rows)
+    for i_step in range(n_steps):
+        current = params + cur * size
+        other = params + (1 - cur) * size
+
+        rows = next_batch(&cfg, full_batch, run.perm, n_samples, position, &rng, &n_rows)
 
         if plain_mse:
             loss = mse_and_gradient(
@@ -345,25 +357,25 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 n_outputs, cfg.loss, cfg.huber_delta, run.residual_grad, grad,
                 grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
-        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
+        record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
 
         if full_batch:
             epoch_loss = loss  # a full batch's epoch is this one step
-        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss,
+        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, best_loss, first_loss,
                                                             cfg.divergence_factor)):
             # A full batch steps back to the previous iterate, whose loss passed this test. A
             # mini-batch run stays here (its record then describes this iterate, not an earlier one):
             # the caller replays it to the last iterate whose loss on all samples is finite.
-            if full_batch and rec.step > rec.history_origin:
-                rec.current = 1 - rec.current
-                rec.step -= 1
+            if full_batch and t > history_origin:
+                cur = 1 - cur
+                t -= 1
             status = STATUS_DIVERGED
             break
-        rec.last_loss = loss
+        last_loss = loss
 
         if need_norm:
             grad_norm = sqrt(sum_of_squares(grad, size))
-            rec.last_grad_norm = grad_norm
+            last_grad_norm = grad_norm
             if grad_norm < cfg.grad_tol:
                 status = STATUS_CONVERGED
                 break
@@ -374,51 +386,56 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                     for k in range(size):
                         grad[k] *= coef
 
-        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, rec.step)
-        optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, rec.step + 1)
-        rec.current = 1 - rec.current
-        rec.step += 1
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
+        optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
+        cur = 1 - cur
+        t += 1
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
-        rec.epoch_loss_sum += loss * n_rows
-        rec.epoch_samples += n_rows
-        rec.position = position_after(rec.position, n_rows, n_samples)
-        if rec.position == 0:
+        epoch_loss_sum += loss * n_rows
+        epoch_samples += n_rows
+        position = position_after(position, n_rows, n_samples)
+        if position == 0:
             # epoch_loss = mean of this epoch's batch losses, weighted by batch size (a full batch:
             # the loss of its one step, set above)
             if not full_batch:
-                epoch_loss = rec.epoch_loss_sum / rec.epoch_samples
-            left.epoch_record = keep_every(epoch_loss, run.epoch_history, &rec.epochs_recorded,
-                                           left.epoch_record, cfg.epoch_record_every)
-            rec.epoch += 1
-            rec.epoch_loss_sum = 0.0
-            rec.epoch_samples = 0.0
-            if not full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
+                epoch_loss = epoch_loss_sum / epoch_samples
+            epoch_left = keep_every(epoch_loss, run.epoch_history, &epochs_recorded,
+                                           epoch_left, cfg.epoch_record_every)
+            epoch += 1
+            epoch_loss_sum = 0.0
+            epoch_samples = 0.0
+            if not full_batch and grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
                 status = STATUS_DIVERGED  # (a full batch ran this test before its update)
                 break
-            if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
-                rec.first_loss = epoch_loss
-            if cfg.restore_best and epoch_loss < rec.best_loss:
+            if first_loss != first_loss:  # NaN: this was the run's first epoch
+                first_loss = epoch_loss
+            if cfg.restore_best and epoch_loss < best_loss:
                 # best = the weights this epoch's loss belongs to: a full batch's loss is that of the
                 # iterate before this update, a mini-batch epoch's that of the weights it ends with
                 memcpy(best_params, current if full_batch else other, size * sizeof(floating))
-                rec.best_step = rec.step - 1 if full_batch else rec.step
+                best_step = t - 1 if full_batch else t
             if cfg.n_iter_no_change > 0:
-                if epoch_loss > rec.best_loss - cfg.loss_tol:
-                    rec.no_improvement += 1
+                if epoch_loss > best_loss - cfg.loss_tol:
+                    no_improvement += 1
                 else:
-                    rec.no_improvement = 0
-            if epoch_loss < rec.best_loss:
-                rec.best_loss = epoch_loss
-            if cfg.n_iter_no_change > 0 and rec.no_improvement >= cfg.n_iter_no_change:
+                    no_improvement = 0
+            if epoch_loss < best_loss:
+                best_loss = epoch_loss
+            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
                 status = STATUS_NO_IMPROVEMENT
                 break
 
-        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
 
+    rec.step, rec.current, rec.position, rec.epoch = t, cur, position, epoch
+    rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
+    rec.no_improvement, rec.best_step, rec.rng = no_improvement, best_step, rng
+    rec.best_loss, rec.first_loss, rec.last_loss, rec.last_grad_norm = best_loss, first_loss, last_loss, last_grad_norm
+    rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
     rec.status = status
     rec.mu_product = mu_product
     run.record[0] = rec
