@@ -12,30 +12,53 @@ import numpy as np
 
 from gdfast.bench import CHECK_TOL, FULL, QUICK
 from gdfast.bench import format_ns as _fmt_ns
-from peers import SLOW_PEER_N
+from peers import MBSWEEP_FLOOR, MBSWEEP_LOSS_FACTOR, SLOW_PEER_N
 
-PEER_COLUMNS = [("numba", "Numba"), ("jax", "JAX"), ("torch_optim", "torch.optim"),
-                ("torch_manual", "torch manual"), ("sklearn", "sklearn")]
+PEERS = [("numba", "Numba"), ("jax", "JAX"), ("torch_optim", "torch.optim"), ("torch_manual", "torch manual"),
+         ("sklearn", "scikit-learn"), ("numpy", "NumPy two-line update"), ("c_limit", "C loop -O3 (limit)")]
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
+def _times(ns_min, ns_max):
+    """'min (min-max)' of a contender's repeats; '–' when unknown (results of an older run)."""
+    if ns_min is None:
+        return "–", "–"
+    return _fmt_ns(ns_min), (f"{_fmt_ns(ns_min)} – {_fmt_ns(ns_max)}" if ns_max is not None else "–")
+
+
+def _ratio(median, lo, hi):
+    if median is None:
+        return "–"
+    return f"{median:.2f}x ({lo:.2f}–{hi:.2f})" if lo is not None else f"{median:.2f}x"
+
+
 def markdown_table(results):
-    """The results as a markdown table (ns per iteration; ratio = reference / gdfast)."""
-    lines = ["| workload | dtype | gdfast | NumPy reference | ratio | "
-             + " | ".join(label for _, label in PEER_COLUMNS) + " |",
-             "|---|---|---:|---:|---:|" + "---:|" * len(PEER_COLUMNS)]
+    """The results as a markdown table, one line per contender of each workload.
+
+    ``min``: the fastest repeat (ns per iteration); ``spread``: fastest – slowest repeat; ``time /
+    gdfast``: the median over repeats of that repeat's time over gdfast's (above 1: gdfast is
+    faster), with the smallest and largest repeat's ratio.
+    """
+    lines = ["| workload | dtype | contender | min | spread (min – max) | time / gdfast (median, min – max) |",
+             "|---|---|---|---:|---:|---:|"]
     for r in results["rows"]:
-        cells = []
-        for key, _ in PEER_COLUMNS:
+        head = f"| {r['workload']} | {r['dtype']} "
+        g_min, g_spread = _times(r.get("gdfast_min_ns", r["gdfast_ns"]), r.get("gdfast_max_ns"))
+        lines.append(head + f"| **gdfast** | {g_min} | {g_spread} | 1 |")
+        r_min, r_spread = _times(r.get("reference_min_ns", r["reference_ns"]), r.get("reference_max_ns"))
+        lines.append(head + f"| NumPy reference (gdfast.reference) | {r_min} | {r_spread} "
+                     f"| {_ratio(r['ratio'], r.get('ratio_min'), r.get('ratio_max'))} |")
+        for key, label in PEERS:
             p = r["peers"].get(key)
             if p is None:
-                cells.append("–")
-            elif not p["ok"]:
-                cells.append("mismatch" if p["note"].startswith("mismatch") else "error")
-            else:
-                cells.append(_fmt_ns(p["ns"]))
-        lines.append(f"| {r['workload']} | {r['dtype']} | {_fmt_ns(r['gdfast_ns'])} | {_fmt_ns(r['reference_ns'])} "
-                     f"| {r['ratio']:.1f}x | " + " | ".join(cells) + " |")
+                continue
+            if not p["ok"]:
+                what = "mismatch" if p["note"].startswith("mismatch") else "error"
+                lines.append(head + f"| {label} | {what} | – | – |")
+                continue
+            p_min, p_spread = _times(p.get("ns_min", p["ns"]), p.get("ns_max"))
+            lines.append(head + f"| {label} | {p_min} | {p_spread} "
+                         f"| {_ratio(p.get('ratio'), p.get('ratio_min'), p.get('ratio_max'))} |")
     lines.append("")
     lines.append("| memory | dtype | iterations | peak RSS | peak RSS of 10^3 iterations | difference |")
     lines.append("|---|---|---:|---:|---:|---:|")
@@ -48,16 +71,22 @@ def markdown_table(results):
 def notes_text(results):
     """The notes printed under the table: how each figure was measured, peers skipped."""
     cfg = QUICK if results["quick"] else FULL
+    repeats = next((r["repeats"] for r in results["rows"] if "repeats" in r), cfg["repeats"])
     lines = [
-        "Times are per iteration (latency rows: per call), median of repeats in which gdfast, the NumPy "
-        "reference and the peers are called in turn, BLAS pinned to 1 thread (threadpoolctl), "
-        "torch.set_num_threads(1), XLA single-threaded; ratio = NumPy reference / gdfast (median over the "
-        "repeats of each repeat's ratio).",
+        f"Times are per iteration (latency rows: per call; sweeps: per iteration of one configuration), "
+        f"over {repeats} repeats in which gdfast, the NumPy reference and the peers are called in turn (the "
+        "order rotating from repeat to repeat, one process), BLAS pinned to 1 thread (threadpoolctl), "
+        "torch.set_num_threads(1), XLA single-threaded. min: the fastest repeat; spread: fastest – slowest repeat; time / gdfast: the "
+        "median over the repeats of that repeat's time over gdfast's (above 1: gdfast is faster), and its "
+        "smallest and largest value. Absolute times on a shared machine jump between levels; the ratios, "
+        "taken repeat by repeat, are the figures to compare.",
         f"gdfast is timed over the full iteration counts (seed {cfg['seed_n']:,}, batch-4/64/512 "
         f"{cfg['batch_n'][4]:,}/{cfg['batch_n'][64]:,}/{cfg['batch_n'][512]:,}, sweep 64 x {cfg['sweep_n']:,}, "
-        f"quad1d {cfg['quad_n']:,}); the NumPy reference over fewer (seed {cfg['seed_n_ref']:,}, batch "
+        f"quad1d {cfg['quad_n']:,}, minibatch-sweep-64 64 x {cfg['mbsweep_epochs']:,} epochs, single-75kx100 "
+        f"{cfg['single_n']:,}); the NumPy reference over fewer (seed {cfg['seed_n_ref']:,}, batch "
         f"{cfg['batch_n_ref'][4]:,}/{cfg['batch_n_ref'][64]:,}/{cfg['batch_n_ref'][512]:,}, sweep 64 x "
-        f"{cfg['sweep_n_ref']:,}, quad1d {cfg['quad_n_ref']:,}) and scaled; so are PyTorch (seed: "
+        f"{cfg['sweep_n_ref']:,}, quad1d {cfg['quad_n_ref']:,}, minibatch-sweep-64 64 x "
+        f"{cfg['mbsweep_epochs_ref']:,}, single-75kx100 {cfg['single_n_ref']:,}) and scaled; so are PyTorch (seed: "
         f"{SLOW_PEER_N[bool(results['quick'])]:,}) and Numba on batch-d.",
         "Latency rows compare one gdfast call (validation included) with the NumPy one-liner in the note.",
         "Peers: each one's final weights are checked against gdfast's after the same iterations (np.allclose, "
@@ -65,6 +94,18 @@ def notes_text(results):
         + "; float32 Adam: atol 1e-3, see CHECK_TOL_ADAM) before its time is shown. JAX compile time is "
         "excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
+        "C loop -O3 (limit), on seed and sweep-64: gdfast's loop written out in C (same operations in the same "
+        "order; the sweep's 64 runs in lockstep, runs innermost), compiled at run time with -O3 -march=native "
+        "(where the compiler accepts it) -ffp-contract=off and no -ffast-math, called through ctypes; its final weights must be bit-equal to gdfast's before "
+        "its time is shown. It leaves out gdfast's per-step bookkeeping (loss history, divergence rule).",
+        "minibatch-sweep-64 (64 learning rates, 256 x 32, one output, batches of 32 shuffled every epoch, one "
+        "seed): the peers shuffle with their own generators, so their weights cannot equal gdfast's; each "
+        "run's final MSE on the whole data set must be within a factor "
+        f"{MBSWEEP_LOSS_FACTOR:g} of gdfast's run with the same learning rate (below {MBSWEEP_FLOOR:g} x the "
+        "initial MSE runs count as converged). gdfast's own runs with other seeds differ by under 5%; a "
+        "learning rate 10% off fails.",
+        "single-75kx100: 75,000 x 100, one output, full-batch SGD; the NumPy peer is a user's two-line update "
+        "`W -= lr * 2/n * (X.T @ (X @ W - y))`, torch the same two lines under no_grad.",
     ]
     for dn in sorted({r["dtype"] for r in results["rows"]}, reverse=True):
         more = [r for r in results["rows"] if r["workload"].startswith("sweep-64 (") and r["dtype"] == dn]

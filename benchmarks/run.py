@@ -61,8 +61,13 @@ def measure(w, repeats, peer_set, slow_n):
     """One row: gdfast, the reference and the peers that agree with gdfast, timed interleaved."""
     good, failed = peer_module.checked_calls(w, peer_set, slow_n)
     row, ns = bench.time_workload(w, repeats, {name: (c.run, c.n) for name, c in good.items()})
+    # the spread of gdfast's and the reference's repeats (the medians are time_workload's)
+    for who in ("gdfast", "reference"):
+        row[f"{who}_min_ns"], row[f"{who}_max_ns"] = float(ns[who].min()), float(ns[who].max())
+    row["repeats"] = repeats
     for name, c in good.items():
-        row["peers"][name] = peer_module.entry(float(np.median(ns[name])), c.n, note=c.note, compile_s=c.compile_s)
+        row["peers"][name] = peer_module.entry(ns[name], c.n, note=c.note, compile_s=c.compile_s,
+                                               gdfast_ns=ns["gdfast"])
     row["peers"].update(failed)
     return row
 

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._contract import RECORD_DTYPE, LossCode, Status
+from ._contract import RECORD_DTYPE, LossCode, OptimizerCode, ScheduleCode, Status
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
 )
@@ -506,6 +506,11 @@ CALL_WORK = 2**26
 # What an update costs besides its multiply-adds (loop and bookkeeping), in multiply-adds.
 UPDATE_OVERHEAD = 64
 CACHE_LINE = 64
+# Runs advanced in lockstep by one thread, at most (their parameters, gradients and residuals stay
+# in the L1/L2 caches for the small problems where lockstep pays).
+LOCKSTEP_LANES = 64
+# The record fields that runs advanced in lockstep share.
+LOCKSTEP_SHARED = ("step", "epoch", "position", "history_origin", "epoch_origin", "recorded", "epochs_recorded")
 
 
 @dataclass
@@ -574,10 +579,54 @@ class RunSet:
 
     def advance(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
-        """One kernel call: run r advances by up to ``n_steps[r]`` updates."""
+        """One kernel call: run r advances by up to ``n_steps[r]`` updates (runs that can, in lockstep)."""
+        n_steps = np.ascontiguousarray(n_steps, dtype=np.int64)
+        order, task_sizes = self.lockstep_tasks(X, Y, sample_weight, n_steps, n_threads)
         _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
-                            self.opt_state, self.perm, self.history, self.epoch_history,
-                            np.ascontiguousarray(n_steps, dtype=np.int64), n_threads, X_double)
+                            self.opt_state, self.perm, self.history, self.epoch_history, n_steps, n_threads,
+                            X_double, order, task_sizes)
+
+    def lockstep_tasks(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
+                       n_threads: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The runs as kernel tasks: (order, task sizes), runs that can go in lockstep grouped.
+
+        Runs go in lockstep when they are plain SGD on the unweighted MSE without BLAS (the kernel's
+        plain path), with the same config but the learning rate, the same number of updates to do,
+        the same shared record fields (``LOCKSTEP_SHARED``) and, with mini-batches, the same sample
+        order (and generator, when they shuffle). A group is cut into about one task per thread of
+        at most ``LOCKSTEP_LANES`` runs. (None, None): every run alone.
+        """
+        n_samples, n_features = X.shape
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        alone = []
+        for r, c in enumerate(self.kernel_configs):
+            full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
+            plain = (sample_weight is None and n_steps[r] > 0 and c["loss"] == LossCode.LOSS_MSE
+                     and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
+                     and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
+                     and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
+                     and not c["restore_best"]
+                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1])))
+            if not plain:
+                alone.append(r)
+                continue
+            record = self.records[r]
+            key = (tuple(sorted((k, v) for k, v in c.items() if k != "learning_rate")), int(n_steps[r]),
+                   tuple(int(record[f]) for f in LOCKSTEP_SHARED),
+                   None if full_batch else self.perm[r, : self.n_samples].tobytes(),
+                   int(record["rng"]) if c["shuffle"] and not full_batch else None)
+            groups.setdefault(key, []).append(r)
+        if all(len(g) < 2 for g in groups.values()):
+            return None, None
+        order, sizes = [], []
+        for group in groups.values():
+            per_task = max(1, min(LOCKSTEP_LANES, -(-len(group) // max(1, n_threads))))
+            for start in range(0, len(group), per_task):
+                order += group[start: start + per_task]
+                sizes.append(len(group[start: start + per_task]))
+        order += alone
+        sizes += [1] * len(alone)
+        return np.array(order, dtype=np.intp), np.array(sizes, dtype=np.intp)
 
     def run(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
             n_threads: int = 1, *, between_calls: Callable[[], None] | None = None,

@@ -10,7 +10,7 @@ import numbers
 import operator
 import sys
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -253,6 +253,28 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {type(value).__name__}: {value!r}")
     return bool(value)
+
+
+_T = TypeVar("_T")
+
+
+def by_name_or_instance(value: Any, kind: str, base: type[_T], names: Mapping[str, type[_T]],
+                        default: type[_T]) -> _T | None:
+    """The object an argument such as ``optimizer=`` or ``schedule=`` names: ``default()`` for None,
+    ``value`` itself when it is a ``base`` instance, ``names[value.lower()]()`` for a name (any case;
+    a ValueError naming ``kind`` and the valid names when it is unknown); None for anything else,
+    for the caller to take otherwise or refuse with its own TypeError."""
+    if value is None:
+        return default()
+    if isinstance(value, base):
+        return value
+    if isinstance(value, str):
+        try:
+            cls = names[value.lower()]
+        except KeyError:
+            raise ValueError(f"unknown {kind} {value!r}; valid names: {', '.join(sorted(names))}") from None
+        return cls()
+    return None
 
 
 _NO_TARGET: Any = object()

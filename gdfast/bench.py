@@ -42,6 +42,13 @@ CHECK_TOL: dict[str, tuple[float, float]] = {"float64": (1e-7, 1e-9), "float32":
 
 LESSON_LR = 0.01
 SWEEP_LRS = np.logspace(-4, -1, 64)
+#: The mini-batch sweep: 64 learning rates (SWEEP_LRS) on 256 x 32 samples, one output, batches of
+#: 32, shuffled every epoch from one seed (all 64 runs see the same batch order).
+MBSWEEP_BATCH = 32
+MBSWEEP_SEED = 7
+#: The single-output full batch: 75,000 samples x 100 features.
+SINGLE_SHAPE = (75_000, 100)
+SINGLE_LR = 0.1
 
 
 class BenchSizes(TypedDict):
@@ -59,17 +66,23 @@ class BenchSizes(TypedDict):
     quad_n_ref: int
     lat_n: int
     lat_n_ref: int
+    mbsweep_epochs: int
+    mbsweep_epochs_ref: int
+    single_n: int
+    single_n_ref: int
 
 
 FULL = BenchSizes(
     repeats=5, seed_n=1_000_000, seed_n_ref=20_000, batch_n={4: 100_000, 64: 2_000, 512: 30},
     batch_n_ref={4: 3_000, 64: 300, 512: 20}, persample_epochs=200, sweep_n=10_000, sweep_n_ref=200,
     quad_n=1_000_000, quad_n_ref=50_000, lat_n=200_000, lat_n_ref=20_000,
+    mbsweep_epochs=100, mbsweep_epochs_ref=2, single_n=30, single_n_ref=5,
 )
 QUICK = BenchSizes(
     repeats=3, seed_n=200_000, seed_n_ref=2_000, batch_n={4: 5_000, 64: 100, 512: 3},
     batch_n_ref={4: 200, 64: 30, 512: 2}, persample_epochs=20, sweep_n=2_000, sweep_n_ref=10,
     quad_n=200_000, quad_n_ref=5_000, lat_n=20_000, lat_n_ref=2_000,
+    mbsweep_epochs=10, mbsweep_epochs_ref=1, single_n=4, single_n_ref=2,
 )
 
 
@@ -224,7 +237,7 @@ def workloads(dtype: _FType, sizes: BenchSizes, threads: int = 2) -> list[Worklo
     --------
     >>> import numpy as np
     >>> from gdfast.bench import QUICK, workloads
-    >>> w = workloads(np.float32, QUICK, threads=2)[7]
+    >>> w = workloads(np.float32, QUICK, threads=2)[8]
     >>> w.name, w.dtype, w.unit
     ('sweep-64 (2 threads)', 'float32', 64)
     """
@@ -244,6 +257,15 @@ def workloads(dtype: _FType, sizes: BenchSizes, threads: int = 2) -> list[Worklo
         n_ref = sizes["batch_n_ref"][d]
         out.append(Workload(f"{'adam' if opt == 'adam' else 'batch'}-{d}", dn, fast, ref, sizes["batch_n"][d], n_ref,
                             n_ref, problem=(Wb, Xb, Yb), options=options))
+
+    # One output, full batch, many samples: gdfast.train against the reference's same full-batch SGD.
+    n_single, d_single = SINGLE_SHAPE
+    Ws, Xs, Ys = _batch_problem(d_single, dtype, n_samples=n_single, n_outputs=1)
+    fast, ref = _train_pair(Ws, Xs, Ys, learning_rate=SINGLE_LR)
+    out.append(Workload(f"single-{n_single // 1000}kx{d_single}", dn, fast, ref, sizes["single_n"],
+                        sizes["single_n_ref"], sizes["single_n_ref"],
+                        note=f"{n_single:,} x {d_single}, 1 output, full batch, SGD", problem=(Ws, Xs, Ys),
+                        options={"learning_rate": SINGLE_LR}))
 
     Wp, Xp, Yp = _batch_problem(64, dtype, n_outputs=1)
     n_samples = Xp.shape[0]
@@ -276,6 +298,27 @@ def workloads(dtype: _FType, sizes: BenchSizes, threads: int = 2) -> list[Worklo
                             note=f"ns per iteration of one config; n_threads={n_threads}",
                             baseline=sweep(1) if n_threads > 1 else None, problem=(W, x, y),
                             options={"learning_rates": SWEEP_LRS, "n_threads": n_threads}))
+
+    # The mini-batch sweep: ns per mini-batch step of one configuration (64 runs x 8 steps an epoch).
+    Wm, Xm, Ym = _batch_problem(32, dtype, n_outputs=1)
+    mb_options: dict[str, Any] = dict(batch_size=MBSWEEP_BATCH, shuffle=True, loss_tol=0.0)
+    steps_per_epoch = -(-Xm.shape[0] // MBSWEEP_BATCH)
+
+    def mbsweep(k: int) -> Any:
+        return gdfast.sweep(Wm, Xm, Ym, learning_rates=SWEEP_LRS, seeds=[MBSWEEP_SEED], num_epochs=k,
+                            record_every=k * steps_per_epoch, n_threads=1, **mb_options).W
+
+    def mbsweep_ref(k: int) -> Any:
+        return np.stack([reference.train(Wm, Xm, Ym, learning_rate=lr, seed=MBSWEEP_SEED, num_epochs=k,
+                                         record_every=k * steps_per_epoch, **mb_options).W for lr in SWEEP_LRS])
+
+    out.append(Workload("minibatch-sweep-64", dn, mbsweep, mbsweep_ref, sizes["mbsweep_epochs"],
+                        sizes["mbsweep_epochs_ref"], sizes["mbsweep_epochs_ref"], unit=len(SWEEP_LRS) * steps_per_epoch,
+                        note=f"256 x 32, 1 output, batch {MBSWEEP_BATCH}, shuffled (seed {MBSWEEP_SEED}); ns per "
+                             "mini-batch step of one config; n_threads=1",
+                        problem=(Wm, Xm, Ym),
+                        options=dict(mb_options, learning_rates=SWEEP_LRS, seed=MBSWEEP_SEED,
+                                     steps_per_epoch=steps_per_epoch)))
 
     f = gdfast.Quadratic(1.0, 4.0, 4.0)
     x0 = np.array([10.0], dtype=dtype)

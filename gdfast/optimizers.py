@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._contract import OptimizerCode
-from ._validation import check_bool, check_real
+from ._validation import by_name_or_instance, check_bool, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "get_optimizer",
            "OPTIMIZERS"]
@@ -94,7 +94,29 @@ class SGD(Optimizer):
 
 
 @dataclass(frozen=True)
-class Adam(Optimizer):
+class _AdamFamily:
+    """Mixin of the Adam family (:class:`Adam`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`):
+    the four hyper-parameters they all start with, their checks and their kernel fields. Each
+    optimizer, ``class X(_AdamFamily, Optimizer)``, adds its own fields after these four and calls
+    ``super().__post_init__()`` (the mixin is no Optimizer by itself: it has no kernel code)."""
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
+        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
+        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+
+    def _kernel_fields(self) -> dict[str, Any]:
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class Adam(_AdamFamily, Optimizer):
     """Adam (``torch.optim.Adam``); weight decay is the coupled L2 kind.
 
     Algorithm::
@@ -112,25 +134,17 @@ class Adam(Optimizer):
     0.8
     """
 
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     amsgrad: bool = False
     _code = OptimizerCode.OPT_ADAM
     _nonnegative_state_rows = (1, 2)  # second moments and their running maximum (amsgrad)
     _decoupled = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
-        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
-        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
-        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        super().__post_init__()
         object.__setattr__(self, "amsgrad", check_bool(self.amsgrad, "amsgrad"))
 
     def _kernel_fields(self) -> dict[str, Any]:
-        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
-                    amsgrad=self.amsgrad, decoupled_weight_decay=self._decoupled)
+        return dict(super()._kernel_fields(), amsgrad=self.amsgrad, decoupled_weight_decay=self._decoupled)
 
 
 @dataclass(frozen=True)
@@ -232,7 +246,7 @@ class Adagrad(Optimizer):
 
 
 @dataclass(frozen=True)
-class NAdam(Optimizer):
+class NAdam(_AdamFamily, Optimizer):
     """NAdam, Adam with Nesterov momentum (``torch.optim.NAdam``).
 
     Algorithm (``mu_product`` is a per-run scalar, 1 before the first update, kept in the run's
@@ -254,31 +268,24 @@ class NAdam(Optimizer):
     NAdam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, momentum_decay=0.004, decoupled_weight_decay=False)
     """
 
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     momentum_decay: float = 4e-3
     decoupled_weight_decay: bool = False
     _code = OptimizerCode.OPT_NADAM
     _nonnegative_state_rows = (1,)  # second moments
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
-        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
-        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
-        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        super().__post_init__()
         object.__setattr__(self, "momentum_decay", check_real(self.momentum_decay, "momentum_decay", low=0.0))
         object.__setattr__(self, "decoupled_weight_decay",
                            check_bool(self.decoupled_weight_decay, "decoupled_weight_decay"))
 
     def _kernel_fields(self) -> dict[str, Any]:
-        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
-                    momentum_decay=self.momentum_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+        return dict(super()._kernel_fields(), momentum_decay=self.momentum_decay,
+                    decoupled_weight_decay=self.decoupled_weight_decay)
 
 
 @dataclass(frozen=True)
-class RAdam(Optimizer):
+class RAdam(_AdamFamily, Optimizer):
     """RAdam, Adam with a rectified adaptive rate (``torch.optim.RAdam``).
 
     Algorithm::
@@ -302,29 +309,21 @@ class RAdam(Optimizer):
     True
     """
 
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     decoupled_weight_decay: bool = False
     _code = OptimizerCode.OPT_RADAM
     _nonnegative_state_rows = (1,)  # second moments
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
-        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
-        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
-        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
+        super().__post_init__()
         object.__setattr__(self, "decoupled_weight_decay",
                            check_bool(self.decoupled_weight_decay, "decoupled_weight_decay"))
 
     def _kernel_fields(self) -> dict[str, Any]:
-        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay,
-                    decoupled_weight_decay=self.decoupled_weight_decay)
+        return dict(super()._kernel_fields(), decoupled_weight_decay=self.decoupled_weight_decay)
 
 
 @dataclass(frozen=True)
-class Adamax(Optimizer):
+class Adamax(_AdamFamily, Optimizer):
     """Adamax, Adam with the infinity norm (``torch.optim.Adamax``; default lr there 2e-3).
 
     Algorithm::
@@ -341,21 +340,8 @@ class Adamax(Optimizer):
     0.99
     """
 
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     _code = OptimizerCode.OPT_ADAMAX
     _nonnegative_state_rows = (1,)  # the weighted infinity norm u
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "beta1", _beta(self.beta1, "beta1"))
-        object.__setattr__(self, "beta2", _beta(self.beta2, "beta2"))
-        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0.0, low_inclusive=False))
-        object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
-
-    def _kernel_fields(self) -> dict[str, Any]:
-        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
@@ -371,17 +357,9 @@ def get_optimizer(optimizer: Optimizer | str | None) -> Optimizer:
     >>> get_optimizer("adam")
     Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)
     """
-    if optimizer is None:
-        return SGD()
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if isinstance(optimizer, str):
-        try:
-            return OPTIMIZERS[optimizer.lower()]()
-        except KeyError:
-            raise ValueError(
-                f"unknown optimizer {optimizer!r}; valid names: {', '.join(sorted(OPTIMIZERS))}"
-            ) from None
+    found = by_name_or_instance(optimizer, "optimizer", Optimizer, OPTIMIZERS, default=SGD)
+    if found is not None:
+        return found
     raise TypeError(
         f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}) or a gdfast optimizer object; "
         f"got {type(optimizer).__name__}"

@@ -20,8 +20,8 @@ from ._engine import (
     epoch_record_every,
 )
 from ._validation import (
-    as_array, as_float, check_learning_rate, check_out, check_same_shape, common_float_dtype,
-    prepare_bias, prepare_samples, promotion_scalar, shape_of,
+    as_array, as_float, check_out, check_same_shape, common_float_dtype, prepare_bias, prepare_samples,
+    shape_of, update_operands,
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
 from .descent import DescentPath, Quadratic, descend as _descend_any
@@ -95,16 +95,7 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
     >>> reference.update([1.0, 2.0], [10.0, 20.0], 0.1)
     array([0., 0.])
     """
-    check_learning_rate(learning_rate)
-    lr = promotion_scalar(learning_rate)
-    w_in = as_array("W", W)
-    g_in = as_array("G", G)
-    if w_in.ndim == 0:
-        raise ValueError(f"W must be at least 1-D; got a 0-d array {w_in!r}")
-    if g_in.ndim != 0 and g_in.shape != w_in.shape:
-        raise ValueError(f"G must be a scalar or have W's shape {w_in.shape}; got shape {g_in.shape}")
-    if w_in.size == 0:
-        raise ValueError(f"W must not be empty; got shape {w_in.shape}")
+    lr, w_in, g_in = update_operands(W, G, learning_rate)  # the input checks of gdfast.update
     g_arr = as_float("G", g_in.reshape(-1) if g_in.ndim == 0 else g_in, common_float_dtype(G=g_in))
     g: Any = g_arr
     if g_in.ndim == 0:  # a Python number stays weak; a NumPy scalar or 0-d array is strong
@@ -263,13 +254,25 @@ def _sgd_step(opt: SGD, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, ste
     return p - lr * g
 
 
+def _first_moment(opt: Adam | NAdam | RAdam | Adamax, g: np.ndarray, buffers: Any, dt: Any) -> None:
+    """The Adam family's first moment, m = beta1 * m + (1 - beta1) * g, into buffers[0]."""
+    b1 = dt(opt.beta1)
+    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+
+
+def _moments(opt: Adam | NAdam | RAdam, g: np.ndarray, buffers: Any, dt: Any) -> None:
+    """The Adam family's moments: m as :func:`_first_moment` and v = beta2 * v + (1 - beta2) * g**2,
+    into buffers[0] and buffers[1]."""
+    _first_moment(opt, g, buffers, dt)
+    b2 = dt(opt.beta2)
+    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+
+
 @_twin_of(Adam)
 def _adam_step(opt: Adam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                mu_product: np.ndarray) -> Any:
     """:class:`gdfast.Adam`'s (and AdamW's) Algorithm; buffers = m, v, v_max."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     v = buffers[1]
     if opt.amsgrad:
         buffers[2] = np.maximum(buffers[2], buffers[1])
@@ -309,13 +312,11 @@ def _adagrad_step(opt: Adagrad, p: np.ndarray, g: np.ndarray, buffers: Any, lr: 
 def _nadam_step(opt: NAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                 mu_product: np.ndarray) -> Any:
     """:class:`gdfast.NAdam`'s Algorithm; buffers = m, v; ``mu_product`` (float64, shape (1,)) in place."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
     mu = opt.beta1 * (1.0 - 0.5 * 0.96 ** (step * opt.momentum_decay))
     mu_next = opt.beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * opt.momentum_decay))
     mu_product[0] *= mu
     product = float(mu_product[0])
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     denom = np.sqrt(buffers[1] / dt(1 - opt.beta2**step)) + dt(opt.eps)
     p = p - lr * dt((1.0 - mu) / (1.0 - product)) * g / denom
     return p - lr * dt(mu_next / (1.0 - product * mu_next)) * buffers[0] / denom
@@ -325,9 +326,7 @@ def _nadam_step(opt: NAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any,
 def _radam_step(opt: RAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                 mu_product: np.ndarray) -> Any:
     """:class:`gdfast.RAdam`'s Algorithm; buffers = m, v."""
-    b1, b2 = dt(opt.beta1), dt(opt.beta2)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
-    buffers[1] = b2 * buffers[1] + (dt(1) - b2) * g * g
+    _moments(opt, g, buffers, dt)
     m_hat = buffers[0] / dt(1 - opt.beta1**step)
     rho_inf = 2 / (1 - opt.beta2) - 1
     rho_t = rho_inf - 2 * step * opt.beta2**step / (1 - opt.beta2**step)
@@ -341,8 +340,7 @@ def _radam_step(opt: RAdam, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any,
 def _adamax_step(opt: Adamax, p: np.ndarray, g: np.ndarray, buffers: Any, lr: Any, step: int, dt: Any,
                  mu_product: np.ndarray) -> Any:
     """:class:`gdfast.Adamax`'s Algorithm; buffers = m, u."""
-    b1 = dt(opt.beta1)
-    buffers[0] = b1 * buffers[0] + (dt(1) - b1) * g
+    _first_moment(opt, g, buffers, dt)
     buffers[1] = np.maximum(dt(opt.beta2) * buffers[1], np.abs(g) + dt(opt.eps))
     return p - lr / dt(1 - opt.beta1**step) * buffers[0] / buffers[1]
 

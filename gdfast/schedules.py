@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ._contract import ScheduleCode
-from ._validation import as_array, check_int, check_real
+from ._validation import as_array, by_name_or_instance, check_int, check_real
 
 __all__ = ["Schedule", "Constant", "ExponentialDecay", "StepDecay", "InverseScaling", "CosineAnnealing",
            "PerUpdate", "get_schedule", "SCHEDULES"]
@@ -259,17 +259,9 @@ def get_schedule(schedule: Schedule | str | None) -> Schedule:
     >>> get_schedule(None)
     Constant()
     """
-    if schedule is None:
-        return Constant()
-    if isinstance(schedule, Schedule):
-        return schedule
-    if isinstance(schedule, str):
-        try:
-            return SCHEDULES[schedule.lower()]()
-        except KeyError:
-            raise ValueError(
-                f"unknown schedule {schedule!r}; valid names: {', '.join(sorted(SCHEDULES))}"
-            ) from None
+    found = by_name_or_instance(schedule, "schedule", Schedule, SCHEDULES, default=Constant)
+    if found is not None:
+        return found
     if hasattr(schedule, "__array__") or isinstance(schedule, (list, tuple)):
         return PerUpdate(schedule)
     raise TypeError(

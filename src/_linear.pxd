@@ -113,6 +113,11 @@ cdef inline bint use_blas(
             and gdfast_blas_allowed())
 
 
+cdef inline Py_ssize_t row_of(const Py_ssize_t* rows, Py_ssize_t ii) noexcept nogil:
+    """The batch's ii-th sample: rows[ii], or ii when rows is NULL (the rows 0..n_rows-1)."""
+    return rows[ii] if rows != NULL else ii
+
+
 cdef inline void weighted_rows_into(
     const double* D,
     const floating* X,
@@ -174,97 +179,116 @@ cdef inline void weighted_rows_into(
             k += 1
 
 
+cdef inline double residual(double prediction, const floating* b, const floating* y, Py_ssize_t j) noexcept nogil:
+    """(prediction + b[j]) - y[j]: output j's residual (no bias term when b is NULL)."""
+    if b != NULL:
+        prediction += b[j]
+    return prediction - y[j]
+
+
+cdef inline double mse_term(
+    double prediction, const floating* b, const floating* y, Py_ssize_t j, double* grad
+) noexcept nogil:
+    """Output j's MSE term: r = residual(prediction, b, y, j);  *grad = 2 r (d loss / d prediction);  returns r**2."""
+    cdef double r = residual(prediction, b, y, j)
+    cdef double term = r * r
+    grad[0] = 2.0 * r
+    return term
+
+
+cdef inline double loss_term(
+    int kind, double delta, double weight, double prediction, const floating* b, const floating* y, Py_ssize_t j,
+    double* grad,
+) noexcept nogil:
+    """``mse_term`` for any loss kind and a sample weight: *grad = weight * l'(r);  returns weight * l(r)."""
+    cdef double r = residual(prediction, b, y, j)
+    cdef double term = weight * elementwise_loss(kind, r, delta)
+    grad[0] = weight * elementwise_loss_derivative(kind, r, delta)
+    return term
+
+
+cdef inline void scaled_row_into(double c, const floating* x, Py_ssize_t n, double scale, double* row) noexcept nogil:
+    """row = scale * (0.0 + c * x), or +0.0 everywhere when c == 0: one sample's gradient row (a
+    one-row ``weighted_rows_into`` that skips the zero term)."""
+    cdef Py_ssize_t k
+    if c != 0.0:
+        for k in range(n):
+            row[k] = (0.0 + c * x[k]) * scale
+    else:
+        for k in range(n):
+            row[k] = 0.0
+
+
+cdef inline void column_sums_into(
+    const double* D, Py_ssize_t n_rows, Py_ssize_t n_outputs, double scale, double* out
+) noexcept nogil:
+    """out = scale * D.sum(axis=0) (the bias gradient): each column summed in row order from +0.0."""
+    cdef Py_ssize_t ii, j
+    cdef double s
+    for j in range(n_outputs):
+        s = 0.0
+        for ii in range(n_rows):
+            s += D[ii * n_outputs + j]
+        out[j] = s * scale
+
+
 cdef inline double mse_and_gradient(
-    const floating* W,
-    const floating* b,
-    const floating* X,
-    const floating* Y,
-    const Py_ssize_t* rows,
-    Py_ssize_t n_rows,
-    Py_ssize_t n_features,
-    Py_ssize_t n_outputs,
-    double* residual_grad,
-    double* grad_W,
-    double* grad_b,
+    const floating* W, const floating* b,  # the model
+    const floating* X, const floating* Y, const Py_ssize_t* rows, Py_ssize_t n_rows,  # the batch
+    Py_ssize_t n_features, Py_ssize_t n_outputs,
+    double* residual_grad, double* grad_W, double* grad_b,  # scratch and the gradient
 ) noexcept nogil:
     """``loss_and_gradient`` for the MSE with unit weights and no BLAS, with the very same arithmetic.
 
     The common case of the lessons (and of long runs on small problems): no loss-kind or weight
     branches in the loops, small enough to be inlined into the training loop. ``grad_W`` must not
-    be NULL. Each step below is the one ``loss_and_gradient`` takes for weight 1.0 (``1.0 * v`` is
-    ``v`` exactly, and adding 0 * x for a zero residual never changes a sum that starts at +0.0).
+    be NULL; ``residual_grad`` is scratch of n_rows * n_outputs (unused for one row). It takes the
+    steps of ``loss_and_gradient`` with the same building blocks (for weight 1.0, ``1.0 * v`` is
+    ``v`` exactly), each prediction fused into its residual; one sample's gradient skips its zero
+    terms (adding 0 * x never changes a sum that starts at +0.0).
     """
-    cdef Py_ssize_t ii, i, j, k, idx
-    cdef double loss_sum = 0.0, r, scale, c, bias_grad
+    cdef Py_ssize_t ii, i, j
+    cdef double loss_sum = 0.0, scale, c
     cdef const floating* x
-    cdef double* row
 
-    if n_rows == 1:
-        # One sample: each output's residual goes straight into its gradient row (no scratch),
-        # grad_W[j, :] = scale * (0.0 + D[0, j] * x) (or 0.0 when D[0, j] == 0), scale = 1 / n_outputs.
-        i = rows[0] if rows != NULL else 0
-        x = X + i * n_features
-        scale = 1.0 / (<double>n_outputs * 1.0)
-        for j in range(n_outputs):
-            r = dot(W + j * n_features, x, n_features)
-            if b != NULL:
-                r += b[j]
-            r -= Y[i * n_outputs + j]
-            loss_sum += r * r
-            c = 2.0 * r
-            row = grad_W + j * n_features
-            if c != 0.0:
-                for k in range(n_features):
-                    row[k] = (0.0 + c * x[k]) * scale
-            else:
-                for k in range(n_features):
-                    row[k] = 0.0
-            if grad_b != NULL:
-                grad_b[j] = (0.0 + c) * scale
+    if n_rows != 1:
+        # R = X[rows] @ W.T + b - Y[rows];  loss = sum(R**2);  D = 2 R  (sample by sample)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            x = X + i * n_features
+            for j in range(n_outputs):
+                loss_sum += mse_term(dot(W + j * n_features, x, n_features), b, Y + i * n_outputs, j,
+                                     residual_grad + ii * n_outputs + j)
+        # The sum of n_rows unit weights, as loss_and_gradient accumulates it (exact for n < 2**53).
+        scale = 1.0 / (<double>n_outputs * <double>n_rows)
+        # grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :]
+        weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
+        if grad_b != NULL:
+            # grad_b = scale * D.sum(axis=0)
+            column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
         return loss_sum * scale
 
-    # R = X[rows] @ W.T + b - Y[rows];  loss = sum(R**2);  D = 2 R
-    for ii in range(n_rows):
-        i = rows[ii] if rows != NULL else ii
-        x = X + i * n_features
-        for j in range(n_outputs):
-            r = dot(W + j * n_features, x, n_features)
-            if b != NULL:
-                r += b[j]
-            r -= Y[i * n_outputs + j]
-            loss_sum += r * r
-            residual_grad[ii * n_outputs + j] = 2.0 * r
-
-    # The sum of n_rows unit weights, as loss_and_gradient accumulates it (exact for n < 2**53).
-    scale = 1.0 / (<double>n_outputs * <double>n_rows)
-    # grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :];  grad_b = scale * D.sum(axis=0)
-    weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
-    if grad_b != NULL:
-        for j in range(n_outputs):
-            bias_grad = 0.0
-            for ii in range(n_rows):
-                bias_grad += residual_grad[ii * n_outputs + j]
-            grad_b[j] = bias_grad * scale
+    # One sample, scale = 1 / n_outputs: each output's term c = D[0, j] goes straight into its
+    # gradient rows (no scratch), grad_W[j, :] = scale * (0.0 + c * x) (0.0 where c == 0) and
+    # grad_b[j] = scale * (0.0 + c)
+    i = row_of(rows, 0)
+    x = X + i * n_features
+    scale = 1.0 / (<double>n_outputs * 1.0)
+    for j in range(n_outputs):
+        loss_sum += mse_term(dot(W + j * n_features, x, n_features), b, Y + i * n_outputs, j, &c)
+        scaled_row_into(c, x, n_features, scale, grad_W + j * n_features)
+        if grad_b != NULL:
+            grad_b[j] = (0.0 + c) * scale
     return loss_sum * scale
 
 
 cdef inline double loss_and_gradient(
-    const floating* W,
-    const floating* b,
-    const floating* X,
-    const floating* Y,
-    const floating* sample_weight,
-    const Py_ssize_t* rows,
-    Py_ssize_t n_rows,
-    Py_ssize_t n_features,
-    Py_ssize_t n_outputs,
-    int loss_kind,
-    double delta,
-    double* residual_grad,
-    double* grad_W,
-    double* grad_b,
-    const double* X_blas,
-    double* W_blas,
+    const floating* W, const floating* b,  # the model
+    const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
+    Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
+    int loss_kind, double delta,
+    double* residual_grad, double* grad_W, double* grad_b,  # scratch and the gradient
+    const double* X_blas, double* W_blas,  # BLAS's operands
 ) noexcept nogil:
     """Weighted mean loss of the linear model on a batch, and its gradient.
 
@@ -285,16 +309,16 @@ cdef inline double loss_and_gradient(
     sum over the batch in sample order.
     A non-finite loss is returned as is; the caller decides what it means.
     """
-    cdef Py_ssize_t ii, i, j, idx
-    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, r, scale, c, bias_grad
+    cdef Py_ssize_t ii, i, j
+    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale
     cdef const floating* x
-    cdef double* row = NULL
+    cdef double* d
     cdef bint blas = use_blas(rows, X_blas, n_rows, n_features, n_outputs)
     cdef double* Wd = NULL
     cdef int bm = <int>n_outputs, bn = <int>n_rows, bk = <int>n_features
     cdef double one = 1.0, zero = 0.0
 
-    # Forward pass: residual_grad[ii, j] = W[j] . X[rows[ii]]
+    # Forward pass: P[ii, :] = W @ X[rows[ii]], into residual_grad
     if blas:
         if floating is double:
             Wd = <double*>W
@@ -306,36 +330,28 @@ cdef inline double loss_and_gradient(
         dgemm("T", "N", &bm, &bn, &bk, &one, Wd, &bk, <double*>X_blas, &bk, &zero, residual_grad, &bm)
     else:
         for ii in range(n_rows):
-            x = X + (rows[ii] if rows != NULL else ii) * n_features
+            x = X + row_of(rows, ii) * n_features
             for j in range(n_outputs):
                 residual_grad[ii * n_outputs + j] = dot(W + j * n_features, x, n_features)
 
     # Residuals, loss terms and d loss / d prediction (weighted, unscaled), in (sample, output) order.
     if loss_kind == LOSS_MSE and sample_weight == NULL:
+        # R = P + b - Y[rows];  loss_sum = sum(R**2);  D = 2 R;  sum(w) = n_rows (exact for n < 2**53)
         for ii in range(n_rows):
-            i = rows[ii] if rows != NULL else ii
-            weight_sum += 1.0
+            i = row_of(rows, ii)
+            d = residual_grad + ii * n_outputs
             for j in range(n_outputs):
-                idx = ii * n_outputs + j
-                r = residual_grad[idx]
-                if b != NULL:
-                    r += b[j]
-                r -= Y[i * n_outputs + j]
-                loss_sum += r * r
-                residual_grad[idx] = 2.0 * r
+                loss_sum += mse_term(d[j], b, Y + i * n_outputs, j, d + j)
+        weight_sum = <double>n_rows
     else:
+        # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
         for ii in range(n_rows):
-            i = rows[ii] if rows != NULL else ii
+            i = row_of(rows, ii)
             weight = sample_weight[i] if sample_weight != NULL else 1.0
             weight_sum += weight
+            d = residual_grad + ii * n_outputs
             for j in range(n_outputs):
-                idx = ii * n_outputs + j
-                r = residual_grad[idx]
-                if b != NULL:
-                    r += b[j]
-                r -= Y[i * n_outputs + j]
-                loss_sum += weight * elementwise_loss(loss_kind, r, delta)
-                residual_grad[idx] = weight * elementwise_loss_derivative(loss_kind, r, delta)
+                loss_sum += loss_term(loss_kind, delta, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
     # A mini-batch whose sample weights are all zero contributes nothing (loss 0, gradient 0),
     # instead of 0/0 = NaN that would read as divergence.
@@ -351,9 +367,6 @@ cdef inline double loss_and_gradient(
     if grad_W != NULL and not blas:
         weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
     if grad_b != NULL:
-        for j in range(n_outputs):
-            bias_grad = 0.0
-            for ii in range(n_rows):
-                bias_grad += residual_grad[ii * n_outputs + j]
-            grad_b[j] = bias_grad * scale
+        # grad_b = scale * D.sum(axis=0)
+        column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
     return loss_sum * scale

@@ -4,8 +4,9 @@
 Each step follows torch.optim's default single-tensor (``foreach=False``) arithmetic, operation for
 operation where that changes the rounding; the formula above each step is its class's docstring
 (gdfast/optimizers.py) in torch.optim's notation: ``g`` the gradient, ``p`` a parameter, ``lr`` the
-scheduled learning rate, ``t`` the 1-based update count, element-wise. The NumPy twin of each step
-is in gdfast/reference.py.
+scheduled learning rate, ``t`` the 1-based update count, element-wise. The Adam family's moment
+updates, the same in Adam, NAdam, RAdam and Adamax, are the helpers ``adam_moments`` and
+``first_moment`` that those steps call. The NumPy twin of each step is in gdfast/reference.py.
 
 Everything here is ``noexcept nogil`` and checks nothing (hyper-parameters are validated in
 gdfast/optimizers.py). Parameters are read as double and the new ones rounded once to the
@@ -103,14 +104,38 @@ cdef inline void sgd_step(
         p_new[k] = <floating>(p - lr * d)
 
 
+cdef inline double first_moment(const TrainConfig* cfg, double m, double d) noexcept nogil:
+    """The Adam family's new first moment of one element (Adam, NAdam, RAdam, Adamax); ``d`` is g:
+
+        m = beta1 * m + (1 - beta1) * g
+    """
+    return cfg.beta1 * m + (1.0 - cfg.beta1) * d           # NumPy: m = b1 * m + (1 - b1) * g
+
+
+cdef inline (double, double) adam_moments(
+    const TrainConfig* cfg, double* s0, double* s1, Py_ssize_t k, double d,
+) noexcept nogil:
+    """The new (m, v) of element ``k`` (Adam, NAdam, RAdam; s0 = m, s1 = v), stored back and
+    returned; ``d`` is g[k]. Both are computed before either is stored (for the compiler a store
+    could change ``cfg``, whose settings it would then read again):
+
+        m = beta1 * m + (1 - beta1) * g                    (first_moment)
+        v = beta2 * v + (1 - beta2) * g**2
+    """
+    cdef double m = first_moment(cfg, s0[k], d)
+    cdef double v = cfg.beta2 * s1[k] + (1.0 - cfg.beta2) * d * d   # NumPy: v = b2 * v + (1 - b2) * g * g
+    s0[k] = m
+    s1[k] = v
+    return m, v
+
+
 cdef inline void adam_step(
     const TrainConfig* cfg, const floating* p_old, floating* p_new, const double* g, double* state,
     Py_ssize_t size, double lr, int64_t step, double shrink,
 ) noexcept nogil:
     """torch.optim.Adam / AdamW; s0 = m, s1 = v, s2 = v_max (amsgrad).
 
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g**2
+        m, v = adam_moments                    (the family's moment updates, above)
         v_max = max(v_max, v)                  (amsgrad only; then v_max replaces v below)
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
@@ -124,10 +149,7 @@ cdef inline void adam_step(
     for k in range(size):
         p = p_old[k] * shrink
         d = g[k]
-        m = cfg.beta1 * s0[k] + (1.0 - cfg.beta1) * d       # NumPy: m = b1 * m + (1 - b1) * g
-        v = cfg.beta2 * s1[k] + (1.0 - cfg.beta2) * d * d   # NumPy: v = b2 * v + (1 - b2) * g * g
-        s0[k] = m
-        s1[k] = v
+        m, v = adam_moments(cfg, s0, s1, k, d)
         if cfg.amsgrad:
             vmax = s2[k] if s2[k] > v else v                 # NumPy: v_max = np.maximum(v_max, v)
             s2[k] = vmax
@@ -203,8 +225,7 @@ cdef inline void nadam_step(
 
         mu_t = beta1 * (1 - 0.5 * 0.96**(t * momentum_decay))
         mu_product = mu_product * mu_t
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g**2
+        m, v = adam_moments                    (the family's moment updates, above)
         denom = sqrt(v / (1 - beta2**t)) + eps
         p = p - lr * (1 - mu_t) / (1 - mu_product) * g / denom
         p = p - lr * mu_{t+1} / (1 - mu_product * mu_{t+1}) * m / denom
@@ -224,10 +245,7 @@ cdef inline void nadam_step(
     for k in range(size):
         p = p_old[k] * shrink
         d = g[k]
-        m = cfg.beta1 * s0[k] + (1.0 - cfg.beta1) * d
-        v = cfg.beta2 * s1[k] + (1.0 - cfg.beta2) * d * d
-        s0[k] = m
-        s1[k] = v
+        m, v = adam_moments(cfg, s0, s1, k, d)
         denom = sqrt(v / bias2) + cfg.eps                      # NumPy: np.sqrt(v / bias2) + eps
         p = p - coef_g * d / denom
         p_new[k] = <floating>(p - coef_m * m / denom)
@@ -239,8 +257,7 @@ cdef inline void radam_step(
 ) noexcept nogil:
     """torch.optim.RAdam; s0 = m, s1 = v.
 
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g**2
+        m, v = adam_moments                    (the family's moment updates, above)
         m_hat = m / (1 - beta1**t)
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
@@ -268,10 +285,7 @@ cdef inline void radam_step(
     for k in range(size):
         p = p_old[k] * shrink
         d = g[k]
-        m = cfg.beta1 * s0[k] + (1.0 - cfg.beta1) * d
-        v = cfg.beta2 * s1[k] + (1.0 - cfg.beta2) * d * d
-        s0[k] = m
-        s1[k] = v
+        m, v = adam_moments(cfg, s0, s1, k, d)
         m_hat = m / bias1
         if rectify:
             # NumPy: p - m_hat * lr * ((1 / (np.sqrt(v) + eps)) * bias2_sqrt) * rect
@@ -286,7 +300,7 @@ cdef inline void adamax_step(
 ) noexcept nogil:
     """torch.optim.Adamax; s0 = m, s1 = u (the exponentially weighted infinity norm).
 
-        m = beta1 * m + (1 - beta1) * g
+        m = first_moment                       (the family's moment update, above)
         u = max(beta2 * u, |g| + eps)
         p = p - lr / (1 - beta1**t) * m / u
     """
@@ -298,7 +312,7 @@ cdef inline void adamax_step(
     for k in range(size):
         p = p_old[k] * shrink
         d = g[k]
-        m = cfg.beta1 * s0[k] + (1.0 - cfg.beta1) * d
+        m = first_moment(cfg, s0[k], d)
         u = cfg.beta2 * s1[k]
         a = fabs(d) + cfg.eps
         if a > u or a != a:  # NumPy: u = np.maximum(b2 * u, np.abs(g) + eps) (NaN propagates, as there)

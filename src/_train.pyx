@@ -17,7 +17,8 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport isfinite, pow, sqrt
+from libc.float cimport DBL_MAX
+from libc.math cimport fabs, isfinite, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -157,6 +158,27 @@ cdef inline int64_t keep_every(double value, double* buf, int64_t* count, int64_
     return left - 1
 
 
+cdef inline const Py_ssize_t* next_batch(const TrainConfig* cfg, bint full_batch, Py_ssize_t* perm,
+                                         Py_ssize_t n_samples, int64_t position, uint64_t* rng,
+                                         Py_ssize_t* n_rows) noexcept nogil:
+    """The rows of the next batch (NULL: all samples in order, a full batch) and their number: the
+    next slice of ``perm`` from ``position``, reshuffled in place first when an epoch starts."""
+    if full_batch:
+        n_rows[0] = n_samples
+        return NULL
+    if position == 0 and cfg.shuffle:
+        shuffle_in_place(perm, n_samples, rng)
+    n_rows[0] = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>position)
+    return perm + position
+
+
+cdef inline int64_t position_after(int64_t position, Py_ssize_t n_rows, Py_ssize_t n_samples) noexcept nogil:
+    """Where the next batch starts once this one (of n_rows rows from ``position``) is done: 0 when
+    it ended the epoch (a full batch always does)."""
+    position += n_rows
+    return 0 if position >= n_samples else position
+
+
 cdef inline bint grown_past(double loss, double best_loss, double first_loss, double factor) noexcept nogil:
     """The divergence rule on a finite (epoch) loss: loss > factor * best and loss > first loss.
 
@@ -168,51 +190,65 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
     cannot fire (no norm, momentum, weight decay, schedule, early stopping or restore_best): the
-    same arithmetic, records and final record. Its own function so its few variables stay in
-    registers. Returns the STATUS_*."""
-    cdef RunRecord rec = run.record[0]  # a local copy, written back at the end
+    same arithmetic, records and final record. Its own function, everything it reads or counts in
+    local variables (the compiler cannot tell that the stores to the parameters, the gradient and
+    the histories leave the record, the config and the countdowns alone), so they stay in registers.
+    Returns the STATUS_*."""
+    cdef RunRecord* rec = run.record
+    cdef int64_t t = rec.step, cur = rec.current, epoch = rec.epoch, origin = rec.history_origin
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
+    cdef int64_t record_every = cfg.record_every, epoch_record_every = cfg.epoch_record_every
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double lr = cfg.learning_rate, factor = cfg.divergence_factor, loss
     cdef const floating* X = <const floating*>data.X
     cdef const floating* Y = <const floating*>data.Y
-    cdef Py_ssize_t size_W = data.n_outputs * data.n_features, size = data.size, k
-    cdef double lr = cfg.learning_rate, loss
+    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size_W = n_outputs * n_features, size = data.size, k
+    cdef bint fit_intercept = data.fit_intercept
     cdef double* grad = run.grad
+    cdef double* residual_grad = run.residual_grad
+    cdef double* history = run.history
+    cdef double* epoch_history = run.epoch_history
     cdef int64_t i_step
     cdef int status = STATUS_RUNNING
     cdef floating* current
     cdef floating* other
     for i_step in range(n_steps):
-        current = params + rec.current * size
-        other = params + (1 - rec.current) * size
+        current = params + cur * size
+        other = params + (1 - cur) * size
         loss = mse_and_gradient(
-            current, current + size_W if data.fit_intercept else <floating*>NULL,
-            X, Y, NULL, data.n_samples, data.n_features, data.n_outputs,
-            run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
+            current, current + size_W if fit_intercept else <floating*>NULL,
+            X, Y, NULL, n_samples, n_features, n_outputs,
+            residual_grad, grad, grad + size_W if fit_intercept else NULL,
         )
-        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
+        record_left = keep_every(loss, history, &recorded, record_left, record_every)
         # (a full batch's epoch is this one step: its epoch loss is this loss)
-        if not isfinite(loss) or grown_past(loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
-            if rec.step > rec.history_origin:  # back to the previous iterate, whose loss passed this test
-                rec.current = 1 - rec.current
-                rec.step -= 1
+        if not isfinite(loss) or grown_past(loss, best_loss, first_loss, factor):
+            if t > origin:  # back to the previous iterate, whose loss passed this test
+                cur = 1 - cur
+                t -= 1
             status = STATUS_DIVERGED
             break
-        rec.last_loss = loss
+        last_loss = loss
         # p_new = p - lr * g  (optimizer_step's plain-SGD branch)
         for k in range(size):
             other[k] = <floating>(current[k] - lr * grad[k])
-        rec.current = 1 - rec.current
-        rec.step += 1
-        left.epoch_record = keep_every(loss, run.epoch_history, &rec.epochs_recorded, left.epoch_record,
-                                       cfg.epoch_record_every)
-        rec.epoch += 1
-        if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
-            rec.first_loss = loss
-        if loss < rec.best_loss:
-            rec.best_loss = loss
-        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+        cur = 1 - cur
+        t += 1
+        epoch_left = keep_every(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every)
+        epoch += 1
+        if first_loss != first_loss:  # NaN: this was the run's first epoch
+            first_loss = loss
+        if loss < best_loss:
+            best_loss = loss
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
-    run.record[0] = rec
+    rec.step, rec.current, rec.epoch = t, cur, epoch
+    rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
+    rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
+    left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
     return status
 
 
@@ -233,11 +269,13 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     == 0. Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
     ``stop_flag``, which any thread sets to interrupt all runs.
 
-    The record lives in a local copy during the loop and is written back at the end (no per-step
-    stores to memory that neighbouring runs of a set share cache lines with).
+    The record's fields live in local variables during the loop and are written back at the end (no
+    per-step stores to memory that neighbouring runs of a set share cache lines with).
     """
     cdef TrainConfig cfg = config[0]  # a local copy: the compiler need not reload it after stores
     cdef RunRecord rec = run.record[0]
+    # (the optimizer step takes its address: a variable of its own keeps the record in registers)
+    cdef double mu_product = rec.mu_product
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
@@ -288,19 +326,23 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
 
-    for i_step in range(n_steps):
-        current = params + rec.current * size
-        other = params + (1 - rec.current) * size
+    # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
+    # it: held in registers, not reloaded after every store through the parameter or gradient pointers.
+    cdef int64_t t = rec.step, cur = rec.current, position = rec.position, epoch = rec.epoch
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t no_improvement = rec.no_improvement, best_step = rec.best_step
+    cdef int64_t history_origin = rec.history_origin
+    cdef uint64_t rng = rec.rng
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double last_grad_norm = rec.last_grad_norm
+    cdef double epoch_loss_sum = rec.epoch_loss_sum, epoch_samples = rec.epoch_samples
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
 
-        # The batch: all samples in order, or the next slice of the (re)shuffled permutation.
-        if full_batch:
-            rows = NULL
-            n_rows = n_samples
-        else:
-            if rec.position == 0 and cfg.shuffle:
-                shuffle_in_place(run.perm, n_samples, &rec.rng)
-            rows = run.perm + rec.position
-            n_rows = min(<Py_ssize_t>cfg.batch_size, n_samples - <Py_ssize_t>rec.position)
+    for i_step in range(n_steps):
+        current = params + cur * size
+        other = params + (1 - cur) * size
+
+        rows = next_batch(&cfg, full_batch, run.perm, n_samples, position, &rng, &n_rows)
 
         if plain_mse:
             loss = mse_and_gradient(
@@ -315,25 +357,25 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 n_outputs, cfg.loss, cfg.huber_delta, run.residual_grad, grad,
                 grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
-        left.record = keep_every(loss, run.history, &rec.recorded, left.record, cfg.record_every)
+        record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
 
         if full_batch:
             epoch_loss = loss  # a full batch's epoch is this one step
-        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss,
+        if not isfinite(loss) or (full_batch and grown_past(epoch_loss, best_loss, first_loss,
                                                             cfg.divergence_factor)):
             # A full batch steps back to the previous iterate, whose loss passed this test. A
             # mini-batch run stays here (its record then describes this iterate, not an earlier one):
             # the caller replays it to the last iterate whose loss on all samples is finite.
-            if full_batch and rec.step > rec.history_origin:
-                rec.current = 1 - rec.current
-                rec.step -= 1
+            if full_batch and t > history_origin:
+                cur = 1 - cur
+                t -= 1
             status = STATUS_DIVERGED
             break
-        rec.last_loss = loss
+        last_loss = loss
 
         if need_norm:
             grad_norm = sqrt(sum_of_squares(grad, size))
-            rec.last_grad_norm = grad_norm
+            last_grad_norm = grad_norm
             if grad_norm < cfg.grad_tol:
                 status = STATUS_CONVERGED
                 break
@@ -344,57 +386,58 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                     for k in range(size):
                         grad[k] *= coef
 
-        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, rec.step)
-        optimizer_step(&cfg, current, other, grad, run.opt_state, &rec.mu_product, size, lr, rec.step + 1)
-        rec.current = 1 - rec.current
-        rec.step += 1
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
+        optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
+        cur = 1 - cur
+        t += 1
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
-        rec.epoch_loss_sum += loss * n_rows
-        rec.epoch_samples += n_rows
-        if full_batch:
-            rec.position = 0
-        else:
-            rec.position += n_rows
-            if rec.position >= n_samples:
-                rec.position = 0
-        if rec.position == 0:
+        epoch_loss_sum += loss * n_rows
+        epoch_samples += n_rows
+        position = position_after(position, n_rows, n_samples)
+        if position == 0:
             # epoch_loss = mean of this epoch's batch losses, weighted by batch size (a full batch:
             # the loss of its one step, set above)
             if not full_batch:
-                epoch_loss = rec.epoch_loss_sum / rec.epoch_samples
-            left.epoch_record = keep_every(epoch_loss, run.epoch_history, &rec.epochs_recorded,
-                                           left.epoch_record, cfg.epoch_record_every)
-            rec.epoch += 1
-            rec.epoch_loss_sum = 0.0
-            rec.epoch_samples = 0.0
-            if not full_batch and grown_past(epoch_loss, rec.best_loss, rec.first_loss, cfg.divergence_factor):
+                epoch_loss = epoch_loss_sum / epoch_samples
+            epoch_left = keep_every(epoch_loss, run.epoch_history, &epochs_recorded,
+                                           epoch_left, cfg.epoch_record_every)
+            epoch += 1
+            epoch_loss_sum = 0.0
+            epoch_samples = 0.0
+            if not full_batch and grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
                 status = STATUS_DIVERGED  # (a full batch ran this test before its update)
                 break
-            if rec.first_loss != rec.first_loss:  # NaN: this was the run's first epoch
-                rec.first_loss = epoch_loss
-            if cfg.restore_best and epoch_loss < rec.best_loss:
+            if first_loss != first_loss:  # NaN: this was the run's first epoch
+                first_loss = epoch_loss
+            if cfg.restore_best and epoch_loss < best_loss:
                 # best = the weights this epoch's loss belongs to: a full batch's loss is that of the
                 # iterate before this update, a mini-batch epoch's that of the weights it ends with
                 memcpy(best_params, current if full_batch else other, size * sizeof(floating))
-                rec.best_step = rec.step - 1 if full_batch else rec.step
+                best_step = t - 1 if full_batch else t
             if cfg.n_iter_no_change > 0:
-                if epoch_loss > rec.best_loss - cfg.loss_tol:
-                    rec.no_improvement += 1
+                if epoch_loss > best_loss - cfg.loss_tol:
+                    no_improvement += 1
                 else:
-                    rec.no_improvement = 0
-            if epoch_loss < rec.best_loss:
-                rec.best_loss = epoch_loss
-            if cfg.n_iter_no_change > 0 and rec.no_improvement >= cfg.n_iter_no_change:
+                    no_improvement = 0
+            if epoch_loss < best_loss:
+                best_loss = epoch_loss
+            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
                 status = STATUS_NO_IMPROVEMENT
                 break
 
-        if poll_due(&left.check, check_every) and interrupted(stop_flag):
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
 
+    rec.step, rec.current, rec.position, rec.epoch = t, cur, position, epoch
+    rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
+    rec.no_improvement, rec.best_step, rec.rng = no_improvement, best_step, rng
+    rec.best_loss, rec.first_loss, rec.last_loss, rec.last_grad_norm = best_loss, first_loss, last_loss, last_grad_norm
+    rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
     rec.status = status
+    rec.mu_product = mu_product
     run.record[0] = rec
     free(X_copy)
     free(W_blas)
@@ -545,6 +588,396 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
         memcpy(opt_state_r, run.opt_state, 3 * data.size * sizeof(double))
 
 
+# --- Runs in lockstep ---------------------------------------------------------------------------------
+# Runs of plain SGD on the unweighted MSE that share everything but their learning rate and their
+# parameters (same data, batches, sample order and counters; gdfast/_engine.py groups them) advance
+# together: their parameters in a structure-of-arrays block (element e of lane l at
+# [e * n_lanes + l]), so that every data element is loaded once for all of them and the loops over
+# lanes vectorise. Each lane does exactly the arithmetic of run_one on its own run (the same
+# operations on the same values in the same order: mse_and_gradient's sums, optimizer_step's plain
+# SGD), so each run ends with the bits it has when advanced alone; the tests compare every run of a
+# sweep with train.
+
+cdef struct Lanes:
+    # The working state of lockstep_sgd: blocks of n_lanes values.
+    void* current            # (size, n_lanes) current parameters, of the set's float type
+    void* previous           # (size, n_lanes) the iterate before
+    double* grad             # (n_lanes,): one parameter's gradient sums, lane by lane
+    double* residual_grad    # (batch rows, n_outputs, n_lanes): D = 2 R
+    double* sums             # (4, n_lanes): a dot product's four partial sums
+    void* minus_zero         # (n_lanes,) -0.0 of the set's float type: the bias of a model without one
+    double* loss             # the batch loss of each lane
+    double* loss_sum
+    double* lr               # each lane's learning rate
+    double* best_loss        # the record fields that differ between lanes
+    double* first_loss
+    double* last_loss
+    double* epoch_loss_sum
+    double* epoch_samples
+    int64_t* current_row     # which params row holds the lane's current iterate (record.current)
+    int* active              # 1 while the lane runs
+
+
+cdef inline void lanes_free(Lanes* w) noexcept nogil:
+    free(w.current)
+    free(w.previous)
+    free(w.grad)
+    free(w.residual_grad)
+    free(w.sums)
+    free(w.minus_zero)
+    free(w.current_row)
+    free(w.active)
+
+
+cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssize_t float_bytes,
+                           Py_ssize_t n_residual_grad) noexcept nogil:
+    """Allocate ``w`` for n_lanes lanes; False (and nothing left allocated) when malloc failed."""
+    w.current = malloc(size * n_lanes * float_bytes)
+    w.previous = malloc(size * n_lanes * float_bytes)
+    w.grad = <double*>malloc(n_lanes * sizeof(double))
+    w.residual_grad = <double*>malloc(n_residual_grad * n_lanes * sizeof(double))
+    w.sums = <double*>malloc(12 * n_lanes * sizeof(double))
+    w.minus_zero = malloc(n_lanes * float_bytes)
+    w.current_row = <int64_t*>malloc(n_lanes * sizeof(int64_t))
+    w.active = <int*>malloc(n_lanes * sizeof(int))
+    if (w.current == NULL or w.previous == NULL or w.grad == NULL or w.residual_grad == NULL or w.sums == NULL
+            or w.minus_zero == NULL or w.current_row == NULL or w.active == NULL):
+        lanes_free(w)
+        return False
+    w.loss = w.sums + 4 * n_lanes
+    w.loss_sum = w.loss + n_lanes
+    w.lr = w.loss_sum + n_lanes
+    w.best_loss = w.lr + n_lanes
+    w.first_loss = w.best_loss + n_lanes
+    w.last_loss = w.first_loss + n_lanes
+    w.epoch_loss_sum = w.last_loss + n_lanes
+    w.epoch_samples = w.epoch_loss_sum + n_lanes
+    return True
+
+
+cdef inline void lanes_residuals(const Problem* data, const floating* P, const Py_ssize_t* rows, Py_ssize_t n_rows,
+                                 Py_ssize_t L, Lanes* w) noexcept nogil:
+    """The first half of mse_and_gradient (src/_linear.pxd) for every lane at once: D = 2 R of the
+    parameters P[:, l] on the batch ``rows`` (NULL: all samples in order) into w.residual_grad and
+    the batch loss into w.loss, the same sums in the same order as each lane alone."""
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t n_blocks = n_features // 4, size_W = n_outputs * n_features
+    cdef Py_ssize_t ii, i, j, k, l
+    cdef double x0, x1, x2, x3, y, r
+    cdef const floating* x
+    cdef const floating* p
+    cdef const floating* pb
+    cdef double* s0 = w.sums
+    cdef double* s1 = w.sums + L
+    cdef double* s2 = w.sums + 2 * L
+    cdef double* s3 = w.sums + 3 * L
+    cdef double* d
+    cdef double* loss_sum = w.loss_sum  # (local pointers: the compiler need not reload them after each store)
+    cdef const floating* minus_zero = <const floating*>w.minus_zero
+    for l in range(L):
+        loss_sum[l] = 0.0
+    # R[ii, j, :] = X[rows[ii]] @ W[j].T (+ b[j]) - Y[rows[ii], j];  loss_sum += R**2;  D = 2 R
+    for ii in range(n_rows):
+        i = rows[ii] if rows != NULL else ii
+        x = X + i * n_features
+        for j in range(n_outputs):
+            y = Y[i * n_outputs + j]
+            d = w.residual_grad + (ii * n_outputs + j) * L
+            # r += b[j]; without an intercept r += -0.0, which leaves every r as it is
+            pb = P + (size_W + j) * L if data.fit_intercept else minus_zero
+            p = P + j * n_features * L
+            if n_features == 4:
+                # dot(W[j], x) of four features: ((0 + w0 x0) + (0 + w1 x1)) + ((0 + w2 x2) + (0 + w3 x3))
+                x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
+                for l in range(L):
+                    r = ((0.0 + <double>p[l] * x0) + (0.0 + <double>p[L + l] * x1)) + (
+                        (0.0 + <double>p[2 * L + l] * x2) + (0.0 + <double>p[3 * L + l] * x3))
+                    r = (r + <double>pb[l]) - y
+                    loss_sum[l] += r * r
+                    d[l] = 2.0 * r
+                continue
+            # dot(W[j], x) with dot's four partial sums: s_m = 0.0 + sum over blocks of W[j, k + m] x[k + m]
+            for l in range(L):
+                s0[l] = 0.0
+                s1[l] = 0.0
+                s2[l] = 0.0
+                s3[l] = 0.0
+            for k in range(0, 4 * n_blocks, 4):
+                x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
+                p = P + (j * n_features + k) * L
+                for l in range(L):
+                    s0[l] += <double>p[l] * x0
+                    s1[l] += <double>p[L + l] * x1
+                    s2[l] += <double>p[2 * L + l] * x2
+                    s3[l] += <double>p[3 * L + l] * x3
+            for k in range(4 * n_blocks, n_features):
+                x0 = x[k]
+                p = P + (j * n_features + k) * L
+                for l in range(L):
+                    s0[l] += <double>p[l] * x0
+            for l in range(L):
+                r = (((s0[l] + s1[l]) + (s2[l] + s3[l])) + <double>pb[l]) - y
+                loss_sum[l] += r * r
+                d[l] = 2.0 * r
+    for l in range(L):
+        w.loss[l] = loss_sum[l] * (1.0 / (<double>n_outputs * <double>n_rows))
+
+
+cdef inline void lanes_sgd_update(const Problem* data, const floating* P, floating* P_new, const Py_ssize_t* rows,
+                                  Py_ssize_t n_rows, Py_ssize_t L, const Lanes* w) noexcept nogil:
+    """The second half of mse_and_gradient and optimizer_step's plain SGD for every lane:
+    P_new[e, l] = P[e, l] - lr[l] * grad[e, l], with scale = 1 / (n_outputs * n_rows),
+    grad_W[j, k] = scale * sum_ii D[ii, j] X[rows[ii], k] and grad_b[j] = scale * sum_ii D[ii, j],
+    each sum from +0.0 in the order of ii, as each lane alone."""
+    cdef const floating* X = <const floating*>data.X
+    cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size_W = n_outputs * n_features
+    cdef Py_ssize_t ii, j, k, l, e
+    cdef double x0, scale = 1.0 / (<double>n_outputs * <double>n_rows)
+    cdef const floating* x
+    cdef double* acc = w.grad  # one element's gradient sums, lane by lane
+    cdef const double* d0 = w.residual_grad
+    cdef const double* lr = w.lr
+    cdef const double* residual_grad = w.residual_grad
+    cdef const double* d
+    if n_rows == 1:
+        # one sample: grad[e] = (0.0 + D[0, j] * x[k]) * scale, fused with the update
+        x = X + (rows[0] if rows != NULL else 0) * n_features
+        for e in range(size_W + (n_outputs if data.fit_intercept else 0)):
+            j = e // n_features if e < size_W else e - size_W
+            x0 = x[e - j * n_features] if e < size_W else 1.0
+            d = d0 + j * L
+            for l in range(L):
+                P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * ((0.0 + d[l] * x0) * scale))
+        return
+    for e in range(size_W + (n_outputs if data.fit_intercept else 0)):
+        j = e // n_features if e < size_W else e - size_W
+        k = e - j * n_features  # (unused for a bias element)
+        for ii in range(n_rows):
+            # x0 = X[rows[ii], k] (1.0 for a bias element: 1.0 * D is D exactly)
+            x0 = X[(rows[ii] if rows != NULL else ii) * n_features + k] if e < size_W else 1.0
+            d = residual_grad + (ii * n_outputs + j) * L
+            if ii == 0:
+                for l in range(L):
+                    acc[l] = 0.0 + d[l] * x0
+            else:
+                for l in range(L):
+                    acc[l] = acc[l] + d[l] * x0
+        for l in range(L):
+            P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * (acc[l] * scale))
+
+
+cdef inline Py_ssize_t lanes_failing(const Lanes* w, Py_ssize_t L, double factor, const double* loss) noexcept nogil:
+    """How many running lanes fail run_one's divergence test on ``loss``: not finite, or grown past
+    factor x the best and past the first loss (``grown_past``; factor 0: the finiteness test alone).
+    Counted without branches (the loop vectorises); the caller then finds them lane by lane."""
+    cdef Py_ssize_t l, n = 0
+    cdef const int* active = w.active
+    cdef const double* best = w.best_loss
+    cdef const double* first = w.first_loss
+    cdef bint grow = factor > 0.0
+    for l in range(L):
+        # fabs(x) <= DBL_MAX is false for NaN and +-inf; grown_past's NaN first loss is never exceeded
+        n += active[l] & ((not (fabs(loss[l]) <= DBL_MAX)) | (grow & (loss[l] > factor * best[l])
+                                                              & (loss[l] > first[l])))
+    return n
+
+
+cdef inline void lane_to_rows(const RunSet* s, const Problem* data, const Lanes* w, const floating* typed,
+                              Py_ssize_t r, Py_ssize_t l, Py_ssize_t L, bint stepped_back) noexcept nogil:
+    """Write lane l's iterates into run r's params rows: the current one into row current_row[l],
+    the previous one into the other (swapped when the lane stepped back to its previous iterate)."""
+    cdef floating* rows = <floating*>s.params + r * s.params_stride
+    cdef floating* cur_row = rows + w.current_row[l] * data.size
+    cdef floating* prev_row = rows + (1 - w.current_row[l]) * data.size
+    cdef const floating* cur = <const floating*>(w.previous if stepped_back else w.current)
+    cdef const floating* prev = <const floating*>(w.current if stepped_back else w.previous)
+    cdef Py_ssize_t e
+    for e in range(data.size):
+        cur_row[e] = cur[e * L + l]
+        prev_row[e] = prev[e * L + l]
+
+
+cdef inline void lane_stop(const RunSet* s, const Problem* data, Lanes* w, const floating* typed,
+                           const Py_ssize_t* runs, Py_ssize_t l, Py_ssize_t L, const RunRecord* common,
+                           const Py_ssize_t* perm, bint shared_order, int status, bint stepped_back) noexcept nogil:
+    """Lane l stops: its run's record, params rows and (``shared_order``: the lanes shuffle one
+    shared sample order) sample order and generator as run_one leaves them, and the lane stays put
+    from now on (learning rate 0, parameters 0: finite, never read again)."""
+    cdef Py_ssize_t r = runs[l], e
+    cdef RunRecord* rec = &s.records[r]
+    cdef floating* cur = <floating*>w.current
+    cdef floating* prev = <floating*>w.previous
+    if stepped_back:
+        w.current_row[l] = 1 - w.current_row[l]
+    lane_to_rows(s, data, w, typed, r, l, L, stepped_back)
+    rec.step = common.step - (1 if stepped_back else 0)
+    rec.current = w.current_row[l]
+    rec.position = common.position
+    rec.epoch = common.epoch
+    if shared_order:  # (else the order and the generator are each run's own, and never change)
+        rec.rng = common.rng
+        memcpy(s.perm + r * s.perm_stride, perm, data.n_samples * sizeof(Py_ssize_t))
+    rec.recorded = common.recorded
+    rec.epochs_recorded = common.epochs_recorded
+    rec.best_loss = w.best_loss[l]
+    rec.first_loss = w.first_loss[l]
+    rec.last_loss = w.last_loss[l]
+    rec.epoch_loss_sum = w.epoch_loss_sum[l]
+    rec.epoch_samples = w.epoch_samples[l]
+    rec.status = status
+    w.active[l] = 0
+    w.lr[l] = 0.0
+    for e in range(data.size):
+        cur[e * L + l] = 0
+        prev[e * L + l] = 0
+
+
+cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* runs, Py_ssize_t L,
+                      const floating* typed, int64_t n_steps, int* stop_flag) noexcept nogil:
+    """Advance the L runs ``runs`` (grouped by gdfast/_engine.py: plain SGD on the unweighted MSE
+    without BLAS, the same config but the learning rate, the same counters and, when they shuffle,
+    the same generator and sample order) by up to n_steps updates each, together; each run's record, rows, history and sample order
+    end as run_one leaves them. Returns 0, or -1 when the working memory could not be allocated
+    (nothing was changed then)."""
+    cdef const TrainConfig* cfg = &s.cfgs[runs[0]]
+    cdef RunRecord common = s.records[runs[0]]  # the counters every running lane shares
+    cdef Py_ssize_t n_samples = data.n_samples, size = data.size
+    cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
+    cdef bint shuffled = cfg.shuffle and not full_batch  # the lanes share one shuffled sample order
+    cdef Py_ssize_t batch = n_samples if full_batch else <Py_ssize_t>cfg.batch_size
+    cdef Py_ssize_t n_rows, l, e, r, n_active = L
+    cdef Py_ssize_t* perm = <Py_ssize_t*>malloc(n_samples * sizeof(Py_ssize_t))
+    cdef const Py_ssize_t* rows
+    cdef Lanes w
+    cdef floating* cur
+    cdef floating* prev
+    cdef floating* params_r
+    cdef double epoch_loss
+    cdef int64_t i_step, record_left, epoch_left, check_left = s.check_every
+    if perm == NULL:
+        return -1
+    if not lanes_new(&w, L, size, sizeof(floating), batch * data.n_outputs):
+        free(perm)
+        return -1
+    memcpy(perm, s.perm + runs[0] * s.perm_stride, n_samples * sizeof(Py_ssize_t))
+    cur = <floating*>w.current
+    prev = <floating*>w.previous
+    for l in range(L):
+        r = runs[l]
+        (<floating*>w.minus_zero)[l] = -0.0
+        w.active[l] = 1
+        w.lr[l] = s.cfgs[r].learning_rate
+        w.current_row[l] = s.records[r].current
+        w.best_loss[l] = s.records[r].best_loss
+        w.first_loss[l] = s.records[r].first_loss
+        w.last_loss[l] = s.records[r].last_loss
+        w.epoch_loss_sum[l] = s.records[r].epoch_loss_sum
+        w.epoch_samples[l] = s.records[r].epoch_samples
+        params_r = <floating*>s.params + r * s.params_stride
+        for e in range(size):
+            cur[e * L + l] = params_r[w.current_row[l] * size + e]
+            prev[e * L + l] = params_r[(1 - w.current_row[l]) * size + e]
+    record_left = (cfg.record_every - (common.step - common.history_origin) % cfg.record_every) % cfg.record_every
+    epoch_left = ((cfg.epoch_record_every - (common.epoch - common.epoch_origin) % cfg.epoch_record_every)
+                  % cfg.epoch_record_every)
+
+    for i_step in range(n_steps):
+        rows = next_batch(cfg, full_batch, perm, n_samples, common.position, &common.rng, &n_rows)
+        lanes_residuals(data, cur, rows, n_rows, L, &w)
+        if record_left == 0:  # keep_every for each running lane
+            for l in range(L):
+                if w.active[l]:
+                    (s.history + runs[l] * s.history_stride)[common.recorded] = w.loss[l]
+            common.recorded += 1
+            record_left = cfg.record_every - 1
+        else:
+            record_left -= 1
+        # run_one's divergence test of each running lane (counted without branches first: rare)
+        if lanes_failing(&w, L, cfg.divergence_factor if full_batch else 0.0, w.loss) > 0:
+            for l in range(L):
+                if w.active[l] and (not isfinite(w.loss[l]) or (full_batch and grown_past(
+                        w.loss[l], w.best_loss[l], w.first_loss[l], cfg.divergence_factor))):
+                    # run_one: a full batch steps back to its previous iterate, a mini-batch run stays
+                    lane_stop(s, data, &w, typed, runs, l, L, &common, perm, shuffled, STATUS_DIVERGED,
+                              full_batch and common.step > common.history_origin)
+                    n_active -= 1
+            if n_active == 0:
+                break
+        for l in range(L):  # (a stopped lane's fields are never read again)
+            w.last_loss[l] = w.loss[l]
+        # p_new = p - lr * g for each lane (optimizer_step's plain SGD), into the previous iterate's
+        # block; the blocks then swap roles (as run_one's params rows do)
+        lanes_sgd_update(data, cur, prev, rows, n_rows, L, &w)
+        w.current, w.previous = w.previous, w.current
+        cur = <floating*>w.current
+        prev = <floating*>w.previous
+        for l in range(L):
+            w.current_row[l] = 1 - w.current_row[l]
+        common.step += 1
+        # run_one's epoch bookkeeping (a full batch's sums are reset at every update: never needed)
+        if not full_batch:
+            for l in range(L):
+                w.epoch_loss_sum[l] += w.loss[l] * n_rows
+                w.epoch_samples[l] += n_rows
+        common.position = position_after(common.position, n_rows, n_samples)
+        if common.position == 0:
+            for l in range(L):
+                # epoch loss = this update's loss (a full batch), or the epoch's mean batch loss
+                epoch_loss = w.loss[l] if full_batch else w.epoch_loss_sum[l] / w.epoch_samples[l]
+                w.sums[l] = epoch_loss
+                if epoch_left == 0 and w.active[l]:
+                    (s.epoch_history + runs[l] * s.epoch_history_stride)[common.epochs_recorded] = epoch_loss
+            if epoch_left == 0:
+                common.epochs_recorded += 1
+                epoch_left = cfg.epoch_record_every - 1
+            else:
+                epoch_left -= 1
+            common.epoch += 1
+            for l in range(L):
+                w.epoch_loss_sum[l] = 0.0
+                w.epoch_samples[l] = 0.0
+            # a mini-batch run's divergence test at the end of its epoch (a full batch's ran above)
+            if not full_batch and lanes_failing(&w, L, cfg.divergence_factor, w.sums) > 0:
+                for l in range(L):
+                    if w.active[l] and (not isfinite(w.sums[l]) or grown_past(
+                            w.sums[l], w.best_loss[l], w.first_loss[l], cfg.divergence_factor)):
+                        lane_stop(s, data, &w, typed, runs, l, L, &common, perm, shuffled, STATUS_DIVERGED,
+                                  False)
+                        n_active -= 1
+                if n_active == 0:
+                    break
+            for l in range(L):
+                epoch_loss = w.sums[l]
+                # first_loss: set at the end of the run's first epoch (NaN before); best_loss: the lowest
+                w.first_loss[l] = epoch_loss if w.first_loss[l] != w.first_loss[l] else w.first_loss[l]
+                w.best_loss[l] = epoch_loss if epoch_loss < w.best_loss[l] else w.best_loss[l]
+        if poll_due(&check_left, s.check_every) and interrupted(stop_flag):
+            for l in range(L):
+                if w.active[l]:
+                    lane_stop(s, data, &w, typed, runs, l, L, &common, perm, shuffled, STATUS_INTERRUPTED, False)
+            n_active = 0
+            break
+    for l in range(L):
+        if w.active[l]:
+            lane_stop(s, data, &w, typed, runs, l, L, &common, perm, shuffled, STATUS_RUNNING, False)
+    lanes_free(&w)
+    free(perm)
+    return 0
+
+
+cdef inline void advance_task(const RunSet* s, const Problem* data, const Py_ssize_t* runs, Py_ssize_t n,
+                              floating* typed, const Scratch* w, int* stop_flag, int* alloc_flag) noexcept nogil:
+    """One task of advance_runs: the run runs[0] alone (n == 1), or the n runs ``runs`` in lockstep."""
+    if n == 1:
+        if s.n_steps[runs[0]] > 0:
+            advance_one(s, data, runs[0], typed, w, stop_flag)
+    elif lockstep_sgd(s, data, runs, n, typed, s.n_steps[runs[0]], stop_flag) != 0:
+        alloc_flag[0] = 1
+
+
 def advance_runs(
     list kernel_configs,
     const floating[:, ::1] X,
@@ -560,6 +993,8 @@ def advance_runs(
     const int64_t[::1] n_steps,
     int n_threads,
     const double[:, ::1] X_double=None,
+    const Py_ssize_t[::1] order=None,
+    const Py_ssize_t[::1] task_sizes=None,
 ):
     """Advance each of K runs by up to ``n_steps[r]`` updates, the GIL released.
 
@@ -572,10 +1007,17 @@ def advance_runs(
     ``n_threads == 1``, or in a process forked after OpenMP ran threads (see ``openmp_forked``), the
     runs are done one after the other on the calling thread, in place, without any OpenMP call.
     ``X_double``: float32 X converted to float64 once by a caller that runs a long run in chunks
-    (the BLAS path would otherwise convert it at every call), else None.
+    (the BLAS path would otherwise convert it at every call), else None. ``order`` and
+    ``task_sizes`` (both or neither): the runs as tasks, ``task_sizes[i]`` consecutive runs of
+    ``order`` each; a task of one run is advanced alone, a larger one in lockstep (``lockstep_sgd``:
+    the caller has checked that its runs qualify). Default: every run alone, in order.
     """
-    cdef Py_ssize_t n_runs = len(kernel_configs), r
+    cdef Py_ssize_t n_runs = len(kernel_configs), r, t
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
+    cdef Py_ssize_t n_tasks = n_runs if task_sizes is None else task_sizes.shape[0]
+    # tasks[0:n_runs]: the runs in task order; tasks[n_runs + t], tasks[n_runs + n_tasks + t]: the
+    # first run (index into the order) and the number of runs of task t
+    cdef Py_ssize_t* tasks = <Py_ssize_t*>malloc(max(n_runs + 2 * n_tasks, 1) * sizeof(Py_ssize_t))
     cdef int stop_flag = 0
     cdef int alloc_failed = 0
     cdef PyObject* saved[3]
@@ -589,12 +1031,27 @@ def advance_runs(
     cdef Problem data
     cdef Scratch ws
     saved[0] = saved[1] = saved[2] = NULL
-    if cfgs == NULL:
+    if cfgs == NULL or tasks == NULL:
+        free(cfgs)
+        free(tasks)
         raise MemoryError()
     try:
         if not (records.shape[0] == params.shape[0] == opt_state.shape[0] == perm.shape[0] == history.shape[0]
                 == epoch_history.shape[0] == n_steps.shape[0] == n_runs):
             raise ValueError("advance_runs: every per-run array needs one row per config")
+        if (order is None) != (task_sizes is None) or (order is not None and order.shape[0] != n_runs):
+            raise ValueError("advance_runs: give order (one entry per run) and task_sizes, or neither")
+        r = 0
+        for t in range(n_tasks):
+            tasks[n_runs + t] = r
+            tasks[n_runs + n_tasks + t] = 1 if task_sizes is None else task_sizes[t]
+            r += tasks[n_runs + n_tasks + t]
+        if r != n_runs:
+            raise ValueError("advance_runs: task_sizes must add up to the number of runs")
+        for r in range(n_runs):
+            tasks[r] = r if order is None else order[r]
+            if not 0 <= tasks[r] < n_runs:
+                raise ValueError("advance_runs: order holds a run index out of range")
         for r in range(n_runs):
             cfgs[r] = kernel_configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
@@ -623,11 +1080,11 @@ def advance_runs(
                 if not scratch_ok(ws):
                     alloc_failed = 1
                 else:
-                    for r in range(n_runs):
-                        if stop_flag != 0:
+                    for t in range(n_tasks):
+                        if stop_flag != 0 or alloc_failed != 0:
                             break
-                        if n_steps[r] > 0:
-                            advance_one(&runs, &data, r, &params[0, 0, 0], &ws, &stop_flag)
+                        advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
+                                     &params[0, 0, 0], &ws, &stop_flag, &alloc_failed)
                 scratch_free(ws)
         else:
             _mark_openmp_started()
@@ -635,9 +1092,10 @@ def advance_runs(
                 ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual_grad)  # (private)
                 if not scratch_ok(ws):
                     alloc_flag[0] = 1
-                for r in prange(n_runs, schedule="dynamic", chunksize=1):
-                    if stop_flag == 0 and alloc_flag[0] == 0 and n_steps[r] > 0:
-                        advance_one(&runs, &data, r, &params[0, 0, 0], &ws, &stop_flag)
+                for t in prange(n_tasks, schedule="dynamic", chunksize=1):
+                    if stop_flag == 0 and alloc_flag[0] == 0:
+                        advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
+                                     &params[0, 0, 0], &ws, &stop_flag, alloc_flag)
                 scratch_free(ws)
         if stop_flag:
             _stash_exception(saved)
@@ -645,6 +1103,7 @@ def advance_runs(
         if blas_guard is not None:
             blas_guard.__exit__(None, None, None)
         free(cfgs)
+        free(tasks)
     if alloc_failed:
         raise MemoryError("could not allocate the training loop's scratch buffers")
     if stop_flag:

@@ -16,7 +16,8 @@ from gdfast import bench, cli
 
 TINY = dict(bench.QUICK, repeats=1, seed_n=2_000, seed_n_ref=200, batch_n={4: 20, 64: 3, 512: 2},
             batch_n_ref={4: 10, 64: 2, 512: 1}, persample_epochs=2, sweep_n=50, sweep_n_ref=5,
-            quad_n=2_000, quad_n_ref=200, lat_n=20, lat_n_ref=10)
+            quad_n=2_000, quad_n_ref=200, lat_n=20, lat_n_ref=10, mbsweep_epochs=2, mbsweep_epochs_ref=1,
+            single_n=2, single_n_ref=1)
 
 ROOT = os.environ.get("GDFAST_SOURCE_TREE") or os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
@@ -52,9 +53,9 @@ def test_every_workload_is_checked_against_the_reference_and_timed():
             # ratio = median over repeats of each repeat's reference / gdfast ns per iteration
             assert row["ratio"] == pytest.approx(float(np.median(ns["reference"] / ns["gdfast"])))
             assert ("speedup_vs_1_thread" in row) == row["workload"].startswith("sweep-64 (")
-    assert names[:9] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "persample-64", "sweep-64",
-                         "sweep-64 (2 threads)", "quad1d"]
-    assert len(names) == 2 * 13
+    assert names[:11] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "single-75kx100", "persample-64",
+                          "sweep-64", "sweep-64 (2 threads)", "minibatch-sweep-64", "quad1d"]
+    assert len(names) == 2 * 15
 
 
 def test_a_disagreeing_gdfast_answer_stops_the_benchmark():
@@ -92,7 +93,8 @@ def test_tiny_suite_with_peers_and_reports(scripts, tmp_path):
     results = {"rows": rows, "memory": [], "quick": True, "peer_notes": peer_set.notes, "gdfast_version": "x",
                "loadavg": (0.5, 0.5, 0.5), "cpu_count": 2}
     table = report.markdown_table(results)
-    assert table.count("\n| seed | float64 |") == 1 and "latency update" in table
+    assert table.count("\n| seed | float64 | **gdfast** |") == 1 and "latency update" in table
+    assert "| seed | float64 | C loop -O3 (limit) |" in table or "c_limit" in peer_set.notes
     report.bar_chart(results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
     json.dumps(results)
@@ -161,3 +163,130 @@ def test_every_script_in_benchmarks_times_through_timing_py():
             assert ("import timing" in text or "from timing import" in text
                     or name in ("peers.py", "report.py", "memory.py", "builds_ab.py")), name
     assert not any(m in sys.modules.get("gdfast.bench").__dict__ for m in ("numba", "jax", "torch", "sklearn"))
+
+
+def _workload(name, dtype=np.float64, sizes=TINY):
+    return next(w for w in bench.workloads(dtype, sizes, threads=1) if w.name == name)
+
+
+def _only_candidates(monkeypatch, peers, candidates):
+    monkeypatch.setattr(peers, "candidates", lambda *a: candidates)
+
+
+@needs_checkout
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_c_limit_is_bit_equal_to_gdfast_and_a_different_loop_is_refused(scripts, monkeypatch, dtype):
+    timing, peers, report, run = scripts
+    peer_set = peers.Peers()
+    lib, desc = peer_set.c_limit()
+    if lib is None:
+        pytest.skip(f"no C limit here: {desc}")
+    for name in ("seed", "sweep-64"):
+        w = _workload(name, dtype)
+        good, failed = peers.checked_calls(w, peer_set, 100)
+        assert "c_limit" in good and not failed.get("c_limit"), failed  # bit-equal, so it counts
+        # the same C loop on another learning rate: one ulp-level difference is enough to be refused
+        opts = dict(w.options)
+        key = "learning_rate" if name == "seed" else "learning_rates"
+        opts[key] = np.asarray(opts[key]) * (1 + 1e-9) if name != "seed" else opts[key] * (1 + 1e-9)
+        wrong = bench.Workload(w.name, w.dtype, w.fast, w.reference, w.n, w.n_ref, w.n_check, w.unit,
+                               problem=w.problem, options=opts)
+        make = peers._c_seed_peer if name == "seed" else peers._c_sweep_peer
+        with monkeypatch.context() as m:
+            m.setattr(peers, "candidates", lambda *a: [("c_limit", lambda: make(wrong, lib, desc))])
+            good, failed = peers.checked_calls(w, peer_set, 100)
+        assert not good and failed["c_limit"]["note"].startswith("mismatch") and failed["c_limit"]["ns"] is None
+    assert peers._bit_equal(np.zeros(2), np.zeros(2)) and not peers._bit_equal(np.zeros(2), -np.zeros(2))
+
+
+@needs_checkout
+def test_no_c_compiler_skips_the_limit_with_a_note(scripts, monkeypatch):
+    peers = scripts[1]
+    monkeypatch.setenv("CC", "")
+    monkeypatch.setenv("PATH", "")
+    peer_set = peers.Peers()
+    assert peer_set.c_limit()[0] is None and "no C compiler" in peer_set.notes["c_limit"]
+    assert peers._limit_peers(_workload("seed"), peer_set) == []
+
+
+@needs_checkout
+def test_minibatch_sweep_check_is_the_final_loss_scale(scripts, monkeypatch):
+    timing, peers, report, run = scripts
+    w = _workload("minibatch-sweep-64", sizes=dict(TINY, mbsweep_epochs=10))
+    W, X, Y = w.problem
+    lrs = w.options["learning_rates"]
+
+    def gd(seed, scale=1.0):
+        return gdfast.sweep(W, X, Y, learning_rates=lrs * scale, seeds=[seed], num_epochs=w.n, n_threads=1,
+                            batch_size=w.options["batch_size"], loss_tol=0.0).W
+
+    # another shuffle (seed) passes: the check is what the runs reach, not their exact path
+    assert peers.same_final_losses(gd(123), w.fast(w.n), X, Y)
+    bad = gd(w.options["seed"])
+    bad[5] = np.nan
+    assert not peers.same_final_losses(bad, w.fast(w.n), X, Y)  # a run that blew up
+    assert not peers.same_final_losses(bad[:10], w.fast(w.n), X, Y)  # runs missing
+    # a deliberately wrong peer (learning rates 10% too large) is refused and gets no time
+    wrong = peers.PeerCall("jax", lambda: gd(5, 1.1), w.n * w.unit, peers._checked_losses(w, lambda: gd(5, 1.1), w.n))
+    right = peers.PeerCall("numba", lambda: gd(5), w.n * w.unit, peers._checked_losses(w, lambda: gd(5), w.n))
+    _only_candidates(monkeypatch, peers, [("jax", lambda: wrong), ("numba", lambda: right)])
+    good, failed = peers.checked_calls(w, None, 0)
+    assert list(good) == ["numba"] and failed["jax"]["note"].startswith("mismatch") and failed["jax"]["ns"] is None
+
+
+@needs_checkout
+def test_minibatch_sweep_and_single_output_peers_agree_and_are_timed_interleaved(scripts, monkeypatch):
+    timing, peers, report, run = scripts
+    calls = []
+    original = timing.interleaved
+
+    def spy(funcs, repeats):
+        calls.append(list(funcs))
+        return original(funcs, repeats)
+
+    monkeypatch.setattr(bench, "interleaved", spy)
+    peer_set = peers.Peers()
+    rows = [run.measure(_workload(name), 2, peer_set, 100) for name in ("minibatch-sweep-64", "single-75kx100")]
+    assert calls and all(c[:2] == ["gdfast", "reference"] for c in calls)  # one interleaved timing per row
+    for r, c in zip(rows, calls):
+        assert set(c[2:]) == set(r["peers"]), (c, r["peers"])  # every accepted peer was in the same repeats
+        for p in r["peers"].values():
+            assert p["ok"], p
+            assert p["ns_min"] <= p["ns"] <= p["ns_max"] and p["ratio_min"] <= p["ratio"] <= p["ratio_max"]
+        assert r["gdfast_min_ns"] <= r["gdfast_ns"] <= r["gdfast_max_ns"]
+    assert "numpy" in rows[1]["peers"]  # the two-line update is always there
+
+
+@needs_checkout
+def test_single_output_two_line_update_without_its_factor_2_is_refused(scripts, monkeypatch):
+    timing, peers, report, run = scripts
+    w = _workload("single-75kx100")
+    W, X, Y = w.problem
+    lr, n = w.options["learning_rate"], X.shape[0]
+
+    def missing_2():
+        Wv = W[0].copy()
+        for _ in range(w.n):
+            Wv -= lr / n * (X.T @ (X @ Wv - Y[:, 0]))
+        return Wv.reshape(1, -1)
+
+    _only_candidates(monkeypatch, peers, [("numpy", lambda: peers.PeerCall(
+        "numpy", missing_2, w.n, peers._checked_against(w, missing_2, w.n)))])
+    good, failed = peers.checked_calls(w, None, 0)
+    assert not good and failed["numpy"]["note"].startswith("mismatch")
+
+
+@needs_checkout
+def test_table_gives_min_spread_and_ratios_per_contender(scripts):
+    report = scripts[2]
+    peers = scripts[1]
+    row = {"workload": "seed", "dtype": "float64", "gdfast_ns": 30.0, "gdfast_min_ns": 29.0, "gdfast_max_ns": 60.0,
+           "reference_ns": 3000.0, "reference_min_ns": 2900.0, "reference_max_ns": 6000.0, "ratio": 100.0,
+           "ratio_min": 90.0, "ratio_max": 110.0, "repeats": 3, "note": "",
+           "peers": {"c_limit": peers.entry([20.0, 21.0, 40.0], 10, gdfast_ns=[30.0, 29.0, 60.0]),
+                     "jax": peers.entry(ok=False, note="mismatch: final weights differ")}}
+    table = report.markdown_table({"rows": [row], "memory": []})
+    assert "| seed | float64 | **gdfast** | 29.0 ns | 29.0 ns – 60.0 ns | 1 |" in table
+    assert "| 100.00x (90.00–110.00) |" in table
+    assert "| seed | float64 | C loop -O3 (limit) | 20.0 ns | 20.0 ns – 40.0 ns | 0.67x (0.67–0.72) |" in table
+    assert "| seed | float64 | JAX | mismatch | – | – |" in table

@@ -1,0 +1,121 @@
+"""Runs in lockstep: sweeps of plain SGD whose runs differ only in their learning rate advance
+together, vectorised across runs (src/_train.pyx, ``lockstep_sgd``). Each run must still end with
+the bits of the same run trained alone (``gdfast.train``, the scalar loop, itself checked against
+torch and hand loops elsewhere): every array of the result and of its state, every counter."""
+import warnings
+
+import numpy as np
+import pytest
+
+import gdfast
+from gdfast import _engine, _train
+from gdfast.lesson import INPUT, TARGET, W1
+
+LRS = [0.001, 0.01, 0.05, 0.1, 0.3, 1.0, 3.0, 30.0, 1e3]  # the last ones diverge, at different updates
+
+
+def same_run(a, b):
+    assert a.W.tobytes() == b.W.tobytes()
+    assert (a.b is None) == (b.b is None) and (a.b is None or a.b.tobytes() == b.b.tobytes())
+    assert a.losses.tobytes() == b.losses.tobytes() and a.epoch_losses.tobytes() == b.epoch_losses.tobytes()
+    assert (a.n_iter, a.status, a.best_step) == (b.n_iter, b.status, b.best_step)
+    for name in ("params", "opt_state", "perm", "record"):
+        assert getattr(a.state, name).tobytes() == getattr(b.state, name).tobytes(), name
+
+
+def problem(case, dtype):
+    rng = np.random.default_rng(case)
+    if case == 0:
+        return W1.astype(dtype), INPUT.astype(dtype)[None, :], TARGET.astype(dtype)[None, :]  # one sample
+    n, f, o = {1: (50, 3, 2), 2: (7, 20, 3), 3: (30, 5, 1), 4: (12, 9, 2)}[case]
+    X = rng.standard_normal((n, f)).astype(dtype)
+    Y = rng.standard_normal((n, o)).astype(dtype)
+    return np.zeros((o, f), dtype), X, Y
+
+
+@pytest.fixture
+def groups(monkeypatch):
+    """The task sizes of every kernel call (the test checks that runs really went in lockstep)."""
+    seen = []
+    tasks = _engine.RunSet.lockstep_tasks
+
+    def spy(self, *args):
+        order, sizes = tasks(self, *args)
+        seen.append([] if sizes is None else list(sizes))
+        return order, sizes
+
+    monkeypatch.setattr(_engine.RunSet, "lockstep_tasks", spy)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(fit_intercept=True, record_every=3),
+    dict(batch_size=4, seeds=[5]),
+    dict(batch_size=1, seeds=[2], fit_intercept=True),
+    dict(batch_size=3, shuffle=False, record_every=2, seeds=[1]),
+], ids=["full", "full-intercept-every3", "minibatch", "per-sample", "unshuffled"])
+def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
+    W, X, Y = problem(case, dtype)
+    options = dict(options)
+    if options.get("batch_size", 0) > X.shape[0]:
+        options["batch_size"] = X.shape[0]
+    seeds = options.pop("seeds", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the diverging runs
+        for n_threads in (1, 2):
+            s = gdfast.sweep(W, X, Y, learning_rates=LRS, seeds=seeds, num_iterations=40, n_threads=n_threads,
+                             **options)
+            for lr, r in zip(LRS, s.results):
+                same_run(r, gdfast.train(W, X, Y, learning_rate=lr, num_iterations=40, seed=r.seed, **options))
+    assert max(max(g, default=1) for g in groups) > 1  # the runs went in lockstep
+    if case == 0 and not options:  # the lesson, full batch: the large rates blow up at different updates
+        assert 0 < sum(r.diverged for r in s.results) < len(LRS)
+        assert len({r.n_iter for r in s.results if r.diverged}) > 1
+
+
+def test_a_sweep_continued_in_pieces_goes_in_lockstep_and_equals_train(groups):
+    W, X, Y = problem(1, np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = gdfast.sweep(W, X, Y, learning_rates=LRS, seeds=[3], batch_size=8, num_iterations=57, n_threads=2)
+        pieces = _engine.RunSet.of([_engine.TrainState.new(W, None, X.shape[0],
+                                                           _engine.TrainOptions.from_kwargs(learning_rate=lr,
+                                                                                            batch_size=8, seed=3),
+                                                           3) for lr in LRS],
+                                   [_engine.TrainOptions.from_kwargs(learning_rate=lr, batch_size=8, seed=3,
+                                                                     num_iterations=57).kernel_config(X.shape[0])
+                                    for lr in LRS],
+                                   [(60, 60)] * len(LRS), X.shape[0])
+        pieces.run(X, Y, None, [57] * len(LRS), 2, between_calls=lambda: None, updates_per_call=5)
+    assert sum(1 for g in groups if g and max(g) > 1) >= 11  # 57 updates in pieces of 5, in lockstep
+    for r, result in enumerate(s.results):
+        state = pieces.state(r, 2, copy=True)
+        assert state.params.tobytes() == result.state.params.tobytes()
+        assert state.record["step"] == result.state.record["step"]
+
+
+def test_runs_that_differ_in_more_than_the_learning_rate_go_alone(groups):
+    W, X, Y = problem(3, np.float64)
+    gdfast.sweep(W, X, Y, configs=[{"optimizer": "adam"}, {"optimizer": "adam", "learning_rate": 0.1}],
+                 num_iterations=5)
+    gdfast.sweep(W, X, Y, learning_rates=[0.01, 0.02], batch_size=5, num_iterations=5)  # two drawn seeds
+    gdfast.sweep(W, X, Y, learning_rates=[0.01, 0.02], sample_weight=np.ones(X.shape[0]), num_iterations=5)
+    gdfast.sweep(W, X, Y, configs=[{"loss": "huber"}, {"loss": "huber", "learning_rate": 0.5}], num_iterations=5)
+    assert all(not g for g in groups)
+
+
+def test_the_kernel_checks_its_task_arguments():
+    W, X, Y = problem(3, np.float64)
+    runs = _engine.RunSet.of([_engine.TrainState.new(W, None, X.shape[0], _engine.TrainOptions.from_kwargs(), 0)],
+                             [_engine.TrainOptions.from_kwargs().kernel_config(X.shape[0])], [(5, 5)], X.shape[0])
+    args = (runs.kernel_configs, X, Y, None, False, runs.records, runs.params, runs.opt_state, runs.perm,
+            runs.history, runs.epoch_history, np.ones(1, dtype=np.int64), 1, None)
+    with pytest.raises(ValueError, match="order"):
+        _train.advance_runs(*args, np.zeros(1, dtype=np.intp), None)
+    with pytest.raises(ValueError, match="add up"):
+        _train.advance_runs(*args, np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp))
+    with pytest.raises(ValueError, match="out of range"):
+        _train.advance_runs(*args, np.array([3], dtype=np.intp), np.array([1], dtype=np.intp))
