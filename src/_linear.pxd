@@ -17,6 +17,15 @@ from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
 cdef enum:
     BLAS_MIN_WORK = 2048
 
+# Batches of at least BLOCKED_MIN_ROWS rows and at most BLOCKED_MAX_OUTPUTS outputs (full batches and
+# large mini-batches) are summed in fixed blocks of BLOCK_ROWS consecutive batch rows (see
+# ``block_partial_into``): one pass over the data per step, the blocks computed by any number of
+# threads, and the same bits for every thread count and machine. dgemm stays for many outputs.
+cdef enum:
+    BLOCK_ROWS = 4096
+    BLOCKED_MIN_ROWS = 2 * BLOCK_ROWS
+    BLOCKED_MAX_OUTPUTS = 4
+
 # GDFAST_BLAS=0 in the environment: never call BLAS, so every result comes from the portable loops
 # below and is the same to the bit on every machine (BLAS's dgemm picks CPU-specific kernels at run
 # time: OpenBLAS on AVX-512 and on SSE3 sums in different orders). Read once, at the first call
@@ -369,4 +378,101 @@ cdef inline double loss_and_gradient(
     if grad_b != NULL:
         # grad_b = scale * D.sum(axis=0)
         column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
+    return loss_sum * scale
+
+
+cdef inline bint use_blocks(Py_ssize_t n_rows, Py_ssize_t n_outputs) noexcept nogil:
+    """Whether a batch of n_rows rows goes through ``block_partial_into`` (then never dgemm): at
+    least BLOCKED_MIN_ROWS rows and at most BLOCKED_MAX_OUTPUTS outputs."""
+    return n_rows >= BLOCKED_MIN_ROWS and n_outputs <= BLOCKED_MAX_OUTPUTS
+
+
+cdef inline Py_ssize_t blocks_of(Py_ssize_t n_rows) noexcept nogil:
+    """The number of blocks of a batch of n_rows rows: ceil(n_rows / BLOCK_ROWS)."""
+    return (n_rows + BLOCK_ROWS - 1) // BLOCK_ROWS
+
+
+cdef inline void block_partial_into(
+    const floating* W, const floating* b,  # the model
+    const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_features, Py_ssize_t n_outputs,
+    int loss_kind, double delta,
+    double* out,  # (size + 2,): this block's partial sums
+) noexcept nogil:
+    """One block's unscaled partial sums: the batch rows start..stop-1, in one pass over them.
+
+    NumPy equivalent (B = rows[start:stop], the batch's rows of this block; w = sample weights or
+    ones; size_W = n_outputs * n_features; size = size_W (+ n_outputs with a bias b))::
+
+        R = X[B] @ W.T + b - Y[B]                    # (stop - start, n_outputs)
+        D = w[:, None] * l'(R)
+        out[:size_W] = (D.T @ X[B]).ravel()          # the gradient rows, unscaled
+        out[size_W:size] = D.sum(axis=0)             # with a bias
+        out[size] = sum(w[:, None] * l(R));  out[size + 1] = sum(w)
+
+    Row by row: the prediction (``dot``), residual, loss term and derivative d (``mse_term`` /
+    ``loss_term``), then d * x added into the block's gradient row while x is in cache (X is read
+    once). Every sum is in double, from +0.0, in row order (a d == 0 adds nothing and is skipped,
+    as in ``weighted_rows_into``); ``blocks_reduce`` then adds the blocks in block order.
+    """
+    cdef Py_ssize_t size_W = n_outputs * n_features
+    cdef Py_ssize_t size = size_W + (n_outputs if b != NULL else 0)
+    cdef Py_ssize_t ii, i, j, k
+    cdef double loss_sum = 0.0, weight_sum = 0.0, weight, c
+    cdef bint plain = loss_kind == LOSS_MSE and sample_weight == NULL
+    cdef const floating* x
+    cdef const floating* y
+    cdef double* g
+    for k in range(size):
+        out[k] = 0.0
+    for ii in range(start, stop):
+        i = row_of(rows, ii)
+        x = X + i * n_features
+        y = Y + i * n_outputs
+        weight = sample_weight[i] if sample_weight != NULL else 1.0
+        weight_sum += weight
+        for j in range(n_outputs):
+            # r = x @ W[j] + b[j] - y[j];  loss_sum += w l(r);  c = w l'(r)
+            if plain:
+                loss_sum += mse_term(dot(W + j * n_features, x, n_features), b, y, j, &c)
+            else:
+                loss_sum += loss_term(loss_kind, delta, weight, dot(W + j * n_features, x, n_features), b, y, j, &c)
+            if c != 0.0:
+                # out[j, :] += c * x;  out[size_W + j] += c
+                g = out + j * n_features
+                for k in range(n_features):
+                    g[k] += c * x[k]
+                if b != NULL:
+                    out[size_W + j] += c
+    out[size] = loss_sum
+    out[size + 1] = weight_sum
+
+
+cdef inline double blocks_reduce(
+    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t n_outputs, double* grad
+) noexcept nogil:
+    """Add the blocks' partial sums (``block_partial_into``, rows of size + 2) in block order and
+    scale once, as ``loss_and_gradient`` does; returns the loss.
+
+    NumPy equivalent (P = partials as (n_blocks, size + 2), each sum in block order 0, 1, ...)::
+
+        S = P.sum(axis=0);  loss_sum, weight_sum = S[size], S[size + 1]
+        scale = 1 / (n_outputs * weight_sum)        # 0 when weight_sum == 0
+        grad[:size] = scale * S[:size];  return scale * loss_sum
+    """
+    cdef Py_ssize_t blk, k, stride = size + 2
+    cdef const double* p
+    cdef double scale, loss_sum = partials[size], weight_sum = partials[size + 1]
+    for k in range(size):
+        grad[k] = partials[k]
+    for blk in range(1, n_blocks):
+        p = partials + blk * stride
+        for k in range(size):
+            grad[k] += p[k]
+        loss_sum += p[size]
+        weight_sum += p[size + 1]
+    # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
+    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    for k in range(size):
+        grad[k] *= scale
     return loss_sum * scale
