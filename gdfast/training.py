@@ -299,10 +299,10 @@ def train(
 def check_n_threads(n_threads: Any) -> int:
     """train's validated ``n_threads`` (an integer >= 1); a RuntimeWarning when a build without
     OpenMP cannot use more than one."""
-    n_threads = check_int(n_threads, "n_threads", low=1)
-    if n_threads > 1 and not _train.have_openmp():
+    count = check_int(n_threads, "n_threads", low=1)
+    if count > 1 and not _train.have_openmp():
         warnings.warn("gdfast was built without OpenMP: train runs on one thread", RuntimeWarning, stacklevel=3)
-    return n_threads
+    return count
 
 
 def single_output(result: TrainResult) -> TrainResult:
