@@ -48,6 +48,22 @@ cdef extern from *:
     bint gdfast_blas_allowed() noexcept nogil
 
 
+# A hint to the CPU to start loading the cache line at an address (no effect on any result).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define gdfast_prefetch(address) __builtin_prefetch((const void*)(address))
+    #else
+    #define gdfast_prefetch(address) ((void)0)
+    #endif
+    """
+    void gdfast_prefetch(const void* address) noexcept nogil
+
+# Rows ahead of the one being summed whose data block_partial_into asks the CPU to load.
+cdef enum:
+    PREFETCH_ROWS = 4
+
+
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     """np.dot(a, b), accumulated in double."""
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
@@ -392,6 +408,47 @@ cdef inline Py_ssize_t blocks_of(Py_ssize_t n_rows) noexcept nogil:
     return (n_rows + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
+cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Ask for the cache lines of the row x[0:n] (a hint: nothing is read or changed)."""
+    cdef Py_ssize_t k = 0, per_line = 64 // sizeof(floating)
+    while k < n:
+        gdfast_prefetch(x + k)
+        k += per_line
+    gdfast_prefetch(x + n - 1)
+
+
+cdef inline void axpy2_into_double(double c0, const floating* x0, double c1, const floating* x1, double* y,
+                                   Py_ssize_t n) noexcept nogil:
+    """y = (y + c0 * x0) + c1 * x1, element by element: ``axpy_into_double`` for two rows in
+    order, y read and written once (a zero c adds nothing to these sums and is skipped)."""
+    cdef Py_ssize_t k
+    if c0 != 0.0 and c1 != 0.0:
+        for k in range(n):
+            y[k] = (y[k] + c0 * x0[k]) + c1 * x1[k]
+    elif c0 != 0.0:
+        axpy_into_double(c0, x0, y, n)
+    elif c1 != 0.0:
+        axpy_into_double(c1, x1, y, n)
+
+
+cdef inline void row_terms(
+    const floating* Y, const floating* b, const floating* sample_weight, Py_ssize_t i, const double* P,
+    Py_ssize_t n_outputs, bint plain, int loss_kind, double delta, double* C, double* loss_sum,
+    double* weight_sum,
+) noexcept nogil:
+    """One row's loss terms, given its predictions P[j] = W[j] @ x: C[j] = w l'(r_j) for
+    r_j = P[j] + b[j] - Y[i, j]; adds w to *weight_sum and each w l(r_j) to *loss_sum, in output
+    order (``mse_term`` when ``plain``: the MSE with unit weights, else ``loss_term``)."""
+    cdef Py_ssize_t j
+    cdef double weight = sample_weight[i] if sample_weight != NULL else 1.0
+    weight_sum[0] += weight
+    for j in range(n_outputs):
+        if plain:
+            loss_sum[0] += mse_term(P[j], b, Y + i * n_outputs, j, C + j)
+        else:
+            loss_sum[0] += loss_term(loss_kind, delta, weight, P[j], b, Y + i * n_outputs, j, C + j)
+
+
 cdef inline void block_partial_into(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
@@ -410,57 +467,88 @@ cdef inline void block_partial_into(
         out[size_W:size] = D.sum(axis=0)             # with a bias
         out[size] = sum(w[:, None] * l(R));  out[size + 1] = sum(w)
 
-    Row by row: the prediction (``dot``), residual, loss term and derivative d (``mse_term`` /
-    ``loss_term``), then d * x added into the block's gradient row while x is in cache (X is read
-    once). Every sum is in double, from +0.0, in row order (a d == 0 adds nothing and is skipped,
-    as in ``weighted_rows_into``); ``blocks_reduce`` then adds the blocks in block order.
+    Row by row: the predictions (``dot``), residuals, loss terms and derivatives d (``mse_term`` /
+    ``loss_term``), then d * x added into the block's gradient rows while x is in cache (X is read
+    once). Every sum is in double, from +0.0, in row order (and the loss in (row, output) order); a
+    d == 0 adds nothing and is skipped, as in ``weighted_rows_into``. Rows go two at a time (the
+    gradient rows read and written once per pair by ``axpy2_into_double``: the same sums, in the
+    same order, as one row at a time), and the rows PREFETCH_ROWS ahead are asked for early.
+    ``blocks_reduce`` then adds the blocks in block order. n_outputs <= BLOCKED_MAX_OUTPUTS.
     """
     cdef Py_ssize_t size_W = n_outputs * n_features
     cdef Py_ssize_t size = size_W + (n_outputs if b != NULL else 0)
-    cdef Py_ssize_t ii, i, j, k
-    cdef double loss_sum = 0.0, weight_sum = 0.0, weight, c
+    cdef Py_ssize_t ii, i0, i1, j, k
+    cdef double loss_sum = 0.0, weight_sum = 0.0
+    cdef double P0[BLOCKED_MAX_OUTPUTS]
+    cdef double P1[BLOCKED_MAX_OUTPUTS]
+    cdef double C0[BLOCKED_MAX_OUTPUTS]
+    cdef double C1[BLOCKED_MAX_OUTPUTS]
     cdef bint plain = loss_kind == LOSS_MSE and sample_weight == NULL
-    cdef const floating* x
-    cdef const floating* y
-    cdef double* g
+    cdef const floating* x0
+    cdef const floating* x1
     for k in range(size):
         out[k] = 0.0
-    for ii in range(start, stop):
-        i = row_of(rows, ii)
-        x = X + i * n_features
-        y = Y + i * n_outputs
-        weight = sample_weight[i] if sample_weight != NULL else 1.0
-        weight_sum += weight
+    ii = start
+    while ii + 2 <= stop:
+        # rows i0, i1: P = X[[i0, i1]] @ W.T;  loss_sum += w l(R) (row i0's terms, then i1's);  C = w l'(R)
+        i0 = row_of(rows, ii)
+        i1 = row_of(rows, ii + 1)
+        x0 = X + i0 * n_features
+        x1 = X + i1 * n_features
+        if ii + PREFETCH_ROWS + 2 <= stop:  # (the rows two steps ahead start loading now)
+            prefetch_row(X + row_of(rows, ii + PREFETCH_ROWS) * n_features, n_features)
+            prefetch_row(X + row_of(rows, ii + PREFETCH_ROWS + 1) * n_features, n_features)
         for j in range(n_outputs):
-            # r = x @ W[j] + b[j] - y[j];  loss_sum += w l(r);  c = w l'(r)
-            if plain:
-                loss_sum += mse_term(dot(W + j * n_features, x, n_features), b, y, j, &c)
-            else:
-                loss_sum += loss_term(loss_kind, delta, weight, dot(W + j * n_features, x, n_features), b, y, j, &c)
-            if c != 0.0:
-                # out[j, :] += c * x;  out[size_W + j] += c
-                g = out + j * n_features
-                for k in range(n_features):
-                    g[k] += c * x[k]
+            P0[j] = dot(W + j * n_features, x0, n_features)
+            P1[j] = dot(W + j * n_features, x1, n_features)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
+        row_terms(Y, b, sample_weight, i1, P1, n_outputs, plain, loss_kind, delta, C1, &loss_sum, &weight_sum)
+        for j in range(n_outputs):
+            # out[j, :] += C0[j] * x0, then += C1[j] * x1;  out[size_W + j] likewise (zeros skipped)
+            axpy2_into_double(C0[j], x0, C1[j], x1, out + j * n_features, n_features)
+            if b != NULL:
+                if C0[j] != 0.0:
+                    out[size_W + j] += C0[j]
+                if C1[j] != 0.0:
+                    out[size_W + j] += C1[j]
+        ii += 2
+    if ii < stop:
+        # the block's last row, when it has an odd number of rows
+        i0 = row_of(rows, ii)
+        x0 = X + i0 * n_features
+        for j in range(n_outputs):
+            P0[j] = dot(W + j * n_features, x0, n_features)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
+        for j in range(n_outputs):
+            if C0[j] != 0.0:
+                axpy_into_double(C0[j], x0, out + j * n_features, n_features)
                 if b != NULL:
-                    out[size_W + j] += c
+                    out[size_W + j] += C0[j]
     out[size] = loss_sum
     out[size + 1] = weight_sum
 
 
-cdef inline double blocks_reduce(
-    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t n_outputs, double* grad
-) noexcept nogil:
-    """Add the blocks' partial sums (``block_partial_into``, rows of size + 2) in block order and
-    scale once, as ``loss_and_gradient`` does; returns the loss.
+cdef inline Py_ssize_t block_stride(Py_ssize_t size) noexcept nogil:
+    """Doubles between two blocks' partial sums: size + 2 rounded up to whole 64-byte lines, plus
+    one line, so that threads computing neighbouring blocks never write to one cache line (however
+    the buffer is aligned)."""
+    return (size + 2 + 7) // 8 * 8 + 8
 
-    NumPy equivalent (P = partials as (n_blocks, size + 2), each sum in block order 0, 1, ...)::
+
+cdef inline double blocks_reduce(
+    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t stride, Py_ssize_t n_outputs,
+    double* grad,
+) noexcept nogil:
+    """Add the blocks' partial sums (``block_partial_into``, rows of size + 2 every ``stride``
+    doubles) in block order and scale once, as ``loss_and_gradient`` does; returns the loss.
+
+    NumPy equivalent (P = partials as (n_blocks, stride), each sum in block order 0, 1, ...)::
 
         S = P.sum(axis=0);  loss_sum, weight_sum = S[size], S[size + 1]
         scale = 1 / (n_outputs * weight_sum)        # 0 when weight_sum == 0
         grad[:size] = scale * S[:size];  return scale * loss_sum
     """
-    cdef Py_ssize_t blk, k, stride = size + 2
+    cdef Py_ssize_t blk, k
     cdef const double* p
     cdef double scale, loss_sum = partials[size], weight_sum = partials[size + 1]
     for k in range(size):

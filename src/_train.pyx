@@ -28,7 +28,7 @@ from gdfast._contract cimport (
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
-    BLOCK_ROWS, block_partial_into, blocks_of, blocks_reduce, loss_and_gradient, mse_and_gradient, sum_of_squares,
+    BLOCK_ROWS, block_partial_into, block_stride, blocks_of, blocks_reduce, loss_and_gradient, mse_and_gradient, sum_of_squares,
     use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
@@ -153,7 +153,7 @@ cdef struct RunBuffers:
     double* epoch_history      # mean loss of every epoch_record_every-th epoch since record.epoch_origin
     double* grad               # (size,) scratch
     double* residual_grad           # (batch_size * n_outputs,) scratch
-    double* block_partials     # (blocks of the largest batch, size + 2) scratch of blocked batches, or NULL
+    double* block_partials     # (blocks of the largest batch, block_stride(size)) scratch of blocked batches, or NULL
     int block_threads          # threads that compute the blocks of one blocked batch
 
 
@@ -275,8 +275,8 @@ cdef double blocked_loss_and_gradient(
     int loss_kind, double delta, double* grad, double* partials, int n_threads,
 ) noexcept nogil:
     """``loss_and_gradient`` of a batch summed in fixed blocks of BLOCK_ROWS consecutive batch rows:
-    each block's partial sums by ``block_partial_into`` into its own row of ``partials`` (blocks
-    of size + 2 doubles), on ``n_threads`` OpenMP threads when > 1 (no OpenMP call otherwise),
+    each block's partial sums by ``block_partial_into`` into its own row of ``partials`` (rows of
+    ``block_stride(size)`` doubles), on ``n_threads`` OpenMP threads when > 1 (no OpenMP call otherwise),
     then added in block order by ``blocks_reduce`` on the calling thread. ``grad`` (size) gets the
     gradient (W's rows, then the bias when b is not NULL). The blocks and their order depend on
     n_rows alone, so the result is the same to the bit for every thread count."""
@@ -285,16 +285,18 @@ cdef double blocked_loss_and_gradient(
     cdef const floating* sw = <const floating*>data.sample_weight
     cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = n_outputs * n_features + (n_outputs if b != NULL else 0)
-    cdef Py_ssize_t n_blocks = blocks_of(n_rows), blk
+    cdef Py_ssize_t stride = block_stride(size), n_blocks = blocks_of(n_rows), blk
     if n_threads > 1:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        # (dynamic: a thread slowed down by another process's work takes fewer blocks; which thread
+        # computes a block changes nothing in its sums)
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
-                               n_features, n_outputs, loss_kind, delta, partials + blk * (size + 2))
+                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
     else:
         for blk in range(n_blocks):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
-                               n_features, n_outputs, loss_kind, delta, partials + blk * (size + 2))
-    return blocks_reduce(partials, n_blocks, size, n_outputs, grad)
+                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
+    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, grad)
 
 
 cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
@@ -1124,7 +1126,7 @@ def advance_runs(
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
         n_residual_grad = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
         if use_blocks(batch_max, Y.shape[1]):  # the blocks' partial sums of the largest batch
-            n_block_partials = blocks_of(batch_max) * (params.shape[2] + 2)
+            n_block_partials = blocks_of(batch_max) * block_stride(params.shape[2])
         data.X, data.Y = &X[0, 0], &Y[0, 0]
         data.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
         data.X_double = &X_double[0, 0] if X_double is not None else NULL
