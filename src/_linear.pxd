@@ -13,7 +13,8 @@ from scipy.linalg.cython_blas cimport dgemm
 from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
 
 # Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
-# call BLAS dgemm instead of the blocked loops below (see benchmarks/ and the README).
+# call BLAS dgemm instead of the loops below (see benchmarks/ and the README); in training, batches
+# that ``use_blocks`` takes are summed in blocks instead, never by dgemm.
 cdef enum:
     BLAS_MIN_WORK = 2048
 
@@ -133,7 +134,8 @@ cdef inline bint use_blas(
     const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
 ) noexcept nogil:
     """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work,
-    and BLAS not switched off (GDFAST_BLAS=0)."""
+    and BLAS not switched off (GDFAST_BLAS=0). (The training loop passes no X_blas for batches that
+    ``use_blocks`` takes: those are summed in blocks, see ``block_partial_into``.)"""
     return (rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
             and gdfast_blas_allowed())
 
@@ -329,7 +331,11 @@ cdef inline double loss_and_gradient(
 
     ``X_blas`` (X as float64, or NULL) lets large full batches (see ``use_blas``) compute the two
     matrix products with BLAS dgemm, summed in double in BLAS's order: deterministic for one BLAS
-    build on one CPU, but not bit-equal to the loops. ``W_blas`` is float64 scratch of W's size
+    build on one CPU, but not bit-equal to the loops. The training loop (run_one) sends batches of
+    at least BLOCKED_MIN_ROWS rows with at most BLOCKED_MAX_OUTPUTS outputs to the blocked kernel
+    (``block_partial_into`` and ``blocks_reduce``) instead of here: for that shape dgemm is
+    replaced, and its results are the blocked order's bits, the same on every machine and for
+    every thread count. ``W_blas`` is float64 scratch of W's size
     (used for float32 W only). Otherwise each prediction is a ``dot`` and each gradient entry a
     sum over the batch in sample order.
     A non-finite loss is returned as is; the caller decides what it means.

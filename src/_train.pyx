@@ -316,6 +316,11 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     == 0. Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
     ``stop_flag``, which any thread sets to interrupt all runs.
 
+    Batches of at least BLOCKED_MIN_ROWS rows with at most BLOCKED_MAX_OUTPUTS outputs (``use_blocks``)
+    go through ``blocked_loss_and_gradient`` on ``run.block_threads`` threads (never dgemm, never
+    the loops), the same bits for any thread count; other batches through ``mse_and_gradient`` or
+    ``loss_and_gradient``.
+
     The record's fields live in local variables during the loop and are written back at the end (no
     per-step stores to memory that neighbouring runs of a set share cache lines with).
     """
