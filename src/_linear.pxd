@@ -420,7 +420,8 @@ cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
     while k < n:
         gdfast_prefetch(x + k)
         k += per_line
-    gdfast_prefetch(x + n - 1)
+    if n > 0:
+        gdfast_prefetch(x + n - 1)  # (the row's last line, when it starts a line of its own)
 
 
 cdef inline void axpy2_into_double(double c0, const floating* x0, double c1, const floating* x1, double* y,
