@@ -590,8 +590,8 @@ class RunSet:
                        n_threads: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The runs as kernel tasks: (order, task sizes), runs that can go in lockstep grouped.
 
-        Runs go in lockstep when they are plain SGD on the unweighted MSE without BLAS (the kernel's
-        plain path), with the same config but the learning rate, the same number of updates to do,
+        Runs go in lockstep when they are plain SGD on the unweighted MSE without BLAS or blocked
+        batches (the kernel's plain path), with the same config but the learning rate, the same number of updates to do,
         the same shared record fields (``LOCKSTEP_SHARED``) and, with mini-batches, the same sample
         order (and generator, when they shuffle). A group is cut into about one task per thread of
         at most ``LOCKSTEP_LANES`` runs. (None, None): every run alone.
@@ -606,7 +606,8 @@ class RunSet:
                      and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
                      and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
                      and not c["restore_best"]
-                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1])))
+                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
+                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
             if not plain:
                 alone.append(r)
                 continue
@@ -636,12 +637,15 @@ class RunSet:
         ``updates_per_call`` updates (default: adjusted after each call so that a call lasts about
         ``CALL_SECONDS``), with ``between_calls()`` called before each further call (it may raise to
         abandon the set). A run's whole state lives in the arrays, so a run continued in pieces
-        gives the same bits as one call, wherever the pieces end.
+        gives the same bits as one call, wherever the pieces end. ``n_threads``: threads over the
+        runs, or, for a set of one run, over the blocks of its blocked batches (the same bits for
+        any thread count).
         """
         left = np.array(n_steps, dtype=np.int64)
         if _train.openmp_forked():
             n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
-        n_threads = max(1, min(n_threads, len(self.kernel_configs)))
+        # (a set of one run gives its threads to the blocks of its batches)
+        n_threads = max(1, n_threads if len(self.kernel_configs) == 1 else min(n_threads, len(self.kernel_configs)))
         if between_calls is None:
             self.advance(X, Y, sample_weight, left, n_threads)
             return

@@ -20,7 +20,7 @@ from ._engine import (
     epoch_record_every,
 )
 from ._validation import (
-    as_array, as_float, check_out, check_same_shape, common_float_dtype, prepare_bias, prepare_samples,
+    as_array, as_float, check_int, check_out, check_same_shape, common_float_dtype, prepare_bias, prepare_samples,
     shape_of, update_operands,
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
@@ -372,8 +372,12 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
           n_iter_no_change: int | None = None, clip_norm: float | None = None,
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
           progress: bool = False, divergence_factor: float | None = 1e4,
-          restore_best: bool = False, tol: float | None = None) -> TrainResult:
+          restore_best: bool = False, n_threads: int = 1, tol: float | None = None) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
+
+    ``n_threads`` is validated and otherwise unused (one NumPy loop). Sums are NumPy's, in NumPy's
+    order: gdfast.train's blocked batches (fixed blocks of rows added in block order) agree with
+    this twin to rounding, not to the bit.
 
     Examples
     --------
@@ -384,6 +388,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
     (True, 200)
     """
     call = TrainCall.prepare(locals())  # the validation of gdfast.train (input checks, not arithmetic)
+    check_int(n_threads, "n_threads", low=1)
     options, X2, Y2, sw, start, used_seed = call.options, call.X, call.Y, call.sample_weight, call.start, call.seed
     state = start.copy()
     result = _run_reference(options, X2, Y2, sw, state, call.n_steps, used_seed)

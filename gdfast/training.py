@@ -13,6 +13,7 @@ from . import _train
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, history_sizes,
 )
+from ._validation import check_int
 from .optimizers import Optimizer
 from .schedules import Schedule
 
@@ -183,6 +184,7 @@ def train(
     progress: bool = False,
     divergence_factor: float | None = 1e4,
     restore_best: bool = False,
+    n_threads: int = 1,
     tol: float | None = None,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
@@ -257,6 +259,13 @@ def train(
         of the epoch with the lowest mean loss) when their loss on all samples is lower than the
         final weights'. ``result.best_step`` tells which update they come from. Costs one more
         copy of the parameters in the state.
+    n_threads : int, default 1
+        Threads for this one training (>= 1). Batches of at least ``2 * BLOCK_ROWS`` samples
+        (8192; a full batch or large mini-batches) with at most 4 outputs are summed in fixed
+        blocks of ``BLOCK_ROWS`` consecutive samples whose partial gradients are added in block
+        order, and the blocks of a step are computed on ``n_threads`` threads: results are
+        bit-identical for any thread count (and do not depend on BLAS). Other batches run on one
+        thread. A build without OpenMP, or a process forked after OpenMP ran, uses one thread.
     tol : float, optional
         Deprecated alias of ``grad_tol`` (a DeprecationWarning; removed in the next release).
         ``tol`` means the loss-improvement threshold in :class:`gdfast.GDRegressor`, as in
@@ -277,13 +286,23 @@ def train(
     True
     """
     call = TrainCall.prepare(locals())
+    n_threads = check_n_threads(n_threads)
     options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
     kernel_config = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
     # of a diverged run.
-    runs = _advance(kernel_config, options, X2, Y2, sw, start, call.n_steps, progress)
+    runs = _advance(kernel_config, options, X2, Y2, sw, start, call.n_steps, progress, n_threads)
     result = finish(kernel_config, options, X2, Y2, sw, runs, 0, start, call.seed)
     return single_output(result) if call.vector else result
+
+
+def check_n_threads(n_threads: Any) -> int:
+    """train's validated ``n_threads`` (an integer >= 1); a RuntimeWarning when a build without
+    OpenMP cannot use more than one."""
+    count = check_int(n_threads, "n_threads", low=1)
+    if count > 1 and not _train.have_openmp():
+        warnings.warn("gdfast was built without OpenMP: train runs on one thread", RuntimeWarning, stacklevel=3)
+    return count
 
 
 def single_output(result: TrainResult) -> TrainResult:
@@ -292,11 +311,12 @@ def single_output(result: TrainResult) -> TrainResult:
 
 
 def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-             start: TrainState, n_steps: int, progress: bool = False) -> RunSet:
-    """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates."""
+             start: TrainState, n_steps: int, progress: bool = False, n_threads: int = 1) -> RunSet:
+    """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates
+    (its blocked batches on ``n_threads`` threads)."""
     runs = RunSet.of([start], [kernel_config], [history_sizes(options, X2.shape[0], n_steps)], X2.shape[0])
     if not progress or n_steps == 0:
-        runs.run(X2, Y2, sw, [n_steps])
+        runs.run(X2, Y2, sw, [n_steps], n_threads)
         return runs
     try:
         from tqdm.auto import tqdm
@@ -308,7 +328,7 @@ def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarra
             bar.update(int(record["step"]) - start.step - bar.n)
             bar.set_postfix(loss=f"{record['last_loss']:.4g}")
 
-        runs.run(X2, Y2, sw, [n_steps], between_calls=show, updates_per_call=max(1, n_steps // 100))
+        runs.run(X2, Y2, sw, [n_steps], n_threads, between_calls=show, updates_per_call=max(1, n_steps // 100))
         show()
     return runs
 

@@ -13,9 +13,19 @@ from scipy.linalg.cython_blas cimport dgemm
 from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
 
 # Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
-# call BLAS dgemm instead of the blocked loops below (see benchmarks/ and the README).
+# call BLAS dgemm instead of the loops below (see benchmarks/ and the README); in training, batches
+# that ``use_blocks`` takes are summed in blocks instead, never by dgemm.
 cdef enum:
     BLAS_MIN_WORK = 2048
+
+# Batches of at least BLOCKED_MIN_ROWS rows and at most BLOCKED_MAX_OUTPUTS outputs (full batches and
+# large mini-batches) are summed in fixed blocks of BLOCK_ROWS consecutive batch rows (see
+# ``block_partial_into``): one pass over the data per step, the blocks computed by any number of
+# threads, and the same bits for every thread count and machine. dgemm stays for many outputs.
+cdef enum:
+    BLOCK_ROWS = 4096
+    BLOCKED_MIN_ROWS = 2 * BLOCK_ROWS
+    BLOCKED_MAX_OUTPUTS = 4
 
 # GDFAST_BLAS=0 in the environment: never call BLAS, so every result comes from the portable loops
 # below and is the same to the bit on every machine (BLAS's dgemm picks CPU-specific kernels at run
@@ -37,6 +47,22 @@ cdef extern from *:
     }
     """
     bint gdfast_blas_allowed() noexcept nogil
+
+
+# A hint to the CPU to start loading the cache line at an address (no effect on any result).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define gdfast_prefetch(address) __builtin_prefetch((const void*)(address))
+    #else
+    #define gdfast_prefetch(address) ((void)0)
+    #endif
+    """
+    void gdfast_prefetch(const void* address) noexcept nogil
+
+# Rows ahead of the one being summed whose data block_partial_into asks the CPU to load.
+cdef enum:
+    PREFETCH_ROWS = 4
 
 
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
@@ -108,7 +134,8 @@ cdef inline bint use_blas(
     const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
 ) noexcept nogil:
     """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work,
-    and BLAS not switched off (GDFAST_BLAS=0)."""
+    and BLAS not switched off (GDFAST_BLAS=0). (The training loop passes no X_blas for batches that
+    ``use_blocks`` takes: those are summed in blocks, see ``block_partial_into``.)"""
     return (rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
             and gdfast_blas_allowed())
 
@@ -304,7 +331,11 @@ cdef inline double loss_and_gradient(
 
     ``X_blas`` (X as float64, or NULL) lets large full batches (see ``use_blas``) compute the two
     matrix products with BLAS dgemm, summed in double in BLAS's order: deterministic for one BLAS
-    build on one CPU, but not bit-equal to the loops. ``W_blas`` is float64 scratch of W's size
+    build on one CPU, but not bit-equal to the loops. The training loop (run_one) sends batches of
+    at least BLOCKED_MIN_ROWS rows with at most BLOCKED_MAX_OUTPUTS outputs to the blocked kernel
+    (``block_partial_into`` and ``blocks_reduce``) instead of here: for that shape dgemm is
+    replaced, and its results are the blocked order's bits, the same on every machine and for
+    every thread count. ``W_blas`` is float64 scratch of W's size
     (used for float32 W only). Otherwise each prediction is a ``dot`` and each gradient entry a
     sum over the batch in sample order.
     A non-finite loss is returned as is; the caller decides what it means.
@@ -369,4 +400,174 @@ cdef inline double loss_and_gradient(
     if grad_b != NULL:
         # grad_b = scale * D.sum(axis=0)
         column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
+    return loss_sum * scale
+
+
+cdef inline bint use_blocks(Py_ssize_t n_rows, Py_ssize_t n_outputs) noexcept nogil:
+    """Whether a batch of n_rows rows goes through ``block_partial_into`` (then never dgemm): at
+    least BLOCKED_MIN_ROWS rows and at most BLOCKED_MAX_OUTPUTS outputs."""
+    return n_rows >= BLOCKED_MIN_ROWS and n_outputs <= BLOCKED_MAX_OUTPUTS
+
+
+cdef inline Py_ssize_t blocks_of(Py_ssize_t n_rows) noexcept nogil:
+    """The number of blocks of a batch of n_rows rows: ceil(n_rows / BLOCK_ROWS)."""
+    return (n_rows + BLOCK_ROWS - 1) // BLOCK_ROWS
+
+
+cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Ask for the cache lines of the row x[0:n] (a hint: nothing is read or changed)."""
+    cdef Py_ssize_t k = 0, per_line = 64 // sizeof(floating)
+    while k < n:
+        gdfast_prefetch(x + k)
+        k += per_line
+    if n > 0:
+        gdfast_prefetch(x + n - 1)  # (the row's last line, when it starts a line of its own)
+
+
+cdef inline void axpy2_into_double(double c0, const floating* x0, double c1, const floating* x1, double* y,
+                                   Py_ssize_t n) noexcept nogil:
+    """y = (y + c0 * x0) + c1 * x1, element by element: ``axpy_into_double`` for two rows in
+    order, y read and written once (a zero c adds nothing to these sums and is skipped)."""
+    cdef Py_ssize_t k
+    if c0 != 0.0 and c1 != 0.0:
+        for k in range(n):
+            y[k] = (y[k] + c0 * x0[k]) + c1 * x1[k]
+    elif c0 != 0.0:
+        axpy_into_double(c0, x0, y, n)
+    elif c1 != 0.0:
+        axpy_into_double(c1, x1, y, n)
+
+
+cdef inline void row_terms(
+    const floating* Y, const floating* b, const floating* sample_weight, Py_ssize_t i, const double* P,
+    Py_ssize_t n_outputs, bint plain, int loss_kind, double delta, double* C, double* loss_sum,
+    double* weight_sum,
+) noexcept nogil:
+    """One row's loss terms, given its predictions P[j] = W[j] @ x: C[j] = w l'(r_j) for
+    r_j = P[j] + b[j] - Y[i, j]; adds w to *weight_sum and each w l(r_j) to *loss_sum, in output
+    order (``mse_term`` when ``plain``: the MSE with unit weights, else ``loss_term``)."""
+    cdef Py_ssize_t j
+    cdef double weight = sample_weight[i] if sample_weight != NULL else 1.0
+    weight_sum[0] += weight
+    for j in range(n_outputs):
+        if plain:
+            loss_sum[0] += mse_term(P[j], b, Y + i * n_outputs, j, C + j)
+        else:
+            loss_sum[0] += loss_term(loss_kind, delta, weight, P[j], b, Y + i * n_outputs, j, C + j)
+
+
+cdef inline void block_partial_into(
+    const floating* W, const floating* b,  # the model
+    const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_features, Py_ssize_t n_outputs,
+    int loss_kind, double delta,
+    double* out,  # (size + 2,): this block's partial sums
+) noexcept nogil:
+    """One block's unscaled partial sums: the batch rows start..stop-1, in one pass over them.
+
+    NumPy equivalent (B = rows[start:stop], the batch's rows of this block; w = sample weights or
+    ones; size_W = n_outputs * n_features; size = size_W (+ n_outputs with a bias b))::
+
+        R = X[B] @ W.T + b - Y[B]                    # (stop - start, n_outputs)
+        D = w[:, None] * l'(R)
+        out[:size_W] = (D.T @ X[B]).ravel()          # the gradient rows, unscaled
+        out[size_W:size] = D.sum(axis=0)             # with a bias
+        out[size] = sum(w[:, None] * l(R));  out[size + 1] = sum(w)
+
+    Row by row: the predictions (``dot``), residuals, loss terms and derivatives d (``mse_term`` /
+    ``loss_term``), then d * x added into the block's gradient rows while x is in cache (X is read
+    once). Every sum is in double, from +0.0, in row order (and the loss in (row, output) order); a
+    d == 0 adds nothing and is skipped, as in ``weighted_rows_into``. Rows go two at a time (the
+    gradient rows read and written once per pair by ``axpy2_into_double``: the same sums, in the
+    same order, as one row at a time), and the rows PREFETCH_ROWS ahead are asked for early.
+    ``blocks_reduce`` then adds the blocks in block order. n_outputs <= BLOCKED_MAX_OUTPUTS.
+    """
+    cdef Py_ssize_t size_W = n_outputs * n_features
+    cdef Py_ssize_t size = size_W + (n_outputs if b != NULL else 0)
+    cdef Py_ssize_t ii, i0, i1, j, k
+    cdef double loss_sum = 0.0, weight_sum = 0.0
+    cdef double P0[BLOCKED_MAX_OUTPUTS]
+    cdef double P1[BLOCKED_MAX_OUTPUTS]
+    cdef double C0[BLOCKED_MAX_OUTPUTS]
+    cdef double C1[BLOCKED_MAX_OUTPUTS]
+    cdef bint plain = loss_kind == LOSS_MSE and sample_weight == NULL
+    cdef const floating* x0
+    cdef const floating* x1
+    for k in range(size):
+        out[k] = 0.0
+    ii = start
+    while ii + 2 <= stop:
+        # rows i0, i1: P = X[[i0, i1]] @ W.T;  loss_sum += w l(R) (row i0's terms, then i1's);  C = w l'(R)
+        i0 = row_of(rows, ii)
+        i1 = row_of(rows, ii + 1)
+        x0 = X + i0 * n_features
+        x1 = X + i1 * n_features
+        if ii + PREFETCH_ROWS + 2 <= stop:  # (the rows two steps ahead start loading now)
+            prefetch_row(X + row_of(rows, ii + PREFETCH_ROWS) * n_features, n_features)
+            prefetch_row(X + row_of(rows, ii + PREFETCH_ROWS + 1) * n_features, n_features)
+        for j in range(n_outputs):
+            P0[j] = dot(W + j * n_features, x0, n_features)
+            P1[j] = dot(W + j * n_features, x1, n_features)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
+        row_terms(Y, b, sample_weight, i1, P1, n_outputs, plain, loss_kind, delta, C1, &loss_sum, &weight_sum)
+        for j in range(n_outputs):
+            # out[j, :] += C0[j] * x0, then += C1[j] * x1;  out[size_W + j] likewise (zeros skipped)
+            axpy2_into_double(C0[j], x0, C1[j], x1, out + j * n_features, n_features)
+            if b != NULL:
+                if C0[j] != 0.0:
+                    out[size_W + j] += C0[j]
+                if C1[j] != 0.0:
+                    out[size_W + j] += C1[j]
+        ii += 2
+    if ii < stop:
+        # the block's last row, when it has an odd number of rows
+        i0 = row_of(rows, ii)
+        x0 = X + i0 * n_features
+        for j in range(n_outputs):
+            P0[j] = dot(W + j * n_features, x0, n_features)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
+        for j in range(n_outputs):
+            if C0[j] != 0.0:
+                axpy_into_double(C0[j], x0, out + j * n_features, n_features)
+                if b != NULL:
+                    out[size_W + j] += C0[j]
+    out[size] = loss_sum
+    out[size + 1] = weight_sum
+
+
+cdef inline Py_ssize_t block_stride(Py_ssize_t size) noexcept nogil:
+    """Doubles between two blocks' partial sums: size + 2 rounded up to whole 64-byte lines, plus
+    one line, so that threads computing neighbouring blocks never write to one cache line (however
+    the buffer is aligned)."""
+    return (size + 2 + 7) // 8 * 8 + 8
+
+
+cdef inline double blocks_reduce(
+    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t stride, Py_ssize_t n_outputs,
+    double* grad,
+) noexcept nogil:
+    """Add the blocks' partial sums (``block_partial_into``, rows of size + 2 every ``stride``
+    doubles) in block order and scale once, as ``loss_and_gradient`` does; returns the loss.
+
+    NumPy equivalent (P = partials as (n_blocks, stride), each sum in block order 0, 1, ...)::
+
+        S = P.sum(axis=0);  loss_sum, weight_sum = S[size], S[size + 1]
+        scale = 1 / (n_outputs * weight_sum)        # 0 when weight_sum == 0
+        grad[:size] = scale * S[:size];  return scale * loss_sum
+    """
+    cdef Py_ssize_t blk, k
+    cdef const double* p
+    cdef double scale, loss_sum = partials[size], weight_sum = partials[size + 1]
+    for k in range(size):
+        grad[k] = partials[k]
+    for blk in range(1, n_blocks):
+        p = partials + blk * stride
+        for k in range(size):
+            grad[k] += p[k]
+        loss_sum += p[size]
+        weight_sum += p[size + 1]
+    # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
+    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    for k in range(size):
+        grad[k] *= scale
     return loss_sum * scale

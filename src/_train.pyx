@@ -27,7 +27,10 @@ from gdfast._contract cimport (
     LOSS_MSE, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
-from _linear cimport loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas
+from _linear cimport (
+    BLOCK_ROWS, block_partial_into, block_stride, blocks_of, blocks_reduce, loss_and_gradient, mse_and_gradient, sum_of_squares,
+    use_blas, use_blocks,
+)
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
 from _optimizers cimport optimizer_step
@@ -84,9 +87,22 @@ def run_uses_blas(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_feature
 
 cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
                          Py_ssize_t n_outputs) noexcept nogil:
-    """Whether run_one will call dgemm (a full batch big enough for use_blas)."""
+    """Whether run_one will call dgemm (a full batch big enough for use_blas, not summed in blocks)."""
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
-    return full_batch and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs)
+    return (full_batch and not use_blocks(n_samples, n_outputs)
+            and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs))
+
+
+def run_uses_blocks(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_outputs):
+    """Whether a run with this config sums (some of) its batches in blocks (``block_partial_into``):
+    a full batch or mini-batches of at least BLOCKED_MIN_ROWS rows, at most BLOCKED_MAX_OUTPUTS outputs."""
+    cdef TrainConfig cfg = kernel_config
+    return bool(use_blocks(min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs))
+
+
+def block_rows():
+    """BLOCK_ROWS of src/_linear.pxd: the rows of one block of a blocked batch."""
+    return BLOCK_ROWS
 
 
 
@@ -137,6 +153,8 @@ cdef struct RunBuffers:
     double* epoch_history      # mean loss of every epoch_record_every-th epoch since record.epoch_origin
     double* grad               # (size,) scratch
     double* residual_grad           # (batch_size * n_outputs,) scratch
+    double* block_partials     # (blocks of the largest batch, block_stride(size)) scratch of blocked batches, or NULL
+    int block_threads          # threads that compute the blocks of one blocked batch
 
 
 cdef struct Countdowns:
@@ -252,6 +270,35 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
     return status
 
 
+cdef double blocked_loss_and_gradient(
+    const floating* W, const floating* b, const Problem* data, const Py_ssize_t* rows, Py_ssize_t n_rows,
+    int loss_kind, double delta, double* grad, double* partials, int n_threads,
+) noexcept nogil:
+    """``loss_and_gradient`` of a batch summed in fixed blocks of BLOCK_ROWS consecutive batch rows:
+    each block's partial sums by ``block_partial_into`` into its own row of ``partials`` (rows of
+    ``block_stride(size)`` doubles), on ``n_threads`` OpenMP threads when > 1 (no OpenMP call otherwise),
+    then added in block order by ``blocks_reduce`` on the calling thread. ``grad`` (size) gets the
+    gradient (W's rows, then the bias when b is not NULL). The blocks and their order depend on
+    n_rows alone, so the result is the same to the bit for every thread count."""
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef const floating* sw = <const floating*>data.sample_weight
+    cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size = n_outputs * n_features + (n_outputs if b != NULL else 0)
+    cdef Py_ssize_t stride = block_stride(size), n_blocks = blocks_of(n_rows), blk
+    if n_threads > 1:
+        # (dynamic: a thread slowed down by another process's work takes fewer blocks; which thread
+        # computes a block changes nothing in its sums)
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
+                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
+    else:
+        for blk in range(n_blocks):
+            block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
+                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
+    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, grad)
+
+
 cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
                  int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """Advance one run by up to ``n_steps`` updates; returns (and stores in its record) its STATUS_*.
@@ -268,6 +315,11 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     ``epoch_history`` the mean loss of completed epoch e when (e - epoch_origin) % epoch_record_every
     == 0. Every ``check_every`` steps the run polls Python's signal handlers (main thread only) and
     ``stop_flag``, which any thread sets to interrupt all runs.
+
+    Batches of at least BLOCKED_MIN_ROWS rows with at most BLOCKED_MAX_OUTPUTS outputs (``use_blocks``)
+    go through ``blocked_loss_and_gradient`` on ``run.block_threads`` threads (never dgemm, never
+    the loops), the same bits for any thread count; other batches through ``mse_and_gradient`` or
+    ``loss_and_gradient``.
 
     The record's fields live in local variables during the loop and are written back at the end (no
     per-step stores to memory that neighbouring runs of a set share cache lines with).
@@ -295,11 +347,15 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     left.epoch_record = (
         (cfg.epoch_record_every - (rec.epoch - rec.epoch_origin) % cfg.epoch_record_every) % cfg.epoch_record_every)
     left.check = check_every
-    # BLAS for large full batches (see use_blas): float64 X as is; float32 X converted once per call.
+    # Batches of BLOCKED_MIN_ROWS rows or more and few outputs: summed in blocks (use_blocks), on
+    # run.block_threads threads; this replaces dgemm for such full batches.
+    cdef bint blocked_batches = run.block_partials != NULL and use_blocks(
+        n_samples if full_batch else min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs)
+    # BLAS for other large full batches (see use_blas): float64 X as is; float32 X converted once per call.
     cdef const double* X_blas = NULL
     cdef double* X_copy = NULL
     cdef double* W_blas = NULL
-    if full_batch and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
+    if full_batch and not blocked_batches and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
         if floating is double:
             X_blas = X
         elif data.X_double != NULL:
@@ -318,7 +374,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     cdef bint plain_mse = cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL
     # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
-    if (plain_mse and full_batch and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
+    if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
             and cfg.weight_decay == 0.0 and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
             and not cfg.restore_best):
         run.record[0] = rec
@@ -344,7 +400,12 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
 
         rows = next_batch(&cfg, full_batch, run.perm, n_samples, position, &rng, &n_rows)
 
-        if plain_mse:
+        if blocked_batches and use_blocks(n_rows, n_outputs):
+            loss = blocked_loss_and_gradient(
+                current, current + size_W if data.fit_intercept else <floating*>NULL,
+                data, rows, n_rows, cfg.loss, cfg.huber_delta, grad, run.block_partials, run.block_threads,
+            )
+        elif plain_mse:
             loss = mse_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, rows, n_rows, n_features, n_outputs,
@@ -538,10 +599,11 @@ cdef struct Scratch:
     double* opt_state
     double* grad
     double* residual_grad
+    double* block_partials   # blocked batches' partial sums, or NULL when no batch is blocked
 
 
 cdef inline Scratch scratch_new(bint copies, Py_ssize_t param_bytes, Py_ssize_t size,
-                                Py_ssize_t n_residual_grad) noexcept nogil:
+                                Py_ssize_t n_residual_grad, Py_ssize_t n_block_partials) noexcept nogil:
     """A thread's Scratch (its pointers NULL where malloc failed: see ``scratch_ok``)."""
     cdef Scratch w
     w.copies = copies
@@ -549,11 +611,13 @@ cdef inline Scratch scratch_new(bint copies, Py_ssize_t param_bytes, Py_ssize_t 
     w.opt_state = <double*>malloc(3 * size * sizeof(double)) if copies else NULL
     w.grad = <double*>malloc(size * sizeof(double))
     w.residual_grad = <double*>malloc(n_residual_grad * sizeof(double))
+    w.block_partials = <double*>malloc(n_block_partials * sizeof(double)) if n_block_partials > 0 else NULL
     return w
 
 
-cdef inline bint scratch_ok(Scratch w) noexcept nogil:
-    return w.grad != NULL and w.residual_grad != NULL and (not w.copies or (w.params != NULL and w.opt_state != NULL))
+cdef inline bint scratch_ok(Scratch w, Py_ssize_t n_block_partials) noexcept nogil:
+    return (w.grad != NULL and w.residual_grad != NULL and (n_block_partials == 0 or w.block_partials != NULL)
+            and (not w.copies or (w.params != NULL and w.opt_state != NULL)))
 
 
 cdef inline void scratch_free(Scratch w) noexcept nogil:
@@ -561,14 +625,15 @@ cdef inline void scratch_free(Scratch w) noexcept nogil:
     free(w.opt_state)
     free(w.grad)
     free(w.residual_grad)
+    free(w.block_partials)
 
 
 cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r, floating* typed,
-                             const Scratch* w, int* stop_flag) noexcept nogil:
+                             const Scratch* w, int block_threads, int* stop_flag) noexcept nogil:
     """Run r of the set, on the calling thread: ``run_one`` on its rows of the stacked buffers, or
     (``w.copies``) on the thread's working copies of its parameters and optimizer buffers (copied in,
     advanced, copied back). ``typed`` is any pointer of the set's float type (it picks the
-    specialisation)."""
+    specialisation). ``block_threads``: the threads that compute the blocks of a blocked batch."""
     cdef RunBuffers run
     cdef floating* params_r = <floating*>s.params + r * s.params_stride
     cdef double* opt_state_r = s.opt_state + r * s.opt_state_stride
@@ -582,6 +647,7 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
     run.history = s.history + r * s.history_stride
     run.epoch_history = s.epoch_history + r * s.epoch_history_stride
     run.grad, run.residual_grad = w.grad, w.residual_grad
+    run.block_partials, run.block_threads = w.block_partials, block_threads
     run_one(&s.cfgs[r], data, <floating*>run.params, &run, s.n_steps[r], s.check_every, stop_flag)
     if w.copies:
         memcpy(params_r, run.params, s.params_len * sizeof(floating))
@@ -969,11 +1035,13 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
 
 
 cdef inline void advance_task(const RunSet* s, const Problem* data, const Py_ssize_t* runs, Py_ssize_t n,
-                              floating* typed, const Scratch* w, int* stop_flag, int* alloc_flag) noexcept nogil:
-    """One task of advance_runs: the run runs[0] alone (n == 1), or the n runs ``runs`` in lockstep."""
+                              floating* typed, const Scratch* w, int block_threads, int* stop_flag,
+                              int* alloc_flag) noexcept nogil:
+    """One task of advance_runs: the run runs[0] alone (n == 1, its blocked batches on ``block_threads``
+    threads), or the n runs ``runs`` in lockstep."""
     if n == 1:
         if s.n_steps[runs[0]] > 0:
-            advance_one(s, data, runs[0], typed, w, stop_flag)
+            advance_one(s, data, runs[0], typed, w, block_threads, stop_flag)
     elif lockstep_sgd(s, data, runs, n, typed, s.n_steps[runs[0]], stop_flag) != 0:
         alloc_flag[0] = 1
 
@@ -1006,6 +1074,9 @@ def advance_runs(
     by one thread from start to end, so its result does not depend on the number of threads. With
     ``n_threads == 1``, or in a process forked after OpenMP ran threads (see ``openmp_forked``), the
     runs are done one after the other on the calling thread, in place, without any OpenMP call.
+    A set of one task (one run) with ``n_threads > 1`` is done in place on the calling thread too,
+    the threads computing the blocks of its blocked batches (``blocked_loss_and_gradient``, the
+    same bits for any thread count); when runs go in parallel, each run's blocks take one thread.
     ``X_double``: float32 X converted to float64 once by a caller that runs a long run in chunks
     (the BLAS path would otherwise convert it at every call), else None. ``order`` and
     ``task_sizes`` (both or neither): the runs as tasks, ``task_sizes[i]`` consecutive runs of
@@ -1024,9 +1095,11 @@ def advance_runs(
     cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
     cdef Py_ssize_t batch_max = 1
     cdef bint any_blas = False
-    cdef bint serial = n_threads <= 1 or _forked_after_openmp
+    cdef bint serial = n_threads <= 1 or _forked_after_openmp or n_tasks == 1
+    # one task: the threads go to the blocks of its run's blocked batches
+    cdef int block_threads = n_threads if n_tasks == 1 and n_threads > 1 and not _forked_after_openmp else 1
     blas_guard = None
-    cdef Py_ssize_t n_residual_grad
+    cdef Py_ssize_t n_residual_grad, n_block_partials = 0
     cdef RunSet runs
     cdef Problem data
     cdef Scratch ws
@@ -1057,6 +1130,8 @@ def advance_runs(
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
             any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
         n_residual_grad = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
+        if use_blocks(batch_max, Y.shape[1]):  # the blocks' partial sums of the largest batch
+            n_block_partials = blocks_of(batch_max) * block_stride(params.shape[2])
         data.X, data.Y = &X[0, 0], &Y[0, 0]
         data.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
         data.X_double = &X_double[0, 0] if X_double is not None else NULL
@@ -1074,28 +1149,32 @@ def advance_runs(
         runs.check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
         blas_guard = blas_single_thread(any_blas)
         blas_guard.__enter__()
+        if block_threads > 1:
+            _mark_openmp_started()
         if serial:
             with nogil:
-                ws = scratch_new(False, 0, data.size, n_residual_grad)  # (no working copies: runs go in place)
-                if not scratch_ok(ws):
+                # (no working copies: runs go in place)
+                ws = scratch_new(False, 0, data.size, n_residual_grad, n_block_partials)
+                if not scratch_ok(ws, n_block_partials):
                     alloc_failed = 1
                 else:
                     for t in range(n_tasks):
                         if stop_flag != 0 or alloc_failed != 0:
                             break
                         advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
-                                     &params[0, 0, 0], &ws, &stop_flag, &alloc_failed)
+                                     &params[0, 0, 0], &ws, block_threads, &stop_flag, &alloc_failed)
                 scratch_free(ws)
         else:
             _mark_openmp_started()
             with nogil, parallel(num_threads=n_threads):
-                ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual_grad)  # (private)
-                if not scratch_ok(ws):
+                ws = scratch_new(True, runs.params_len * sizeof(floating), data.size, n_residual_grad,
+                                 n_block_partials)  # (private)
+                if not scratch_ok(ws, n_block_partials):
                     alloc_flag[0] = 1
                 for t in prange(n_tasks, schedule="dynamic", chunksize=1):
                     if stop_flag == 0 and alloc_flag[0] == 0:
                         advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
-                                     &params[0, 0, 0], &ws, &stop_flag, alloc_flag)
+                                     &params[0, 0, 0], &ws, 1, &stop_flag, alloc_flag)
                 scratch_free(ws)
         if stop_flag:
             _stash_exception(saved)
