@@ -2,11 +2,11 @@
 
 gdfast.train (its batch summed in fixed blocks, ``n_threads``) against NumPy's two-line update
 ``r = X @ w - y; w -= lr * (2 / n) * (X.T @ r)``, the two alternating repeat by repeat in this one
-process. NumPy's BLAS is held to one thread (OPENBLAS/MKL/OMP... _NUM_THREADS=1 set before NumPy
-is imported, unless already set), so the one-thread comparison is one thread against one thread,
-timed with time.process_time (CPU time of the process). The n_threads=2 against n_threads=1
-comparison is wall time (time.perf_counter). Prints the min and median of the per-repeat ratios;
-writes no files.
+process (``timing.interleaved``: wall time, the order rotating repeat by repeat). NumPy's BLAS is
+held to one thread (OPENBLAS/MKL/... _NUM_THREADS=1 set before NumPy is imported, unless already
+set), so the one-thread comparison is one thread against one thread; gdfast with ``--threads``
+threads is timed in the same rotation. Prints the min, median and max of the per-repeat ratios and
+the load average; writes no files.
 
     python benchmarks/blocked_single_output.py [--repeats 9] [--threads 2]
 """
@@ -17,9 +17,9 @@ for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VE
     os.environ.setdefault(_name, "1")
 
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from timing import interleaved, load_average  # noqa: E402  (puts this checkout first on sys.path)
 
 import gdfast  # noqa: E402
 
@@ -42,15 +42,9 @@ def gdfast_train(w0, X, y, n_threads):
     return gdfast.train(w0, X, y, learning_rate=LR, num_iterations=N_STEPS, n_threads=n_threads).W
 
 
-def timed(clock, fn):
-    start = clock()
-    out = fn()
-    return clock() - start, out
-
-
 def summary(label, ratios):
-    print(f"{label}: min {min(ratios):.3f}  median {statistics.median(ratios):.3f}  "
-          f"(ratios over {len(ratios)} repeats: {', '.join(f'{r:.3f}' for r in ratios)})")
+    print(f"{label}: min {min(ratios):.3f}  median {statistics.median(ratios):.3f}  max {max(ratios):.3f} "
+          f"({len(ratios)} repeats)")
 
 
 def main():
@@ -73,26 +67,17 @@ def main():
           f"max |gdfast - numpy| = {np.abs(w_1 - w_np).max():.2e} (allclose rtol={RTOL}, atol={ATOL}); "
           f"n_threads={args.threads} bit-identical to 1")
 
-    cpu_ratios, wall_ratios = [], []
-    cpu_np, cpu_gd, wall_1, wall_k = [], [], [], []
-    for _ in range(args.repeats):
-        t_np, _ = timed(time.process_time, lambda: numpy_update(w0, X, y))
-        t_gd, _ = timed(time.process_time, lambda: gdfast_train(w0, X, y, 1))
-        cpu_np.append(t_np)
-        cpu_gd.append(t_gd)
-        cpu_ratios.append(t_np / t_gd)
-        t_1, _ = timed(time.perf_counter, lambda: gdfast_train(w0, X, y, 1))
-        t_k, _ = timed(time.perf_counter, lambda: gdfast_train(w0, X, y, args.threads))
-        wall_1.append(t_1)
-        wall_k.append(t_k)
-        wall_ratios.append(t_1 / t_k)
-    print(f"CPU s per run, median: numpy {statistics.median(cpu_np):.3f}, gdfast n_threads=1 "
-          f"{statistics.median(cpu_gd):.3f}")
-    summary("numpy / gdfast (n_threads=1), CPU time", cpu_ratios)
-    print(f"wall s per run, median: n_threads=1 {statistics.median(wall_1):.3f}, n_threads={args.threads} "
-          f"{statistics.median(wall_k):.3f} (os.cpu_count() = {os.cpu_count()})")
-    summary(f"gdfast n_threads=1 / n_threads={args.threads}, wall time", wall_ratios)
-
+    times, _ = interleaved({
+        "numpy": lambda: numpy_update(w0, X, y),
+        "gdfast-1": lambda: gdfast_train(w0, X, y, 1),
+        "gdfast-k": lambda: gdfast_train(w0, X, y, args.threads),
+    }, args.repeats)
+    print(f"wall s per run, median: numpy {np.median(times['numpy']):.3f}, gdfast n_threads=1 "
+          f"{np.median(times['gdfast-1']):.3f}, n_threads={args.threads} {np.median(times['gdfast-k']):.3f} "
+          f"(os.cpu_count() = {os.cpu_count()})")
+    summary("numpy / gdfast (n_threads=1)", list(times["numpy"] / times["gdfast-1"]))
+    summary(f"gdfast n_threads=1 / n_threads={args.threads}", list(times["gdfast-1"] / times["gdfast-k"]))
+    print(f"load average: {load_average()}")
 
 if __name__ == "__main__":
     main()

@@ -629,6 +629,12 @@ class RunSet:
         sizes += [1] * len(alone)
         return np.array(order, dtype=np.intp), np.array(sizes, dtype=np.intp)
 
+    def blocks_per_batch(self, X: np.ndarray, Y: np.ndarray) -> int:
+        """Blocks of the largest blocked batch of the set's runs (``_train.run_uses_blocks``), or 0."""
+        n_samples = X.shape[0]
+        return max((-(-min(int(c["batch_size"]), n_samples) // _train.block_rows())
+                    for c in self.kernel_configs if _train.run_uses_blocks(c, n_samples, Y.shape[1])), default=0)
+
     def run(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
             n_threads: int = 1, *, between_calls: Callable[[], None] | None = None,
             updates_per_call: int | None = None) -> None:
@@ -644,8 +650,9 @@ class RunSet:
         left = np.array(n_steps, dtype=np.int64)
         if _train.openmp_forked():
             n_threads = 1  # OpenMP's thread pool did not survive the fork: the kernel's serial loop
-        # (a set of one run gives its threads to the blocks of its batches)
-        n_threads = max(1, n_threads if len(self.kernel_configs) == 1 else min(n_threads, len(self.kernel_configs)))
+        # at most one thread per run, or for a set of one run, per block of its batches (none without)
+        n_runs = len(self.kernel_configs)
+        n_threads = max(1, min(n_threads, n_runs if n_runs > 1 else self.blocks_per_batch(X, Y)))
         if between_calls is None:
             self.advance(X, Y, sample_weight, left, n_threads)
             return

@@ -220,3 +220,15 @@ def test_sweep_of_one_config_gives_its_threads_to_the_blocks():
     ref = gdfast.train(W, X, Y, learning_rate=0.05, num_iterations=6)
     np.testing.assert_array_equal(res.results[0].W, ref.W)
     np.testing.assert_array_equal(res.results[0].losses, ref.losses)
+
+
+@pytest.mark.parametrize("n_samples", [3, N_SAMPLES])
+def test_more_threads_than_blocks_is_capped_not_an_overflow(n_samples):
+    # A found fuzz case: n_threads = 2**40 for a one-run set reached the kernel's C int and raised
+    # OverflowError. Threads beyond the blocks of the batch (or beyond 1 without blocks) do nothing.
+    W, X, Y, _ = problem(np.float64)
+    X, Y = X[:n_samples], Y[:n_samples]
+    big = gdfast.train(W, X, Y, num_iterations=3, seed=1, n_threads=2**40)
+    assert big == gdfast.train(W, X, Y, num_iterations=3, seed=1, n_threads=1)
+    res = gdfast.sweep(W, X, Y, learning_rates=[0.01], num_iterations=3, n_threads=2**40)
+    np.testing.assert_array_equal(res.results[0].W, big.W)
