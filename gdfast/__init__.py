@@ -6,8 +6,8 @@ loop (:func:`train`, :func:`descend`), optimizers, schedules and a pure-NumPy tw
 
 Environment: ``GDFAST_BLAS=0`` makes the kernels never call BLAS (the portable loops only: results
 are the same bits on every machine); unset or ``1``, large full batches use BLAS ``dgemm``. ``GDFAST_ISA=baseline``, ``avx2`` or ``avx512``
-forces that build of the kernels (all give the same bits); unset, the widest one this CPU runs is
-used, and ``gdfast info`` names it.
+forces that build of the kernels (all give the same bits); unset, AVX2 where the CPU runs it, else the
+baseline, is used (AVX-512 only when forced), and ``gdfast info`` names it.
 
 Examples
 --------
