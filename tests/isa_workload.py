@@ -4,7 +4,8 @@
 
 Runs the single steps of ``gdfast.core``, ``train`` (every optimizer, loss, schedule; full and
 mini-batches, sample weights, intercepts, clipping, early stopping, resumed state, float32 and
-float64, a full batch large enough for BLAS), ``sweep`` (1 and 2 threads) and ``descend``, and
+float64, a full batch large enough for BLAS, blocked batches on 1 and 2 threads), ``sweep`` (1 and 2
+threads, runs in lockstep) and ``descend``, and
 saves every array and number of their results into OUT.npz, one entry per leaf, keyed by a path
 such as ``train/adam/huber/float64/W``. Nothing is drawn at random without a fixed seed, so two
 runs of the same build give the same file. It also saves ``_meta/isa`` (the variant that ran) and
@@ -107,6 +108,12 @@ def trainings(out: dict[str, np.ndarray]) -> None:
         Wb, Xb, Yb, swb = data(400, 64, 16, dtype, seed=4)
         flatten(f"train/large_full_batch/{dtype}", gdfast.train(Wb, Xb, Yb, learning_rate=0.01, num_iterations=5,
                                                                  sample_weight=swb, seed=0), out)
+        # Blocked batches (>= 2 blocks of rows, <= 4 outputs: summed in blocks), on 1 and 2 threads.
+        Wk, Xk, Yk, swk = data(2 * _train.block_rows() + 301, 7, 2, dtype, seed=5)
+        for threads in (1, 2):
+            r = gdfast.train(Wk, Xk, Yk, loss="huber", fit_intercept=True, learning_rate=0.01, num_iterations=4,
+                             sample_weight=swk, seed=0, n_threads=threads)
+            flatten(f"train/blocked/{dtype}/threads{threads}", r, out)
 
 
 def sweeps(out: dict[str, np.ndarray]) -> None:
@@ -120,6 +127,10 @@ def sweeps(out: dict[str, np.ndarray]) -> None:
         s = gdfast.sweep(W0, X, Y, configs=configs, num_iterations=20, loss="huber", seeds=[4],
                          n_threads=2)
         flatten(f"sweep/optimizers/{dtype}", s.results, out)
+        # Plain SGD learning rates on a full batch: the runs go in lockstep (vectorised across runs).
+        s = gdfast.sweep(W0, X, Y, learning_rates=list(np.linspace(0.001, 0.05, 9)), num_iterations=40,
+                         fit_intercept=True, seeds=[0], n_threads=1)
+        flatten(f"sweep/lockstep/{dtype}", s.results, out)
 
 
 def descents(out: dict[str, np.ndarray]) -> None:

@@ -182,7 +182,10 @@ def test_sweep_does_not_leak(n_threads):
 
 
 def test_the_measure_sees_a_leak():
-    """The detector itself: 64 bytes kept per call must exceed both allowances."""
+    """The detector itself: 256 bytes kept per call must exceed both allowances.
+
+    (64 bytes per call, 9.7 MB in all, once grew the RSS by only 1.9 MB at the end of a full run:
+    memory that earlier tests had freed was reused first. 256 bytes keep about 29 MB.)"""
     kept = []
-    traced, rss = measure(lambda: kept.append(bytes(64)), N_CALLS, warmup=0)
+    traced, rss = measure(lambda: kept.append(bytes(256)), N_CALLS, warmup=0)
     assert traced > TRACED_ALLOWANCE and rss > RSS_ALLOWANCE, (traced, rss)
