@@ -487,6 +487,32 @@ def history_lengths(num_iterations: int, record_every: int, steps_per_epoch: int
             num_iterations // steps_per_epoch // every + 2)
 
 
+def local_threads(n_threads: Any, caller: str) -> int:
+    """The threads of a kernel call in this process (``train``'s and a local ``sweep``'s).
+
+    ``n_threads`` validated (an integer >= 1; None: every thread OpenMP offers); 1, with a one-time
+    RuntimeWarning, in a process forked after OpenMP ran threads (its thread pool did not survive
+    the fork); a RuntimeWarning when this build has no OpenMP. ``caller`` names the function in the
+    warnings.
+    """
+    if n_threads is not None:
+        n_threads = check_int(n_threads, "n_threads", low=1)
+    if _train.openmp_forked():
+        # No OpenMP call here (omp_get_max_threads included): the kernel's serial loop.
+        if n_threads != 1 and _train.take_fork_warning():
+            warnings.warn(
+                f"{caller} runs serially in this process: it was forked (os.fork, or multiprocessing's "
+                "'fork' start method) after OpenMP threads ran in its parent, and OpenMP's thread "
+                "pool does not survive a fork. To get threads back, start worker processes with "
+                "multiprocessing.get_context('spawn') or 'forkserver'.",
+                RuntimeWarning, stacklevel=3)
+        return 1
+    count = check_int(_train.max_threads() if n_threads is None else n_threads, "n_threads", low=1)
+    if count > 1 and not _train.have_openmp():
+        warnings.warn(f"gdfast was built without OpenMP: {caller} runs serially", RuntimeWarning, stacklevel=3)
+    return count
+
+
 def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
     """Lengths of the loss and epoch-loss histories a run of ``n_steps`` updates can fill."""
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _train
-from ._engine import RENAMED_OPTIONS, TrainOptions, draw_seed, initial_bias
+from ._engine import RENAMED_OPTIONS, TrainOptions, draw_seed, initial_bias, local_threads
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
 from .training import TrainResult, single_output
@@ -334,23 +333,7 @@ def sweep(
         _distributed.check_client(client)
     plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options, b)
     if client is None:
-        if n_threads is not None:
-            n_threads = check_int(n_threads, "n_threads", low=1)
-        if _train.openmp_forked():
-            # No OpenMP call here (omp_get_max_threads included): the kernel's serial loop.
-            if n_threads != 1 and _train.take_fork_warning():
-                warnings.warn(
-                    "sweep runs serially in this process: it was forked (os.fork, or multiprocessing's "
-                    "'fork' start method) after OpenMP threads ran in its parent, and OpenMP's thread "
-                    "pool does not survive a fork. To get threads back, start worker processes with "
-                    "multiprocessing.get_context('spawn') or 'forkserver'.",
-                    RuntimeWarning, stacklevel=2)
-            n_threads = 1
-        elif n_threads is None:
-            n_threads = check_int(_train.max_threads(), "n_threads", low=1)
-        if n_threads > 1 and not _train.have_openmp():
-            warnings.warn("gdfast was built without OpenMP: the sweep runs serially", RuntimeWarning,
-                          stacklevel=2)
+        n_threads = local_threads(n_threads, "sweep")
         results = execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads, plan.b)
     else:
         if n_threads is not None:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from . import _train
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, history_sizes,
+    local_threads,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
@@ -286,7 +287,7 @@ def train(
     True
     """
     call = TrainCall.prepare(locals())
-    n_threads = check_n_threads(n_threads)
+    n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)
     options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
     kernel_config = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
@@ -294,15 +295,6 @@ def train(
     runs = _advance(kernel_config, options, X2, Y2, sw, start, call.n_steps, progress, n_threads)
     result = finish(kernel_config, options, X2, Y2, sw, runs, 0, start, call.seed)
     return single_output(result) if call.vector else result
-
-
-def check_n_threads(n_threads: Any) -> int:
-    """train's validated ``n_threads`` (an integer >= 1); a RuntimeWarning when a build without
-    OpenMP cannot use more than one."""
-    count = check_int(n_threads, "n_threads", low=1)
-    if count > 1 and not _train.have_openmp():
-        warnings.warn("gdfast was built without OpenMP: train runs on one thread", RuntimeWarning, stacklevel=3)
-    return count
 
 
 def single_output(result: TrainResult) -> TrainResult:
