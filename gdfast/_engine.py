@@ -575,7 +575,11 @@ class RunSet:
         k = len(starts)
         rows = max(s.params.shape[0] for s in starts)  # a best-iterate row for all when any run keeps one
         aligned = k > 1
-        records = np.stack([s.record for s in starts])  # (contiguous: the kernel takes RunRecord[::1])
+        # (contiguous: the kernel takes RunRecord[::1]; filled row by row: np.stack promotes a
+        # structured dtype field by field, 30 us a run)
+        records = np.empty(k, dtype=starts[0].record.dtype)
+        for i, s in enumerate(starts):
+            records[i] = s.record
         records["history_origin"] = records["step"]
         records["epoch_origin"] = records["epoch"]
         records["recorded"] = records["epochs_recorded"] = 0
@@ -625,23 +629,28 @@ class RunSet:
         n_samples, n_features = X.shape
         groups: dict[tuple[Any, ...], list[int]] = {}
         alone = []
+        plain_of: dict[tuple[Any, ...], bool] = {}  # by config less the learning rate (runs of a sweep share few)
+        shared = list(zip(*(self.records[f].tolist() for f in LOCKSTEP_SHARED)))
+        rngs = self.records["rng"].tolist()
         for r, c in enumerate(self.kernel_configs):
+            config = (tuple(c), tuple({**c, "learning_rate": None}.values()))
             full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
-            plain = (sample_weight is None and n_steps[r] > 0 and c["loss"] == LossCode.LOSS_MSE
-                     and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
-                     and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
-                     and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
-                     and not c["restore_best"]
-                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
-                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
-            if not plain:
+            plain = plain_of.get(config)
+            if plain is None:
+                plain = plain_of[config] = (
+                    sample_weight is None and c["loss"] == LossCode.LOSS_MSE
+                    and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
+                    and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
+                    and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
+                    and not c["restore_best"]
+                    and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
+                    and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
+            if not plain or n_steps[r] <= 0:
                 alone.append(r)
                 continue
-            record = self.records[r]
-            key = (tuple(sorted((k, v) for k, v in c.items() if k != "learning_rate")), int(n_steps[r]),
-                   tuple(int(record[f]) for f in LOCKSTEP_SHARED),
+            key = (config, int(n_steps[r]), shared[r],
                    None if full_batch else self.perm[r, : self.n_samples].tobytes(),
-                   int(record["rng"]) if c["shuffle"] and not full_batch else None)
+                   rngs[r] if c["shuffle"] and not full_batch else None)
             groups.setdefault(key, []).append(r)
         if all(len(g) < 2 for g in groups.values()):
             return None, None

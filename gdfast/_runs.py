@@ -61,10 +61,11 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sa
                               run.options, run.seed)
 
     kernel_configs = [run.options.kernel_config(n_samples) for run in runs]
-    run_set = RunSet.of([start_of(run) for run in runs], kernel_configs,
+    starts = [start_of(run) for run in runs]  # (RunSet.of copies them: they stay the runs' starts)
+    run_set = RunSet.of(starts, kernel_configs,
                         [history_sizes(run.options, n_samples, run.n_steps) for run in runs], n_samples)
     run_set.run(X, Y, sample_weight, [run.n_steps for run in runs], n_threads, between_calls=between_calls,
                 updates_per_call=updates_per_call)
-    # (each run's start, rebuilt: finish replays from it the rare diverged mini-batch run)
-    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, start_of(run), run.seed, warn=False)
+    # (finish replays the rare diverged mini-batch run from its start)
+    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, starts[r], run.seed, warn=False)
             for r, run in enumerate(runs)]

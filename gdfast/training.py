@@ -328,7 +328,8 @@ def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarra
 def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
            runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
-    kernel advanced (its state: views of a set of one, copies of a larger set's rows).
+    kernel advanced (its state: views of run ``r``'s rows of the set's arrays, which nothing else
+    writes once the kernel is done).
 
     ``start`` is the run's state before the kernel call (unchanged), from which a diverged
     mini-batch run is replayed when the iterate the kernel stopped at has no finite loss.
@@ -338,7 +339,7 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray,
     def loss_of(theta: np.ndarray) -> float:
         return float(_train.dataset_loss(kernel_config, X2, Y2, sw, options.fit_intercept, theta, scratch))
 
-    state = runs.state(r, start.params.shape[0], copy=len(runs.kernel_configs) > 1)
+    state = runs.state(r, start.params.shape[0], copy=False)
     history, epoch_history = runs.history[r], runs.epoch_history[r]
     status = int(state.record["status"])
     t0 = start.step
