@@ -2,7 +2,7 @@
 
 The problem is the lesson's linear layer (W1 of shape 4x4, one sample): learning rates x seeds
 (4096 runs by default) of 10**4 full-batch SGD updates each. Every timed call does the whole job:
-local, one ``sweep_steps`` kernel call; on the cluster, scatter the data, one kernel call per chunk
+local, one ``advance_runs`` kernel call; on the cluster, scatter the data, one kernel call per chunk
 on the workers, gather the results. The cluster is started (and warmed up) before the timing, and
 its start-up time is reported apart. The NumPy reference (gdfast.reference.train, one run at a
 time) is timed on a few runs in the same process and scaled to the sweep's size, for the ratio.

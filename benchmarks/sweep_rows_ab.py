@@ -1,6 +1,6 @@
 """A/B of the sweep's per-run row layout: cache-line padded rows (current) vs plain np.stack rows.
 
-Times ``gdfast.sweep``'s executor (one ``sweep_steps`` kernel call, 512 runs of the lesson's W1 problem,
+Times ``gdfast.sweep``'s executor (one ``advance_runs`` kernel call, 512 runs of the lesson's W1 problem,
 10**4 updates each) with 1 and 2 threads, alternating the two layouts in one process; prints the min
 and median of each. With plain rows, threads on adjacent runs write the same cache lines every update
 (false sharing). Needs 2 free cores to say anything: the load average is printed.

@@ -1,8 +1,8 @@
-"""Thread scaling of gdfast.sweep: the 64-learning-rate seed sweep (10^4 iterations each) with
-n_threads=1 and n_threads=2, alternated, many times; prints the median and best-of times of the
-whole call and of the kernel call alone, and their ratios.
+"""Thread scaling of gdfast.sweep: the seed sweep (lesson W1, --runs learning rates from 1e-4 to
+1e-1, 10^4 iterations each) with n_threads=1 and n_threads=2, alternated, many times; prints the
+median and best-of times of the whole call and of the kernel call alone, and their ratios.
 
-    python benchmarks/sweep_threads.py [--repeats 21]
+    python benchmarks/sweep_threads.py [--runs 64] [--repeats 21] [--iterations 10000]
 
 On a shared machine the best-of figures are the ones least disturbed by other processes.
 """
@@ -22,10 +22,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--iterations", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=64)
     args = parser.parse_args(argv)
-    lrs = np.logspace(-4, -1, 64)
+    lrs = np.logspace(-4, -1, args.runs)
     kernel = {1: [], 2: []}  # seconds in the kernel during each sweep() call
-    original = _train.sweep_steps
+    original = _train.advance_runs
 
     def timed(*a):
         # the kernel calls alone, inside the timed sweep() call (a clock, not a timing loop)
@@ -47,16 +48,16 @@ def main(argv=None):
 
     limits = threadpool_limits(limits=1)
     try:
-        _train.sweep_steps = timed
+        _train.advance_runs = timed
         whole, _ = interleaved({1: call(1), 2: call(2)}, args.repeats)
     finally:
-        _train.sweep_steps = original
+        _train.advance_runs = original
         limits.restore_original_limits()
     # drop the warm-up call's kernel time
     a1 = np.column_stack([whole[1], kernel[1][1:]]) * 1e3
     a2 = np.column_stack([whole[2], kernel[2][1:]]) * 1e3
     print(f"load average before/after: see uptime; now {os.getloadavg()}")
-    for label, k in (("whole sweep() call", 0), ("kernel (sweep_steps) only", 1)):
+    for label, k in (("whole sweep() call", 0), ("kernel (advance_runs) only", 1)):
         m1, m2 = np.median(a1[:, k]), np.median(a2[:, k])
         b1, b2 = a1[:, k].min(), a2[:, k].min()
         print(f"{label:26s}: 1 thread median {m1:6.2f} ms best {b1:6.2f} ms | 2 threads median {m2:6.2f} ms "

@@ -1,6 +1,6 @@
 """``gdfast.sweep(client=...)``: a planned sweep split into chunks run as tasks on a Dask cluster.
 
-Each task runs its chunk of runs through the ``sweep_steps`` kernel (the compiled parallel loop does
+Each task runs its chunk of runs through the ``advance_runs`` kernel (the compiled parallel loop does
 the work on the worker); the arrays are scattered to every worker once, before the tasks. Runs are
 independent and carry their own seed, so a chunk's results do not depend on which worker runs it,
 with how many threads, or how often: the gathered result equals the local sweep bit for bit.

@@ -513,6 +513,16 @@ def local_threads(n_threads: Any, caller: str) -> int:
     return count
 
 
+def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+                 fit_intercept: bool, theta: np.ndarray) -> float:
+    """The loss of parameters ``theta`` (W flattened, then b) on all samples, with the run's loss."""
+    out = np.empty(1)
+    _train.dataset_losses(np.array([kernel_config["loss"]], dtype=np.intc),
+                          np.array([kernel_config["huber_delta"]], dtype=np.float64), X, Y, sample_weight,
+                          fit_intercept, theta.reshape(1, -1), np.empty(Y.size), out)
+    return float(out[0])
+
+
 def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
     """Lengths of the loss and epoch-loss histories a run of ``n_steps`` updates can fill."""
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))
@@ -588,7 +598,8 @@ class RunSet:
         history = np.full((k, max(h for h, _ in history_lengths)), np.nan)
         return cls(
             kernel_configs=list(kernel_configs), records=records,
-            params=_stack([np.resize(s.params, (rows, s.params.shape[1])) for s in starts], starts[0].params.dtype,
+            params=_stack([s.params if s.params.shape[0] == rows else np.resize(s.params, (rows, s.params.shape[1]))
+                           for s in starts], starts[0].params.dtype,
                           aligned),
             opt_state=_stack([s.opt_state for s in starts], np.float64, aligned),
             perm=_stack([s.perm for s in starts], np.intp, aligned, pad_rows=True),
@@ -663,6 +674,17 @@ class RunSet:
         order += alone
         sizes += [1] * len(alone)
         return np.array(order, dtype=np.intp), np.array(sizes, dtype=np.intp)
+
+    def final_losses(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+        """Each run's loss on all samples at the iterate it stands at (its current parameters row),
+        in one kernel call."""
+        k = len(self.kernel_configs)
+        thetas = self.params[np.arange(k), self.records["current"]]  # (k, size): a copy
+        out = np.empty(k)
+        _train.dataset_losses(np.array([c["loss"] for c in self.kernel_configs], dtype=np.intc),
+                              np.array([c["huber_delta"] for c in self.kernel_configs], dtype=np.float64),
+                              X, Y, sample_weight, self.fit_intercept, thetas, np.empty(Y.size), out)
+        return out
 
     def blocks_per_batch(self, X: np.ndarray, Y: np.ndarray) -> int:
         """Blocks of the largest blocked batch of the set's runs (``_train.run_uses_blocks``), or 0."""

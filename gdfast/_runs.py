@@ -6,16 +6,20 @@ this module; it imports neither.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 
-from ._engine import RunSet, TrainOptions, TrainState, history_sizes
+from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record
 from .training import TrainResult, finish
 
 __all__ = ["Run", "Plan", "execute"]
+
+# The options that do not enter a run's kernel config but as its learning rate (or not at all).
+_PER_RUN = ("learning_rate", "seed")
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,40 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sa
     """
     n_samples = X.shape[0]
 
-    def start_of(run: Run) -> TrainState:
-        return TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b, n_samples,
-                              run.options, run.seed)
+    fresh: dict[tuple[Any, ...], TrainState] = {}
 
-    kernel_configs = [run.options.kernel_config(n_samples) for run in runs]
+    def start_of(run: Run) -> TrainState:
+        # Runs from the same start point with the same optimizer object, intercept and restore_best
+        # (the rows kept) share one fresh state's arrays (only read: RunSet.of copies them), each
+        # with its own record (its seed).
+        key = (id(run.options.optimizer), run.start, run.options.fit_intercept, run.options.restore_best)
+        template = fresh.get(key)
+        if template is None:
+            template = fresh[key] = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b,
+                                                   n_samples, run.options, run.seed)
+        return TrainState(params=template.params, opt_state=template.opt_state, perm=template.perm,
+                          record=new_record(run.seed), optimizer=template.optimizer,
+                          fit_intercept=template.fit_intercept, shape=template.shape)
+
+    # Per distinct options besides the learning rate and the seed (the runs of a sweep mostly
+    # differ in those alone): the kernel config (learning rate set per run) and the histories' lengths.
+    shared: dict[tuple[int, ...], tuple[dict[str, Any], tuple[int, int]]] = {}
+    kernel_configs, history_lengths = [], []
+    # (the ids of the option values, which the runs keep alive: equal ids, the same objects)
+    shared_values = operator.itemgetter(*(name for name in vars(runs[0].options) if name not in _PER_RUN))
+    for run in runs:
+        key = (*map(id, shared_values(vars(run.options))), run.n_steps)
+        if key not in shared:
+            shared[key] = (run.options.kernel_config(n_samples), history_sizes(run.options, n_samples, run.n_steps))
+        config, lengths = shared[key]
+        kernel_configs.append({**config, "learning_rate": run.options.learning_rate})
+        history_lengths.append(lengths)
     starts = [start_of(run) for run in runs]  # (RunSet.of copies them: they stay the runs' starts)
-    run_set = RunSet.of(starts, kernel_configs,
-                        [history_sizes(run.options, n_samples, run.n_steps) for run in runs], n_samples)
+    run_set = RunSet.of(starts, kernel_configs, history_lengths, n_samples)
     run_set.run(X, Y, sample_weight, [run.n_steps for run in runs], n_threads, between_calls=between_calls,
                 updates_per_call=updates_per_call)
+    final_losses = run_set.final_losses(X, Y, sample_weight).tolist()
     # (finish replays the rare diverged mini-batch run from its start)
-    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, starts[r], run.seed, warn=False)
+    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, starts[r], run.seed, warn=False,
+                   final_loss=final_losses[r])
             for r, run in enumerate(runs)]

@@ -10,6 +10,7 @@ _FloatArray = npt.NDArray[_Float]
 _DoubleArray = npt.NDArray[np.float64]
 _IntArray = npt.NDArray[np.int64]
 _IndexArray = npt.NDArray[np.intp]
+_IntcArray = npt.NDArray[np.intc]
 
 def have_openmp() -> bool: ...
 def max_threads() -> int: ...
@@ -37,15 +38,17 @@ def advance_runs(
 ) -> None: ...
 def openmp_forked() -> bool: ...
 def take_fork_warning() -> bool: ...
-def dataset_loss(
-    kernel_config: dict[str, Any],
+def dataset_losses(
+    loss_kinds: _IntcArray,
+    deltas: _DoubleArray,
     X: _FloatArray,
     Y: _FloatArray,
     sample_weight: _FloatArray | None,
     fit_intercept: bool,
-    theta: _FloatArray,
+    thetas: _FloatArray,
     residual_grad: _DoubleArray,
-) -> float: ...
+    out: _DoubleArray,
+) -> None: ...
 def descend_quadratic(
     kernel_config: dict[str, Any],
     a: float,

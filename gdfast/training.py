@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from . import _train
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, history_sizes,
-    local_threads,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
+    history_sizes, local_threads,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
@@ -326,25 +326,27 @@ def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarra
 
 
 def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
-           runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True) -> TrainResult:
+           runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True,
+           final_loss: float | None = None) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
     kernel advanced (its state: views of run ``r``'s rows of the set's arrays, which nothing else
     writes once the kernel is done).
 
     ``start`` is the run's state before the kernel call (unchanged), from which a diverged
     mini-batch run is replayed when the iterate the kernel stopped at has no finite loss.
+    ``final_loss``: the loss of the iterate the kernel stopped at, when the caller has it
+    (``RunSet.final_losses``).
     """
-    scratch = np.empty(Y2.size)
-
     def loss_of(theta: np.ndarray) -> float:
-        return float(_train.dataset_loss(kernel_config, X2, Y2, sw, options.fit_intercept, theta, scratch))
+        return float(dataset_loss(kernel_config, X2, Y2, sw, options.fit_intercept, theta))
 
     state = runs.state(r, start.params.shape[0], copy=False)
     history, epoch_history = runs.history[r], runs.epoch_history[r]
     status = int(state.record["status"])
     t0 = start.step
     full_batch = kernel_config["batch_size"] >= X2.shape[0] and not kernel_config["shuffle"]
-    final_loss = loss_of(state.current_params())
+    if final_loss is None:
+        final_loss = loss_of(state.current_params())
     if full_batch and status != DIVERGED and _grown_past(final_loss, state, options):
         status = DIVERGED  # the last update's loss, which no forward pass saw, fails the test
     if status == DIVERGED or not np.isfinite(final_loss):

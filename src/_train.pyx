@@ -1189,29 +1189,36 @@ def advance_runs(
         _raise_stashed(saved)
 
 
-def dataset_loss(
-    dict kernel_config,
+def dataset_losses(
+    const int[::1] loss_kinds,
+    const double[::1] deltas,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
     bint fit_intercept,
-    const floating[::1] theta,
+    const floating[:, ::1] thetas,
     double[::1] residual_grad,
+    double[::1] out,
 ):
-    """Loss of parameters ``theta`` (W flattened, then b) on all samples; residual_grad is scratch."""
-    cdef TrainConfig cfg = kernel_config
-    cdef Py_ssize_t size_W = X.shape[1] * Y.shape[1]
+    """out[r] = the loss of parameters ``thetas[r]`` (W flattened, then b) on all samples, with loss
+    ``loss_kinds[r]`` (a LOSS_*) and Huber delta ``deltas[r]``; residual_grad is scratch of
+    X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set."""
+    cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
+    cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
-    cdef double loss
-    with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], X.shape[0], X.shape[1],
-                                                           Y.shape[1])), nogil:
-        loss = loss_and_gradient(
-            &theta[0], &theta[size_W] if fit_intercept else <const floating*>NULL,
-            &X[0, 0], &Y[0, 0], sw, NULL, X.shape[0], X.shape[1], Y.shape[1],
-            cfg.loss, cfg.huber_delta, &residual_grad[0], NULL, NULL,
-            <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
-        )
-    return loss
+    if not (loss_kinds.shape[0] == deltas.shape[0] == out.shape[0] == n):
+        raise ValueError("dataset_losses: loss_kinds, deltas and out need one entry per row of thetas")
+    if thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs:
+        raise ValueError("dataset_losses: thetas rows or residual_grad too short for this problem")
+    with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], n_samples, n_features,
+                                                           n_outputs)), nogil:
+        for r in range(n):
+            out[r] = loss_and_gradient(
+                &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
+                &X[0, 0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
+                loss_kinds[r], deltas[r], &residual_grad[0], NULL, NULL,
+                <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
+            )
 
 
 # --- gdfast.descend: minimising f(x) = a*x**2 + b*x + c element-wise, every optimizer -----------------
