@@ -88,12 +88,12 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sa
         config, lengths = shared[key]
         kernel_configs.append({**config, "learning_rate": run.options.learning_rate})
         history_lengths.append(lengths)
-    starts = [start_of(run) for run in runs]  # (RunSet.of copies them: they stay the runs' starts)
-    run_set = RunSet.of(starts, kernel_configs, history_lengths, n_samples)
+    first_states = [start_of(run) for run in runs]  # (RunSet.of copies them: they stay as they are)
+    run_set = RunSet.of(first_states, kernel_configs, history_lengths, n_samples)
     run_set.run(X, Y, sample_weight, [run.n_steps for run in runs], n_threads, between_calls=between_calls,
                 updates_per_call=updates_per_call)
     final_losses = run_set.final_losses(X, Y, sample_weight).tolist()
     # (finish replays the rare diverged mini-batch run from its start)
-    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, starts[r], run.seed, warn=False,
+    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, first_states[r], run.seed, warn=False,
                    final_loss=final_losses[r])
             for r, run in enumerate(runs)]
