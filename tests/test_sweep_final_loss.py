@@ -52,3 +52,23 @@ def test_final_losses_refuses_mismatched_buffers():
     with pytest.raises(ValueError, match="too short"):
         _train.dataset_losses(np.zeros(1, dtype=np.intc), np.zeros(1), X, Y, None, False, np.zeros((1, 1)),
                               np.empty(4), np.empty(1))
+
+
+def test_result_states_are_independent_of_each_other():
+    """Each run's state is a view of its own rows of the set's arrays: writing one run's state
+    leaves every other run's state and result as it was, and continuing a run from its state
+    equals one longer run (the continuation copies the state)."""
+    from gdfast.lesson import INPUT, TARGET, W1
+    res = gdfast.sweep(W1, INPUT, TARGET, learning_rates=[0.001, 0.01, 0.02], num_iterations=20)
+    before = [r.state.params.copy() for r in res.results]
+    W_before = res.W.copy()
+    res.results[1].state.params[...] = 123.0
+    res.results[1].state.opt_state[...] = 7.0
+    for r in (0, 2):
+        np.testing.assert_array_equal(res.results[r].state.params, before[r])
+    np.testing.assert_array_equal(res.results[0].W, W_before[0])
+    continued = gdfast.train(res.results[2].W, INPUT, TARGET, learning_rate=0.02, num_iterations=10,
+                             state=res.results[2].state)
+    longer = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=30)
+    np.testing.assert_array_equal(continued.W, longer.W)
+    np.testing.assert_array_equal(res.results[2].state.params, before[2])  # the continuation copied it
