@@ -680,7 +680,8 @@ cdef struct Lanes:
     double* last_loss
     double* epoch_loss_sum
     double* epoch_samples
-    int64_t* current_row     # which params row holds the lane's current iterate (record.current)
+    int64_t* current_row     # which params row held the lane's current iterate when the lanes began
+    int64_t flips            # updates since then: each swapped the rows of every running lane
     int* active              # 1 while the lane runs
 
 
@@ -851,13 +852,30 @@ cdef inline Py_ssize_t lanes_failing(const Lanes* w, Py_ssize_t L, double factor
     return n
 
 
+cdef inline int64_t lane_current_row(const Lanes* w, Py_ssize_t l) noexcept nogil:
+    """The params row (0 or 1) that holds lane l's current iterate now (record.current)."""
+    return w.current_row[l] ^ (w.flips & 1)
+
+
+cdef inline void lanes_first_and_best(Lanes* w, Py_ssize_t L, const double* epoch_loss) noexcept nogil:
+    """Each lane's first_loss (set at the end of the run's first epoch, NaN before) and best_loss
+    (the lowest epoch loss) after an epoch that ended with losses ``epoch_loss``."""
+    cdef Py_ssize_t l
+    cdef double* first = w.first_loss
+    cdef double* best = w.best_loss
+    for l in range(L):
+        first[l] = epoch_loss[l] if first[l] != first[l] else first[l]
+        best[l] = epoch_loss[l] if epoch_loss[l] < best[l] else best[l]
+
+
 cdef inline void lane_to_rows(const RunSet* s, const Problem* data, const Lanes* w, const floating* typed,
-                              Py_ssize_t r, Py_ssize_t l, Py_ssize_t L, bint stepped_back) noexcept nogil:
-    """Write lane l's iterates into run r's params rows: the current one into row current_row[l],
+                              Py_ssize_t r, Py_ssize_t l, Py_ssize_t L, int64_t current_row,
+                              bint stepped_back) noexcept nogil:
+    """Write lane l's iterates into run r's params rows: the current one into row ``current_row``,
     the previous one into the other (swapped when the lane stepped back to its previous iterate)."""
     cdef floating* rows = <floating*>s.params + r * s.params_stride
-    cdef floating* cur_row = rows + w.current_row[l] * data.size
-    cdef floating* prev_row = rows + (1 - w.current_row[l]) * data.size
+    cdef floating* cur_row = rows + current_row * data.size
+    cdef floating* prev_row = rows + (1 - current_row) * data.size
     cdef const floating* cur = <const floating*>(w.previous if stepped_back else w.current)
     cdef const floating* prev = <const floating*>(w.current if stepped_back else w.previous)
     cdef Py_ssize_t e
@@ -876,11 +894,12 @@ cdef inline void lane_stop(const RunSet* s, const Problem* data, Lanes* w, const
     cdef RunRecord* rec = &s.records[r]
     cdef floating* cur = <floating*>w.current
     cdef floating* prev = <floating*>w.previous
+    cdef int64_t current_row = lane_current_row(w, l)
     if stepped_back:
-        w.current_row[l] = 1 - w.current_row[l]
-    lane_to_rows(s, data, w, typed, r, l, L, stepped_back)
+        current_row = 1 - current_row
+    lane_to_rows(s, data, w, typed, r, l, L, current_row, stepped_back)
     rec.step = common.step - (1 if stepped_back else 0)
-    rec.current = w.current_row[l]
+    rec.current = current_row
     rec.position = common.position
     rec.epoch = common.epoch
     if shared_order:  # (else the order and the generator are each run's own, and never change)
@@ -931,6 +950,7 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
     memcpy(perm, s.perm + runs[0] * s.perm_stride, n_samples * sizeof(Py_ssize_t))
     cur = <floating*>w.current
     prev = <floating*>w.previous
+    w.flips = 0
     for l in range(L):
         r = runs[l]
         (<floating*>w.minus_zero)[l] = -0.0
@@ -972,27 +992,40 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
                     n_active -= 1
             if n_active == 0:
                 break
-        for l in range(L):  # (a stopped lane's fields are never read again)
-            w.last_loss[l] = w.loss[l]
+        # last_loss = loss for every lane (a stopped lane's fields are never read again): the two
+        # buffers swap roles; from here on this update's losses are in w.last_loss
+        w.loss, w.last_loss = w.last_loss, w.loss
         # p_new = p - lr * g for each lane (optimizer_step's plain SGD), into the previous iterate's
         # block; the blocks then swap roles (as run_one's params rows do)
         lanes_sgd_update(data, cur, prev, rows, n_rows, L, &w)
         w.current, w.previous = w.previous, w.current
         cur = <floating*>w.current
         prev = <floating*>w.previous
-        for l in range(L):
-            w.current_row[l] = 1 - w.current_row[l]
+        w.flips += 1  # (every running lane's params rows swap: lane_current_row)
         common.step += 1
         # run_one's epoch bookkeeping (a full batch's sums are reset at every update: never needed)
         if not full_batch:
             for l in range(L):
-                w.epoch_loss_sum[l] += w.loss[l] * n_rows
+                w.epoch_loss_sum[l] += w.last_loss[l] * n_rows
                 w.epoch_samples[l] += n_rows
         common.position = position_after(common.position, n_rows, n_samples)
-        if common.position == 0:
+        if common.position == 0 and full_batch:
+            # a full batch's epoch is this update: its epoch loss is this update's loss (its epoch
+            # sums are never needed), and its divergence test ran above
+            if epoch_left == 0:
+                for l in range(L):
+                    if w.active[l]:
+                        (s.epoch_history + runs[l] * s.epoch_history_stride)[common.epochs_recorded] = w.last_loss[l]
+                common.epochs_recorded += 1
+                epoch_left = cfg.epoch_record_every - 1
+            else:
+                epoch_left -= 1
+            common.epoch += 1
+            lanes_first_and_best(&w, L, w.last_loss)
+        elif common.position == 0:
             for l in range(L):
-                # epoch loss = this update's loss (a full batch), or the epoch's mean batch loss
-                epoch_loss = w.loss[l] if full_batch else w.epoch_loss_sum[l] / w.epoch_samples[l]
+                # epoch loss = the epoch's mean batch loss
+                epoch_loss = w.epoch_loss_sum[l] / w.epoch_samples[l]
                 w.sums[l] = epoch_loss
                 if epoch_left == 0 and w.active[l]:
                     (s.epoch_history + runs[l] * s.epoch_history_stride)[common.epochs_recorded] = epoch_loss
@@ -1005,8 +1038,8 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
             for l in range(L):
                 w.epoch_loss_sum[l] = 0.0
                 w.epoch_samples[l] = 0.0
-            # a mini-batch run's divergence test at the end of its epoch (a full batch's ran above)
-            if not full_batch and lanes_failing(&w, L, cfg.divergence_factor, w.sums) > 0:
+            # a mini-batch run's divergence test at the end of its epoch
+            if lanes_failing(&w, L, cfg.divergence_factor, w.sums) > 0:
                 for l in range(L):
                     if w.active[l] and (not isfinite(w.sums[l]) or grown_past(
                             w.sums[l], w.best_loss[l], w.first_loss[l], cfg.divergence_factor)):
@@ -1015,11 +1048,7 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
                         n_active -= 1
                 if n_active == 0:
                     break
-            for l in range(L):
-                epoch_loss = w.sums[l]
-                # first_loss: set at the end of the run's first epoch (NaN before); best_loss: the lowest
-                w.first_loss[l] = epoch_loss if w.first_loss[l] != w.first_loss[l] else w.first_loss[l]
-                w.best_loss[l] = epoch_loss if epoch_loss < w.best_loss[l] else w.best_loss[l]
+            lanes_first_and_best(&w, L, w.sums)
         if poll_due(&check_left, s.check_every) and interrupted(stop_flag):
             for l in range(L):
                 if w.active[l]:
