@@ -107,6 +107,11 @@ def notes_text(results):
         "single-75kx100: 75,000 x 100, one output, full-batch SGD; the NumPy peer is a user's two-line update "
         "`W -= lr * 2/n * (X.T @ (X @ W - y))`, torch the same two lines under no_grad.",
     ]
+    if any(r["workload"].endswith("(accumulate=float32)") for r in results["rows"]):
+        lines.append(
+            "Rows marked (accumulate=float32): the float32 workload of that name, gdfast trained with "
+            "`accumulate=\"float32\"` (its full batches summed in float32 by BLAS sgemv/sgemm, see Numerics; "
+            "the default sums in double); the NumPy reference and the peers are those of the row without the mark.")
     for dn in sorted({r["dtype"] for r in results["rows"]}, reverse=True):
         more = [r for r in results["rows"] if r["workload"].startswith("sweep-64 (") and r["dtype"] == dn]
         if more and more[0].get("speedup_vs_1_thread"):
