@@ -280,10 +280,10 @@ def workloads(dtype: _FType, sizes: BenchSizes, threads: int = 2) -> list[Worklo
         # The same problems, gdfast summing its full batches in float32 (sgemv/sgemm); the reference
         # (float32 NumPy whatever accumulate says) and the peers as in the rows above.
         for base in [w for w in out if w.name in ACCUMULATE_FLOAT32_ROWS]:
-            options = dict(base.options, accumulate="float32")
-            fast, ref = _train_pair(*base.problem, **options)
+            in_float32: dict[str, Any] = {**base.options, "accumulate": "float32"}
+            fast, ref = _train_pair(*base.problem, **in_float32)
             out.append(replace(base, name=f"{base.name} (accumulate=float32)", fast=fast, reference=ref,
-                               options=options, note=(base.note + "; " if base.note else "") + 'accumulate="float32"'))
+                               options=in_float32, note=(base.note + "; " if base.note else "") + 'accumulate="float32"'))
 
     Wp, Xp, Yp = _batch_problem(64, dtype, n_outputs=1)
     n_samples = Xp.shape[0]
