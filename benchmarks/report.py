@@ -91,7 +91,8 @@ def notes_text(results):
         "Latency rows compare one gdfast call (validation included) with the NumPy one-liner in the note.",
         "Peers: each one's final weights are checked against gdfast's after the same iterations (np.allclose, "
         "rtol/atol " + ", ".join(f"{k}: {v[0]:g}/{v[1]:g}" for k, v in CHECK_TOL.items())
-        + "; float32 Adam: atol 1e-3, see CHECK_TOL_ADAM) before its time is shown. JAX compile time is "
+        + "; float32 Adam: atol 1e-3, see CHECK_TOL_ADAM, which also checks gdfast against the reference there) "
+        "before its time is shown. JAX compile time is "
         "excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
         "C loop -O3 (limit), on seed and sweep-64: gdfast's loop written out in C (same operations in the same "

@@ -73,6 +73,15 @@ def test_the_accumulate_rows_train_with_float32_sums_on_the_same_problem():
             assert not np.array_equal(w.fast(w.n_check), base.fast(base.n_check))
 
 
+def test_adam_rows_are_checked_with_the_adam_tolerance():
+    """float32 Adam runs at the noise floor sit ~3e-4 apart (see CHECK_TOL_ADAM): the Adam rows, with
+    float64 or float32 sums, check against the reference with that tolerance, the others with CHECK_TOL."""
+    for w in bench.workloads(np.float32, TINY, threads=1):
+        adam = w.options.get("optimizer") == "adam"
+        assert w.check_tol == (bench.CHECK_TOL_ADAM if adam else None), w.name
+    assert bench.CHECK_TOL_ADAM["float64"] == bench.CHECK_TOL["float64"]
+
+
 def test_a_disagreeing_gdfast_answer_stops_the_benchmark():
     w = bench.Workload("wrong", "float64", lambda k: np.ones(3), lambda k: np.ones(3) * 1.001, 1, 1, 1)
     with pytest.raises(RuntimeError, match="disagree on wrong"):
