@@ -91,7 +91,8 @@ def notes_text(results):
         "Latency rows compare one gdfast call (validation included) with the NumPy one-liner in the note.",
         "Peers: each one's final weights are checked against gdfast's after the same iterations (np.allclose, "
         "rtol/atol " + ", ".join(f"{k}: {v[0]:g}/{v[1]:g}" for k, v in CHECK_TOL.items())
-        + "; float32 Adam: atol 1e-3, see CHECK_TOL_ADAM) before its time is shown. JAX compile time is "
+        + "; float32 Adam: atol 1e-3, see CHECK_TOL_ADAM, which also checks gdfast against the reference there) "
+        "before its time is shown. JAX compile time is "
         "excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
         "C loop -O3 (limit), on seed and sweep-64: gdfast's loop written out in C (same operations in the same "
@@ -107,6 +108,11 @@ def notes_text(results):
         "single-75kx100: 75,000 x 100, one output, full-batch SGD; the NumPy peer is a user's two-line update "
         "`W -= lr * 2/n * (X.T @ (X @ W - y))`, torch the same two lines under no_grad.",
     ]
+    if any(r["workload"].endswith("(accumulate=float32)") for r in results["rows"]):
+        lines.append(
+            "Rows marked (accumulate=float32): the float32 workload of that name, gdfast trained with "
+            "`accumulate=\"float32\"` (its full batches summed in float32 by BLAS sgemv/sgemm, see Numerics; "
+            "the default sums in double); the NumPy reference and the peers are those of the row without the mark.")
     for dn in sorted({r["dtype"] for r in results["rows"]}, reverse=True):
         more = [r for r in results["rows"] if r["workload"].startswith("sweep-64 (") and r["dtype"] == dn]
         if more and more[0].get("speedup_vs_1_thread"):

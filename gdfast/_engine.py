@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._contract import RECORD_DTYPE, LossCode, OptimizerCode, ScheduleCode, Status
+from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, ScheduleCode, Status
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
 )
@@ -30,6 +30,8 @@ from .schedules import Schedule, get_schedule
 
 # Codes of the compiled loop (declared once, in src/gdfast/_contract.pxd, as are the C_*/S_* slots).
 LOSSES = {"mse": LossCode.LOSS_MSE, "mae": LossCode.LOSS_MAE, "huber": LossCode.LOSS_HUBER}
+# What the large full batches of float32 data sum in (``accumulate=`` of gdfast.train).
+ACCUMULATE = {"float64": AccumulateCode.ACCUMULATE_FLOAT64, "float32": AccumulateCode.ACCUMULATE_FLOAT32}
 
 RUNNING, CONVERGED, NO_IMPROVEMENT, DIVERGED, INTERRUPTED = (
     Status.STATUS_RUNNING, Status.STATUS_CONVERGED, Status.STATUS_NO_IMPROVEMENT, Status.STATUS_DIVERGED,
@@ -50,6 +52,17 @@ DEFAULT_DIVERGENCE_FACTOR = 1e4
 DEFAULT_NUM_ITERATIONS = 100
 # Counts reach the kernel as int64.
 INT64_MAX = 2**63 - 1
+
+
+def get_accumulate(accumulate: Any) -> str:
+    """A validated ``accumulate`` name (which data it goes with is checked by ``check_accumulate``)."""
+    if not isinstance(accumulate, str):
+        raise TypeError(f"accumulate must be 'float64' (the default) or 'float32'; got {type(accumulate).__name__}")
+    name = accumulate.lower()
+    if name not in ACCUMULATE:
+        raise ValueError(f"unknown accumulate {accumulate!r}; valid: 'float64' (the default: sums in double) "
+                         "or 'float32' (float32 data only: BLAS sums in float32)")
+    return name
 
 
 def get_loss(loss: Any) -> str:
@@ -84,6 +97,7 @@ class TrainOptions:
     record_every: int = 1
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     restore_best: bool = False
+    accumulate: str = "float64"
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> "TrainOptions":
@@ -167,6 +181,7 @@ class TrainOptions:
             epoch_record_every=epoch_record_every(self.record_every, self.steps_per_epoch(n_samples)),
             divergence_factor=self.divergence_factor if self.divergence_factor is not None else 0.0,
             restore_best=self.restore_best,
+            accumulate=ACCUMULATE[self.accumulate],
         )
         fields.update(cast(Optimizer, self.optimizer)._kernel_fields())
         fields.update(schedule._kernel_fields())
@@ -229,6 +244,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "record_every": lambda v: check_int(v, "record_every", low=1, high=INT64_MAX),
     "divergence_factor": lambda v: check_real(v, "divergence_factor", low=1.0, low_inclusive=False),
     "restore_best": lambda v: check_bool(v, "restore_best"),
+    "accumulate": get_accumulate,
 }
 
 
@@ -434,6 +450,7 @@ class TrainCall:
         options = TrainOptions.from_arguments(arguments)
         check_bool(arguments["progress"], "progress")
         W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
+        check_accumulate(options, W.dtype)
         sw = prepare_sample_weight(arguments["sample_weight"], X2)
         n_samples = X2.shape[0]
         n_steps = options.resolved_num_iterations(n_samples)
@@ -464,6 +481,15 @@ def initial_bias(b: Any, W: np.ndarray, options: TrainOptions) -> np.ndarray | N
     if bias.shape != (W.shape[0],):
         raise ValueError(f"b must have shape ({W.shape[0]},) (n_outputs = W.shape[0]); got {np.shape(b)}")
     return bias
+
+
+def check_accumulate(options: TrainOptions, dtype: np.dtype) -> None:
+    """Refuse ``accumulate="float32"`` for data that is not float32: explicit rather than a silent no-op."""
+    if options.accumulate == "float32" and dtype != np.float32:
+        raise ValueError(
+            f"accumulate='float32' needs float32 W, X and Y; got {dtype} (their common float dtype): "
+            "convert them with .astype(np.float32), or leave accumulate at 'float64'"
+        )
 
 
 def param_rows(options: TrainOptions) -> int:
@@ -513,14 +539,27 @@ def local_threads(n_threads: Any, caller: str) -> int:
     return count
 
 
+def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: np.ndarray,
+                   sample_weight: np.ndarray | None, fit_intercept: bool, thetas: np.ndarray) -> np.ndarray:
+    """The loss of each row of ``thetas`` (W flattened, then b) on all samples, with the loss of the
+    run whose config is ``kernel_configs[r]`` (its float32 sums too, ``_train.run_sums_in_float32``),
+    in one kernel call."""
+    n_samples, n_features = X.shape
+    float32 = ACCUMULATE["float32"]
+    out = np.empty(len(kernel_configs))
+    _train.dataset_losses(
+        np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
+        np.array([c["huber_delta"] for c in kernel_configs], dtype=np.float64),
+        np.array([c["accumulate"] == float32 and _train.run_sums_in_float32(c, n_samples, n_features, Y.shape[1])
+                  for c in kernel_configs], dtype=np.intc),
+        X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+    return out
+
+
 def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
                  fit_intercept: bool, theta: np.ndarray) -> float:
     """The loss of parameters ``theta`` (W flattened, then b) on all samples, with the run's loss."""
-    out = np.empty(1)
-    _train.dataset_losses(np.array([kernel_config["loss"]], dtype=np.intc),
-                          np.array([kernel_config["huber_delta"]], dtype=np.float64), X, Y, sample_weight,
-                          fit_intercept, theta.reshape(1, -1), np.empty(Y.size), out)
-    return float(out[0])
+    return float(dataset_losses([kernel_config], X, Y, sample_weight, fit_intercept, theta.reshape(1, -1))[0])
 
 
 def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
@@ -631,8 +670,8 @@ class RunSet:
                        n_threads: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The runs as kernel tasks: (order, task sizes), runs that can go in lockstep grouped.
 
-        Runs go in lockstep when they are plain SGD on the unweighted MSE without BLAS or blocked
-        batches (the kernel's plain path), with the same config but the learning rate, the same number of updates to do,
+        Runs go in lockstep when they are plain SGD on the unweighted MSE without BLAS (dgemm, or
+        sums in float32) or blocked batches (the kernel's plain path), with the same config but the learning rate, the same number of updates to do,
         the same shared record fields (``LOCKSTEP_SHARED``) and, with mini-batches, the same sample
         order (and generator, when they shuffle). A group is cut into about one task per thread of
         at most ``LOCKSTEP_LANES`` runs. (None, None): every run alone.
@@ -680,11 +719,7 @@ class RunSet:
         in one kernel call."""
         k = len(self.kernel_configs)
         thetas = self.params[np.arange(k), self.records["current"]]  # (k, size): a copy
-        out = np.empty(k)
-        _train.dataset_losses(np.array([c["loss"] for c in self.kernel_configs], dtype=np.intc),
-                              np.array([c["huber_delta"] for c in self.kernel_configs], dtype=np.float64),
-                              X, Y, sample_weight, self.fit_intercept, thetas, np.empty(Y.size), out)
-        return out
+        return dataset_losses(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, thetas)
 
     def blocks_per_batch(self, X: np.ndarray, Y: np.ndarray) -> int:
         """Blocks of the largest blocked batch of the set's runs (``_train.run_uses_blocks``), or 0."""
@@ -714,9 +749,9 @@ class RunSet:
             self.advance(X, Y, sample_weight, left, n_threads)
             return
         n_samples, n_features = X.shape
-        # float32 data on the BLAS path is converted to float64 by the kernel: once here, not per call.
+        # float32 data on the dgemm path is converted to float64 by the kernel: once here, not per call.
         X_double = (X.astype(np.float64) if X.dtype == np.float32 and any(
-            _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs) else None)
+            _train.run_uses_dgemm(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs) else None)
         adapt = updates_per_call is None
         per_update = sum(min(int(c["batch_size"]), n_samples) * n_features * Y.shape[1] * 2 + UPDATE_OVERHEAD
                          for c in self.kernel_configs)

@@ -372,10 +372,13 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
           n_iter_no_change: int | None = None, clip_norm: float | None = None,
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
           progress: bool = False, divergence_factor: float | None = 1e4,
-          restore_best: bool = False, n_threads: int = 1, tol: float | None = None) -> TrainResult:
+          restore_best: bool = False, n_threads: int = 1, accumulate: str = "float64",
+          tol: float | None = None) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
-    ``n_threads`` is validated and otherwise unused (one NumPy loop). Sums are NumPy's, in NumPy's
+    ``n_threads`` and ``accumulate`` are validated and otherwise unused (one NumPy loop, whose
+    products are NumPy's in the data's dtype: float32 data is summed in float32 here whatever
+    ``accumulate``). Sums are NumPy's, in NumPy's
     order: gdfast.train's blocked batches (fixed blocks of rows added in block order) agree with
     this twin to rounding, not to the bit.
 

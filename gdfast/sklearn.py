@@ -88,6 +88,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         worse (``restore_best=True`` of :func:`gdfast.train`). When ``fit`` ends on divergence, or
         on ``n_iter_no_change`` with a last epoch loss over 1.1 times the best one, a
         ``ConvergenceWarning`` says so (the learning rate is then usually too large).
+    accumulate : {"float64", "float32"}, default "float64"
+        ``accumulate`` of :func:`gdfast.train`: ``"float32"`` sums the full batches of float32
+        data (``batch_size=None``) in float32 with BLAS, at NumPy's float32 speed and precision
+        and with CPU-dependent last bits; it needs float32 X and y (``fit`` raises a ValueError
+        for other data). The default sums in double.
 
     Attributes
     ----------
@@ -134,6 +139,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         clip_norm: float | None = None,
         verbose: bool | int = False,
         restore_best: bool = True,
+        accumulate: str = "float64",
     ) -> None:
         self.learning_rate = learning_rate
         self.optimizer = optimizer
@@ -150,6 +156,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.clip_norm = clip_norm
         self.verbose = verbose
         self.restore_best = restore_best
+        self.accumulate = accumulate
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -270,6 +277,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, batch_size=batch_size,
             shuffle=self.shuffle, num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
+            accumulate=self.accumulate,
             # One per-update record per epoch: loss_curve_ comes from the (complete) epoch history.
             progress=bool(self.verbose), record_every=-(-n_samples // (batch_size or n_samples)),
         )
@@ -367,7 +375,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         TrainOptions.from_kwargs(
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, shuffle=self.shuffle,
-            schedule=self.schedule, clip_norm=self.clip_norm,
+            schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
         )
         check_random_state(self.random_state)
 

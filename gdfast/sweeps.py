@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import RENAMED_OPTIONS, TrainOptions, draw_seed, initial_bias, local_threads
+from ._engine import RENAMED_OPTIONS, TrainOptions, check_accumulate, draw_seed, initial_bias, local_threads
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
 from .training import TrainResult, single_output
@@ -394,6 +394,7 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
             if mine in changes and other not in changes:
                 changes[other] = None
         options = shared.with_overrides(**changes)
+        check_accumulate(options, W_arr.dtype)
         seed = options.seed if options.seed is not None else draw_seed()
         runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:

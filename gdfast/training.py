@@ -185,6 +185,7 @@ def train(
     divergence_factor: float | None = 1e4,
     restore_best: bool = False,
     n_threads: int = 1,
+    accumulate: str = "float64",
     tol: float | None = None,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
@@ -266,6 +267,22 @@ def train(
         order, and the blocks of a step are computed on ``n_threads`` threads: results are
         bit-identical for any thread count (and do not depend on BLAS). Other batches run on one
         thread. A build without OpenMP, or a process forked after OpenMP ran, uses one thread.
+    accumulate : {"float64", "float32"}, default "float64"
+        What the large full batches of float32 data sum their matrix products in. ``"float64"``
+        (the default): in double, as every other batch (BLAS ``dgemm`` on float64 copies of the
+        data, or the blocked loops for tall batches with at most 4 outputs). ``"float32"`` (only
+        with float32 W, X and Y; other data is a ValueError): each full batch (``batch_size`` None
+        or n_samples, no shuffling) of at least 2048 multiply-adds per step (n_samples x n_features
+        x n_outputs) computes its two products, the predictions ``X @ W.T`` and the gradient's
+        ``D.T @ X``, with BLAS ``sgemv`` (one output) or ``sgemm`` on the float32 arrays
+        themselves, as NumPy's float32 ``@`` does: about NumPy's float32 speed, no float64 copy of
+        X, but each entry of a product is a float32 sum (rounding error up to about n x 6e-8 of the
+        sum of its n terms' magnitudes, against about n x 1e-16 in double) and its last bits
+        depend on the CPU's BLAS kernel (the same bits on one machine, not on every machine).
+        The residuals are float32; the loss terms, the bias gradient and the optimizer step stay
+        in double. These batches run on one BLAS thread whatever ``n_threads``. Mini-batches,
+        single samples, smaller problems and runs with ``GDFAST_BLAS=0`` sum in double as with
+        ``"float64"``. Not part of ``state``: a continued run may change it.
     tol : float, optional
         Deprecated alias of ``grad_tol`` (a DeprecationWarning; removed in the next release).
         ``tol`` means the loss-improvement threshold in :class:`gdfast.GDRegressor`, as in

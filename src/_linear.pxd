@@ -4,11 +4,12 @@
 Every function here is ``noexcept nogil`` and checks nothing: callers pass valid, C-contiguous
 buffers of the stated sizes (validated in Python, see ``gdfast/_validation.py``). Sums are
 accumulated in double for float32 and float64 alike, with four partial sums combined in a fixed
-order, so results do not depend on threads or machines.
+order, so results do not depend on threads or machines. The one exception is asked for by name:
+``float32_loss_and_gradient``, the products of ``accumulate="float32"`` summed in float32 by BLAS.
 """
 from cython cimport floating
 from libc.math cimport fabs, sqrt
-from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_blas cimport dgemm, sgemm, sgemv
 
 from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
 
@@ -130,14 +131,19 @@ cdef inline double elementwise_loss_derivative(int kind, double r, double delta)
     return r
 
 
+cdef inline bint blas_pays(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs) noexcept nogil:
+    """Whether a product of a batch of n_rows rows goes to BLAS: at least BLAS_MIN_WORK
+    multiply-adds, and BLAS not switched off (GDFAST_BLAS=0)."""
+    return <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK and gdfast_blas_allowed()
+
+
 cdef inline bint use_blas(
     const Py_ssize_t* rows, const double* X_blas, Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs
 ) noexcept nogil:
-    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, enough work,
-    and BLAS not switched off (GDFAST_BLAS=0). (The training loop passes no X_blas for batches that
-    ``use_blocks`` takes: those are summed in blocks, see ``block_partial_into``.)"""
-    return (rows == NULL and X_blas != NULL and <double>n_rows * n_features * n_outputs >= BLAS_MIN_WORK
-            and gdfast_blas_allowed())
+    """Whether loss_and_gradient calls dgemm: a full batch (rows NULL), X_blas given, and
+    ``blas_pays``. (The training loop passes no X_blas for batches that ``use_blocks`` takes: those
+    are summed in blocks, see ``block_partial_into``.)"""
+    return rows == NULL and X_blas != NULL and blas_pays(n_rows, n_features, n_outputs)
 
 
 cdef inline Py_ssize_t row_of(const Py_ssize_t* rows, Py_ssize_t ii) noexcept nogil:
@@ -400,6 +406,113 @@ cdef inline double loss_and_gradient(
     if grad_b != NULL:
         # grad_b = scale * D.sum(axis=0)
         column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
+    return loss_sum * scale
+
+
+cdef inline double float32_loss_and_gradient(
+    const float* W, const float* b,  # the model
+    const float* X, const float* Y, const float* sample_weight,  # the whole data set (a full batch)
+    Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
+    int loss_kind, double delta,
+    float* residual, float* grad_f, double* grad_W, double* grad_b,  # float32 scratch and the gradient
+) noexcept nogil:
+    """``loss_and_gradient`` of a full batch of float32 data, its two products summed in float32 by
+    BLAS on the arrays themselves (``accumulate="float32"``: no float64 copies), as a NumPy user's
+    float32 code computes them.
+
+    NumPy equivalent (float32 throughout, but for the sums said to be in double)::
+
+        P = X @ W.T                            # sgemv (one output) or sgemm: float32, BLAS's order
+        R = (P + b) - Y                        # float32, element by element
+        loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))    # in double (see below)
+        D = float32(w[:, None] * l'(R))        # the MSE with unit weights: 2 R, exact in float32
+        G = D.T @ X                            # sgemv or sgemm: float32
+        scale = 1 / (n_outputs * sum(w))       # in double
+        grad_W = scale * double(G);  grad_b = scale * D.sum(axis=0)  # the bias sums in double
+
+    The products are BLAS's float32 sums (one BLAS thread: the callers pin it): deterministic for
+    one BLAS build on one CPU, not the same bits on another CPU, and each product entry carries
+    rounding errors up to about its number of terms times float32's epsilon (1.2e-7) times the sum
+    of its terms' magnitudes. What is summed outside BLAS is summed in double: the loss terms
+    (computed in double from the float32 residuals; the MSE with unit weights in four partial sums
+    over the residuals in (sample, output) order, combined as ``(s0 + s1) + (s2 + s3)``, other
+    losses in (sample, output) order), the weights and the bias gradient (row order), all from +0.0.
+    ``residual`` is float32 scratch of n_rows * n_outputs (P, R, then D), ``grad_f`` of
+    n_outputs * n_features (G); ``b``, ``sample_weight`` and ``grad_b`` may be NULL, and ``grad_W``
+    NULL asks for the loss alone (no second product). A non-finite loss is returned as is.
+    """
+    cdef Py_ssize_t ii, i, j, k, n_terms = n_rows * n_outputs
+    cdef int bm = <int>n_outputs, bn = <int>n_rows, bk = <int>n_features, inc = 1
+    cdef float one = 1.0, zero = 0.0, r
+    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale, s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, d
+    cdef float* p
+
+    # P = X @ W.T: one output, P = X @ w (X row-major is X' column-major, so X @ w = X'^T w);
+    # several, column-major (n_outputs x n_rows) = W'^T @ X', i.e. row-major P (n_rows, n_outputs)
+    if n_outputs == 1:
+        sgemv("T", &bk, &bn, &one, <float*>X, &bk, <float*>W, &inc, &zero, residual, &inc)
+    else:
+        sgemm("T", "N", &bm, &bn, &bk, &one, <float*>W, &bk, <float*>X, &bk, &zero, residual, &bm)
+
+    if b != NULL:
+        # P += b, in float32 (the residual's first float32 operation; stored, then R = P - Y below)
+        for ii in range(n_rows):
+            p = residual + ii * n_outputs
+            for j in range(n_outputs):
+                p[j] = p[j] + b[j]
+    if loss_kind == LOSS_MSE and sample_weight == NULL:
+        # R = P - Y (float32);  loss_sum = sum(R**2) in double, four partial sums;  D = 2 R;  sum(w) = n_rows
+        k = 0
+        while k + 4 <= n_terms:
+            r = residual[k] - Y[k]
+            s0 += <double>r * r
+            residual[k] = 2.0 * r
+            r = residual[k + 1] - Y[k + 1]
+            s1 += <double>r * r
+            residual[k + 1] = 2.0 * r
+            r = residual[k + 2] - Y[k + 2]
+            s2 += <double>r * r
+            residual[k + 2] = 2.0 * r
+            r = residual[k + 3] - Y[k + 3]
+            s3 += <double>r * r
+            residual[k + 3] = 2.0 * r
+            k += 4
+        while k < n_terms:
+            r = residual[k] - Y[k]
+            s0 += <double>r * r
+            residual[k] = 2.0 * r
+            k += 1
+        loss_sum = (s0 + s1) + (s2 + s3)
+        weight_sum = <double>n_rows
+    else:
+        # R = P - Y (float32);  loss_sum = sum(w l(R)) and sum(w) in double;  D = float32(w l'(R))
+        for ii in range(n_rows):
+            weight = sample_weight[ii] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            for j in range(n_outputs):
+                i = ii * n_outputs + j
+                r = residual[i] - Y[i]
+                loss_sum += weight * elementwise_loss(loss_kind, r, delta)
+                residual[i] = <float>(weight * elementwise_loss_derivative(loss_kind, r, delta))
+
+    # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
+    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    if grad_W != NULL:
+        # G = D.T @ X: one output, G = X'(n_features x n_rows) @ D; several, column-major
+        # (n_features x n_outputs) = X' @ D'^T, i.e. row-major G (n_outputs, n_features)
+        if n_outputs == 1:
+            sgemv("N", &bk, &bn, &one, <float*>X, &bk, residual, &inc, &zero, grad_f, &inc)
+        else:
+            sgemm("N", "T", &bk, &bm, &bn, &one, <float*>X, &bk, residual, &bm, &zero, grad_f, &bk)
+        for k in range(n_outputs * n_features):
+            grad_W[k] = scale * <double>grad_f[k]
+    if grad_b != NULL:
+        # grad_b = scale * D.sum(axis=0): each column in row order, in double from +0.0
+        for j in range(n_outputs):
+            d = 0.0
+            for ii in range(n_rows):
+                d += residual[ii * n_outputs + j]
+            grad_b[j] = d * scale
     return loss_sum * scale
 
 

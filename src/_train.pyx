@@ -24,12 +24,12 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    LOSS_MSE, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
+    ACCUMULATE_FLOAT32, LOSS_MSE, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
-    BLOCK_ROWS, block_partial_into, block_stride, blocks_of, blocks_reduce, loss_and_gradient, mse_and_gradient, sum_of_squares,
-    use_blas, use_blocks,
+    BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, float32_loss_and_gradient,
+    gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -80,24 +80,54 @@ from gdfast._blas import blas_single_thread
 
 
 def run_uses_blas(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
+    """Whether a run with this config calls BLAS: dgemm (``run_uses_dgemm``) or, with
+    accumulate="float32", sgemv/sgemm (``run_sums_in_float32``)."""
+    cdef TrainConfig cfg = kernel_config
+    return bool(_run_uses_dgemm(&cfg, n_samples, n_features, n_outputs)
+                or _run_sums_in_float32(&cfg, n_samples, n_features, n_outputs))
+
+
+def run_uses_dgemm(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
     """Whether a run with this config calls dgemm (float32 data is then converted to float64)."""
     cdef TrainConfig cfg = kernel_config
-    return bool(_run_uses_blas(&cfg, n_samples, n_features, n_outputs))
+    return bool(_run_uses_dgemm(&cfg, n_samples, n_features, n_outputs))
 
 
-cdef bint _run_uses_blas(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
-                         Py_ssize_t n_outputs) noexcept nogil:
-    """Whether run_one will call dgemm (a full batch big enough for use_blas, not summed in blocks)."""
+def run_sums_in_float32(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_features, Py_ssize_t n_outputs):
+    """Whether a run with this config (on float32 data) sums its full batches in float32 with BLAS
+    (``float32_loss_and_gradient``): accumulate="float32", a full batch of at least BLAS_MIN_WORK
+    multiply-adds, BLAS not switched off (GDFAST_BLAS=0)."""
+    cdef TrainConfig cfg = kernel_config
+    return bool(_run_sums_in_float32(&cfg, n_samples, n_features, n_outputs))
+
+
+cdef inline bint _run_sums_in_float32(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
+                                      Py_ssize_t n_outputs) noexcept nogil:
+    """Whether run_one (on float32 data: Python refuses accumulate="float32" for any other; the
+    float64 kernels ignore it) calls ``float32_loss_and_gradient``: accumulate="float32" and a full
+    batch that ``blas_pays`` for, the tall few-output ones (``use_blocks``) included."""
+    return (cfg.accumulate == ACCUMULATE_FLOAT32 and cfg.batch_size >= n_samples and not cfg.shuffle
+            and blas_pays(n_samples, n_features, n_outputs))
+
+
+cdef bint _run_uses_dgemm(const TrainConfig* cfg, Py_ssize_t n_samples, Py_ssize_t n_features,
+                          Py_ssize_t n_outputs) noexcept nogil:
+    """Whether run_one will call dgemm (a full batch big enough for use_blas, not summed in blocks,
+    nor in float32)."""
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
-    return (full_batch and not use_blocks(n_samples, n_outputs)
+    return (full_batch and not use_blocks(n_samples, n_outputs) and cfg.accumulate != ACCUMULATE_FLOAT32
             and use_blas(NULL, <const double*>cfg, n_samples, n_features, n_outputs))
 
 
 def run_uses_blocks(dict kernel_config, Py_ssize_t n_samples, Py_ssize_t n_outputs):
     """Whether a run with this config sums (some of) its batches in blocks (``block_partial_into``):
-    a full batch or mini-batches of at least BLOCKED_MIN_ROWS rows, at most BLOCKED_MAX_OUTPUTS outputs."""
+    a full batch or mini-batches of at least BLOCKED_MIN_ROWS rows, at most BLOCKED_MAX_OUTPUTS
+    outputs, except full batches summed in float32 (accumulate="float32")."""
     cdef TrainConfig cfg = kernel_config
-    return bool(use_blocks(min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs))
+    cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
+    # (a batch that use_blocks takes has >= BLOCKED_MIN_ROWS rows: blas_pays for it unless GDFAST_BLAS=0)
+    return bool(use_blocks(min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs)
+                and not (full_batch and cfg.accumulate == ACCUMULATE_FLOAT32 and gdfast_blas_allowed()))
 
 
 def block_rows():
@@ -319,7 +349,9 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     Batches of at least BLOCKED_MIN_ROWS rows with at most BLOCKED_MAX_OUTPUTS outputs (``use_blocks``)
     go through ``blocked_loss_and_gradient`` on ``run.block_threads`` threads (never dgemm, never
     the loops), the same bits for any thread count; other batches through ``mse_and_gradient`` or
-    ``loss_and_gradient``.
+    ``loss_and_gradient``. With accumulate="float32" on float32 data, full batches that
+    ``blas_pays`` for (``_run_sums_in_float32``) go through ``float32_loss_and_gradient`` instead,
+    blocked shapes included; the optimizer step is the same (its gradient in double).
 
     The record's fields live in local variables during the loop and are written back at the end (no
     per-step stores to memory that neighbouring runs of a set share cache lines with).
@@ -347,15 +379,23 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     left.epoch_record = (
         (cfg.epoch_record_every - (rec.epoch - rec.epoch_origin) % cfg.epoch_record_every) % cfg.epoch_record_every)
     left.check = check_every
+    # accumulate="float32" (float32 data): every full batch that BLAS pays for, the tall ones
+    # included, sums its two products in float32 with BLAS on the arrays themselves
+    # (float32_loss_and_gradient, into float32 scratch: the residuals and the gradient's product).
+    cdef bint sums_in_float32 = floating is float and _run_sums_in_float32(&cfg, n_samples, n_features, n_outputs)
+    cdef float* f32_scratch = NULL
+    if sums_in_float32:
+        f32_scratch = <float*>malloc((n_samples * n_outputs + size_W) * sizeof(float))
+        sums_in_float32 = f32_scratch != NULL  # (else the double path below, as when X_copy fails)
     # Batches of BLOCKED_MIN_ROWS rows or more and few outputs: summed in blocks (use_blocks), on
     # run.block_threads threads; this replaces dgemm for such full batches.
-    cdef bint blocked_batches = run.block_partials != NULL and use_blocks(
+    cdef bint blocked_batches = not sums_in_float32 and run.block_partials != NULL and use_blocks(
         n_samples if full_batch else min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs)
     # BLAS for other large full batches (see use_blas): float64 X as is; float32 X converted once per call.
     cdef const double* X_blas = NULL
     cdef double* X_copy = NULL
     cdef double* W_blas = NULL
-    if full_batch and not blocked_batches and use_blas(NULL, <const double*>X, n_samples, n_features, n_outputs):
+    if not sums_in_float32 and not blocked_batches and _run_uses_dgemm(&cfg, n_samples, n_features, n_outputs):
         if floating is double:
             X_blas = X
         elif data.X_double != NULL:
@@ -371,7 +411,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                     X_copy[k] = X[k]
                 X_blas = X_copy
     # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
-    cdef bint plain_mse = cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL
+    cdef bint plain_mse = cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL and not sums_in_float32
     # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
@@ -400,7 +440,15 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
 
         rows = next_batch(&cfg, full_batch, run.perm, n_samples, position, &rng, &n_rows)
 
-        if blocked_batches and use_blocks(n_rows, n_outputs):
+        if sums_in_float32:
+            if floating is float:  # (always: sums_in_float32 is False for float64 data)
+                loss = float32_loss_and_gradient(
+                    current, current + size_W if data.fit_intercept else <floating*>NULL,
+                    X, <const floating*>data.Y, <const floating*>data.sample_weight, n_samples, n_features,
+                    n_outputs, cfg.loss, cfg.huber_delta, f32_scratch, f32_scratch + n_samples * n_outputs,
+                    grad, grad + size_W if data.fit_intercept else NULL,
+                )
+        elif blocked_batches and use_blocks(n_rows, n_outputs):
             loss = blocked_loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 data, rows, n_rows, cfg.loss, cfg.huber_delta, grad, run.block_partials, run.block_threads,
@@ -502,6 +550,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     run.record[0] = rec
     free(X_copy)
     free(W_blas)
+    free(f32_scratch)
     return status
 
 
@@ -1157,7 +1206,8 @@ def advance_runs(
         for r in range(n_runs):
             cfgs[r] = kernel_configs[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
-            any_blas = any_blas or _run_uses_blas(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
+            any_blas = (any_blas or _run_uses_dgemm(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
+                        or _run_sums_in_float32(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1]))
         n_residual_grad = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
         if use_blocks(batch_max, Y.shape[1]):  # the blocks' partial sums of the largest batch
             n_block_partials = blocks_of(batch_max) * block_stride(params.shape[2])
@@ -1221,6 +1271,7 @@ def advance_runs(
 def dataset_losses(
     const int[::1] loss_kinds,
     const double[::1] deltas,
+    const int[::1] float32_sums,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
@@ -1231,23 +1282,42 @@ def dataset_losses(
 ):
     """out[r] = the loss of parameters ``thetas[r]`` (W flattened, then b) on all samples, with loss
     ``loss_kinds[r]`` (a LOSS_*) and Huber delta ``deltas[r]``; residual_grad is scratch of
-    X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set."""
+    X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set.
+
+    A run that sums its full batches in float32 (``float32_sums[r]`` true: ``run_sums_in_float32``,
+    float32 data only) gets its loss from the same ``float32_loss_and_gradient`` as its updates (its
+    float32 residuals in ``residual_grad``'s memory), so that a full batch's final loss is what its
+    next update would record."""
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
     cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
-    if not (loss_kinds.shape[0] == deltas.shape[0] == out.shape[0] == n):
-        raise ValueError("dataset_losses: loss_kinds, deltas and out need one entry per row of thetas")
+    cdef bint any_float32 = False
+    if not (loss_kinds.shape[0] == deltas.shape[0] == float32_sums.shape[0] == out.shape[0] == n):
+        raise ValueError("dataset_losses: loss_kinds, deltas, float32_sums and out need one entry per row of thetas")
     if thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs:
         raise ValueError("dataset_losses: thetas rows or residual_grad too short for this problem")
-    with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], n_samples, n_features,
-                                                           n_outputs)), nogil:
+    for r in range(n):
+        any_float32 = any_float32 or float32_sums[r] != 0
+    if any_float32 and floating is double:
+        raise ValueError("dataset_losses: float32 sums are for float32 data")
+    with blas_single_thread(any_float32 or (floating is double and use_blas(
+            NULL, <const double*>&X[0, 0], n_samples, n_features, n_outputs))), nogil:
         for r in range(n):
+            if floating is float:
+                if float32_sums[r]:
+                    out[r] = float32_loss_and_gradient(
+                        &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
+                        &X[0, 0], &Y[0, 0], sw, n_samples, n_features, n_outputs, loss_kinds[r], deltas[r],
+                        <float*>&residual_grad[0], NULL, NULL, NULL,
+                    )
+                    continue
             out[r] = loss_and_gradient(
                 &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
                 &X[0, 0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
                 loss_kinds[r], deltas[r], &residual_grad[0], NULL, NULL,
                 <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
             )
+
 
 
 # --- gdfast.descend: minimising f(x) = a*x**2 + b*x + c element-wise, every optimizer -----------------

@@ -4,8 +4,8 @@
 
 Runs the single steps of ``gdfast.core``, ``train`` (every optimizer, loss, schedule; full and
 mini-batches, sample weights, intercepts, clipping, early stopping, resumed state, float32 and
-float64, a full batch large enough for BLAS, blocked batches on 1 and 2 threads), ``sweep`` (1 and 2
-threads, runs in lockstep) and ``descend``, and
+float64, a full batch large enough for BLAS, blocked batches on 1 and 2 threads, float32 sums with
+``accumulate="float32"``), ``sweep`` (1 and 2 threads, runs in lockstep) and ``descend``, and
 saves every array and number of their results into OUT.npz, one entry per leaf, keyed by a path
 such as ``train/adam/huber/float64/W``. Nothing is drawn at random without a fixed seed, so two
 runs of the same build give the same file. It also saves ``_meta/isa`` (the variant that ran) and
@@ -114,6 +114,14 @@ def trainings(out: dict[str, np.ndarray]) -> None:
             r = gdfast.train(Wk, Xk, Yk, loss="huber", fit_intercept=True, learning_rate=0.01, num_iterations=4,
                              sample_weight=swk, seed=0, n_threads=threads)
             flatten(f"train/blocked/{dtype}/threads{threads}", r, out)
+        if dtype == "float32":
+            # accumulate="float32" on both shapes: sgemv/sgemm (outside gdfast) and gdfast's own float32
+            # residual, loss and bias loops around them (the MSE's and the weighted general branch)
+            for shape, (Wa, Xa, Ya, swa) in (("tall", (Wk, Xk, Yk, swk)), ("large", (Wb, Xb, Yb, swb))):
+                for loss, weights in (("mse", None), ("huber", swa)):
+                    r = gdfast.train(Wa, Xa, Ya, loss=loss, sample_weight=weights, fit_intercept=True,
+                                     learning_rate=0.01, num_iterations=4, seed=0, accumulate="float32")
+                    flatten(f"train/accumulate_float32/{shape}/{loss}", r, out)
 
 
 def sweeps(out: dict[str, np.ndarray]) -> None:

@@ -55,7 +55,31 @@ def test_every_workload_is_checked_against_the_reference_and_timed():
             assert ("speedup_vs_1_thread" in row) == row["workload"].startswith("sweep-64 (")
     assert names[:11] == ["seed", "batch-4", "batch-64", "batch-512", "adam-64", "single-75kx100", "persample-64",
                           "sweep-64", "sweep-64 (2 threads)", "minibatch-sweep-64", "quad1d"]
-    assert len(names) == 2 * 15
+    # float32 has the same 15 and, after single-75kx100, four of them again with accumulate="float32"
+    assert names[15 + 6: 15 + 10] == [f"{name} (accumulate=float32)" for name in
+                                      ("batch-64", "batch-512", "adam-64", "single-75kx100")]
+    assert len(names) == 15 + 19
+
+
+def test_the_accumulate_rows_train_with_float32_sums_on_the_same_problem():
+    by_name = {w.name: w for w in bench.workloads(np.float32, TINY, threads=1)}
+    assert not any("accumulate" in w.name for w in bench.workloads(np.float64, TINY, threads=1))
+    for name in bench.ACCUMULATE_FLOAT32_ROWS:
+        base, w = by_name[name], by_name[f"{name} (accumulate=float32)"]
+        assert w.options == dict(base.options, accumulate="float32") and w.problem is base.problem
+        assert "accumulate" not in base.options
+        if base.options.get("optimizer") != "adam":  # (Adam's first steps are ~lr * sign(g): not these)
+            # float32 sums: gdfast's answer differs from the default row's (both pass the reference check)
+            assert not np.array_equal(w.fast(w.n_check), base.fast(base.n_check))
+
+
+def test_adam_rows_are_checked_with_the_adam_tolerance():
+    """float32 Adam runs at the noise floor sit ~3e-4 apart (see CHECK_TOL_ADAM): the Adam rows, with
+    float64 or float32 sums, check against the reference with that tolerance, the others with CHECK_TOL."""
+    for w in bench.workloads(np.float32, TINY, threads=1):
+        adam = w.options.get("optimizer") == "adam"
+        assert w.check_tol == (bench.CHECK_TOL_ADAM if adam else None), w.name
+    assert bench.CHECK_TOL_ADAM["float64"] == bench.CHECK_TOL["float64"]
 
 
 def test_a_disagreeing_gdfast_answer_stops_the_benchmark():

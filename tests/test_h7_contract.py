@@ -16,7 +16,7 @@ import pytest
 
 import gdfast
 from gdfast import _contract, _train, optimizers, schedules
-from gdfast._engine import LOSSES, STATUS_NAMES, TrainOptions, TrainState
+from gdfast._engine import ACCUMULATE, LOSSES, STATUS_NAMES, TrainOptions, TrainState
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gdfast"
@@ -57,7 +57,7 @@ RECORD_FIELDS = {
     "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
     "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8",
 }
-ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "Status"]
+ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "Status"]
 N_SAMPLES = 10
 
 
@@ -103,6 +103,14 @@ def test_loss_names_map_to_their_codes():
     assert len(LOSSES) == len(_contract.LossCode)
 
 
+def test_accumulate_names_map_to_their_codes():
+    assert {name: code.name for name, code in ACCUMULATE.items()} == {
+        "float64": "ACCUMULATE_FLOAT64", "float32": "ACCUMULATE_FLOAT32"}
+    assert all(type(code) is _contract.AccumulateCode for code in ACCUMULATE.values())
+    assert len(ACCUMULATE) == len(_contract.AccumulateCode)
+    assert TrainOptions.from_kwargs().kernel_config(N_SAMPLES)["accumulate"] is ACCUMULATE["float64"]
+
+
 def test_status_names_map_to_their_codes():
     assert {name: _contract.Status(code).name for code, name in STATUS_NAMES.items()} == STATUS_MEMBERS
     assert len(STATUS_NAMES) == len(_contract.Status)
@@ -141,9 +149,9 @@ def test_a_new_state_has_a_fresh_record():
 def test_config_fields_are_the_struct_fields():
     fields = _contract.config_fields()
     assert isinstance(fields, tuple) and len(set(fields)) == len(fields)
-    # A few fields every kernel reads, by hand (the struct declares 34; momentum_decay is NAdam's).
-    assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best"} <= set(fields)
-    assert len(fields) == 34
+    # A few fields every kernel reads, by hand (the struct declares 35; momentum_decay is NAdam's).
+    assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best", "accumulate"} <= set(fields)
+    assert len(fields) == 35
     assert "momentum_decay" in fields
 
 

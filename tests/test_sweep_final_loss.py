@@ -47,10 +47,10 @@ def test_final_losses_refuses_mismatched_buffers():
     X = np.ones((4, 2))
     Y = np.ones((4, 1))
     with pytest.raises(ValueError, match="one entry per row"):
-        _train.dataset_losses(np.zeros(2, dtype=np.intc), np.zeros(2), X, Y, None, False, np.zeros((1, 2)),
+        _train.dataset_losses(np.zeros(2, dtype=np.intc), np.zeros(2), np.zeros(2, dtype=np.intc), X, Y, None, False, np.zeros((1, 2)),
                               np.empty(4), np.empty(1))
     with pytest.raises(ValueError, match="too short"):
-        _train.dataset_losses(np.zeros(1, dtype=np.intc), np.zeros(1), X, Y, None, False, np.zeros((1, 1)),
+        _train.dataset_losses(np.zeros(1, dtype=np.intc), np.zeros(1), np.zeros(1, dtype=np.intc), X, Y, None, False, np.zeros((1, 1)),
                               np.empty(4), np.empty(1))
 
 

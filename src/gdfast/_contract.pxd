@@ -37,6 +37,13 @@ cpdef enum ScheduleCode:
     SCHEDULE_COSINE = 4
     SCHEDULE_TABLE = 5
 
+# How the large full batches of float32 data sum their products (``accumulate=`` of gdfast.train;
+# gdfast/_engine.py ACCUMULATE maps names to them): in double (dgemm on float64 copies, or the
+# blocked loops) or in float32 (sgemm/sgemv on the float32 arrays themselves).
+cpdef enum AccumulateCode:
+    ACCUMULATE_FLOAT64 = 0
+    ACCUMULATE_FLOAT32 = 1
+
 # Why a kernel call returned (gdfast/_engine.py STATUS_NAMES gives each its public name).
 cpdef enum Status:
     STATUS_RUNNING = 0
@@ -108,3 +115,4 @@ cdef struct TrainConfig:
     int64_t epoch_record_every
     double divergence_factor   # 0: only a non-finite loss is divergence
     bint restore_best
+    int accumulate             # AccumulateCode
