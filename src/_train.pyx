@@ -272,7 +272,7 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
 
 cdef double blocked_loss_and_gradient(
     const floating* W, const floating* b, const Problem* data, const Py_ssize_t* rows, Py_ssize_t n_rows,
-    int loss_kind, double delta, double* grad, double* partials, int n_threads,
+    int loss_kind, double width, double* grad, double* partials, int n_threads,
 ) noexcept nogil:
     """``loss_and_gradient`` of a batch summed in fixed blocks of BLOCK_ROWS consecutive batch rows:
     each block's partial sums by ``block_partial_into`` into its own row of ``partials`` (rows of
@@ -291,11 +291,11 @@ cdef double blocked_loss_and_gradient(
         # computes a block changes nothing in its sums)
         for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
-                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
+                               n_features, n_outputs, loss_kind, width, partials + blk * stride)
     else:
         for blk in range(n_blocks):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
-                               n_features, n_outputs, loss_kind, delta, partials + blk * stride)
+                               n_features, n_outputs, loss_kind, width, partials + blk * stride)
     return blocks_reduce(partials, n_blocks, size, stride, n_outputs, grad)
 
 
@@ -403,7 +403,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         if blocked_batches and use_blocks(n_rows, n_outputs):
             loss = blocked_loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
-                data, rows, n_rows, cfg.loss, cfg.huber_delta, grad, run.block_partials, run.block_threads,
+                data, rows, n_rows, cfg.loss, cfg.epsilon, grad, run.block_partials, run.block_threads,
             )
         elif plain_mse:
             loss = mse_and_gradient(
@@ -415,7 +415,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             loss = loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
-                n_outputs, cfg.loss, cfg.huber_delta, run.residual_grad, grad,
+                n_outputs, cfg.loss, cfg.epsilon, run.residual_grad, grad,
                 grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
         record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
@@ -1191,7 +1191,7 @@ def advance_runs(
 
 def dataset_losses(
     const int[::1] loss_kinds,
-    const double[::1] deltas,
+    const double[::1] widths,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
     const floating[::1] sample_weight,
@@ -1201,13 +1201,13 @@ def dataset_losses(
     double[::1] out,
 ):
     """out[r] = the loss of parameters ``thetas[r]`` (W flattened, then b) on all samples, with loss
-    ``loss_kinds[r]`` (a LOSS_*) and Huber delta ``deltas[r]``; residual_grad is scratch of
-    X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set."""
+    ``loss_kinds[r]`` (a LOSS_*) of width ``widths[r]`` (the run's TrainConfig.epsilon); residual_grad
+    is scratch of X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set."""
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
     cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
-    if not (loss_kinds.shape[0] == deltas.shape[0] == out.shape[0] == n):
-        raise ValueError("dataset_losses: loss_kinds, deltas and out need one entry per row of thetas")
+    if not (loss_kinds.shape[0] == widths.shape[0] == out.shape[0] == n):
+        raise ValueError("dataset_losses: loss_kinds, widths and out need one entry per row of thetas")
     if thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs:
         raise ValueError("dataset_losses: thetas rows or residual_grad too short for this problem")
     with blas_single_thread(floating is double and use_blas(NULL, <const double*>&X[0, 0], n_samples, n_features,
@@ -1216,7 +1216,7 @@ def dataset_losses(
             out[r] = loss_and_gradient(
                 &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
                 &X[0, 0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
-                loss_kinds[r], deltas[r], &residual_grad[0], NULL, NULL,
+                loss_kinds[r], widths[r], &residual_grad[0], NULL, NULL,
                 <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
             )
 
