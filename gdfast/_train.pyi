@@ -40,7 +40,7 @@ def openmp_forked() -> bool: ...
 def take_fork_warning() -> bool: ...
 def dataset_losses(
     loss_kinds: _IntcArray,
-    deltas: _DoubleArray,
+    widths: _DoubleArray,
     X: _FloatArray,
     Y: _FloatArray,
     sample_weight: _FloatArray | None,
