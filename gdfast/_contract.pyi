@@ -5,7 +5,11 @@ from enum import IntEnum
 
 import numpy as np
 
-LossCode = IntEnum("LossCode", "LOSS_MSE LOSS_MAE LOSS_HUBER")
+LossCode = IntEnum(
+    "LossCode",
+    "LOSS_MSE LOSS_MAE LOSS_HUBER LOSS_EPSILON_INSENSITIVE LOSS_SQUARED_EPSILON_INSENSITIVE LOSS_LOG LOSS_HINGE "
+    "LOSS_SQUARED_HINGE LOSS_MODIFIED_HUBER LOSS_PERCEPTRON",
+)
 OptimizerCode = IntEnum("OptimizerCode", "OPT_SGD OPT_ADAM OPT_RMSPROP OPT_ADAGRAD OPT_NADAM OPT_RADAM OPT_ADAMAX")
 ScheduleCode = IntEnum(
     "ScheduleCode",

@@ -29,7 +29,21 @@ from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
 # Codes of the compiled loop (declared once, in src/gdfast/_contract.pxd, as are the C_*/S_* slots).
-LOSSES = {"mse": LossCode.LOSS_MSE, "mae": LossCode.LOSS_MAE, "huber": LossCode.LOSS_HUBER}
+LOSSES = {
+    "mse": LossCode.LOSS_MSE, "mae": LossCode.LOSS_MAE, "huber": LossCode.LOSS_HUBER,
+    "epsilon_insensitive": LossCode.LOSS_EPSILON_INSENSITIVE,
+    "squared_epsilon_insensitive": LossCode.LOSS_SQUARED_EPSILON_INSENSITIVE,
+    "log_loss": LossCode.LOSS_LOG, "hinge": LossCode.LOSS_HINGE, "squared_hinge": LossCode.LOSS_SQUARED_HINGE,
+    "modified_huber": LossCode.LOSS_MODIFIED_HUBER, "perceptron": LossCode.LOSS_PERCEPTRON,
+}
+# Other accepted spellings of loss names (scikit-learn's): alias -> name in LOSSES.
+LOSS_ALIASES = {"squared_error": "mse"}
+# The binary classification losses, of the margin y * p (the codes from LOSS_LOG on, as the kernel's
+# is_margin_loss): their targets Y are class labels, -1/+1 or 0/1.
+MARGIN_LOSSES = frozenset(name for name, code in LOSSES.items() if code >= LossCode.LOSS_LOG)
+# The losses with a width (``epsilon``, alias ``huber_delta``), and its default for each: torch's
+# HuberLoss delta, scikit-learn's epsilon of the insensitive losses.
+WIDTH_DEFAULTS = {"huber": 1.0, "epsilon_insensitive": 0.1, "squared_epsilon_insensitive": 0.1}
 # What the large full batches of float32 data sum in (``accumulate=`` of gdfast.train).
 ACCUMULATE = {"float64": AccumulateCode.ACCUMULATE_FLOAT64, "float32": AccumulateCode.ACCUMULATE_FLOAT32}
 
@@ -66,13 +80,30 @@ def get_accumulate(accumulate: Any) -> str:
 
 
 def get_loss(loss: Any) -> str:
-    """A validated loss name."""
+    """A validated loss name (an alias such as ``"squared_error"`` gives its name in LOSSES)."""
+    valid = f"{', '.join(LOSSES)} (or {', '.join(f'{a} for {n}' for a, n in LOSS_ALIASES.items())})"
     if not isinstance(loss, str):
-        raise TypeError(f"loss must be one of {', '.join(LOSSES)}; got {type(loss).__name__}")
+        raise TypeError(f"loss must be one of {valid}; got {type(loss).__name__}")
     name = loss.lower()
+    name = LOSS_ALIASES.get(name, name)
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
+        raise ValueError(f"unknown loss {loss!r}; valid names: {valid}")
     return name
+
+
+def check_targets(loss: str, Y: np.ndarray) -> None:
+    """Refuse targets ``Y`` that are not class labels when ``loss`` is a classification (margin)
+    loss: every value -1 or +1, or every value 0 or 1 (0 is the negative class)."""
+    if loss not in MARGIN_LOSSES:
+        return
+    negative, zero = bool((Y == -1).any()), bool((Y == 0).any())
+    if not ((Y == 1) | (Y == -1) | (Y == 0)).all() or (negative and zero):
+        values = np.unique(Y)
+        shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
+        raise ValueError(
+            f"Y must hold binary class labels for loss={loss!r}: every value -1 or +1, or every value 0 or 1 "
+            f"(0 is the negative class); got the values {shown}"
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +115,8 @@ class TrainOptions:
     num_epochs: int | None = None
     optimizer: Optimizer | str | None = "sgd"
     loss: str = "mse"
-    huber_delta: float = 1.0
+    huber_delta: float | None = None
+    epsilon: float | None = None
     schedule: Schedule | str | None = None
     fit_intercept: bool = False
     batch_size: int | None = None
@@ -131,7 +163,19 @@ class TrainOptions:
         validated = object.__new__(type(self))
         validated.__dict__.update(values)
         validated.__dict__.update(checked)
+        if validated.huber_delta is not None and validated.epsilon is not None:
+            raise TypeError("give epsilon or huber_delta (two names of the loss's width), not both")
+        if validated.loss == "huber" and validated.epsilon == 0.0:
+            raise ValueError("epsilon must be > 0 for loss='huber'; got 0.0 (only the insensitive losses take 0)")
         return validated
+
+    @property
+    def loss_width(self) -> float:
+        """The width of the loss (huber's delta, the insensitive losses' epsilon): ``epsilon`` or
+        ``huber_delta`` when given, else the loss's default (WIDTH_DEFAULTS; 1.0 for the others,
+        which do not use it)."""
+        given = self.epsilon if self.epsilon is not None else self.huber_delta
+        return float(given) if given is not None else WIDTH_DEFAULTS.get(self.loss, 1.0)
 
     def resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size is None:
@@ -164,7 +208,7 @@ class TrainOptions:
             end_step = self.resolved_num_iterations(n_samples)
         schedule = self.resolved_schedule(end_step)
         fields = dict(
-            loss=LOSSES[self.loss], huber_delta=self.huber_delta,
+            loss=LOSSES[self.loss], epsilon=self.loss_width,
             optimizer=cast(Optimizer, self.optimizer)._code, learning_rate=self.learning_rate,
             momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, decoupled_weight_decay=False,
             beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, alpha=0.99, centered=False, lr_decay=0.0,
@@ -223,7 +267,7 @@ def _check_option_names(options: dict[str, Any]) -> None:
 
 # Options whose None means "not set" (default behaviour) rather than a value to check.
 _OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "grad_tol", "n_iter_no_change", "clip_norm",
-             "divergence_factor"}
+             "divergence_factor", "huber_delta", "epsilon"}
 
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "learning_rate": check_learning_rate,
@@ -232,6 +276,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "optimizer": get_optimizer,
     "loss": get_loss,
     "huber_delta": lambda v: check_real(v, "huber_delta", low=0.0, low_inclusive=False),
+    "epsilon": lambda v: check_real(v, "epsilon", low=0.0),
     "schedule": get_schedule,
     "fit_intercept": lambda v: check_bool(v, "fit_intercept"),
     "batch_size": lambda v: check_int(v, "batch_size", low=1),
@@ -452,6 +497,7 @@ class TrainCall:
         W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
         check_accumulate(options, W.dtype)
         sw = prepare_sample_weight(arguments["sample_weight"], X2)
+        check_targets(options.loss, Y2)
         n_samples = X2.shape[0]
         n_steps = options.resolved_num_iterations(n_samples)
         bias = initial_bias(arguments["b"], W, options)
@@ -549,7 +595,7 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: n
     out = np.empty(len(kernel_configs))
     _train.dataset_losses(
         np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
-        np.array([c["huber_delta"] for c in kernel_configs], dtype=np.float64),
+        np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
         np.array([c["accumulate"] == float32 and _train.run_sums_in_float32(c, n_samples, n_features, Y.shape[1])
                   for c in kernel_configs], dtype=np.intc),
         X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)

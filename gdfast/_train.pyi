@@ -42,7 +42,7 @@ def openmp_forked() -> bool: ...
 def take_fork_warning() -> bool: ...
 def dataset_losses(
     loss_kinds: _IntcArray,
-    deltas: _DoubleArray,
+    widths: _DoubleArray,
     float32_sums: _IntcArray,
     X: _FloatArray,
     Y: _FloatArray,

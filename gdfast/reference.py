@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainCall, TrainOptions, TrainState,
+    CONVERGED, DIVERGED, MARGIN_LOSSES, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainCall, TrainOptions, TrainState,
     epoch_record_every,
 )
 from ._validation import (
@@ -192,16 +192,47 @@ def shuffle_permutation(perm: np.ndarray, rng: SplitMix64) -> None:
 
 # --- Training ----------------------------------------------------------------------------------
 
-def _loss_terms(kind: str, R: np.ndarray, delta: Any) -> tuple[np.ndarray, np.ndarray]:
+def _loss_terms(kind: str, R: np.ndarray, width: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A regression loss of each residual R and its derivative (gdfast.train's formulas, R's dtype)."""
     if kind == "mse":
         return R * R, 2 * R
     if kind == "mae":
         return np.abs(R), np.sign(R)
     a = np.abs(R)
-    quad = a <= delta
-    loss = np.where(quad, 0.5 * R * R, delta * (a - 0.5 * delta))
-    grad = np.where(quad, R, delta * np.sign(R))
-    return loss, grad
+    if kind == "huber":
+        quad = a <= width
+        return np.where(quad, 0.5 * R * R, width * (a - 0.5 * width)), np.where(quad, R, width * np.sign(R))
+    excess = np.maximum(a - width, 0)  # 0 on the kink |r| == width: so is the derivative
+    if kind == "epsilon_insensitive":
+        return excess, np.sign(R) * (excess > 0)
+    return excess * excess, 2 * np.sign(R) * excess  # squared_epsilon_insensitive
+
+
+def _margin_terms(kind: str, P: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A classification loss of each prediction P and label Y (+-1, or 0 read as -1), and its
+    derivative with respect to P (gdfast.train's formulas, P's dtype): l(z) of the margin z = s P."""
+    one = P.dtype.type(1)
+    s = np.where(Y > 0, one, -one)
+    z = s * P
+    if kind == "log_loss":
+        # log(1 + exp(-z)) = logaddexp(0, -z);  d/dz = -1 / (1 + exp(z)) = -expit(-z)
+        return np.logaddexp(P.dtype.type(0), -z), s * -_expit(-z)
+    if kind in ("hinge", "perceptron"):
+        threshold = one if kind == "hinge" else 0 * one
+        active = z <= threshold  # scikit-learn's Hinge: the derivative is -1 on the threshold too
+        return np.where(active, threshold - z, 0 * one), np.where(active, -s, 0 * one)
+    e = np.maximum(one - z, 0 * one)
+    if kind == "squared_hinge":
+        return e * e, s * (-2 * e)
+    quad = z >= -one  # modified_huber
+    return np.where(quad, e * e, -4 * z), s * np.where(quad, -2 * e, -4 * one)
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow warnings."""
+    e = np.exp(-np.abs(x))
+    out: np.ndarray = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return out
 
 
 def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, rows: Any,
@@ -215,7 +246,13 @@ def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.nd
     R = Xb @ W.T - Yb
     if options.fit_intercept:
         R = R + theta[n_outputs * n_features:]
-    terms, dterms = _loss_terms(options.loss, R, dtype.type(options.huber_delta))
+    if options.loss in MARGIN_LOSSES:
+        P = Xb @ W.T
+        if options.fit_intercept:
+            P = P + theta[n_outputs * n_features:]
+        terms, dterms = _margin_terms(options.loss, P, Yb)
+    else:
+        terms, dterms = _loss_terms(options.loss, R, dtype.type(options.loss_width))
     # an all-zero-weight batch contributes nothing (as in the kernel), not 0/0
     scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
     loss = float((w[:, None] * terms).sum() * scale)
@@ -366,7 +403,8 @@ def optimizer_step(opt: Optimizer, p: np.ndarray, g: np.ndarray, buffers: Any, l
 def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayLike | None = None,
           learning_rate: float = 0.01,
           num_iterations: int | None = None, grad_tol: float | None = None, record_every: int = 1,
-          optimizer: Any = "sgd", loss: str = "mse", huber_delta: float = 1.0, fit_intercept: bool = False,
+          optimizer: Any = "sgd", loss: str = "mse", huber_delta: float | None = None,
+          epsilon: float | None = None, fit_intercept: bool = False,
           batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
           num_epochs: int | None = None, schedule: Any = None, loss_tol: float = 1e-4,
           n_iter_no_change: int | None = None, clip_norm: float | None = None,

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import RUNNING, TrainOptions, TrainState
+from ._engine import LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
 from .core import predict as _predict
@@ -59,8 +59,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``,
         ``"adamax"`` or an object from
         :mod:`gdfast.optimizers`.
-    loss : {"mse", "mae", "huber"}, default "mse"
-    huber_delta : float, default 1.0
+    loss : str, default "mse"
+        A regression loss of :func:`gdfast.train`: ``"mse"`` (alias ``"squared_error"``; the mean of
+        r**2, twice scikit-learn's half squared error), ``"mae"``, ``"huber"``,
+        ``"epsilon_insensitive"`` or ``"squared_epsilon_insensitive"``. (The classification losses
+        are for a classifier, which this is not.)
+    huber_delta : float, optional
+        The same option as ``epsilon``, under torch's name (give one of them).
+    epsilon : float, optional
+        The width of ``"huber"`` (default 1.0) and of the insensitive losses (default 0.1).
     fit_intercept : bool, default True
         Also learn ``intercept_`` (scikit-learn's default; :func:`gdfast.train` defaults to False).
     batch_size : int, optional
@@ -127,7 +134,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         learning_rate: float = 0.01,
         optimizer: Any = "sgd",
         loss: str = "mse",
-        huber_delta: float = 1.0,
+        huber_delta: float | None = None,
+        epsilon: float | None = None,
         fit_intercept: bool = True,
         batch_size: int | None = None,
         shuffle: bool = True,
@@ -145,6 +153,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.optimizer = optimizer
         self.loss = loss
         self.huber_delta = huber_delta
+        self.epsilon = epsilon
         self.fit_intercept = fit_intercept
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -274,9 +283,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         batch_size = None if self.batch_size is None else min(self.batch_size, n_samples)  # checked
         options: dict[str, Any] = dict(
-            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
-            huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, batch_size=batch_size,
-            shuffle=self.shuffle, num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
+            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss, huber_delta=self.huber_delta,
+            epsilon=self.epsilon, fit_intercept=self.fit_intercept, batch_size=batch_size, shuffle=self.shuffle,
+            num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
             accumulate=self.accumulate,
             # One per-update record per epoch: loss_curve_ comes from the (complete) epoch history.
             progress=bool(self.verbose), record_every=-(-n_samples // (batch_size or n_samples)),
@@ -372,11 +381,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             hint = (f"; scikit-learn's learning_rate={self.learning_rate!r} is schedule={self.learning_rate!r} "
                     "here (with learning_rate=eta0)" if self.learning_rate.lower() in SCHEDULES else "")
             raise TypeError(f"learning_rate is the step size, a number > 0; got {self.learning_rate!r}{hint}")
-        TrainOptions.from_kwargs(
+        options = TrainOptions.from_kwargs(
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
-            huber_delta=self.huber_delta, fit_intercept=self.fit_intercept, shuffle=self.shuffle,
-            schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
+            huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
+            shuffle=self.shuffle, schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
         )
+        if options.loss in MARGIN_LOSSES:
+            raise ValueError(
+                f"loss={self.loss!r} is a classification loss; GDRegressor takes the regression losses "
+                f"{', '.join(sorted(set(LOSSES) - MARGIN_LOSSES))} (gdfast.train takes {self.loss!r} with -1/+1 "
+                "targets)"
+            )
         check_random_state(self.random_state)
 
     def _public_params(self, dtype: Any) -> tuple[np.ndarray, np.ndarray, bool]:

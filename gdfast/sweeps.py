@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import RENAMED_OPTIONS, TrainOptions, check_accumulate, draw_seed, initial_bias, local_threads
+from ._engine import (
+    RENAMED_OPTIONS, TrainOptions, check_accumulate, check_targets, draw_seed, initial_bias, local_threads,
+)
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
 from .training import TrainResult, single_output
@@ -399,6 +401,8 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
         runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
+    for loss in sorted({run.options.loss for run in runs}):
+        check_targets(loss, Y2)  # class labels for a classification loss
     bias = initial_bias(b, W_arr, runs[0].options)
     return Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias,
                  vector=vector)

@@ -169,7 +169,8 @@ def train(
     record_every: int = 1,
     optimizer: Optimizer | str = "sgd",
     loss: str = "mse",
-    huber_delta: float = 1.0,
+    huber_delta: float | None = None,
+    epsilon: float | None = None,
     fit_intercept: bool = False,
     batch_size: int | None = None,
     shuffle: bool = True,
@@ -197,7 +198,8 @@ def train(
     X : array_like, shape (n_features,) or (n_samples, n_features)
         One sample, or one sample per row.
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
-        Targets, matching X.
+        Targets, matching X. With a classification loss, binary class labels: every value -1 or +1,
+        or every value 0 or 1 (0 is the negative class); each output is its own binary problem.
     b : array_like, shape (n_outputs,), optional
         Start bias with ``fit_intercept=True`` (default zeros; not modified), e.g. the bias of a
         ``torch.nn.Linear`` whose weight is W.
@@ -217,9 +219,34 @@ def train(
         ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``,
         ``"adamax"`` or an object from
         :mod:`gdfast.optimizers` with its hyper-parameters.
-    loss : {"mse", "mae", "huber"}, default "mse"
-        Mean over samples and outputs, as torch's MSELoss, L1Loss and HuberLoss(delta=huber_delta).
-    huber_delta : float, default 1.0
+    loss : str, default "mse"
+        The loss l of each output of each sample; the training loss is its (weighted) mean over
+        samples and outputs, as torch's ``reduction="mean"``. With r = p - y the residual of a
+        prediction p:
+
+        - ``"mse"`` (alias ``"squared_error"``): r**2 (torch's MSELoss; scikit-learn's
+          ``squared_error`` is half of it, r**2 / 2);
+        - ``"mae"``: abs(r), subgradient 0 at r = 0 (torch's L1Loss);
+        - ``"huber"``: r**2 / 2 where abs(r) <= epsilon, else epsilon * (abs(r) - epsilon / 2)
+          (torch's HuberLoss(delta=epsilon), scikit-learn's huber);
+        - ``"epsilon_insensitive"``: max(0, abs(r) - epsilon), derivative 0 at abs(r) = epsilon;
+        - ``"squared_epsilon_insensitive"``: max(0, abs(r) - epsilon)**2.
+
+        Binary classification, on the margin z = y * p of labels y = -1 or +1 (0/1 labels are
+        read as -1/+1), each as scikit-learn's SGDClassifier defines it, derivative included:
+
+        - ``"log_loss"``: log(1 + exp(-z)), logistic regression (computed without overflow for
+          any z);
+        - ``"hinge"``: max(0, 1 - z), a linear SVM (derivative -y at z = 1, as scikit-learn);
+        - ``"squared_hinge"``: max(0, 1 - z)**2;
+        - ``"modified_huber"``: (1 - z)**2 clipped to 0 for z >= 1, and -4 z for z < -1;
+        - ``"perceptron"``: max(0, -z) (derivative -y at z = 0, as scikit-learn: a zero model
+          moves).
+    huber_delta : float, optional
+        The Huber width under torch's name: the same option as ``epsilon`` (give one of them).
+    epsilon : float, optional
+        The width of ``"huber"`` (> 0; default 1.0, torch's), ``"epsilon_insensitive"`` and
+        ``"squared_epsilon_insensitive"`` (>= 0; default 0.1, scikit-learn's); scikit-learn's name.
     fit_intercept : bool, default False
         Also train a bias b (prediction ``W @ x + b``); it starts at ``b`` (default zero).
     batch_size : int, optional

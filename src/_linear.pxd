@@ -8,10 +8,13 @@ order, so results do not depend on threads or machines. The one exception is ask
 ``float32_loss_and_gradient``, the products of ``accumulate="float32"`` summed in float32 by BLAS.
 """
 from cython cimport floating
-from libc.math cimport fabs, sqrt
+from libc.math cimport exp, fabs, log1p, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm, sgemv
 
-from gdfast._contract cimport LOSS_MAE, LOSS_MSE  # loss kinds (enum LossCode)
+from gdfast._contract cimport (  # loss kinds (enum LossCode)
+    LOSS_EPSILON_INSENSITIVE, LOSS_HINGE, LOSS_HUBER, LOSS_LOG, LOSS_MAE, LOSS_MSE, LOSS_PERCEPTRON,
+    LOSS_SQUARED_HINGE,
+)
 
 # Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
 # call BLAS dgemm instead of the loops below (see benchmarks/ and the README); in training, batches
@@ -105,30 +108,126 @@ cdef inline double sum_of_squares(const double* x, Py_ssize_t n) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
-cdef inline double elementwise_loss(int kind, double r, double delta) noexcept nogil:
-    """Loss of one residual r = prediction - target (torch's MSELoss, L1Loss, HuberLoss terms)."""
-    cdef double a
+cdef inline double elementwise_loss(int kind, double r, double width) noexcept nogil:
+    """Loss of one residual r = prediction - target: torch's MSELoss, L1Loss and HuberLoss(delta=width)
+    terms, and scikit-learn's EpsilonInsensitive and SquaredEpsilonInsensitive(epsilon=width).
+
+    NumPy equivalent (a = abs(r))::
+
+        mse: r**2;  mae: a;  huber: where(a <= width, 0.5 * r**2, width * (a - 0.5 * width))
+        epsilon_insensitive: maximum(0, a - width);  squared_epsilon_insensitive: maximum(0, a - width)**2
+    """
+    cdef double a, e
     if kind == LOSS_MSE:
         return r * r
     a = fabs(r)
     if kind == LOSS_MAE:
         return a
-    if a <= delta:
-        return 0.5 * r * r
-    return delta * (a - 0.5 * delta)
+    if kind == LOSS_HUBER:
+        if a <= width:
+            return 0.5 * r * r
+        return width * (a - 0.5 * width)
+    e = a - width  # epsilon_insensitive, squared_epsilon_insensitive
+    if e <= 0.0:
+        return 0.0
+    return e if kind == LOSS_EPSILON_INSENSITIVE else e * e
 
 
-cdef inline double elementwise_loss_derivative(int kind, double r, double delta) noexcept nogil:
-    """d loss / d r for one residual; the MAE subgradient at r == 0 is 0 (torch's choice)."""
+cdef inline double elementwise_loss_derivative(int kind, double r, double width) noexcept nogil:
+    """d loss / d r for one residual. At a kink: the MAE subgradient at r == 0 is 0 (torch's choice);
+    epsilon_insensitive's at |r| == width is 0 (scikit-learn's: it moves only when |r| > width).
+
+    NumPy equivalent::
+
+        mse: 2 r;  mae: sign(r);  huber: clip(r, -width, width)
+        epsilon_insensitive: where(abs(r) > width, sign(r), 0)
+        squared_epsilon_insensitive: where(abs(r) > width, 2 * (r - sign(r) * width), 0)
+    """
     if kind == LOSS_MSE:
         return 2.0 * r
     if kind == LOSS_MAE:
         return 1.0 if r > 0 else (-1.0 if r < 0 else 0.0)
-    if r > delta:
-        return delta
-    if r < -delta:
-        return -delta
-    return r
+    if kind == LOSS_HUBER:
+        if r > width:
+            return width
+        if r < -width:
+            return -width
+        return r
+    if r > width:
+        return 1.0 if kind == LOSS_EPSILON_INSENSITIVE else 2.0 * (r - width)
+    if r < -width:
+        return -1.0 if kind == LOSS_EPSILON_INSENSITIVE else 2.0 * (r + width)
+    return 0.0
+
+
+cdef inline bint is_margin_loss(int kind) noexcept nogil:
+    """Whether ``kind`` is a binary classification loss of the margin z = y p (the LossCode values
+    from LOSS_LOG on; src/gdfast/_contract.pxd keeps them last)."""
+    return kind >= LOSS_LOG
+
+
+cdef inline double margin_loss(int kind, double z) noexcept nogil:
+    """Loss of one margin z = y p (y = -1 or +1 the label, p the prediction), as scikit-learn's SGD
+    defines it (its LogLoss, Hinge(1), SquaredHinge(1), ModifiedHuber, Hinge(0)).
+
+    NumPy equivalent::
+
+        log_loss: log(1 + exp(-z));  hinge: maximum(0, 1 - z);  squared_hinge: maximum(0, 1 - z)**2
+        modified_huber: where(z >= 1, 0, where(z >= -1, (1 - z)**2, -4 z));  perceptron: maximum(0, -z)
+
+    log(1 + exp(-z)) is log1p(exp(-z)) for z > 0 and log1p(exp(z)) - z otherwise: exp never
+    overflows, and a large |z| loses nothing (0 for z > 745, -z for z < -37).
+    """
+    cdef double e
+    if kind == LOSS_LOG:
+        if z > 0.0:
+            return log1p(exp(-z))
+        return log1p(exp(z)) - z
+    if kind == LOSS_HINGE:
+        return 1.0 - z if z <= 1.0 else 0.0
+    if kind == LOSS_PERCEPTRON:
+        return 0.0 - z if z <= 0.0 else 0.0
+    if kind == LOSS_SQUARED_HINGE:
+        e = 1.0 - z
+        return e * e if e > 0.0 else 0.0
+    # LOSS_MODIFIED_HUBER
+    if z >= 1.0:
+        return 0.0
+    if z >= -1.0:
+        return (1.0 - z) * (1.0 - z)
+    return -4.0 * z
+
+
+cdef inline double margin_loss_derivative(int kind, double z) noexcept nogil:
+    """d loss / d z for one margin z (d loss / d p is y times this). At a kink, scikit-learn's choice:
+    hinge's derivative at z == 1 and perceptron's at z == 0 are -1 (they move on the margin too).
+
+    NumPy equivalent::
+
+        log_loss: -1 / (1 + exp(z));  hinge: where(z <= 1, -1, 0);  squared_hinge: -2 maximum(0, 1 - z)
+        modified_huber: where(z >= 1, 0, where(z >= -1, -2 (1 - z), -4));  perceptron: where(z <= 0, -1, 0)
+
+    -1 / (1 + exp(z)) is -e / (1 + e) with e = exp(-z) for z > 0: exp never overflows.
+    """
+    cdef double e
+    if kind == LOSS_LOG:
+        if z > 0.0:
+            e = exp(-z)
+            return -e / (1.0 + e)
+        return -1.0 / (1.0 + exp(z))
+    if kind == LOSS_HINGE:
+        return -1.0 if z <= 1.0 else 0.0
+    if kind == LOSS_PERCEPTRON:
+        return -1.0 if z <= 0.0 else 0.0
+    if kind == LOSS_SQUARED_HINGE:
+        e = 1.0 - z
+        return -2.0 * e if e > 0.0 else 0.0
+    # LOSS_MODIFIED_HUBER
+    if z >= 1.0:
+        return 0.0
+    if z >= -1.0:
+        return -2.0 * (1.0 - z)
+    return -4.0
 
 
 cdef inline bint blas_pays(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs) noexcept nogil:
@@ -230,13 +329,26 @@ cdef inline double mse_term(
 
 
 cdef inline double loss_term(
-    int kind, double delta, double weight, double prediction, const floating* b, const floating* y, Py_ssize_t j,
+    int kind, double width, double weight, double prediction, const floating* b, const floating* y, Py_ssize_t j,
     double* grad,
 ) noexcept nogil:
-    """``mse_term`` for any loss kind and a sample weight: *grad = weight * l'(r);  returns weight * l(r)."""
-    cdef double r = residual(prediction, b, y, j)
-    cdef double term = weight * elementwise_loss(kind, r, delta)
-    grad[0] = weight * elementwise_loss_derivative(kind, r, delta)
+    """``mse_term`` for any loss kind and a sample weight: *grad = weight * d l / d p;  returns weight * l.
+
+    Regression kinds: l of the residual r = residual(prediction, b, y, j) (``elementwise_loss``).
+    Margin kinds: p = prediction (+ b[j]), the label s = +1 when y[j] > 0 else -1 (so -1/+1 and 0/1
+    targets both work; Python has checked they are one or the other), l of z = s p
+    (``margin_loss``) and d l / d p = s * d l / d z.
+    """
+    cdef double r, p, s, z, term
+    if is_margin_loss(kind):
+        p = prediction + b[j] if b != NULL else prediction
+        s = 1.0 if y[j] > 0 else -1.0
+        z = s * p
+        grad[0] = weight * (s * margin_loss_derivative(kind, z))
+        return weight * margin_loss(kind, z)
+    r = residual(prediction, b, y, j)
+    term = weight * elementwise_loss(kind, r, width)
+    grad[0] = weight * elementwise_loss_derivative(kind, r, width)
     return term
 
 
@@ -319,7 +431,7 @@ cdef inline double loss_and_gradient(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
     Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
-    int loss_kind, double delta,
+    int loss_kind, double width,
     double* residual_grad, double* grad_W, double* grad_b,  # scratch and the gradient
     const double* X_blas, double* W_blas,  # BLAS's operands
 ) noexcept nogil:
@@ -388,7 +500,7 @@ cdef inline double loss_and_gradient(
             weight_sum += weight
             d = residual_grad + ii * n_outputs
             for j in range(n_outputs):
-                loss_sum += loss_term(loss_kind, delta, weight, d[j], b, Y + i * n_outputs, j, d + j)
+                loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
     # A mini-batch whose sample weights are all zero contributes nothing (loss 0, gradient 0),
     # instead of 0/0 = NaN that would read as divergence.
@@ -426,6 +538,7 @@ cdef inline double float32_loss_and_gradient(
         R = (P + b) - Y                        # float32, element by element
         loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))    # in double (see below)
         D = float32(w[:, None] * l'(R))        # the MSE with unit weights: 2 R, exact in float32
+        # (a margin loss: l and l' of z = s * (P + b), s = where(Y > 0, 1, -1), l' times s)
         G = D.T @ X                            # sgemv or sgemm: float32
         scale = 1 / (n_outputs * sum(w))       # in double
         grad_W = scale * double(G);  grad_b = scale * D.sum(axis=0)  # the bias sums in double
@@ -445,6 +558,7 @@ cdef inline double float32_loss_and_gradient(
     cdef int bm = <int>n_outputs, bn = <int>n_rows, bk = <int>n_features, inc = 1
     cdef float one = 1.0, zero = 0.0, r
     cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale, s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, d
+    cdef double sign, z
     cdef float* p
 
     # P = X @ W.T: one output, P = X @ w (X row-major is X' column-major, so X @ w = X'^T w);
@@ -486,11 +600,18 @@ cdef inline double float32_loss_and_gradient(
         weight_sum = <double>n_rows
     else:
         # R = P - Y (float32);  loss_sum = sum(w l(R)) and sum(w) in double;  D = float32(w l'(R))
+        # (a margin loss: l of z = s P in double, s = +1 where Y > 0 else -1;  D = float32(w s l'(z)))
         for ii in range(n_rows):
             weight = sample_weight[ii] if sample_weight != NULL else 1.0
             weight_sum += weight
             for j in range(n_outputs):
                 i = ii * n_outputs + j
+                if is_margin_loss(loss_kind):
+                    sign = 1.0 if Y[i] > 0 else -1.0
+                    z = sign * <double>residual[i]
+                    loss_sum += weight * margin_loss(loss_kind, z)
+                    residual[i] = <float>(weight * (sign * margin_loss_derivative(loss_kind, z)))
+                    continue
                 r = residual[i] - Y[i]
                 loss_sum += weight * elementwise_loss(loss_kind, r, delta)
                 residual[i] = <float>(weight * elementwise_loss_derivative(loss_kind, r, delta))
@@ -553,7 +674,7 @@ cdef inline void axpy2_into_double(double c0, const floating* x0, double c1, con
 
 cdef inline void row_terms(
     const floating* Y, const floating* b, const floating* sample_weight, Py_ssize_t i, const double* P,
-    Py_ssize_t n_outputs, bint plain, int loss_kind, double delta, double* C, double* loss_sum,
+    Py_ssize_t n_outputs, bint plain, int loss_kind, double width, double* C, double* loss_sum,
     double* weight_sum,
 ) noexcept nogil:
     """One row's loss terms, given its predictions P[j] = W[j] @ x: C[j] = w l'(r_j) for
@@ -566,14 +687,14 @@ cdef inline void row_terms(
         if plain:
             loss_sum[0] += mse_term(P[j], b, Y + i * n_outputs, j, C + j)
         else:
-            loss_sum[0] += loss_term(loss_kind, delta, weight, P[j], b, Y + i * n_outputs, j, C + j)
+            loss_sum[0] += loss_term(loss_kind, width, weight, P[j], b, Y + i * n_outputs, j, C + j)
 
 
 cdef inline void block_partial_into(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_features, Py_ssize_t n_outputs,
-    int loss_kind, double delta,
+    int loss_kind, double width,
     double* out,  # (size + 2,): this block's partial sums
 ) noexcept nogil:
     """One block's unscaled partial sums: the batch rows start..stop-1, in one pass over them.
@@ -621,8 +742,8 @@ cdef inline void block_partial_into(
         for j in range(n_outputs):
             P0[j] = dot(W + j * n_features, x0, n_features)
             P1[j] = dot(W + j * n_features, x1, n_features)
-        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
-        row_terms(Y, b, sample_weight, i1, P1, n_outputs, plain, loss_kind, delta, C1, &loss_sum, &weight_sum)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, width, C0, &loss_sum, &weight_sum)
+        row_terms(Y, b, sample_weight, i1, P1, n_outputs, plain, loss_kind, width, C1, &loss_sum, &weight_sum)
         for j in range(n_outputs):
             # out[j, :] += C0[j] * x0, then += C1[j] * x1;  out[size_W + j] likewise (zeros skipped)
             axpy2_into_double(C0[j], x0, C1[j], x1, out + j * n_features, n_features)
@@ -638,7 +759,7 @@ cdef inline void block_partial_into(
         x0 = X + i0 * n_features
         for j in range(n_outputs):
             P0[j] = dot(W + j * n_features, x0, n_features)
-        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, delta, C0, &loss_sum, &weight_sum)
+        row_terms(Y, b, sample_weight, i0, P0, n_outputs, plain, loss_kind, width, C0, &loss_sum, &weight_sum)
         for j in range(n_outputs):
             if C0[j] != 0.0:
                 axpy_into_double(C0[j], x0, out + j * n_features, n_features)

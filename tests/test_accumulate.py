@@ -112,6 +112,23 @@ def test_float32_weighted_huber_matches_a_numpy_loop():
     assert within_tol(r.W, Wo)
 
 
+def test_float32_log_loss_matches_a_numpy_loop():
+    """A margin loss on the float32 path (labels -1/+1): l'(z) = -1 / (1 + exp(z)) of z = s P,
+    D = float32(s l'(z)), written here from the logistic loss's definition."""
+    n, d, m, lr, k = 20_000, 30, 2, 0.5, 10
+    W, X, Y = problem(n, d, m, seed=8)
+    labels = np.where(Y > 0, 1.0, -1.0).astype(np.float32)
+    r = gdfast.train(W, X, labels, loss="log_loss", learning_rate=lr, num_iterations=k, accumulate="float32")
+    Wo = W.copy()
+    for _ in range(k):
+        z = labels.astype(np.float64) * (X @ Wo.T).astype(np.float64)
+        D = (labels * (-1.0 / (1.0 + np.exp(z)))).astype(np.float32)
+        G = D.T @ X  # float32
+        Wo = (Wo.astype(np.float64) - lr * G.astype(np.float64) / (n * m)).astype(np.float32)
+    assert within_tol(r.W, Wo)
+    assert r.loss == pytest.approx(np.mean(np.logaddexp(0.0, -labels * (X @ Wo.T).astype(np.float64))), rel=1e-5)
+
+
 @pytest.mark.parametrize("n, d, m, lr, k", ORACLE_CASES[::2])
 def test_float32_matches_torch_float32(n, d, m, lr, k):
     torch = pytest.importorskip("torch")

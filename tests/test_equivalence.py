@@ -174,6 +174,12 @@ def make_train(rng, shape, dtype):
     return (W, X, Y), {}, 0.0
 
 
+def make_train_labels(rng, shape, dtype):
+    """make_train with binary class labels -1/+1 as targets (the classification losses)."""
+    (W, X, Y), kwargs, scale = make_train(rng, shape, dtype)
+    return (W, X, np.where(Y > 0, 1, -1).astype(dtype)), kwargs, scale
+
+
 def _train(fn, **options):
     def call(W, X, Y):
         r = fn(W, X, Y, **options)
@@ -187,6 +193,10 @@ TRAIN_OPTIONS = dict(learning_rate=0.05, num_iterations=40, optimizer="adam", fi
                      batch_size=None, seed=0)
 TRAIN_MINIBATCH = dict(learning_rate=0.02, num_iterations=40, optimizer=gdfast.SGD(momentum=0.9),
                        loss="huber", batch_size=1, seed=3)
+TRAIN_LOG_LOSS = dict(learning_rate=0.05, num_iterations=40, loss="log_loss", fit_intercept=True, batch_size=1, seed=4)
+TRAIN_HINGE = dict(learning_rate=0.02, num_iterations=40, optimizer="adam", loss="hinge", fit_intercept=True, seed=5)
+TRAIN_INSENSITIVE = dict(learning_rate=0.002, num_iterations=40, loss="squared_epsilon_insensitive", epsilon=0.2,
+                         batch_size=1, shuffle=False)
 
 CASES = [
     Case("predict(one sample)", gdfast.predict, reference.predict, make_predict(True)),
@@ -204,6 +214,12 @@ CASES = [
          _train(reference.train, **TRAIN_OPTIONS), make_train, loop=True),
     Case("train(sgd momentum, huber, batch 1)", _train(gdfast.train, **TRAIN_MINIBATCH),
          _train(reference.train, **TRAIN_MINIBATCH), make_train, loop=True),
+    Case("train(sgd, log_loss, bias, batch 1)", _train(gdfast.train, **TRAIN_LOG_LOSS),
+         _train(reference.train, **TRAIN_LOG_LOSS), make_train_labels, loop=True),
+    Case("train(adam, hinge, bias, full batch)", _train(gdfast.train, **TRAIN_HINGE),
+         _train(reference.train, **TRAIN_HINGE), make_train_labels, loop=True),
+    Case("train(sgd, squared_epsilon_insensitive, batch 1)", _train(gdfast.train, **TRAIN_INSENSITIVE),
+         _train(reference.train, **TRAIN_INSENSITIVE), make_train, loop=True),
 ]
 CASE_IDS = [c.name for c in CASES]
 
@@ -299,6 +315,8 @@ def test_integer_bool_and_list_input_computes_in_float64(case, kind):
         pytest.skip("out= must have the result's dtype; covered in test_validation")
     if case.loop and kind in ("bool", "uint8"):
         pytest.skip("a boolean or unsigned training problem is degenerate; int and list cover the loop")
+    if case.make is make_train_labels and kind == "int":
+        pytest.skip("3 * labels are not class labels (refused, naming Y); list covers the classification losses")
     actual = case.kernel(*args, **kwargs)
     desired = case.ref(*args, **kwargs)
     if isinstance(desired, np.ndarray):

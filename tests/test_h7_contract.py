@@ -16,7 +16,7 @@ import pytest
 
 import gdfast
 from gdfast import _contract, _train, optimizers, schedules
-from gdfast._engine import ACCUMULATE, LOSSES, STATUS_NAMES, TrainOptions, TrainState
+from gdfast._engine import ACCUMULATE, LOSS_ALIASES, LOSSES, MARGIN_LOSSES, STATUS_NAMES, TrainOptions, TrainState
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gdfast"
@@ -98,7 +98,11 @@ def test_every_schedule_class_has_the_code_of_its_kernel_branch():
 
 def test_loss_names_map_to_their_codes():
     assert {name: code.name for name, code in LOSSES.items()} == {
-        "mse": "LOSS_MSE", "mae": "LOSS_MAE", "huber": "LOSS_HUBER"}
+        "mse": "LOSS_MSE", "mae": "LOSS_MAE", "huber": "LOSS_HUBER",
+        "epsilon_insensitive": "LOSS_EPSILON_INSENSITIVE",
+        "squared_epsilon_insensitive": "LOSS_SQUARED_EPSILON_INSENSITIVE",
+        "log_loss": "LOSS_LOG", "hinge": "LOSS_HINGE", "squared_hinge": "LOSS_SQUARED_HINGE",
+        "modified_huber": "LOSS_MODIFIED_HUBER", "perceptron": "LOSS_PERCEPTRON"}
     assert all(type(code) is _contract.LossCode for code in LOSSES.values())
     assert len(LOSSES) == len(_contract.LossCode)
 
@@ -109,6 +113,12 @@ def test_accumulate_names_map_to_their_codes():
     assert all(type(code) is _contract.AccumulateCode for code in ACCUMULATE.values())
     assert len(ACCUMULATE) == len(_contract.AccumulateCode)
     assert TrainOptions.from_kwargs().kernel_config(N_SAMPLES)["accumulate"] is ACCUMULATE["float64"]
+def test_the_margin_losses_are_the_codes_from_loss_log_on():
+    """The kernel's is_margin_loss is ``kind >= LOSS_LOG``: the classification codes must be last."""
+    assert MARGIN_LOSSES == {"log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"}
+    assert all((LOSSES[name] >= _contract.LossCode.LOSS_LOG) == (name in MARGIN_LOSSES) for name in LOSSES)
+    assert max(_contract.LossCode) in {LOSSES[name] for name in MARGIN_LOSSES}
+    assert set(LOSS_ALIASES.values()) <= set(LOSSES) and not set(LOSS_ALIASES) & set(LOSSES)
 
 
 def test_status_names_map_to_their_codes():

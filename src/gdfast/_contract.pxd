@@ -12,11 +12,21 @@ lists its fields, and ``gdfast._engine.TrainOptions.kernel_config`` must give ex
 """
 from libc.stdint cimport int64_t, uint64_t
 
-# Loss kinds (``loss=`` of gdfast.train; gdfast/_engine.py LOSSES maps names to them).
+# Loss kinds (``loss=`` of gdfast.train; gdfast/_engine.py LOSSES maps names to them). The regression
+# losses of the residual r = p - y come first; the binary classification (margin) losses of z = y p,
+# for targets -1/+1 (or 0/1), are the codes from LOSS_LOG on (src/_linear.pxd ``is_margin_loss`` and
+# gdfast/_engine.py MARGIN_LOSSES rely on that order).
 cpdef enum LossCode:
     LOSS_MSE = 0
     LOSS_MAE = 1
     LOSS_HUBER = 2
+    LOSS_EPSILON_INSENSITIVE = 3
+    LOSS_SQUARED_EPSILON_INSENSITIVE = 4
+    LOSS_LOG = 5
+    LOSS_HINGE = 6
+    LOSS_SQUARED_HINGE = 7
+    LOSS_MODIFIED_HUBER = 8
+    LOSS_PERCEPTRON = 9
 
 # Update rules (``_code`` of the classes in gdfast/optimizers.py).
 cpdef enum OptimizerCode:
@@ -82,7 +92,7 @@ cdef packed struct RunRecord:
 # these fields; Cython converts it, and refuses a dict that lacks one).
 cdef struct TrainConfig:
     int loss                   # LossCode
-    double huber_delta
+    double epsilon             # the width of huber, epsilon_insensitive, squared_epsilon_insensitive
     int optimizer              # OptimizerCode
     double learning_rate
     double momentum
