@@ -55,8 +55,12 @@ def main(argv=None):
             Y = rng.normal(size=(n, m)).astype(dtype)
             R = X @ W.T - Y
             want = (X @ W.T, R.T @ X)
+            # (Fortran-ordered views of the C arrays, as gdfast's calls read them: no copies. X.T is X
+            # seen as a d x n Fortran array; P.T = W @ X.T and G.T = X.T @ R come out Fortran-ordered,
+            # so their .T are P and G as C arrays)
+            Xf, Wf, Rf = X.T, W.T, R.T
             calls = {
-                "scipy BLAS (gdfast's)": lambda: (gemm(1.0, X, W, trans_b=True), gemm(1.0, R, X, trans_a=True)),
+                "scipy BLAS (gdfast's)": lambda: (gemm(1.0, Wf, Xf, trans_a=True).T, gemm(1.0, Xf, Rf, trans_b=True).T),
                 "NumPy @": lambda: (X @ W.T, R.T @ X),
             }
             if torch is not None:
