@@ -906,6 +906,21 @@ cdef inline int64_t lane_current_row(const Lanes* w, Py_ssize_t l) noexcept nogi
     return w.current_row[l] ^ (w.flips & 1)
 
 
+cdef inline int64_t lanes_keep_every(const Lanes* w, Py_ssize_t L, const Py_ssize_t* runs, const double* values,
+                                     double* history, Py_ssize_t history_stride, int64_t* count, int64_t left,
+                                     int64_t every) noexcept nogil:
+    """``keep_every`` for every running lane at once: when ``left`` is 0, lane l's value goes into
+    entry ``count`` of its run's history row and the shared count grows; returns the new ``left``."""
+    cdef Py_ssize_t l
+    if left != 0:
+        return left - 1
+    for l in range(L):
+        if w.active[l]:
+            (history + runs[l] * history_stride)[count[0]] = values[l]
+    count[0] += 1
+    return every - 1
+
+
 cdef inline void lanes_first_and_best(Lanes* w, Py_ssize_t L, const double* epoch_loss) noexcept nogil:
     """Each lane's first_loss (set at the end of the run's first epoch, NaN before) and best_loss
     (the lowest epoch loss) after an epoch that ended with losses ``epoch_loss``."""
@@ -989,7 +1004,6 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
     cdef floating* cur
     cdef floating* prev
     cdef floating* params_r
-    cdef double epoch_loss
     cdef int64_t i_step, record_left, epoch_left, check_left = s.check_every
     if perm == NULL:
         return -1
@@ -1022,14 +1036,8 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
     for i_step in range(n_steps):
         rows = next_batch(cfg, full_batch, perm, n_samples, common.position, &common.rng, &n_rows)
         lanes_residuals(data, cur, rows, n_rows, L, &w)
-        if record_left == 0:  # keep_every for each running lane
-            for l in range(L):
-                if w.active[l]:
-                    (s.history + runs[l] * s.history_stride)[common.recorded] = w.loss[l]
-            common.recorded += 1
-            record_left = cfg.record_every - 1
-        else:
-            record_left -= 1
+        record_left = lanes_keep_every(&w, L, runs, w.loss, s.history, s.history_stride, &common.recorded,
+                                       record_left, cfg.record_every)
         # run_one's divergence test of each running lane (counted without branches first: rare)
         if lanes_failing(&w, L, cfg.divergence_factor if full_batch else 0.0, w.loss) > 0:
             for l in range(L):
@@ -1061,28 +1069,16 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
         if common.position == 0 and full_batch:
             # a full batch's epoch is this update: its epoch loss is this update's loss (its epoch
             # sums are never needed), and its divergence test ran above
-            if epoch_left == 0:
-                for l in range(L):
-                    if w.active[l]:
-                        (s.epoch_history + runs[l] * s.epoch_history_stride)[common.epochs_recorded] = w.last_loss[l]
-                common.epochs_recorded += 1
-                epoch_left = cfg.epoch_record_every - 1
-            else:
-                epoch_left -= 1
+            epoch_left = lanes_keep_every(&w, L, runs, w.last_loss, s.epoch_history, s.epoch_history_stride,
+                                          &common.epochs_recorded, epoch_left, cfg.epoch_record_every)
             common.epoch += 1
             lanes_first_and_best(&w, L, w.last_loss)
         elif common.position == 0:
             for l in range(L):
                 # epoch loss = the epoch's mean batch loss
-                epoch_loss = w.epoch_loss_sum[l] / w.epoch_samples[l]
-                w.sums[l] = epoch_loss
-                if epoch_left == 0 and w.active[l]:
-                    (s.epoch_history + runs[l] * s.epoch_history_stride)[common.epochs_recorded] = epoch_loss
-            if epoch_left == 0:
-                common.epochs_recorded += 1
-                epoch_left = cfg.epoch_record_every - 1
-            else:
-                epoch_left -= 1
+                w.sums[l] = w.epoch_loss_sum[l] / w.epoch_samples[l]
+            epoch_left = lanes_keep_every(&w, L, runs, w.sums, s.epoch_history, s.epoch_history_stride,
+                                          &common.epochs_recorded, epoch_left, cfg.epoch_record_every)
             common.epoch += 1
             for l in range(L):
                 w.epoch_loss_sum[l] = 0.0

@@ -10,27 +10,11 @@ import numpy as np
 import pytest
 
 import gdfast
+from finite_differences import central_differences  # (tests/ is on sys.path)
 from gdfast import reference
 from gdfast._engine import TrainOptions
 
-H = 1e-6
 RTOL_FD = 1e-7
-
-
-def central_differences(f, theta, h=H):
-    """Gradient of the scalar function f at theta (any shape) by central differences."""
-    theta = np.array(theta, dtype=np.float64)
-    grad = np.empty_like(theta)
-    flat, gflat = theta.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        old = flat[k]
-        flat[k] = old + h
-        up = f(theta)
-        flat[k] = old - h
-        down = f(theta)
-        flat[k] = old
-        gflat[k] = (up - down) / (2 * h)
-    return grad
 
 
 # --- mse_gradient -------------------------------------------------------------------------------

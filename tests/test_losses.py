@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import gdfast
+from finite_differences import central_differences  # (tests/ is on sys.path)
 from gdfast import _train, reference
 from gdfast._engine import TrainOptions
 
@@ -41,7 +42,6 @@ KINKS = {"log_loss": [], "hinge": [1.0], "squared_hinge": [1.0], "modified_huber
 KINK_MARGIN = 1e-3
 EPS = 0.3
 RTOL = 1e-12
-H = 1e-6
 RTOL_FD = 1e-7
 
 
@@ -100,21 +100,6 @@ def mean_loss(loss, W, b, X, Y, w, eps):
     scale = 1.0 / (Y.shape[1] * w.sum())
     D = w[:, None] * d * scale
     return float((w[:, None] * value).sum() * scale), D.T @ X, D.sum(axis=0)
-
-
-def central_differences(f, theta):
-    theta = np.array(theta, dtype=np.float64)
-    grad = np.empty_like(theta)
-    flat, gflat = theta.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        old = flat[k]
-        flat[k] = old + H
-        up = f(theta)
-        flat[k] = old - H
-        down = f(theta)
-        flat[k] = old
-        gflat[k] = (up - down) / (2 * H)
-    return grad
 
 
 def rows_near_kinks(loss, W, b, X, Y, eps):
