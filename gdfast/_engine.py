@@ -130,6 +130,9 @@ class TrainOptions:
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     restore_best: bool = False
     accumulate: str = "float64"
+    penalty: str | None = None
+    alpha: float = 0.0001
+    l1_ratio: float = 0.15
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> "TrainOptions":
@@ -165,6 +168,13 @@ class TrainOptions:
         validated.__dict__.update(checked)
         if validated.huber_delta is not None and validated.epsilon is not None:
             raise TypeError("give epsilon or huber_delta (two names of the loss's width), not both")
+        if validated.penalty is not None:
+            opt = validated.optimizer
+            if type(opt).__name__ != "SGD" or opt.momentum != 0.0 or opt.weight_decay != 0.0:  # type: ignore[union-attr]
+                raise ValueError(
+                    f"penalty={validated.penalty!r} is applied by plain SGD only (optimizer='sgd', no momentum, "
+                    f"no weight_decay); got optimizer={opt!r}"
+                )
         if validated.loss == "huber" and validated.epsilon == 0.0:
             raise ValueError("epsilon must be > 0 for loss='huber'; got 0.0 (only the insensitive losses take 0)")
         return validated
@@ -226,10 +236,17 @@ class TrainOptions:
             divergence_factor=self.divergence_factor if self.divergence_factor is not None else 0.0,
             restore_best=self.restore_best,
             accumulate=ACCUMULATE[self.accumulate],
+            l2_penalty=self.alpha * (1.0 - self.resolved_l1_ratio) if self.penalty is not None else 0.0,
+            l1_penalty=self.alpha * self.resolved_l1_ratio if self.penalty is not None else 0.0,
         )
         fields.update(cast(Optimizer, self.optimizer)._kernel_fields())
         fields.update(schedule._kernel_fields())
         return fields
+
+    @property
+    def resolved_l1_ratio(self) -> float:
+        """The L1 share of the penalty: 0 for "l2", 1 for "l1", ``l1_ratio`` for "elasticnet"."""
+        return {"l2": 0.0, "l1": 1.0}.get(self.penalty or "", self.l1_ratio)
 
     def resolved_schedule(self, end_step: int) -> Schedule:
         """The schedule of a call ending at update ``end_step``, checked to cover every update."""
@@ -267,7 +284,7 @@ def _check_option_names(options: dict[str, Any]) -> None:
 
 # Options whose None means "not set" (default behaviour) rather than a value to check.
 _OPTIONAL = {"num_iterations", "num_epochs", "batch_size", "seed", "grad_tol", "n_iter_no_change", "clip_norm",
-             "divergence_factor", "huber_delta", "epsilon"}
+             "divergence_factor", "huber_delta", "epsilon", "penalty"}
 
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "learning_rate": check_learning_rate,
@@ -290,7 +307,19 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "divergence_factor": lambda v: check_real(v, "divergence_factor", low=1.0, low_inclusive=False),
     "restore_best": lambda v: check_bool(v, "restore_best"),
     "accumulate": get_accumulate,
+    "penalty": lambda v: check_penalty(v),
+    "alpha": lambda v: check_real(v, "alpha", low=0.0),
+    "l1_ratio": lambda v: check_real(v, "l1_ratio", low=0.0, high=1.0),
 }
+
+PENALTIES = ("l2", "l1", "elasticnet")
+
+
+def check_penalty(value: Any) -> str | None:
+    """``value`` if it is None or one of PENALTIES; else a ValueError naming ``penalty``."""
+    if value is None or (isinstance(value, str) and value in PENALTIES):
+        return value
+    raise ValueError(f"penalty must be None or one of {', '.join(map(repr, PENALTIES))}; got {value!r}")
 
 
 def draw_seed() -> int:
@@ -738,7 +767,7 @@ class RunSet:
                     and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
                     and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
                     and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
-                    and not c["restore_best"]
+                    and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
             if not plain or n_steps[r] <= 0:

@@ -400,6 +400,30 @@ def optimizer_step(opt: Optimizer, p: np.ndarray, g: np.ndarray, buffers: Any, l
     raise TypeError(f"reference: no NumPy step for optimizer class {type(opt).__name__}")  # pragma: no cover
 
 
+def _penalised_sgd_step(options: TrainOptions, p: np.ndarray, g: np.ndarray, q: np.ndarray, lr: float,
+                        r: np.ndarray, size_W: int, per_sample: bool) -> np.ndarray:
+    """Plain SGD with ``options.penalty`` on the weights ``p[:size_W]`` (never the bias), in double:
+    shrink by max(0, 1 - lr * l2), the loss step, then the L1 part: scikit-learn's truncated
+    gradient for ``per_sample`` steps (``q`` the L1 applied to each weight, in place; the record's
+    ``l1_total`` the L1 owed), else soft-thresholding."""
+    l1 = options.alpha * options.resolved_l1_ratio
+    l2 = options.alpha * (1.0 - options.resolved_l1_ratio)
+    w_old = p[:size_W].astype(np.float64)
+    w = w_old * max(0.0, 1.0 - lr * l2) - lr * g[:size_W].astype(np.float64)
+    if l1 != 0.0 and per_sample:
+        r["l1_total"] += lr * l1
+        u = float(r["l1_total"])
+        z = w.copy()
+        qw = q[:size_W].astype(np.float64)
+        w = np.where(z > 0, np.maximum(0.0, z - (u + qw)), np.where(z < 0, np.minimum(0.0, z + (u - qw)), z))
+        q[:size_W] = qw + (w - z)
+    elif l1 != 0.0:
+        w = np.sign(w) * np.maximum(np.abs(w) - lr * l1, 0.0)
+    out: np.ndarray = p - p.dtype.type(lr) * g
+    out[:size_W] = w
+    return out
+
+
 def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayLike | None = None,
           learning_rate: float = 0.01,
           num_iterations: int | None = None, grad_tol: float | None = None, record_every: int = 1,
@@ -411,7 +435,8 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
           sample_weight: npt.ArrayLike | None = None, state: TrainState | None = None,
           progress: bool = False, divergence_factor: float | None = 1e4,
           restore_best: bool = False, n_threads: int = 1, accumulate: str = "float64",
-          tol: float | None = None) -> TrainResult:
+          tol: float | None = None, penalty: str | None = None, alpha: float = 0.0001,
+          l1_ratio: float = 0.15) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
     ``n_threads`` and ``accumulate`` are validated and otherwise unused (one NumPy loop, whose
@@ -503,8 +528,12 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
                 if coef < 1.0:
                     grad = grad * dtype.type(coef)
         lr = schedule(options.learning_rate, t)
-        state.params[1 - cur] = optimizer_step(cast(Optimizer, options.optimizer), p, grad, buffers, lr, t + 1,
-                                               r["mu_product"].reshape(1))  # a view: updated in place
+        if options.penalty is not None:
+            state.params[1 - cur] = _penalised_sgd_step(options, p, grad, buffers[1], lr, r, X.shape[1] * Y.shape[1],
+                                                        batch == 1)
+        else:
+            state.params[1 - cur] = optimizer_step(cast(Optimizer, options.optimizer), p, grad, buffers, lr, t + 1,
+                                                   r["mu_product"].reshape(1))  # a view: updated in place
         cur = 1 - cur
         r["step"] = t + 1
         r["epoch_loss_sum"] += loss * len(rows)

@@ -88,6 +88,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Learning-rate schedule from :mod:`gdfast.schedules` (default constant).
     clip_norm : float, optional
         Clip the gradient to this global norm.
+    penalty : {None, "l2", "l1", "elasticnet"}, default None
+        Penalty on ``coef_`` (never ``intercept_``), scikit-learn's definition; ``penalty`` of
+        :func:`gdfast.train` (plain SGD only).
+    alpha : float, default 0.0001
+        Strength of ``penalty``.
+    l1_ratio : float, default 0.15
+        The L1 share of ``penalty="elasticnet"``.
     verbose : bool or int, default False
         Show a tqdm progress bar (``progress=True`` of :func:`gdfast.train`; needs tqdm).
     restore_best : bool, default True
@@ -148,6 +155,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         verbose: bool | int = False,
         restore_best: bool = True,
         accumulate: str = "float64",
+        penalty: str | None = None,
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
     ) -> None:
         self.learning_rate = learning_rate
         self.optimizer = optimizer
@@ -166,6 +176,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.restore_best = restore_best
         self.accumulate = accumulate
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -286,7 +299,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss, huber_delta=self.huber_delta,
             epsilon=self.epsilon, fit_intercept=self.fit_intercept, batch_size=batch_size, shuffle=self.shuffle,
             num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
-            accumulate=self.accumulate,
+            accumulate=self.accumulate, penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
             # One per-update record per epoch: loss_curve_ comes from the (complete) epoch history.
             progress=bool(self.verbose), record_every=-(-n_samples // (batch_size or n_samples)),
         )
@@ -385,6 +398,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
             shuffle=self.shuffle, schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
+            penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
         )
         if options.loss in MARGIN_LOSSES:
             raise ValueError(

@@ -188,6 +188,9 @@ def train(
     n_threads: int = 1,
     accumulate: str = "float64",
     tol: float | None = None,
+    penalty: str | None = None,
+    alpha: float = 0.0001,
+    l1_ratio: float = 0.15,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
@@ -314,6 +317,23 @@ def train(
         Deprecated alias of ``grad_tol`` (a DeprecationWarning; removed in the next release).
         ``tol`` means the loss-improvement threshold in :class:`gdfast.GDRegressor`, as in
         scikit-learn; here that threshold is ``loss_tol``.
+    penalty : {None, "l2", "l1", "elasticnet"}, default None
+        Add ``alpha * (l1_ratio * |W|_1 + (1 - l1_ratio) / 2 * |W|_2^2)`` to the loss, as
+        scikit-learn's SGD ("l2": l1_ratio = 0, "l1": l1_ratio = 1); the bias ``b`` is never
+        penalised. Plain SGD only (optimizer "sgd" without momentum or weight_decay; others are a
+        ValueError). Each update first shrinks the weights by ``max(0, 1 - lr * alpha * (1 -
+        l1_ratio))``, then takes the loss's gradient step (scikit-learn's order). The L1 part:
+        with ``batch_size=1`` scikit-learn's cumulative truncated gradient (Tsuruoka et al. 2009:
+        each weight is pulled towards 0 by the L1 owed since the run began, never across it, so
+        noisy single-sample steps still leave exact zeros; its per-weight total lives in the
+        state, so ``state=`` continues it); larger batches a proximal step (soft-thresholding,
+        ``w = sign(w) * max(|w| - lr * alpha * l1_ratio, 0)``), whose fixed points are the
+        minimiser's, exact zeros included. ``loss`` and the histories report the loss without
+        the penalty. None (the default) leaves the arithmetic as it was.
+    alpha : float, default 0.0001
+        Strength of ``penalty`` (>= 0; unused without one).
+    l1_ratio : float, default 0.15
+        The L1 share of ``penalty="elasticnet"``, in [0, 1].
 
     Returns
     -------

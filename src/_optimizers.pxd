@@ -320,3 +320,57 @@ cdef inline void adamax_step(
         s0[k] = m
         s1[k] = u
         p_new[k] = <floating>(p - clr * m / u)
+
+
+cdef inline void penalised_sgd_step(
+    const TrainConfig* cfg, const floating* p_old, floating* p_new, const double* g, double* q,
+    double* l1_total, Py_ssize_t size_W, Py_ssize_t size, double lr,
+) noexcept nogil:
+    """Plain SGD on loss + alpha * (l1_ratio * |W|_1 + (1 - l1_ratio) / 2 * |W|_2^2), the bias
+    (entries ``size_W`` on) never penalised; ``l2 = cfg.l2_penalty``, ``l1 = cfg.l1_penalty``:
+
+        w = max(0, 1 - lr * l2) * w - lr * g       (scikit-learn's order: shrink, then the loss step)
+        b = b - lr * g
+        batch_size == 1 (scikit-learn's cumulative truncated gradient, Tsuruoka et al. 2009):
+            u = u + lr * l1                        (``l1_total``, the run's record)
+            w > 0: w = max(0, w - (u + q));  w < 0: w = min(0, w + (u - q));  q = q + (w_new - w)
+        larger batches (proximal step, soft-thresholding):
+            w = sign(w) * max(0, |w| - lr * l1)
+
+    ``q`` (size_W doubles, opt_state row 1, free for plain SGD) is the L1 already applied to each
+    weight. Each weight is computed in double and rounded once to the parameters' type.
+    """
+    cdef Py_ssize_t k
+    cdef double shrink = 1.0 - lr * cfg.l2_penalty
+    cdef double p, z, u = 0.0, tau = lr * cfg.l1_penalty
+    cdef bint truncated = cfg.l1_penalty != 0.0 and cfg.batch_size == 1
+    cdef bint proximal = cfg.l1_penalty != 0.0 and cfg.batch_size != 1
+    if shrink < 0.0:  # scikit-learn: never scale to negative values when lr * alpha is too big
+        shrink = 0.0
+    if truncated:
+        l1_total[0] = l1_total[0] + tau
+        u = l1_total[0]
+    for k in range(size_W):
+        p = p_old[k] * shrink - lr * g[k]              # NumPy: w = shrink * w - lr * g
+        if truncated:
+            z = p
+            if z > 0.0:
+                p = z - (u + q[k])
+                if p < 0.0:
+                    p = 0.0
+            elif z < 0.0:
+                p = z + (u - q[k])
+                if p > 0.0:
+                    p = 0.0
+            q[k] = q[k] + (p - z)
+        elif proximal:
+            # NumPy: w = np.sign(w) * np.maximum(np.abs(w) - lr * l1, 0)
+            if p > tau:
+                p = p - tau
+            elif p < -tau:
+                p = p + tau
+            else:
+                p = 0.0
+        p_new[k] = <floating>p
+    for k in range(size_W, size):
+        p_new[k] = <floating>(p_old[k] - lr * g[k])    # NumPy: b = b - lr * g

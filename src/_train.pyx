@@ -33,7 +33,7 @@ from _linear cimport (
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
-from _optimizers cimport optimizer_step
+from _optimizers cimport optimizer_step, penalised_sgd_step
 
 cdef extern from *:
     """
@@ -360,6 +360,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     cdef RunRecord rec = run.record[0]
     # (the optimizer step takes its address: a variable of its own keeps the record in registers)
     cdef double mu_product = rec.mu_product
+    cdef double l1_total = rec.l1_total
+    cdef bint penalised = cfg.l2_penalty != 0.0 or cfg.l1_penalty != 0.0
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
@@ -416,7 +418,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
             and cfg.weight_decay == 0.0 and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
-            and not cfg.restore_best):
+            and not cfg.restore_best and not penalised):
         run.record[0] = rec
         status = simple_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
         rec = run.record[0]
@@ -496,7 +498,11 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                         grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
-        optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
+        if penalised:
+            # (Python allows a penalty with plain SGD only; q is opt_state row 1)
+            penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
+        else:
+            optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
         cur = 1 - cur
         t += 1
 
@@ -547,6 +553,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
     rec.status = status
     rec.mu_product = mu_product
+    rec.l1_total = l1_total
     run.record[0] = rec
     free(X_copy)
     free(W_blas)

@@ -86,6 +86,7 @@ cdef packed struct RunRecord:
     double last_loss          # loss of the last batch
     double last_grad_norm     # 2-norm of the last gradient (NaN before any is computed)
     double mu_product         # NAdam's running product of its momentum coefficients mu_1 ... mu_t (1 at t = 0)
+    double l1_total           # per-sample L1 (truncated gradient): u, the sum of lr_t * l1_penalty over the updates
 
 
 # The options of one run, built by gdfast._engine.TrainOptions.kernel_config (a dict with exactly
@@ -126,3 +127,5 @@ cdef struct TrainConfig:
     double divergence_factor   # 0: only a non-finite loss is divergence
     bint restore_best
     int accumulate             # AccumulateCode
+    double l2_penalty          # alpha * (1 - l1_ratio): the weights (never the bias) shrink by 1 - lr * l2_penalty
+    double l1_penalty          # alpha * l1_ratio: truncated gradient (batch_size 1) or soft-thresholding
