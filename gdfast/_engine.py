@@ -25,7 +25,7 @@ from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, Sc
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
 )
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import SGD, Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
 # Codes of the compiled loop (declared once, in src/gdfast/_contract.pxd, as are the C_*/S_* slots).
@@ -170,7 +170,7 @@ class TrainOptions:
             raise TypeError("give epsilon or huber_delta (two names of the loss's width), not both")
         if validated.penalty is not None:
             opt = validated.optimizer
-            if type(opt).__name__ != "SGD" or opt.momentum != 0.0 or opt.weight_decay != 0.0:  # type: ignore[union-attr]
+            if not isinstance(opt, SGD) or opt.momentum != 0.0 or opt.weight_decay != 0.0:
                 raise ValueError(
                     f"penalty={validated.penalty!r} is applied by plain SGD only (optimizer='sgd', no momentum, "
                     f"no weight_decay); got optimizer={opt!r}"

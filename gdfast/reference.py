@@ -400,7 +400,7 @@ def optimizer_step(opt: Optimizer, p: np.ndarray, g: np.ndarray, buffers: Any, l
     raise TypeError(f"reference: no NumPy step for optimizer class {type(opt).__name__}")  # pragma: no cover
 
 
-def _penalised_sgd_step(options: TrainOptions, p: np.ndarray, g: np.ndarray, q: np.ndarray, lr: float,
+def _penalised_sgd_update(options: TrainOptions, p: np.ndarray, g: np.ndarray, q: np.ndarray, lr: float,
                         r: np.ndarray, size_W: int, per_sample: bool) -> np.ndarray:
     """Plain SGD with ``options.penalty`` on the weights ``p[:size_W]`` (never the bias), in double:
     shrink by max(0, 1 - lr * l2), the loss step, then the L1 part: scikit-learn's truncated
@@ -529,7 +529,7 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
                     grad = grad * dtype.type(coef)
         lr = schedule(options.learning_rate, t)
         if options.penalty is not None:
-            state.params[1 - cur] = _penalised_sgd_step(options, p, grad, buffers[1], lr, r, X.shape[1] * Y.shape[1],
+            state.params[1 - cur] = _penalised_sgd_update(options, p, grad, buffers[1], lr, r, X.shape[1] * Y.shape[1],
                                                         batch == 1)
         else:
             state.params[1 - cur] = optimizer_step(cast(Optimizer, options.optimizer), p, grad, buffers, lr, t + 1,
