@@ -481,6 +481,8 @@ class TrainState:
             )
         if not np.isfinite(self.params).all():
             raise ValueError("state is corrupt: state.params holds NaN or infinity")
+        if not (np.isfinite(r["l1_total"]) and r["l1_total"] >= 0.0):  # a sum of lr * alpha * l1_ratio terms
+            raise ValueError("state is corrupt: its l1_total (the penalty's L1 owed so far) must be finite and >= 0")
         opt = self.opt_state
         if not np.isfinite(opt).all():
             raise ValueError("state is corrupt: state.opt_state (the optimizer's buffers) holds NaN or infinity")

@@ -74,6 +74,11 @@ def test_state_continues_the_truncated_gradient(data, penalty):
     np.testing.assert_array_equal(rest.W, whole.W)
     np.testing.assert_array_equal(rest.b, whole.b)
     assert rest.state.record["l1_total"] == whole.state.record["l1_total"] > 0
+    for bad in (-1.0, np.nan):
+        corrupt = first.state.copy()
+        corrupt.record["l1_total"] = bad
+        with pytest.raises(ValueError, match="l1_total"):
+            gdfast.train(first.W, X, y, b=first.b, num_iterations=1, state=corrupt, **kw)
 
 
 @pytest.mark.parametrize("model, penalty, l1_ratio", [(Lasso, "l1", 1.0), (ElasticNet, "elasticnet", 0.6)])
