@@ -377,6 +377,13 @@ cdef inline void column_sums_into(
         out[j] = s * scale
 
 
+cdef inline double gradient_scale(Py_ssize_t n_outputs, double weight_sum) noexcept nogil:
+    """The factor of a batch's summed loss terms and gradient: 1 / (n_outputs * weight_sum), the mean
+    over outputs and (weighted) samples. A batch whose sample weights are all zero contributes
+    nothing (0, not 0/0 = NaN that would read as divergence)."""
+    return 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+
+
 cdef inline double mse_and_gradient(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const Py_ssize_t* rows, Py_ssize_t n_rows,  # the batch
@@ -502,9 +509,7 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
-    # A mini-batch whose sample weights are all zero contributes nothing (loss 0, gradient 0),
-    # instead of 0/0 = NaN that would read as divergence.
-    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    scale = gradient_scale(n_outputs, weight_sum)
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 

@@ -29,7 +29,8 @@ from gdfast._contract cimport (
 )
 from _linear cimport (
     BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, float32_loss_and_gradient,
-    gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas, use_blocks,
+    gdfast_blas_allowed, gradient_scale, loss_and_gradient, mse_and_gradient, row_of, sum_of_squares, use_blas,
+    use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -300,6 +301,42 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
     return status
 
 
+cdef inline void sample_sgd_step(
+    const floating* p_old, floating* p_new, const floating* x, const double* D, double scale, double lr,
+    Py_ssize_t n_features, Py_ssize_t n_outputs, bint fit_intercept,
+) noexcept nogil:
+    """Plain SGD on one sample's gradient, never stored: p_new = p_old - lr * g, g its rows
+    ``scaled_row_into(D[j], x, n_features, scale)`` and bias ``(0.0 + D[j]) * scale`` (what
+    ``loss_and_gradient`` of one row and ``optimizer_step``'s plain-SGD branch compute, the same bits,
+    in one pass over the parameters instead of three).
+
+    NumPy equivalent (D = d loss / d prediction of the sample, weighted)::
+
+        g_W = np.where(D[:, None] != 0, (0.0 + D[:, None] * x) * scale, 0.0);  g_b = (0.0 + D) * scale
+        p_new = p_old - lr * np.concatenate([g_W.ravel(), g_b])
+    """
+    cdef Py_ssize_t j, k
+    cdef double c
+    cdef const floating* w
+    cdef floating* w_new
+    for j in range(n_outputs):
+        c = D[j]
+        w = p_old + j * n_features
+        w_new = p_new + j * n_features
+        if c != 0.0:
+            for k in range(n_features):
+                w_new[k] = <floating>(w[k] - lr * ((0.0 + c * x[k]) * scale))
+        else:
+            # g = +0.0 and p - lr * +0.0 == p exactly
+            for k in range(n_features):
+                w_new[k] = w[k]
+    if fit_intercept:
+        p_old += n_outputs * n_features
+        p_new += n_outputs * n_features
+        for j in range(n_outputs):
+            p_new[j] = <floating>(p_old[j] - lr * ((0.0 + D[j]) * scale))
+
+
 cdef double blocked_loss_and_gradient(
     const floating* W, const floating* b, const Problem* data, const Py_ssize_t* rows, Py_ssize_t n_rows,
     int loss_kind, double width, double* grad, double* partials, int n_threads,
@@ -424,6 +461,13 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
 
+    # Plain SGD one sample at a time: the gradient is never stored; sample_sgd_step updates the
+    # parameters straight from the sample's d loss / d prediction (same bits as the general path).
+    cdef bint sample_sgd = (cfg.batch_size == 1 and not sums_in_float32 and not blocked_batches and not need_norm
+                            and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
+                            and not penalised)
+    cdef double sample_weight_sum
+
     # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
     # it: held in registers, not reloaded after every store through the parameter or gradient pointers.
     cdef int64_t t = rec.step, cur = rec.current, position = rec.position, epoch = rec.epoch
@@ -454,6 +498,13 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             loss = blocked_loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 data, rows, n_rows, cfg.loss, cfg.epsilon, grad, run.block_partials, run.block_threads,
+            )
+        elif sample_sgd:
+            # d loss / d prediction of the sample into residual_grad (its gradient is not formed)
+            loss = loss_and_gradient(
+                current, current + size_W if data.fit_intercept else <floating*>NULL,
+                X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
+                n_outputs, cfg.loss, cfg.epsilon, run.residual_grad, NULL, NULL, NULL, NULL,
             )
         elif plain_mse:
             loss = mse_and_gradient(
@@ -498,7 +549,14 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                         grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
-        if penalised:
+        if sample_sgd:
+            # loss_and_gradient's scale for this one-sample batch (its weight sum is 0.0 + w)
+            sample_weight_sum = 0.0 + (
+                <double>(<const floating*>data.sample_weight)[row_of(rows, 0)] if data.sample_weight != NULL else 1.0)
+            sample_sgd_step(current, other, X + row_of(rows, 0) * n_features, run.residual_grad,
+                            gradient_scale(n_outputs, sample_weight_sum), lr, n_features, n_outputs,
+                            data.fit_intercept)
+        elif penalised:
             # (Python allows a penalty with plain SGD only; q is opt_state row 1)
             penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
         else:
