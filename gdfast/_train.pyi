@@ -43,6 +43,7 @@ def take_fork_warning() -> bool: ...
 def dataset_losses(
     loss_kinds: _IntcArray,
     widths: _DoubleArray,
+    reductions: _IntcArray,
     float32_sums: _IntcArray,
     X: _FloatArray,
     Y: _FloatArray,
