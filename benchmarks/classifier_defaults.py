@@ -8,15 +8,15 @@ is fitted with ``random_state`` 0, 1 and 2; the table prints the mean test accur
 Run: ``python benchmarks/classifier_defaults.py`` (about a minute on one core). Measured
 (scikit-learn 1.6+, x86-64), mean / min test accuracy over the three seeds:
 
-=====================  =================  =================  =================
-estimator              breast_cancer      digits             make_classification
-=====================  =================  =================  =================
-SGDClassifier()        0.9417 / 0.9161    0.9481 / 0.9467    0.2187 / 0.2133
-GDClassifier()         0.9697 / 0.9650    0.9637 / 0.9622    0.3062 / 0.3000
-loss="hinge"           0.9557 / 0.9510    0.9541 / 0.9511    0.2307 / 0.1973
-batch_size=None, 0.1   0.9580 / 0.9580    0.9556 / 0.9556    0.2773 / 0.2773
-learning_rate=0.001    (hinge) 0.9510     0.9622             0.2538 / 0.2333
-=====================  =================  =================  =================
+=============================  ===============  ===============  ===================
+estimator                      breast_cancer    digits           make_classification
+=============================  ===============  ===============  ===================
+SGDClassifier()                0.9417 / 0.9161  0.9481 / 0.9467  0.2187 / 0.2133
+GDClassifier() (log_loss)      0.9697 / 0.9650  0.9637 / 0.9622  0.3062 / 0.3000
+loss="hinge"                   0.9557 / 0.9510  0.9541 / 0.9511  0.2307 / 0.1973
+hinge, batch_size=None, 0.1    0.9580 / 0.9580  0.9556 / 0.9556  0.2773 / 0.2773
+hinge, learning_rate=0.001     0.9510 / 0.9510  0.9622 / 0.9622  0.2538 / 0.2333
+=============================  ===============  ===============  ===================
 
 (The 10-class make_classification set, 10 informative features and 2 clusters per class, is hard
 for any linear model.) GDClassifier's default loss is log_loss: the best row on every problem.
@@ -53,7 +53,7 @@ CANDIDATES = {
 
 
 def main(names=None):
-    print(f"{'problem':22s} {'estimator':40s} {'mean acc':>9s} {'min acc':>9s}")
+    print(f"{'problem':22s} {'estimator':52s} {'mean acc':>9s} {'min acc':>9s}")
     for problem, X, y in problems():
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
         scaler = StandardScaler().fit(X_tr)
@@ -66,7 +66,7 @@ def main(names=None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     scores.append(make(seed).fit(X_tr, y_tr).score(X_te, y_te))
-            print(f"{problem:22s} {name:40s} {np.mean(scores):9.4f} {np.min(scores):9.4f}", flush=True)
+            print(f"{problem:22s} {name:52s} {np.mean(scores):9.4f} {np.min(scores):9.4f}", flush=True)
 
 
 if __name__ == "__main__":
