@@ -7,23 +7,27 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 from scipy.special import expit  # type: ignore[import-untyped]
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState
+from ._engine import LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState, check_reduction
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
 from .core import predict as _predict
 from .training import TrainResult, train
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["GDRegressor", "GDClassifier"]
 
@@ -58,19 +62,115 @@ class _BaseGD(BaseEstimator):
 
     _reduction = "mean"
     _public_name = "GDRegressor"  # the name warnings use
+    loss_curve_: np.ndarray
+    t_: int
 
     def _check_loss(self, loss: str) -> None:
         raise NotImplementedError
 
+    def _fit_start(self, coef_init: Any, intercept_init: Any, coef_shape: tuple[int, ...]) -> bool:
+        """Set ``coef_``/``intercept_`` to where ``fit`` starts: ``coef_init``/``intercept_init``
+        (zeros for the one not given), else with ``warm_start`` the fitted ones; True when ``fit``
+        starts from them, False for zero weights (scikit-learn's rules)."""
+        check_bool(self.warm_start, "warm_start")
+        self._check_early_stopping()
+        if coef_init is None and intercept_init is None:
+            if self.warm_start and hasattr(self, "coef_"):
+                return True
+            for name in ("coef_", "intercept_"):
+                self.__dict__.pop(name, None)  # fit starts from zero
+            return False
+        n_outputs = coef_shape[0] if len(coef_shape) == 2 else 1
+        if coef_init is None:
+            coef = np.zeros(coef_shape)
+        else:
+            coef = as_array("coef_init", coef_init)
+            if coef.shape != coef_shape and not (len(coef_shape) == 2 and coef_shape[0] == 1
+                                                 and coef.shape == coef_shape[1:]):
+                raise ValueError(f"coef_init must have shape {coef_shape} (outputs, features); got {coef.shape}")
+            coef = as_float("coef_init", coef.reshape(coef_shape), np.result_type(coef.dtype, np.float32)).copy()
+        if intercept_init is None:
+            intercept = np.zeros(n_outputs)
+        else:
+            intercept = as_array("intercept_init", intercept_init)
+            if intercept.shape not in ((), (n_outputs,)):
+                raise ValueError(f"intercept_init must be a number or have shape ({n_outputs},); got {intercept.shape}")
+            intercept = as_float("intercept_init", np.broadcast_to(intercept, (n_outputs,)), coef.dtype).copy()
+        self.coef_ = coef
+        self.intercept_ = intercept if len(coef_shape) == 2 else float(intercept[0])
+        return True
+
+    def _check_early_stopping(self) -> None:
+        check_bool(self.early_stopping, "early_stopping")
+        check_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_inclusive=False,
+                   high_inclusive=False)
+
+    def _fit_early_stopping(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, warm: bool,
+                            fit_epoch: Callable[..., Any], stratify: bool) -> None:
+        """``fit`` with ``early_stopping=True``: hold out ``validation_fraction`` of the samples
+        (stratified by class for a classifier; the split is drawn from ``random_state``), train one
+        epoch at a time on the rest, score the held-out samples after each (``score``: R² or
+        accuracy, weighted by ``sample_weight``), stop when the score has not improved on the best
+        by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights of the best score.
+
+        ``fit_epoch(X, y, sample_weight, first, from_public)`` trains one epoch (continuing the
+        run unless ``first``)."""
+        n_samples = X.shape[0]
+        splitter = (StratifiedShuffleSplit if stratify else ShuffleSplit)(
+            n_splits=1, test_size=self.validation_fraction, random_state=check_random_state(self.random_state))
+        try:
+            train_idx, val_idx = next(splitter.split(np.zeros((n_samples, 1)), y if stratify else None))
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping: validation_fraction={self.validation_fraction} of {n_samples} samples cannot be "
+                f"split off{' with every class on both sides' if stratify else ''} ({exc}); give more samples or "
+                "another validation_fraction"
+            ) from exc
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                                      ensure_non_negative=True)
+        X_val, y_val = X[val_idx], y[val_idx]
+        sw_val = None if sw is None else sw[val_idx]
+        tol = -np.inf if self.tol is None else self.tol
+        best_score, best, no_improvement = -np.inf, None, 0
+        curve: list[np.ndarray] = []
+        scores = []
+        t_total = 0
+        for epoch in range(self.max_iter):
+            fit_epoch(X[train_idx], y[train_idx], None if sw is None else sw[train_idx], epoch == 0, warm and epoch == 0)
+            curve.append(self.loss_curve_)
+            t_total = self.t_
+            score = float(self.score(X_val, y_val, sample_weight=sw_val))
+            scores.append(score)
+            no_improvement = no_improvement + 1 if score < best_score + tol else 0
+            if score > best_score:
+                best_score = score
+                best = (np.array(self.coef_, copy=True), np.array(self.intercept_, copy=True), epoch)
+            if no_improvement >= self.n_iter_no_change:
+                break
+        else:
+            if self.tol is not None:
+                warnings.warn(
+                    f"{self._public_name}: max_iter={self.max_iter} epochs reached before the validation score "
+                    "stopped improving by tol; consider increasing max_iter or learning_rate",
+                    ConvergenceWarning, stacklevel=4)
+        assert best is not None
+        self.coef_ = best[0]
+        self.intercept_ = best[1] if best[1].ndim else float(best[1])
+        self.n_iter_ = len(scores)
+        self.t_ = t_total
+        self.best_iteration_ = best[2] + 1
+        self.validation_scores_ = np.array(scores)
+        self.loss_curve_ = curve[-1]
+
     # ------------------------------------------------------------------------------------------
     def _train(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, *, first: bool, epochs: int,
-               early_stop: bool) -> "GDRegressor":
+               early_stop: bool, from_public: bool = False) -> Self:
         Y = np.asarray(y, dtype=X.dtype)
         y_1d = Y.ndim == 1
         Y = Y.reshape(-1, 1) if y_1d else Y
         n_samples, n_features = X.shape
         warm = None
-        if not first or (not early_stop and hasattr(self, "coef_")):
+        if not first or from_public or (not early_stop and hasattr(self, "coef_")):
             # Continue from the public attributes (the user may have set them), in the model's dtype.
             dtype = self._state.params.dtype if not first else X.dtype
             W_pub, b_pub, model_1d = self._public_params(dtype)
@@ -136,7 +236,7 @@ class _BaseGD(BaseEstimator):
         self._store(result, y_1d, X.dtype)
         self.n_iter_ = int(result.state.epoch - epoch_before)
         self.t_ = int(t_before + result.n_iter)
-        self.loss_curve_: np.ndarray = np.concatenate([curve_before, result.epoch_losses])
+        self.loss_curve_ = np.concatenate([curve_before, result.epoch_losses])
         self._warn_if_worse_than_best(result, early_stop)
         if early_stop and self.tol is not None and result.status == "max_iter" and not result.diverged:
             warnings.warn(
@@ -237,7 +337,7 @@ class _BaseGD(BaseEstimator):
         b = result.b if result.b is not None else np.zeros(n_outputs, dtype=dtype)
         if y_1d:
             self.coef_ = result.W[0].copy()
-            self.intercept_: Any = float(b[0])
+            self.intercept_ = float(b[0])
         else:
             self.coef_ = result.W.copy()
             self.intercept_ = b.copy()
@@ -306,6 +406,21 @@ class GDRegressor(RegressorMixin, _BaseGD):
         and with CPU-dependent last bits; it needs float32 X and y (``fit`` raises a ValueError
         for other data). The default sums in double.
 
+    warm_start : bool, default False
+        ``fit`` starts from the fitted ``coef_``/``intercept_`` instead of zeros.
+    early_stopping : bool, default False
+        ``fit`` holds out ``validation_fraction`` of the samples (a random subset, drawn from
+        ``random_state``), trains on the rest one epoch at a time, and stops when ``score`` on the
+        held-out samples (R²) has not improved on its best by ``tol`` for ``n_iter_no_change``
+        epochs; the weights of the best score are kept (``best_iteration_``,
+        ``validation_scores_``). ``restore_best`` is then unused.
+    validation_fraction : float, default 0.1
+        In (0, 1).
+    reduction : {"mean", "sample_mean"}, default "mean"
+        ``reduction`` of :func:`gdfast.train`: the weighted mean loss over samples and targets, or
+        scikit-learn's SGD objective (each sample weight scales its sample's step, the targets
+        summed; ``SGDRegressor``'s meaning of ``sample_weight``).
+
     Attributes
     ----------
     coef_ : ndarray, shape (n_features,) or (n_targets, n_features)
@@ -356,6 +471,10 @@ class GDRegressor(RegressorMixin, _BaseGD):
         penalty: str | None = None,
         alpha: float = 0.0001,
         l1_ratio: float = 0.15,
+        warm_start: bool = False,
+        reduction: str = "mean",
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
     ) -> None:
         self.learning_rate = learning_rate
         self.optimizer = optimizer
@@ -377,6 +496,10 @@ class GDRegressor(RegressorMixin, _BaseGD):
         self.penalty = penalty
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.warm_start = warm_start
+        self.reduction = reduction
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -386,11 +509,28 @@ class GDRegressor(RegressorMixin, _BaseGD):
         return tags
 
     # ------------------------------------------------------------------------------------------
-    @_with_fit_arguments
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
-        """Train from zero weights for up to ``max_iter`` epochs.
+    def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None,
+            sample_weight: Any = None) -> "GDRegressor":
+        """Train for up to ``max_iter`` epochs, from zero weights (scikit-learn's signature).
 
-        {fit arguments}
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_targets)
+        coef_init : array_like, shape (n_features,) or (n_targets, n_features), optional
+            Start from these weights (zeros when only ``intercept_init`` is given).
+        intercept_init : float or array_like of shape (n_targets,), optional
+            Start from this intercept (zero when only ``coef_init`` is given).
+        sample_weight : array_like, shape (n_samples,), optional
+            Non-negative weights (weighted mean loss).
+
+        Returns
+        -------
+        self
+
+        Without ``coef_init``/``intercept_init``, ``warm_start=True`` starts from the fitted
+        ``coef_``/``intercept_`` (a new run: the step count, schedule and optimizer state restart,
+        as scikit-learn's ``fit``).
 
         Examples
         --------
@@ -405,7 +545,16 @@ class GDRegressor(RegressorMixin, _BaseGD):
         self.__dict__.pop("_state", None)  # a new fit starts a new run
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, reset=True)
-        return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
+        shape = (X.shape[1],) if np.ndim(y) == 1 else (np.shape(y)[1], X.shape[1])
+        warm = self._fit_start(coef_init, intercept_init, shape)
+        if self.early_stopping:
+            def fit_epoch(Xs: np.ndarray, ys: np.ndarray, sws: Any, first: bool, from_public: bool) -> None:
+                self._train(Xs, ys, sws, first=first, epochs=1, early_stop=False, from_public=from_public)
+
+            self._fit_early_stopping(X, y, sample_weight, warm, fit_epoch, stratify=False)
+            return self
+        return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True,
+                           from_public=warm)
 
     @_with_fit_arguments
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDRegressor":
@@ -464,7 +613,12 @@ class GDRegressor(RegressorMixin, _BaseGD):
         out: np.ndarray = _predict(W, X) + b.astype(W.dtype if W.dtype == X.dtype else np.float64)
         return out[:, 0] if y_1d else out
 
+    @property
+    def _reduction(self) -> str:  # type: ignore[override]
+        return str(self.reduction)
+
     def _check_loss(self, loss: str) -> None:
+        check_reduction(self.reduction)
         if loss in MARGIN_LOSSES:
             raise ValueError(
                 f"loss={self.loss!r} is a classification loss; GDRegressor takes the regression losses "
@@ -525,6 +679,16 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     schedule, clip_norm, verbose, restore_best, accumulate
         As :class:`GDRegressor`. ``restore_best`` keeps the weights of the epoch with the lowest
         training loss.
+    warm_start : bool, default False
+        ``fit`` starts from the fitted ``coef_``/``intercept_`` instead of zeros.
+    early_stopping : bool, default False
+        ``fit`` holds out ``validation_fraction`` of the samples (stratified by class, drawn from
+        ``random_state``), trains on the rest one epoch at a time, and stops when ``score`` on the
+        held-out samples (accuracy; ``class_weight='balanced'`` is computed on the training part) has not improved on its best by ``tol`` for ``n_iter_no_change``
+        epochs; the weights of the best score are kept (``best_iteration_``,
+        ``validation_scores_``). ``restore_best`` is then unused.
+    validation_fraction : float, default 0.1
+        In (0, 1).
 
     Attributes
     ----------
@@ -575,6 +739,9 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         verbose: bool | int = False,
         restore_best: bool = True,
         accumulate: str = "float64",
+        warm_start: bool = False,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
     ) -> None:
         self.loss = loss
         self.learning_rate = learning_rate
@@ -595,6 +762,9 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         self.verbose = verbose
         self.restore_best = restore_best
         self.accumulate = accumulate
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
 
     # The regression-only options of the shared training code, fixed for a classifier.
     huber_delta = None
@@ -622,14 +792,20 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             check_real(weight, f"class_weight[{label!r}]", low=0.0)
 
     # ------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "GDClassifier":
-        """Train from zero weights for up to ``max_iter`` epochs.
+    def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None,
+            sample_weight: Any = None) -> "GDClassifier":
+        """Train for up to ``max_iter`` epochs, from zero weights (scikit-learn's signature).
+
+        Without ``coef_init``/``intercept_init``, ``warm_start=True`` starts from the fitted
+        ``coef_``/``intercept_`` (a new run: the step count and schedule restart, as scikit-learn's).
 
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
         y : array_like, shape (n_samples,)
             Class labels (at least two classes).
+        coef_init : array_like, shape (n_classes, n_features) (or (1, n_features) for two classes), optional
+        intercept_init : array_like, shape (n_classes,) (or (1,)), optional
         sample_weight : array_like, shape (n_samples,), optional
             Non-negative weights; each multiplies its sample's step (scikit-learn's meaning).
 
@@ -648,8 +824,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         """
         self._check_params()
         self._check_class_weight()
-        for name in ("_state", "classes_"):
-            self.__dict__.pop(name, None)  # a new fit starts a new run
+        self.__dict__.pop("_state", None)  # a new fit starts a new run
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=True)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -658,7 +833,20 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                 f"GDClassifier needs at least 2 classes in y; got {self.classes_.shape[0]} class "
                 f"({self.classes_.tolist()!r})"
             )
-        return self._fit_classes(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
+        shape = (1 if self.classes_.shape[0] == 2 else self.classes_.shape[0], X.shape[1])
+        if coef_init is None and intercept_init is None and self.warm_start and hasattr(self, "coef_"):
+            if np.shape(self.coef_) != shape:
+                raise ValueError(f"warm_start: the fitted coef_ has shape {np.shape(self.coef_)}, this y's classes "
+                                 f"need {shape}; fit with warm_start=False")
+        warm = self._fit_start(coef_init, intercept_init, shape)
+        if self.early_stopping:
+            def fit_epoch(Xs: np.ndarray, ys: np.ndarray, sws: Any, first: bool, from_public: bool) -> None:
+                self._fit_classes(Xs, ys, sws, first=first, epochs=1, early_stop=False, from_public=from_public)
+
+            self._fit_early_stopping(X, y, sample_weight, warm, fit_epoch, stratify=True)
+            return self
+        return self._fit_classes(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True,
+                                 from_public=warm)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "GDClassifier":
         """One more epoch over (X, y), continuing the optimizer state, step count and schedule.
@@ -724,7 +912,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         return weights
 
     def _fit_classes(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, *, first: bool, epochs: int,
-                     early_stop: bool) -> "GDClassifier":
+                     early_stop: bool, from_public: bool = False) -> "GDClassifier":
         n_classes = self.classes_.shape[0]
         index = np.searchsorted(self.classes_, y)
         sw = np.ones(X.shape[0], dtype=np.float64)
@@ -735,25 +923,28 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             # y = +1 for classes_[1], -1 for classes_[0]; each sample weighted by its class's weight
             Y = np.where(index == 1, 1.0, -1.0).reshape(-1, 1)
             weights = None if sample_weight is None and np.all(cw == 1.0) else sw * cw[index]
-            return self._train(X, Y, weights, first=first, epochs=epochs, early_stop=early_stop)
+            return self._train(X, Y, weights, first=first, epochs=epochs, early_stop=early_stop,
+                               from_public=from_public)
         # One-vs-rest: column k is "class k (+1) against the rest (-1)"
         Y = np.where(index[:, None] == np.arange(n_classes), 1.0, -1.0)
         if np.all(cw == 1.0):
             return self._train(X, Y, sample_weight if sample_weight is None else sw, first=first, epochs=epochs,
-                               early_stop=early_stop)
+                               early_stop=early_stop, from_public=from_public)
         # scikit-learn's one-vs-rest weights: class k's samples by class_weight[k], the rest by 1; a
         # different weight vector per column, so one kernel call per class.
         if not early_stop:
             raise ValueError(
-                "partial_fit with several classes and a class_weight other than 1 would need one run per class; "
-                "give the weights through sample_weight, or use fit"
+                "partial_fit and early_stopping=True with several classes and a class_weight other than 1 would "
+                "need one run per class; give the weights through sample_weight, or use fit without early_stopping"
             )
         parts = []
         for k in range(n_classes):
             one = _BinaryPart(**self.get_params())
             one.n_features_in_ = self.n_features_in_
+            if from_public:
+                one.coef_, one.intercept_ = np.asarray(self.coef_)[k:k + 1], np.asarray(self.intercept_)[k:k + 1]
             one._train(X, Y[:, k:k + 1], sw * np.where(index == k, cw[k], 1.0), first=True, epochs=epochs,
-                       early_stop=True)
+                       early_stop=True, from_public=from_public)
             parts.append(one)
         self.__dict__.pop("_state", None)  # no single run state: a later partial_fit starts from coef_
         self.coef_ = np.concatenate([p.coef_ for p in parts])
