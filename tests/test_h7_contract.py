@@ -57,7 +57,7 @@ RECORD_FIELDS = {
     "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
     "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8", "l1_total": "f8",
 }
-ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "Status"]
+ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "ReductionCode", "Status"]
 N_SAMPLES = 10
 
 
