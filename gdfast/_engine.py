@@ -639,10 +639,10 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: n
     _train.dataset_losses(
         np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
         np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
-        np.array([c["reduction"] for c in kernel_configs], dtype=np.intc),
         np.array([c["accumulate"] == float32 and _train.run_sums_in_float32(c, n_samples, n_features, Y.shape[1])
                   for c in kernel_configs], dtype=np.intc),
-        X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+        X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out,
+        np.array([c["reduction"] for c in kernel_configs], dtype=np.intc))
     return out
 
 

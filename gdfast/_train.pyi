@@ -43,7 +43,6 @@ def take_fork_warning() -> bool: ...
 def dataset_losses(
     loss_kinds: _IntcArray,
     widths: _DoubleArray,
-    reductions: _IntcArray,
     float32_sums: _IntcArray,
     X: _FloatArray,
     Y: _FloatArray,
@@ -52,6 +51,7 @@ def dataset_losses(
     thetas: _FloatArray,
     residual_grad: _DoubleArray,
     out: _DoubleArray,
+    reductions: _IntcArray | None = None,
 ) -> None: ...
 def descend_quadratic(
     kernel_config: dict[str, Any],

@@ -74,6 +74,8 @@ class _BaseGD(BaseEstimator):
         starts from them, False for zero weights (scikit-learn's rules)."""
         check_bool(self.warm_start, "warm_start")
         self._check_early_stopping()
+        for name in ("validation_scores_", "best_iteration_"):
+            self.__dict__.pop(name, None)  # only the fit that held out a validation part has them
         if coef_init is None and intercept_init is None:
             if self.warm_start and hasattr(self, "coef_"):
                 return True
@@ -431,6 +433,10 @@ class GDRegressor(RegressorMixin, _BaseGD):
         Updates done since the first ``fit``/``partial_fit`` (continued by ``partial_fit``).
     loss_curve_ : ndarray of float64
         Mean training loss of each epoch (``partial_fit`` appends to it).
+    validation_scores_ : ndarray of float64
+        With ``early_stopping``: the held-out score after each epoch.
+    best_iteration_ : int
+        With ``early_stopping``: the epoch (from 1) whose weights were kept.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -699,6 +705,10 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     t_ : int
     loss_curve_ : ndarray of float64
         Mean training loss of each epoch, summed over the binary problems.
+    validation_scores_ : ndarray of float64
+        With ``early_stopping``: the held-out score after each epoch.
+    best_iteration_ : int
+        With ``early_stopping``: the epoch (from 1) whose weights were kept.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 

@@ -1275,7 +1275,6 @@ def advance_runs(
 def dataset_losses(
     const int[::1] loss_kinds,
     const double[::1] widths,
-    const int[::1] reductions,
     const int[::1] float32_sums,
     const floating[:, ::1] X,
     const floating[:, ::1] Y,
@@ -1284,10 +1283,11 @@ def dataset_losses(
     const floating[:, ::1] thetas,
     double[::1] residual_grad,
     double[::1] out,
+    const int[::1] reductions=None,
 ):
     """out[r] = the loss of parameters ``thetas[r]`` (W flattened, then b) on all samples, with loss
     ``loss_kinds[r]`` (a LOSS_*) of width ``widths[r]`` (the run's TrainConfig.epsilon) and reduction
-    ``reductions[r]`` (a REDUCTION_*); residual_grad is scratch of
+    ``reductions[r]`` (a REDUCTION_*; None: REDUCTION_MEAN for every row); residual_grad is scratch of
     X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set.
 
     A run that sums its full batches in float32 (``float32_sums[r]`` true: ``run_sums_in_float32``,
@@ -1298,10 +1298,15 @@ def dataset_losses(
     cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef bint any_float32 = False
-    if not (loss_kinds.shape[0] == widths.shape[0] == reductions.shape[0] == float32_sums.shape[0] == out.shape[0] == n):
+    cdef int[::1] mean_everywhere
+    if not (loss_kinds.shape[0] == widths.shape[0] == float32_sums.shape[0] == out.shape[0] == n
+            and (reductions is None or reductions.shape[0] == n)):
         raise ValueError("dataset_losses: loss_kinds, widths, reductions, float32_sums and out need one entry per row of thetas")
     if thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs:
         raise ValueError("dataset_losses: thetas rows or residual_grad too short for this problem")
+    if reductions is None:
+        mean_everywhere = array.array("i", [REDUCTION_MEAN]) * n
+        reductions = mean_everywhere
     for r in range(n):
         any_float32 = any_float32 or float32_sums[r] != 0
     if any_float32 and floating is double:
