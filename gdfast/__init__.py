@@ -51,11 +51,11 @@ __all__ = [
     "optimizers", "schedules", "reference", "lesson",
 ]
 
-# Public submodules (and GDRegressor) that are loaded on first attribute access, so that
+# Public submodules (and GDRegressor, GDClassifier) that are loaded on first attribute access, so that
 # ``import gdfast`` never imports matplotlib or scikit-learn: ``gdfast.plot.loss_curves(...)`` and
 # ``gdfast.GDRegressor()`` work right after ``import gdfast``.
 _LAZY_MODULES = ("plot", "cli", "bench", "sklearn")
-_LAZY = {"GDRegressor": "sklearn", **{name: None for name in _LAZY_MODULES}}
+_LAZY = {"GDRegressor": "sklearn", "GDClassifier": "sklearn", **{name: None for name in _LAZY_MODULES}}
 
 
 def __getattr__(name: str) -> object:

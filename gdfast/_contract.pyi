@@ -16,6 +16,7 @@ ScheduleCode = IntEnum(
     "SCHEDULE_CONSTANT SCHEDULE_EXPONENTIAL SCHEDULE_STEP SCHEDULE_INVSCALING SCHEDULE_COSINE SCHEDULE_TABLE",
 )
 AccumulateCode = IntEnum("AccumulateCode", "ACCUMULATE_FLOAT64 ACCUMULATE_FLOAT32")
+ReductionCode = IntEnum("ReductionCode", "REDUCTION_MEAN REDUCTION_SAMPLE_MEAN")
 Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMENT STATUS_DIVERGED STATUS_INTERRUPTED")
 
 # The structured dtype of one run's bookkeeping (the RunRecord struct), fields by name.

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _train
-from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, ScheduleCode, Status
+from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, ReductionCode, ScheduleCode, Status
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
 )
@@ -46,6 +46,8 @@ MARGIN_LOSSES = frozenset(name for name, code in LOSSES.items() if code >= LossC
 WIDTH_DEFAULTS = {"huber": 1.0, "epsilon_insensitive": 0.1, "squared_epsilon_insensitive": 0.1}
 # What the large full batches of float32 data sum in (``accumulate=`` of gdfast.train).
 ACCUMULATE = {"float64": AccumulateCode.ACCUMULATE_FLOAT64, "float32": AccumulateCode.ACCUMULATE_FLOAT32}
+# ``reduction=`` of gdfast.train: how a batch's weighted losses make the objective (src/gdfast/_contract.pxd).
+REDUCTIONS = {"mean": ReductionCode.REDUCTION_MEAN, "sample_mean": ReductionCode.REDUCTION_SAMPLE_MEAN}
 
 RUNNING, CONVERGED, NO_IMPROVEMENT, DIVERGED, INTERRUPTED = (
     Status.STATUS_RUNNING, Status.STATUS_CONVERGED, Status.STATUS_NO_IMPROVEMENT, Status.STATUS_DIVERGED,
@@ -133,6 +135,7 @@ class TrainOptions:
     penalty: str | None = None
     alpha: float = 0.0001
     l1_ratio: float = 0.15
+    reduction: str = "mean"
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> "TrainOptions":
@@ -238,6 +241,7 @@ class TrainOptions:
             accumulate=ACCUMULATE[self.accumulate],
             l2_penalty=self.alpha * (1.0 - self.resolved_l1_ratio) if self.penalty is not None else 0.0,
             l1_penalty=self.alpha * self.resolved_l1_ratio if self.penalty is not None else 0.0,
+            reduction=REDUCTIONS[self.reduction],
         )
         fields.update(cast(Optimizer, self.optimizer)._kernel_fields())
         fields.update(schedule._kernel_fields())
@@ -310,6 +314,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "penalty": lambda v: check_penalty(v),
     "alpha": lambda v: check_real(v, "alpha", low=0.0),
     "l1_ratio": lambda v: check_real(v, "l1_ratio", low=0.0, high=1.0),
+    "reduction": lambda v: check_reduction(v),
 }
 
 PENALTIES = ("l2", "l1", "elasticnet")
@@ -320,6 +325,13 @@ def check_penalty(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value in PENALTIES):
         return value
     raise ValueError(f"penalty must be None or one of {', '.join(map(repr, PENALTIES))}; got {value!r}")
+
+
+def check_reduction(value: Any) -> str:
+    """``value`` if it is one of REDUCTIONS; else a ValueError naming ``reduction``."""
+    if isinstance(value, str) and value in REDUCTIONS:
+        return value
+    raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {value!r}")
 
 
 def draw_seed() -> int:
@@ -629,7 +641,8 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: n
         np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
         np.array([c["accumulate"] == float32 and _train.run_sums_in_float32(c, n_samples, n_features, Y.shape[1])
                   for c in kernel_configs], dtype=np.intc),
-        X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+        X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out,
+        np.array([c["reduction"] for c in kernel_configs], dtype=np.intc))
     return out
 
 
@@ -770,6 +783,7 @@ class RunSet:
                     and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
                     and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
                     and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
+                    and c["reduction"] == ReductionCode.REDUCTION_MEAN
                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
             if not plain or n_steps[r] <= 0:

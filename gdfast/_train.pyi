@@ -51,6 +51,7 @@ def dataset_losses(
     thetas: _FloatArray,
     residual_grad: _DoubleArray,
     out: _DoubleArray,
+    reductions: _IntcArray | None = None,
 ) -> None: ...
 def descend_quadratic(
     kernel_config: dict[str, Any],

@@ -237,7 +237,8 @@ def _expit(x: np.ndarray) -> np.ndarray:
 
 def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, rows: Any,
                       options: TrainOptions) -> tuple[float, np.ndarray]:
-    """Weighted mean loss of the linear model on the batch ``rows`` and its gradient (W then b)."""
+    """The loss of the linear model on the batch ``rows`` (``options.reduction``: the weighted mean, or
+    scikit-learn's sample mean of the weighted losses summed over outputs) and its gradient (W then b)."""
     n_outputs, n_features = Y.shape[1], X.shape[1]
     dtype = X.dtype
     W = theta[: n_outputs * n_features].reshape(n_outputs, n_features)
@@ -253,8 +254,12 @@ def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.nd
         terms, dterms = _margin_terms(options.loss, P, Yb)
     else:
         terms, dterms = _loss_terms(options.loss, R, dtype.type(options.loss_width))
-    # an all-zero-weight batch contributes nothing (as in the kernel), not 0/0
-    scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
+    if options.reduction == "sample_mean":
+        # scikit-learn's objective: (1 / n_rows) sum_i w_i sum_j l_ij (weights not normalised, outputs summed)
+        scale = dtype.type(1.0) / dtype.type(len(rows))
+    else:
+        # an all-zero-weight batch contributes nothing (as in the kernel), not 0/0
+        scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
     loss = float((w[:, None] * terms).sum() * scale)
     D = (w[:, None] * dterms) * scale
     grad = (D.T @ Xb).reshape(-1)
@@ -436,7 +441,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
           progress: bool = False, divergence_factor: float | None = 1e4,
           restore_best: bool = False, n_threads: int = 1, accumulate: str = "float64",
           tol: float | None = None, penalty: str | None = None, alpha: float = 0.0001,
-          l1_ratio: float = 0.15) -> TrainResult:
+          l1_ratio: float = 0.15, reduction: str = "mean") -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
     ``n_threads`` and ``accumulate`` are validated and otherwise unused (one NumPy loop, whose

@@ -191,6 +191,7 @@ def train(
     penalty: str | None = None,
     alpha: float = 0.0001,
     l1_ratio: float = 0.15,
+    reduction: str = "mean",
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
@@ -272,7 +273,10 @@ def train(
     clip_norm : float, optional
         Rescale the gradient to this global norm when it is larger (torch's ``clip_grad_norm_``).
     sample_weight : array_like, shape (n_samples,), optional
-        Non-negative weights of the samples in the loss (weighted mean).
+        Non-negative weights of the samples in the loss (weighted mean). Under the default
+        ``reduction="mean"`` they are normalised within each batch, so with ``batch_size=1`` they
+        have no effect at all; ``reduction="sample_mean"`` makes them scale each sample's step
+        (scikit-learn's meaning).
     state : TrainState, optional
         ``result.state`` of an earlier call, to continue it exactly (pass ``result.W`` as W). It is
         copied, never modified, so one state can be continued several times.
@@ -334,6 +338,19 @@ def train(
         Strength of ``penalty`` (>= 0; unused without one).
     l1_ratio : float, default 0.15
         The L1 share of ``penalty="elasticnet"``, in [0, 1].
+    reduction : {"mean", "sample_mean"}, default "mean"
+        How each batch's losses ``l_ij`` (sample i, output j) and sample weights ``w_i`` make the
+        objective whose gradient a step follows. ``"mean"`` (the default): the weighted mean
+        ``sum_ij w_i l_ij / (n_outputs * sum_i w_i)`` (0 for a batch whose weights are all 0).
+        Its weights only matter relative to each other within a batch: with ``batch_size=1`` the
+        single sample's weight cancels, so ``sample_weight`` has no effect on per-sample steps;
+        and n_outputs trained together each get 1/n_outputs of their own gradient.
+        ``"sample_mean"``: scikit-learn's SGD objective ``sum_ij w_i l_ij / n_batch``
+        (``n_batch`` the number of samples in the batch): each weight multiplies its sample's
+        step (with ``batch_size=1`` the step is ``lr * w_i * grad l_i``, as ``SGDRegressor``
+        and ``SGDClassifier`` with ``sample_weight``), and the outputs are summed, so the columns
+        of W are independent problems (one-vs-rest classification is n_outputs binary ones).
+        The reported losses follow the same objective.
 
     Returns
     -------

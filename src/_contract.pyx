@@ -1,6 +1,6 @@
 # cython: language_level=3
 """The Cython/Python contract as Python objects: the codes of the contract as ``enum.IntEnum``
-classes ``LossCode``, ``OptimizerCode``, ``ScheduleCode``, ``AccumulateCode`` and ``Status`` (made by
+classes ``LossCode``, ``OptimizerCode``, ``ScheduleCode``, ``AccumulateCode``, ``ReductionCode`` and ``Status`` (made by
 Cython from the ``cpdef enum`` declarations of ``src/gdfast/_contract.pxd``), the NumPy structured dtype
 ``RECORD_DTYPE`` of the ``RunRecord`` struct, and the fields of ``TrainConfig``."""
 import numpy as np

@@ -7,7 +7,7 @@ one float dtype, C-contiguous, matching shapes, finite values. Nothing here chec
 from cython cimport floating
 from libc.math cimport isfinite
 
-from gdfast._contract cimport LOSS_MSE
+from gdfast._contract cimport LOSS_MSE, REDUCTION_MEAN
 from _linear cimport dot, loss_and_gradient, use_blas
 from gdfast._blas import blas_single_thread
 
@@ -48,7 +48,7 @@ def mse_gradient_into(
                                                            W.shape[0])), nogil:
         loss = loss_and_gradient(
             &W[0, 0], <const floating*>NULL, &X[0, 0], &Y[0, 0], <const floating*>NULL, NULL,
-            X.shape[0], X.shape[1], W.shape[0], LOSS_MSE, 0.0,
+            X.shape[0], X.shape[1], W.shape[0], LOSS_MSE, 0.0, REDUCTION_MEAN,
             &residual_scratch[0], &grad_scratch[0], NULL,
             <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
         )
@@ -259,7 +259,7 @@ cdef inline double _mse_gradient_impl(const floating* W, const floating* X, cons
     if floating is double:
         X_blas = X
     loss = loss_and_gradient(W, <const floating*>NULL, X, Y, <const floating*>NULL, NULL, s, n, m, LOSS_MSE, 0.0,
-                             residual, grad, NULL, X_blas, NULL)
+                             REDUCTION_MEAN, residual, grad, NULL, X_blas, NULL)
     for k in range(m * n):
         out[k] = <floating>grad[k]
     return loss

@@ -11,6 +11,7 @@ from cython cimport floating
 from libc.math cimport exp, fabs, log1p, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm, sgemv
 
+from gdfast._contract cimport REDUCTION_MEAN, REDUCTION_SAMPLE_MEAN  # enum ReductionCode
 from gdfast._contract cimport (  # loss kinds (enum LossCode)
     LOSS_EPSILON_INSENSITIVE, LOSS_HINGE, LOSS_HUBER, LOSS_LOG, LOSS_MAE, LOSS_MSE, LOSS_PERCEPTRON,
     LOSS_SQUARED_HINGE,
@@ -377,10 +378,20 @@ cdef inline void column_sums_into(
         out[j] = s * scale
 
 
-cdef inline double gradient_scale(Py_ssize_t n_outputs, double weight_sum) noexcept nogil:
-    """The factor of a batch's summed loss terms and gradient: 1 / (n_outputs * weight_sum), the mean
-    over outputs and (weighted) samples. A batch whose sample weights are all zero contributes
-    nothing (0, not 0/0 = NaN that would read as divergence)."""
+cdef inline double batch_scale(int reduction, Py_ssize_t n_outputs, double weight_sum, Py_ssize_t n_rows) noexcept nogil:
+    """The factor that turns a batch's sums (of w_i * l_ij and of w_i * l'_ij x_i) into the objective.
+
+    NumPy equivalent::
+
+        1 / (n_outputs * w.sum()) if reduction == REDUCTION_MEAN else 1 / n_rows   # 0 when w.sum() == 0
+
+    REDUCTION_MEAN is the weighted mean over samples and outputs (a mini-batch whose sample weights
+    are all zero contributes nothing, loss 0 and gradient 0, instead of 0/0 = NaN that would read as
+    divergence); REDUCTION_SAMPLE_MEAN is scikit-learn's SGD objective (1/n) sum_i w_i sum_j l_ij:
+    the weights are not normalised and the outputs are summed.
+    """
+    if reduction == REDUCTION_SAMPLE_MEAN:
+        return 1.0 / <double>n_rows
     return 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
 
 
@@ -438,7 +449,7 @@ cdef inline double loss_and_gradient(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
     Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
-    int loss_kind, double width,
+    int loss_kind, double width, int reduction,
     double* residual_grad, double* grad_W, double* grad_b,  # scratch and the gradient
     const double* X_blas, double* W_blas,  # BLAS's operands
 ) noexcept nogil:
@@ -447,8 +458,9 @@ cdef inline double loss_and_gradient(
     NumPy equivalent (rows = the batch's sample indices, w = sample weights or ones)::
 
         R = X[rows] @ W.T + b - Y[rows]                    # (n_rows, n_outputs)
-        loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))    # 0 when sum(w) == 0
-        D = w[:, None] * l'(R) / (n_outputs * sum(w))
+        scale = batch_scale(reduction, ...)  # 1 / (n_outputs * sum(w)) (0 when sum(w) == 0), or 1 / n_rows
+        loss = scale * sum(w[:, None] * l(R))
+        D = scale * w[:, None] * l'(R)
         grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
 
     ``b``, ``sample_weight``, ``rows``, ``grad_W`` and ``grad_b`` may be NULL (no bias, unit weights,
@@ -509,7 +521,8 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
-    scale = gradient_scale(n_outputs, weight_sum)
+    # scale = 1 / (n_outputs * sum(w)) (0 when sum(w) == 0), or 1 / n_rows (REDUCTION_SAMPLE_MEAN)
+    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 
@@ -530,7 +543,7 @@ cdef inline double float32_loss_and_gradient(
     const float* W, const float* b,  # the model
     const float* X, const float* Y, const float* sample_weight,  # the whole data set (a full batch)
     Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
-    int loss_kind, double delta,
+    int loss_kind, double delta, int reduction,
     float* residual, float* grad_f, double* grad_W, double* grad_b,  # float32 scratch and the gradient
 ) noexcept nogil:
     """``loss_and_gradient`` of a full batch of float32 data, its two products summed in float32 by
@@ -545,7 +558,7 @@ cdef inline double float32_loss_and_gradient(
         D = float32(w[:, None] * l'(R))        # the MSE with unit weights: 2 R, exact in float32
         # (a margin loss: l and l' of z = s * (P + b), s = where(Y > 0, 1, -1), l' times s)
         G = D.T @ X                            # sgemv or sgemm: float32
-        scale = 1 / (n_outputs * sum(w))       # in double
+        scale = batch_scale(reduction, ...)    # in double: 1 / (n_outputs * sum(w)), or 1 / n_rows
         grad_W = scale * double(G);  grad_b = scale * D.sum(axis=0)  # the bias sums in double
 
     The products are BLAS's float32 sums (one BLAS thread: the callers pin it): deterministic for
@@ -622,7 +635,7 @@ cdef inline double float32_loss_and_gradient(
                 residual[i] = <float>(weight * elementwise_loss_derivative(loss_kind, r, delta))
 
     # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
-    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
     if grad_W != NULL:
         # G = D.T @ X: one output, G = X'(n_features x n_rows) @ D; several, column-major
         # (n_features x n_outputs) = X' @ D'^T, i.e. row-major G (n_outputs, n_features)
@@ -783,7 +796,7 @@ cdef inline Py_ssize_t block_stride(Py_ssize_t size) noexcept nogil:
 
 cdef inline double blocks_reduce(
     const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t stride, Py_ssize_t n_outputs,
-    double* grad,
+    int reduction, Py_ssize_t n_rows, double* grad,
 ) noexcept nogil:
     """Add the blocks' partial sums (``block_partial_into``, rows of size + 2 every ``stride``
     doubles) in block order and scale once, as ``loss_and_gradient`` does; returns the loss.
@@ -791,7 +804,7 @@ cdef inline double blocks_reduce(
     NumPy equivalent (P = partials as (n_blocks, stride), each sum in block order 0, 1, ...)::
 
         S = P.sum(axis=0);  loss_sum, weight_sum = S[size], S[size + 1]
-        scale = 1 / (n_outputs * weight_sum)        # 0 when weight_sum == 0
+        scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)   # 1 / (n_outputs * weight_sum) or 1 / n_rows
         grad[:size] = scale * S[:size];  return scale * loss_sum
     """
     cdef Py_ssize_t blk, k
@@ -806,7 +819,7 @@ cdef inline double blocks_reduce(
         loss_sum += p[size]
         weight_sum += p[size + 1]
     # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
-    scale = 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
     for k in range(size):
         grad[k] *= scale
     return loss_sum * scale

@@ -24,12 +24,12 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    ACCUMULATE_FLOAT32, LOSS_MSE, OPT_SGD, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
+    ACCUMULATE_FLOAT32, LOSS_MSE, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
-    BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, float32_loss_and_gradient,
-    gdfast_blas_allowed, gradient_scale, loss_and_gradient, mse_and_gradient, row_of, sum_of_squares, use_blas,
+    BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce,
+    float32_loss_and_gradient, gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, row_of, sum_of_squares, use_blas,
     use_blocks,
 )
 from _rng cimport shuffle_in_place
@@ -339,7 +339,7 @@ cdef inline void sample_sgd_step(
 
 cdef double blocked_loss_and_gradient(
     const floating* W, const floating* b, const Problem* data, const Py_ssize_t* rows, Py_ssize_t n_rows,
-    int loss_kind, double width, double* grad, double* partials, int n_threads,
+    int loss_kind, double width, int reduction, double* grad, double* partials, int n_threads,
 ) noexcept nogil:
     """``loss_and_gradient`` of a batch summed in fixed blocks of BLOCK_ROWS consecutive batch rows:
     each block's partial sums by ``block_partial_into`` into its own row of ``partials`` (rows of
@@ -363,7 +363,7 @@ cdef double blocked_loss_and_gradient(
         for blk in range(n_blocks):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
                                n_features, n_outputs, loss_kind, width, partials + blk * stride)
-    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, grad)
+    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, reduction, n_rows, grad)
 
 
 cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
@@ -450,7 +450,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                     X_copy[k] = X[k]
                 X_blas = X_copy
     # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
-    cdef bint plain_mse = cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL and not sums_in_float32
+    cdef bint plain_mse = (cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL and not sums_in_float32
+                          and cfg.reduction == REDUCTION_MEAN)
     # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
@@ -491,20 +492,20 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 loss = float32_loss_and_gradient(
                     current, current + size_W if data.fit_intercept else <floating*>NULL,
                     X, <const floating*>data.Y, <const floating*>data.sample_weight, n_samples, n_features,
-                    n_outputs, cfg.loss, cfg.epsilon, f32_scratch, f32_scratch + n_samples * n_outputs,
+                    n_outputs, cfg.loss, cfg.epsilon, cfg.reduction, f32_scratch, f32_scratch + n_samples * n_outputs,
                     grad, grad + size_W if data.fit_intercept else NULL,
                 )
         elif blocked_batches and use_blocks(n_rows, n_outputs):
             loss = blocked_loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
-                data, rows, n_rows, cfg.loss, cfg.epsilon, grad, run.block_partials, run.block_threads,
+                data, rows, n_rows, cfg.loss, cfg.epsilon, cfg.reduction, grad, run.block_partials, run.block_threads,
             )
         elif sample_sgd:
             # d loss / d prediction of the sample into residual_grad (its gradient is not formed)
             loss = loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
-                n_outputs, cfg.loss, cfg.epsilon, run.residual_grad, NULL, NULL, NULL, NULL,
+                n_outputs, cfg.loss, cfg.epsilon, cfg.reduction, run.residual_grad, NULL, NULL, NULL, NULL,
             )
         elif plain_mse:
             loss = mse_and_gradient(
@@ -516,7 +517,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             loss = loss_and_gradient(
                 current, current + size_W if data.fit_intercept else <floating*>NULL,
                 X, <const floating*>data.Y, <const floating*>data.sample_weight, rows, n_rows, n_features,
-                n_outputs, cfg.loss, cfg.epsilon, run.residual_grad, grad,
+                n_outputs, cfg.loss, cfg.epsilon, cfg.reduction, run.residual_grad, grad,
                 grad + size_W if data.fit_intercept else NULL, X_blas, W_blas,
             )
         record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
@@ -554,7 +555,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             sample_weight_sum = 0.0 + (
                 <double>(<const floating*>data.sample_weight)[row_of(rows, 0)] if data.sample_weight != NULL else 1.0)
             sample_sgd_step(current, other, X + row_of(rows, 0) * n_features, run.residual_grad,
-                            gradient_scale(n_outputs, sample_weight_sum), lr, n_features, n_outputs,
+                            batch_scale(cfg.reduction, n_outputs, sample_weight_sum, 1), lr, n_features, n_outputs,
                             data.fit_intercept)
         elif penalised:
             # (Python allows a penalty with plain SGD only; q is opt_state row 1)
@@ -1340,9 +1341,11 @@ def dataset_losses(
     const floating[:, ::1] thetas,
     double[::1] residual_grad,
     double[::1] out,
+    const int[::1] reductions=None,
 ):
     """out[r] = the loss of parameters ``thetas[r]`` (W flattened, then b) on all samples, with loss
-    ``loss_kinds[r]`` (a LOSS_*) of width ``widths[r]`` (the run's TrainConfig.epsilon); residual_grad is scratch of
+    ``loss_kinds[r]`` (a LOSS_*) of width ``widths[r]`` (the run's TrainConfig.epsilon) and reduction
+    ``reductions[r]`` (a REDUCTION_*; None: REDUCTION_MEAN for every row); residual_grad is scratch of
     X.shape[0] * Y.shape[1]. One call for the final losses of a whole run set.
 
     A run that sums its full batches in float32 (``float32_sums[r]`` true: ``run_sums_in_float32``,
@@ -1353,10 +1356,15 @@ def dataset_losses(
     cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
     cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
     cdef bint any_float32 = False
-    if not (loss_kinds.shape[0] == widths.shape[0] == float32_sums.shape[0] == out.shape[0] == n):
-        raise ValueError("dataset_losses: loss_kinds, widths, float32_sums and out need one entry per row of thetas")
+    cdef int[::1] mean_everywhere
+    if not (loss_kinds.shape[0] == widths.shape[0] == float32_sums.shape[0] == out.shape[0] == n
+            and (reductions is None or reductions.shape[0] == n)):
+        raise ValueError("dataset_losses: loss_kinds, widths, reductions, float32_sums and out need one entry per row of thetas")
     if thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs:
         raise ValueError("dataset_losses: thetas rows or residual_grad too short for this problem")
+    if reductions is None:
+        mean_everywhere = array.array("i", [REDUCTION_MEAN]) * n
+        reductions = mean_everywhere
     for r in range(n):
         any_float32 = any_float32 or float32_sums[r] != 0
     if any_float32 and floating is double:
@@ -1369,13 +1377,13 @@ def dataset_losses(
                     out[r] = float32_loss_and_gradient(
                         &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
                         &X[0, 0], &Y[0, 0], sw, n_samples, n_features, n_outputs, loss_kinds[r], widths[r],
-                        <float*>&residual_grad[0], NULL, NULL, NULL,
+                        reductions[r], <float*>&residual_grad[0], NULL, NULL, NULL,
                     )
                     continue
             out[r] = loss_and_gradient(
                 &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
                 &X[0, 0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
-                loss_kinds[r], widths[r], &residual_grad[0], NULL, NULL,
+                loss_kinds[r], widths[r], reductions[r], &residual_grad[0], NULL, NULL,
                 <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
             )
 

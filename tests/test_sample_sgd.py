@@ -39,6 +39,7 @@ def test_same_bits_as_the_general_loop(rng, dtype, loss, n_features, n_outputs):
     for options in (
         dict(),
         dict(sample_weight=sw, fit_intercept=True),
+        dict(sample_weight=sw, fit_intercept=True, reduction="sample_mean"),
         dict(schedule="invscaling", shuffle=False, fit_intercept=True),
     ):
         kwargs = dict(learning_rate=0.05, loss=loss, batch_size=1, num_epochs=3, record_every=7, seed=0)

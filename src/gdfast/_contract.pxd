@@ -54,6 +54,15 @@ cpdef enum AccumulateCode:
     ACCUMULATE_FLOAT64 = 0
     ACCUMULATE_FLOAT32 = 1
 
+# How a batch's weighted per-sample losses become the objective (``reduction=`` of gdfast.train;
+# gdfast/_engine.py REDUCTIONS maps names to them), src/_linear.pxd ``batch_scale``:
+#   REDUCTION_MEAN:        sum_i w_i sum_j L_ij / (n_outputs * sum_i w_i)  (the weighted mean over samples and outputs)
+#   REDUCTION_SAMPLE_MEAN: sum_i w_i sum_j L_ij / n_rows  (scikit-learn's SGD objective: each weight multiplies its
+#                          sample's step, the outputs are summed, so K outputs are K independent problems)
+cpdef enum ReductionCode:
+    REDUCTION_MEAN = 0
+    REDUCTION_SAMPLE_MEAN = 1
+
 # Why a kernel call returned (gdfast/_engine.py STATUS_NAMES gives each its public name).
 cpdef enum Status:
     STATUS_RUNNING = 0
@@ -129,3 +138,4 @@ cdef struct TrainConfig:
     int accumulate             # AccumulateCode
     double l2_penalty          # alpha * (1 - l1_ratio): the weights (never the bias) shrink by 1 - lr * l2_penalty
     double l1_penalty          # alpha * l1_ratio: truncated gradient (batch_size 1) or soft-thresholding
+    int reduction              # ReductionCode
