@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._sparse import CSRData
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
     history_sizes, local_threads,
@@ -351,6 +352,8 @@ def train(
     """
     call = TrainCall.prepare(locals())
     n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)
+    if isinstance(call.X, CSRData) and n_threads > 1:
+        raise ValueError(f"n_threads={n_threads}: a run on sparse X goes on one thread; pass n_threads=1")
     options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
     kernel_config = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
@@ -365,7 +368,7 @@ def single_output(result: TrainResult) -> TrainResult:
     return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
-def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,
              start: TrainState, n_steps: int, progress: bool = False, n_threads: int = 1) -> RunSet:
     """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates
     (its blocked batches on ``n_threads`` threads)."""
@@ -388,7 +391,7 @@ def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarra
     return runs
 
 
-def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,
            runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True,
            final_loss: float | None = None) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
@@ -480,7 +483,7 @@ def _split(theta: np.ndarray, state: TrainState) -> tuple[np.ndarray, np.ndarray
     return W, b
 
 
-def _replay_last_finite(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray,
+def _replay_last_finite(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray,
                         sw: np.ndarray | None, start: TrainState, k: int,
                         loss_of: Callable[[np.ndarray], float]) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
     """Replay ``start`` for k, k-1, ... updates (then bisect) until the iterate's loss on all
