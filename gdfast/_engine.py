@@ -528,7 +528,8 @@ class TrainCall:
         check_bool(arguments["progress"], "progress")
         X2: np.ndarray | CSRData
         if is_sparse(arguments["X"]):
-            W, X2, Y2, vector = prepare_sparse_samples(arguments["W"], arguments["X"], arguments["Y"])
+            W, X2, Y2_or_none, vector = prepare_sparse_samples(arguments["W"], arguments["X"], arguments["Y"])
+            Y2 = cast(np.ndarray, Y2_or_none)  # (Y was given)
             check_sparse_options(options, X2.shape[0])
         else:
             W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])

@@ -184,7 +184,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # ------------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self.__dict__.pop("_state", None)  # a new fit starts a new run
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", multi_output=True,
                              y_numeric=True, reset=True)
         return self._train(X, y, sample_weight, first=True, epochs=self.max_iter, early_stop=True)
 
@@ -232,7 +232,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         first = not hasattr(self, "_state")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", multi_output=True,
                              y_numeric=True, reset=first)
         return self._train(X, y, sample_weight, first=first, epochs=1, early_stop=False)
 
@@ -259,7 +259,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         array([13.])
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", reset=False)
         W, b, y_1d = self._public_params(None)
         if W.shape[1] != X.shape[1]:
             raise ValueError(f"coef_ has {W.shape[1]} features; X has {X.shape[1]}")
@@ -289,7 +289,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("intercept_ must be 0 with fit_intercept=False; set fit_intercept=True to train it")
             warm = (W_pub, b_pub)
             # Keep the model's dtype: later batches are cast to it.
-            X = np.asarray(X, dtype=dtype)
+            X = X.astype(dtype, copy=False)  # (an ndarray or a CSR matrix)
             Y = np.asarray(Y, dtype=dtype)
         sw = None
         if sample_weight is not None:

@@ -30,7 +30,7 @@ from gdfast._contract cimport (
 from _linear cimport (
     BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot, csr_dot_params,
     csr_index, csr_loss_and_gradient, float32_loss_and_gradient, gdfast_blas_allowed, is_margin_loss, loss_and_gradient,
-    elementwise_loss, elementwise_loss_derivative, margin_loss, margin_loss_derivative, mse_and_gradient,
+    elementwise_loss, elementwise_loss_derivative, margin_loss_and_derivative, mse_and_gradient,
     sum_of_squares, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
@@ -372,8 +372,8 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
             if is_margin_loss(kind):
                 s = 1.0 if Y[i * n_outputs + j] > 0 else -1.0
                 z = s * pred
-                cgrad[j] = weight * (s * margin_loss_derivative(kind, z))
-                loss_sum += weight * margin_loss(kind, z)
+                loss_sum += weight * margin_loss_and_derivative(kind, z, &c)
+                cgrad[j] = weight * (s * c)
             else:
                 r = pred - Y[i * n_outputs + j]
                 cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
