@@ -199,8 +199,20 @@ def train(
     ----------
     W : array_like, shape (n_outputs, n_features)
         Starting weights (not modified).
-    X : array_like, shape (n_features,) or (n_samples, n_features)
-        One sample, or one sample per row.
+    X : array_like, shape (n_features,) or (n_samples, n_features), or scipy.sparse CSR matrix
+        One sample, or one sample per row. A CSR matrix (``csr_matrix`` or ``csr_array``, int32 or
+        int64 indices; other formats are a TypeError: pass ``X.tocsr()``) goes to the kernel as its
+        data, indices and indptr and is never densified: each prediction sums the row's stored
+        entries, each gradient is scattered to their columns (unsorted indices, duplicates, which
+        add up, explicit zeros and empty rows are all fine). Per-sample plain SGD (``batch_size=1``,
+        ``optimizer="sgd"`` without momentum or weight decay, no ``grad_tol``, ``clip_norm`` or
+        ``restore_best``) touches only each row's entries: the L2 shrink is a scale factor of W
+        (scikit-learn's), the L1 truncated gradient acts on the row's stored entries only (as
+        scikit-learn's sparse SGD: explicit zeros count as entries), and float32 runs keep double
+        weights during the call, rounded once at its end (a run continued with ``state=`` equals
+        one call to rounding, not to the bit). Every other batch size and optimizer works too,
+        with a dense gradient and update of W per batch (O(n_outputs x n_features) each).
+        Not with ``accumulate="float32"`` or ``n_threads`` > 1 (ValueError); not in ``sweep``.
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
         Targets, matching X. With a classification loss, binary class labels: every value -1 or +1,
         or every value 0 or 1 (0 is the negative class); each output is its own binary problem.

@@ -28,10 +28,10 @@ from gdfast._contract cimport (
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
-    BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot, csr_dot_params,
-    csr_index, csr_loss_and_gradient, float32_loss_and_gradient, gdfast_blas_allowed, is_margin_loss, loss_and_gradient,
-    elementwise_loss, elementwise_loss_derivative, margin_loss_and_derivative, mse_and_gradient,
-    sum_of_squares, use_blas, use_blocks,
+    BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot, csr_dot_params, csr_index,
+    csr_loss_and_gradient, elementwise_loss, elementwise_loss_derivative, float32_loss_and_gradient,
+    gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient, margin_loss_and_derivative,
+    mse_and_gradient, sum_of_squares, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -342,7 +342,7 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
     cdef const floating* Y = <const floating*>data.Y
     cdef const floating* sw = <const floating*>data.sample_weight
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
-    cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features, i, j, k, start, end
+    cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features, i, j, k, start, end, next_i
     cdef bint fit_intercept = data.fit_intercept
     cdef double* cgrad = run.residual_grad  # (n_outputs,) c_j of this sample
     cdef double* q = run.opt_state + size   # the L1 applied so far to each weight (plain SGD's free row 1)
@@ -362,6 +362,13 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
         i = run.perm[position]
         start = <Py_ssize_t>indptr[i]
         end = <Py_ssize_t>indptr[i + 1]
+        if position + 1 < n_samples:
+            # Ask the CPU to load the weights the next sample reads while this one is computed (no
+            # effect on any value: W of a large problem sits in L3, and the gathers wait on it).
+            next_i = run.perm[position + 1]
+            for j in range(n_outputs):
+                for k in range(<Py_ssize_t>indptr[next_i], <Py_ssize_t>indptr[next_i + 1]):
+                    gdfast_prefetch(w + j * n_features + indices[k])
         weight = sw[i] if sw != NULL else 1.0
         # p_j = W[j] @ x + b_j;  loss = weight * sum_j l_j / (n_outputs * weight);  c_j = weight * l'_j
         loss_sum = 0.0
