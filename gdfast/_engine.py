@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from . import _train
 from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, ReductionCode, ScheduleCode, Status
+from ._sparse import CSRData, is_sparse, prepare_sparse_samples
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
 )
@@ -524,7 +525,7 @@ class TrainCall:
 
     options: TrainOptions
     W: np.ndarray
-    X: np.ndarray
+    X: np.ndarray | CSRData
     Y: np.ndarray
     sample_weight: np.ndarray | None
     vector: bool
@@ -537,7 +538,13 @@ class TrainCall:
         """Validate a train call from its arguments (``locals()`` at the top of the function)."""
         options = TrainOptions.from_arguments(arguments)
         check_bool(arguments["progress"], "progress")
-        W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
+        X2: np.ndarray | CSRData
+        if is_sparse(arguments["X"]):
+            W, X2, Y2_or_none, vector = prepare_sparse_samples(arguments["W"], arguments["X"], arguments["Y"])
+            Y2 = cast(np.ndarray, Y2_or_none)  # (Y was given)
+            check_sparse_options(options, X2.shape[0])
+        else:
+            W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
         check_accumulate(options, W.dtype)
         sw = prepare_sample_weight(arguments["sample_weight"], X2)
         check_targets(options.loss, Y2)
@@ -558,6 +565,30 @@ class TrainCall:
             seed = options.seed if options.seed is not None else -1
         return cls(options=options, W=W, X=X2, Y=Y2, sample_weight=sw, vector=vector, n_steps=n_steps,
                    start=start, seed=seed)
+
+
+def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
+    """Refuse the options that a run on sparse (CSR) X does not take, naming the option and the way out.
+
+    ``accumulate="float32"`` (its BLAS products need dense X) is refused. The per-sample L1
+    penalty on sparse X acts on each sample's stored entries only (scikit-learn's sparse SGD),
+    in the per-sample loop that skips the other coordinates: options that need the general loop
+    (``grad_tol``, ``clip_norm``, ``restore_best``, a single sample without shuffling) would apply
+    it to every weight instead, so they are refused with it.
+    """
+    if options.accumulate == "float32":
+        raise ValueError("accumulate='float32' needs dense X (its products are BLAS calls): leave accumulate at "
+                         "'float64' for sparse X, or pass X.toarray()")
+    per_sample = options.resolved_batch_size(n_samples) == 1
+    if per_sample and options.penalty is not None and options.resolved_l1_ratio * options.alpha > 0.0:
+        full_batch = n_samples == 1 and not options.effective_shuffle(n_samples)
+        extra = [name for name, on in (("grad_tol", options.grad_tol is not None), ("clip_norm", bool(options.clip_norm)),
+                                       ("restore_best", options.restore_best), ("a single sample", full_batch)) if on]
+        if extra:
+            raise ValueError(
+                f"penalty={options.penalty!r} with batch_size=1 on sparse X applies its L1 part to each sample's "
+                f"stored entries only, which {', '.join(extra)} cannot do: drop {extra[0]}, or use "
+                "penalty='l2', or a larger batch_size")
 
 
 def initial_bias(b: Any, W: np.ndarray, options: TrainOptions) -> np.ndarray | None:
@@ -628,14 +659,22 @@ def local_threads(n_threads: Any, caller: str) -> int:
     return count
 
 
-def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: np.ndarray,
+def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray | CSRData, Y: np.ndarray,
                    sample_weight: np.ndarray | None, fit_intercept: bool, thetas: np.ndarray) -> np.ndarray:
     """The loss of each row of ``thetas`` (W flattened, then b) on all samples, with the loss of the
     run whose config is ``kernel_configs[r]`` (its float32 sums too, ``_train.run_sums_in_float32``),
     in one kernel call."""
+    out = np.empty(len(kernel_configs))
+    if isinstance(X, CSRData):
+        data, indices = X.kernel_arrays()
+        _train.csr_dataset_losses(
+            np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
+            np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
+            np.array([c["reduction"] for c in kernel_configs], dtype=np.intc),
+            data, indices, X.indptr, X.shape[1], Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+        return out
     n_samples, n_features = X.shape
     float32 = ACCUMULATE["float32"]
-    out = np.empty(len(kernel_configs))
     _train.dataset_losses(
         np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
         np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
@@ -646,7 +685,7 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray, Y: n
     return out
 
 
-def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None,
                  fit_intercept: bool, theta: np.ndarray) -> float:
     """The loss of parameters ``theta`` (W flattened, then b) on all samples, with the run's loss."""
     return float(dataset_losses([kernel_config], X, Y, sample_weight, fit_intercept, theta.reshape(1, -1))[0])
@@ -747,16 +786,23 @@ class RunSet:
         return TrainState(params=arrays[0], opt_state=arrays[1], perm=arrays[2], record=arrays[3],
                           optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
 
-    def advance(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
+    def advance(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
         """One kernel call: run r advances by up to ``n_steps[r]`` updates (runs that can, in lockstep)."""
         n_steps = np.ascontiguousarray(n_steps, dtype=np.int64)
+        if isinstance(X, CSRData):  # every run alone, on one thread
+            data, indices = X.kernel_arrays()
+            _train.advance_runs(self.kernel_configs, data.reshape(1, -1), Y, sample_weight, self.fit_intercept,
+                                self.records, self.params, self.opt_state, self.perm, self.history,
+                                self.epoch_history, n_steps, 1, csr_indices=indices, csr_indptr=X.indptr,
+                                csr_n_features=X.shape[1])
+            return
         order, task_sizes = self.lockstep_tasks(X, Y, sample_weight, n_steps, n_threads)
         _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
                             self.opt_state, self.perm, self.history, self.epoch_history, n_steps, n_threads,
                             X_double, order, task_sizes)
 
-    def lockstep_tasks(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
+    def lockstep_tasks(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                        n_threads: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The runs as kernel tasks: (order, task sizes), runs that can go in lockstep grouped.
 
@@ -805,20 +851,20 @@ class RunSet:
         sizes += [1] * len(alone)
         return np.array(order, dtype=np.intp), np.array(sizes, dtype=np.intp)
 
-    def final_losses(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+    def final_losses(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
         """Each run's loss on all samples at the iterate it stands at (its current parameters row),
         in one kernel call."""
         k = len(self.kernel_configs)
         thetas = self.params[np.arange(k), self.records["current"]]  # (k, size): a copy
         return dataset_losses(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, thetas)
 
-    def blocks_per_batch(self, X: np.ndarray, Y: np.ndarray) -> int:
+    def blocks_per_batch(self, X: np.ndarray | CSRData, Y: np.ndarray) -> int:
         """Blocks of the largest blocked batch of the set's runs (``_train.run_uses_blocks``), or 0."""
         n_samples = X.shape[0]
         return max((-(-min(int(c["batch_size"]), n_samples) // _train.block_rows())
                     for c in self.kernel_configs if _train.run_uses_blocks(c, n_samples, Y.shape[1])), default=0)
 
-    def run(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
+    def run(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
             n_threads: int = 1, *, between_calls: Callable[[], None] | None = None,
             updates_per_call: int | None = None) -> None:
         """Advance run r by ``n_steps[r]`` updates (or until it stops): one kernel call, or, with
@@ -841,7 +887,7 @@ class RunSet:
             return
         n_samples, n_features = X.shape
         # float32 data on the dgemm path is converted to float64 by the kernel: once here, not per call.
-        X_double = (X.astype(np.float64) if X.dtype == np.float32 and any(
+        X_double = (X.astype(np.float64) if isinstance(X, np.ndarray) and X.dtype == np.float32 and any(
             _train.run_uses_dgemm(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs) else None)
         adapt = updates_per_call is None
         per_update = sum(min(int(c["batch_size"]), n_samples) * n_features * Y.shape[1] * 2 + UPDATE_OVERHEAD

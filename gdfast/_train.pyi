@@ -37,6 +37,9 @@ def advance_runs(
     X_double: _DoubleArray | None = None,
     order: _IndexArray | None = None,
     task_sizes: _IndexArray | None = None,
+    csr_indices: npt.NDArray[np.integer[Any]] | None = None,
+    csr_indptr: npt.NDArray[np.integer[Any]] | None = None,
+    csr_n_features: int = 0,
 ) -> None: ...
 def openmp_forked() -> bool: ...
 def take_fork_warning() -> bool: ...
@@ -52,6 +55,25 @@ def dataset_losses(
     residual_grad: _DoubleArray,
     out: _DoubleArray,
     reductions: _IntcArray | None = None,
+) -> None: ...
+def csr_dataset_losses(
+    loss_kinds: _IntcArray,
+    widths: _DoubleArray,
+    reductions: _IntcArray,
+    data: _FloatArray,
+    indices: npt.NDArray[np.integer[Any]],
+    indptr: npt.NDArray[np.integer[Any]],
+    n_features: int,
+    Y: _FloatArray,
+    sample_weight: _FloatArray | None,
+    fit_intercept: bool,
+    thetas: _FloatArray,
+    residual_grad: _DoubleArray,
+    out: _DoubleArray,
+) -> None: ...
+def csr_predict_into(
+    W: _FloatArray, data: _FloatArray, indices: npt.NDArray[np.integer[Any]], indptr: npt.NDArray[np.integer[Any]],
+    out: _FloatArray,
 ) -> None: ...
 def descend_quadratic(
     kernel_config: dict[str, Any],

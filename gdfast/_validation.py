@@ -405,7 +405,7 @@ def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray |
     return out
 
 
-def prepare_sample_weight(sample_weight: Any, X2: np.ndarray) -> np.ndarray | None:
+def prepare_sample_weight(sample_weight: Any, X2: Any) -> np.ndarray | None:
     """Validated weights in X2's dtype; any finite weights >= 0 with one > 0 are accepted.
 
     They are checked in float64 and scaled by a power of two (exact) before the cast to X2's dtype,

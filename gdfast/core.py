@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _kernels
+from . import _kernels, _train
+from ._sparse import is_sparse, prepare_sparse_samples
 from ._validation import (
     as_array,
     as_float,
@@ -30,8 +31,10 @@ def predict(W: npt.ArrayLike, X: npt.ArrayLike, b: npt.ArrayLike | None = None) 
     ----------
     W : array_like, shape (n_outputs, n_features) or (n_features,)
         Weights; 1-D for a single output (the outputs' axis is then dropped from the result).
-    X : array_like, shape (n_features,) or (n_samples, n_features)
-        One sample, or one sample per row.
+    X : array_like, shape (n_features,) or (n_samples, n_features), or scipy.sparse CSR matrix
+        One sample, or one sample per row. A CSR matrix (``csr_matrix`` or ``csr_array``; other
+        formats: ``X.tocsr()``) is read entry by entry, never densified: each prediction is the sum
+        of the row's stored entries times W's columns, in double, rounded once to the dtype.
     b : array_like, shape (n_outputs,), optional
         Bias (``result.b`` of :func:`gdfast.train` with ``fit_intercept=True``); a number for a 1-D W.
 
@@ -50,7 +53,19 @@ def predict(W: npt.ArrayLike, X: npt.ArrayLike, b: npt.ArrayLike | None = None) 
     array([3.5, 6.5])
     >>> gdfast.predict([2.0, -1.0], [[1.0, 1.0], [3.0, 1.0]], b=0.5)   # one output: X @ w + b
     array([1.5, 5.5])
+    >>> import scipy.sparse
+    >>> gdfast.predict([2.0, -1.0], scipy.sparse.csr_matrix([[1.0, 0.0], [0.0, 3.0]]))
+    array([ 2., -3.])
     """
+    if is_sparse(X):
+        W2, csr, _, vector = prepare_sparse_samples(W, X, has_y=False)
+        out = np.empty((csr.shape[0], W2.shape[0]), dtype=W2.dtype)
+        data, indices = csr.kernel_arrays()
+        _train.csr_predict_into(W2, data, indices, csr.indptr, out)  # out = X @ W.T
+        if b is not None:
+            out += prepare_bias(b, W2)
+        _warn_if_not_finite("predict", out)
+        return out[:, 0] if vector else out
     if b is None:
         fast = _kernels.predict_fast(W, X)  # None unless the inputs are already valid arrays
         if fast is not None:

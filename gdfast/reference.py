@@ -24,6 +24,7 @@ from ._validation import (
     shape_of, update_operands,
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
+from ._sparse import is_sparse
 from .descent import DescentPath, Quadratic, descend as _descend_any
 from .training import TrainResult, single_output
 
@@ -458,8 +459,11 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
     >>> result.loss < 1e-10, result.n_iter
     (True, 200)
     """
+    if is_sparse(X):
+        raise TypeError("the NumPy twin takes dense X: pass X.toarray() (gdfast.train takes a CSR matrix)")
     call = TrainCall.prepare(locals())  # the validation of gdfast.train (input checks, not arithmetic)
     check_int(n_threads, "n_threads", low=1)
+    assert isinstance(call.X, np.ndarray)
     options, X2, Y2, sw, start, used_seed = call.options, call.X, call.Y, call.sample_weight, call.start, call.seed
     state = start.copy()
     result = _run_reference(options, X2, Y2, sw, state, call.n_steps, used_seed)

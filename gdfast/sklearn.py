@@ -187,7 +187,7 @@ class _BaseGD(BaseEstimator):
                 raise ValueError("intercept_ must be 0 with fit_intercept=False; set fit_intercept=True to train it")
             warm = (W_pub, b_pub)
             # Keep the model's dtype: later batches are cast to it.
-            X = np.asarray(X, dtype=dtype)
+            X = X.astype(dtype, copy=False)  # (an ndarray or a CSR matrix)
             Y = np.asarray(Y, dtype=dtype)
         sw = None
         if sample_weight is not None:
@@ -511,7 +511,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # ------------------------------------------------------------------------------------------
@@ -549,7 +549,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         """
         self._check_params()
         self.__dict__.pop("_state", None)  # a new fit starts a new run
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", multi_output=True,
                              y_numeric=True, reset=True)
         shape = (X.shape[1],) if np.ndim(y) == 1 else (np.shape(y)[1], X.shape[1])
         warm = self._fit_start(coef_init, intercept_init, shape)
@@ -585,7 +585,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         """
         self._check_params()
         first = not hasattr(self, "_state")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", multi_output=True,
                              y_numeric=True, reset=first)
         return self._train(X, y, sample_weight, first=first, epochs=1, early_stop=False)
 
@@ -612,7 +612,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         array([13.])
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", reset=False)
         W, b, y_1d = self._public_params(None)
         if W.shape[1] != X.shape[1]:
             raise ValueError(f"coef_ has {W.shape[1]} features; X has {X.shape[1]}")
@@ -782,7 +782,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _check_loss(self, loss: str) -> None:
@@ -835,7 +835,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         self._check_params()
         self._check_class_weight()
         self.__dict__.pop("_state", None)  # a new fit starts a new run
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=True)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", reset=True)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if self.classes_.shape[0] < 2:
@@ -900,7 +900,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             if not first and not np.array_equal(classes, self.classes_):
                 raise ValueError(f"classes={classes.tolist()!r} is not classes_={self.classes_.tolist()!r} of "
                                  "the earlier calls")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", reset=first)
         check_classification_targets(y)
         if first:
             if classes.shape[0] < 2:
@@ -988,7 +988,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         True
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", reset=False)
         W, b, _ = self._public_params(None)
         if W.shape[1] != X.shape[1]:
             raise ValueError(f"coef_ has {W.shape[1]} features; X has {X.shape[1]}")

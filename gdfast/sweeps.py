@@ -18,6 +18,7 @@ from ._engine import (
 )
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
+from ._sparse import is_sparse
 from .training import TrainResult, single_output
 
 if TYPE_CHECKING:
@@ -362,6 +363,10 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     unknown = set(train_options) - _OPTION_NAMES
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(sorted(unknown))}")
+    if is_sparse(X):
+        raise TypeError(
+            "sweep does not take sparse X (its runs go side by side, on threads, in lockstep or on Dask workers, "
+            "all on dense X): call gdfast.train for each configuration (it takes a CSR matrix), or pass X.toarray()")
     W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = prepare_sample_weight(sample_weight, X2)
     starts = None

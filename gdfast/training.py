@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._sparse import CSRData
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
     history_sizes, local_threads,
@@ -199,8 +200,20 @@ def train(
     ----------
     W : array_like, shape (n_outputs, n_features)
         Starting weights (not modified).
-    X : array_like, shape (n_features,) or (n_samples, n_features)
-        One sample, or one sample per row.
+    X : array_like, shape (n_features,) or (n_samples, n_features), or scipy.sparse CSR matrix
+        One sample, or one sample per row. A CSR matrix (``csr_matrix`` or ``csr_array``, int32 or
+        int64 indices; other formats are a TypeError: pass ``X.tocsr()``) goes to the kernel as its
+        data, indices and indptr and is never densified: each prediction sums the row's stored
+        entries, each gradient is scattered to their columns (unsorted indices, duplicates, which
+        add up, explicit zeros and empty rows are all fine). Per-sample plain SGD (``batch_size=1``,
+        ``optimizer="sgd"`` without momentum or weight decay, no ``grad_tol``, ``clip_norm`` or
+        ``restore_best``) touches only each row's entries: the L2 shrink is a scale factor of W
+        (scikit-learn's), the L1 truncated gradient acts on the row's stored entries only (as
+        scikit-learn's sparse SGD: explicit zeros count as entries), and float32 runs keep double
+        weights during the call, rounded once at its end (a run continued with ``state=`` equals
+        one call to rounding, not to the bit). Every other batch size and optimizer works too,
+        with a dense gradient and update of W per batch (O(n_outputs x n_features) each).
+        Not with ``accumulate="float32"`` or ``n_threads`` > 1 (ValueError); not in ``sweep``.
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
         Targets, matching X. With a classification loss, binary class labels: every value -1 or +1,
         or every value 0 or 1 (0 is the negative class); each output is its own binary problem.
@@ -368,6 +381,8 @@ def train(
     """
     call = TrainCall.prepare(locals())
     n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)
+    if isinstance(call.X, CSRData) and n_threads > 1:
+        raise ValueError(f"n_threads={n_threads}: a run on sparse X goes on one thread; pass n_threads=1")
     options, X2, Y2, sw, start = call.options, call.X, call.Y, call.sample_weight, call.start
     kernel_config = options.kernel_config(X2.shape[0], end_step=start.step + call.n_steps)
     # The run advances a set of one made from a copy: ``start`` stays as it was, for the rare replay
@@ -382,7 +397,7 @@ def single_output(result: TrainResult) -> TrainResult:
     return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
 
 
-def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,
              start: TrainState, n_steps: int, progress: bool = False, n_threads: int = 1) -> RunSet:
     """A set of one run starting at ``start`` (copied), advanced by up to ``n_steps`` updates
     (its blocked batches on ``n_threads`` threads)."""
@@ -405,7 +420,7 @@ def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarra
     return runs
 
 
-def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray, sw: np.ndarray | None,
+def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,
            runs: RunSet, r: int, start: TrainState, seed: int, warn: bool = True,
            final_loss: float | None = None) -> TrainResult:
     """Final loss, divergence fix-up, restore_best and the TrainResult of run ``r`` of a set the
@@ -497,7 +512,7 @@ def _split(theta: np.ndarray, state: TrainState) -> tuple[np.ndarray, np.ndarray
     return W, b
 
 
-def _replay_last_finite(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray, Y2: np.ndarray,
+def _replay_last_finite(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray,
                         sw: np.ndarray | None, start: TrainState, k: int,
                         loss_of: Callable[[np.ndarray], float]) -> tuple[TrainState, float, np.ndarray, np.ndarray]:
     """Replay ``start`` for k, k-1, ... updates (then bisect) until the iterate's loss on all

@@ -8,6 +8,7 @@ order, so results do not depend on threads or machines. The one exception is ask
 ``float32_loss_and_gradient``, the products of ``accumulate="float32"`` summed in float32 by BLAS.
 """
 from cython cimport floating
+from libc.stdint cimport int32_t, int64_t
 from libc.math cimport exp, fabs, log1p, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm, sgemv
 
@@ -229,6 +230,22 @@ cdef inline double margin_loss_derivative(int kind, double z) noexcept nogil:
     if z >= -1.0:
         return -2.0 * (1.0 - z)
     return -4.0
+
+
+cdef inline double margin_loss_and_derivative(int kind, double z, double* derivative) noexcept nogil:
+    """``margin_loss(kind, z)``, and ``margin_loss_derivative(kind, z)`` into *derivative: the same
+    values to the bit, log_loss's exp(-|z|) computed once for both."""
+    cdef double e
+    if kind == LOSS_LOG:
+        if z > 0.0:
+            e = exp(-z)
+            derivative[0] = -e / (1.0 + e)
+            return log1p(e)
+        e = exp(z)
+        derivative[0] = -1.0 / (1.0 + e)
+        return log1p(e) - z
+    derivative[0] = margin_loss_derivative(kind, z)
+    return margin_loss(kind, z)
 
 
 cdef inline bint blas_pays(Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs) noexcept nogil:
@@ -533,6 +550,113 @@ cdef inline double loss_and_gradient(
     # Backward pass: grad_W[j, :] = scale * sum_ii D[ii, j] * X[rows[ii], :]
     if grad_W != NULL and not blas:
         weighted_rows_into(residual_grad, X, rows, n_rows, n_features, n_outputs, scale, grad_W)
+    if grad_b != NULL:
+        # grad_b = scale * D.sum(axis=0)
+        column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)
+    return loss_sum * scale
+
+
+# The index type of a CSR matrix's ``indices`` and ``indptr`` (scipy.sparse uses int32 or int64).
+ctypedef fused csr_index:
+    int32_t
+    int64_t
+
+
+cdef inline double csr_dot(const double* w, const floating* data, const csr_index* indices,
+                           Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """sum(data[start:end] * w[indices[start:end]]): one CSR row times a weight row (duplicate
+    indices add up, as scipy reads them). Four partial sums over the entries k = start + 4i + r in
+    stored order, from +0.0, combined as (s0 + s1) + (s2 + s3) (as ``dot``): a fixed order, and
+    four independent chains of gathers and adds in flight instead of one."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t k = start
+    while k + 4 <= end:
+        s0 += data[k] * w[indices[k]]
+        s1 += data[k + 1] * w[indices[k + 1]]
+        s2 += data[k + 2] * w[indices[k + 2]]
+        s3 += data[k + 3] * w[indices[k + 3]]
+        k += 4
+    while k < end:
+        s0 += data[k] * w[indices[k]]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double csr_dot_params(const floating* w, const floating* data, const csr_index* indices,
+                                  Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """``csr_dot`` with a weight row of the data's float type: sum(data[start:end] * w[indices[start:end]]),
+    the same four partial sums in the same order."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t k = start
+    while k + 4 <= end:
+        s0 += <double>data[k] * <double>w[indices[k]]
+        s1 += <double>data[k + 1] * <double>w[indices[k + 1]]
+        s2 += <double>data[k + 2] * <double>w[indices[k + 2]]
+        s3 += <double>data[k + 3] * <double>w[indices[k + 3]]
+        k += 4
+    while k < end:
+        s0 += <double>data[k] * <double>w[indices[k]]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double csr_loss_and_gradient(
+    const floating* W, const floating* b,  # the model
+    const floating* data, const csr_index* indices, const csr_index* indptr,  # X as CSR
+    const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
+    Py_ssize_t n_rows, Py_ssize_t n_features, Py_ssize_t n_outputs,
+    int loss_kind, double width, int reduction,
+    double* residual_grad, double* grad_W, double* grad_b,  # scratch and the gradient
+) noexcept nogil:
+    """``loss_and_gradient`` for X given as a CSR matrix (data, indices, indptr), never densified.
+
+    NumPy equivalent (X the CSR matrix, rows the batch, w the sample weights or ones)::
+
+        R = X[rows] @ W.T + b - Y[rows];  scale = batch_scale(reduction, ...)  # 1 / (n_outputs * sum(w)) or 1 / n_rows
+        loss = scale * sum(w[:, None] * l(R));  D = scale * w[:, None] * l'(R)
+        grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
+
+    Each prediction is a ``csr_dot_params`` over the row's stored entries; the gradient is scattered
+    entry by entry, ``grad_W[j, indices[k]] += D[ii, j] * data[k]`` (grad_W, all of it, is zeroed
+    first: a dense gradient, O(n_outputs * n_features) per batch), then scaled. ``grad_W`` and
+    ``grad_b`` may be NULL; ``residual_grad`` is scratch of n_rows * n_outputs.
+    """
+    cdef Py_ssize_t ii, i, j, k, start, end
+    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale, c
+    cdef double* d
+    cdef double* row
+    # P[ii, j] = X[rows[ii]] @ W[j]  (entries in stored order)
+    for ii in range(n_rows):
+        i = row_of(rows, ii)
+        start = indptr[i]
+        end = indptr[i + 1]
+        for j in range(n_outputs):
+            residual_grad[ii * n_outputs + j] = csr_dot_params(W + j * n_features, data, indices, start, end)
+    # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
+    for ii in range(n_rows):
+        i = row_of(rows, ii)
+        weight = sample_weight[i] if sample_weight != NULL else 1.0
+        weight_sum += weight
+        d = residual_grad + ii * n_outputs
+        for j in range(n_outputs):
+            loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
+    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
+    if grad_W != NULL:
+        # grad_W = scale * (D.T @ X[rows]), scattered row by row over the stored entries
+        for k in range(n_outputs * n_features):
+            grad_W[k] = 0.0
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            start = indptr[i]
+            end = indptr[i + 1]
+            for j in range(n_outputs):
+                c = residual_grad[ii * n_outputs + j]
+                if c != 0.0:
+                    row = grad_W + j * n_features
+                    for k in range(start, end):
+                        row[indices[k]] += c * data[k]
+        for k in range(n_outputs * n_features):
+            grad_W[k] *= scale
     if grad_b != NULL:
         # grad_b = scale * D.sum(axis=0)
         column_sums_into(residual_grad, n_rows, n_outputs, scale, grad_b)

@@ -19,7 +19,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.math cimport fabs, isfinite, pow, sqrt
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -28,9 +28,10 @@ from gdfast._contract cimport (
     STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
-    BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce,
-    float32_loss_and_gradient, gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, row_of, sum_of_squares, use_blas,
-    use_blocks,
+    BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
+    csr_dot_params, csr_index, csr_loss_and_gradient, elementwise_loss, elementwise_loss_derivative,
+    float32_loss_and_gradient, gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient,
+    margin_loss_and_derivative, mse_and_gradient, row_of, sum_of_squares, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -171,6 +172,12 @@ cdef struct Problem:
     Py_ssize_t n_outputs
     bint fit_intercept
     Py_ssize_t size            # parameters of a run: n_outputs * n_features (+ n_outputs, the bias last)
+    # X as a CSR matrix (csr): X above is its ``data`` (nnz,), these its ``indices`` (nnz,) and
+    # ``indptr`` (n_samples + 1,), int32 (csr_index32) or int64; never densified.
+    bint csr
+    bint csr_index32
+    const void* csr_indices
+    const void* csr_indptr
 
 
 cdef struct RunBuffers:
@@ -337,6 +344,179 @@ cdef inline void sample_sgd_step(
             p_new[j] = <floating>(p_old[j] - lr * ((0.0 + D[j]) * scale))
 
 
+cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+                      Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag,
+                      const csr_index* indices, const csr_index* indptr, double* w) noexcept nogil:
+    """run_one's loop for per-sample plain SGD (batch_size 1, no momentum, weight decay, gradient
+    norm or restore_best; any loss, schedule and penalty) on CSR data: each update touches only the
+    sample's stored entries, O(nnz of the row) instead of O(n_features).
+
+    The weights live in ``w`` (``size`` doubles of scratch) as ``W = wscale * w[:size_W]`` (the bias
+    ``w[size_W:]`` unscaled), so the L2 shrink ``W *= 1 - lr * l2`` is one multiplication of the
+    scalar wscale (folded back into w when it falls below 1e-9, and at the end of the call, when
+    the parameters' next row receives ``W`` rounded once to their type: float32 runs keep double
+    weights for the whole call). Per update, with x the row (data[k] at indices[k]) and c_j the
+    weighted d loss / d p_j, as ``penalised_sgd_step`` with ``g = c x / n_outputs``::
+
+        p_j = wscale * (x @ w[j]) + b_j;  wscale *= max(0, 1 - lr * l2)
+        w[j, idx] -= lr * c_j * x / n_outputs / wscale;  b_j -= lr * c_j / n_outputs
+        L1 (cumulative truncated gradient) on the row's stored entries only, as scikit-learn's
+        sparse SGD: u += lr * l1; for each idx: clip W[j, idx] towards 0 by u + q[j, idx], never across
+
+    Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch branch.
+    Returns the STATUS_*."""
+    cdef RunRecord rec = run.record[0]
+    cdef int64_t t = rec.step, cur = rec.current, position = rec.position, epoch = rec.epoch
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t no_improvement = rec.no_improvement
+    cdef uint64_t rng = rec.rng
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double epoch_loss_sum = rec.epoch_loss_sum, epoch_samples = rec.epoch_samples
+    cdef double l1_total = rec.l1_total
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef const floating* sw = <const floating*>data.sample_weight
+    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features, i, j, k, start, end, next_i
+    cdef bint fit_intercept = data.fit_intercept
+    cdef double* cgrad = run.residual_grad  # (n_outputs,) c_j of this sample
+    cdef double* q = run.opt_state + size   # the L1 applied so far to each weight (plain SGD's free row 1)
+    cdef int kind = cfg.loss
+    cdef double width = cfg.epsilon, l2 = cfg.l2_penalty, l1 = cfg.l1_penalty
+    cdef double wscale = 1.0, weight, scale, loss, loss_sum, pred, s, z, r, c, lr, shrink, coef, u, old, new, epoch_loss
+    cdef int64_t i_step, t0 = t
+    cdef int status = STATUS_RUNNING
+    cdef floating* current = params + cur * size
+    cdef floating* other
+    cdef double* wj
+    for k in range(size):
+        w[k] = current[k]
+    for i_step in range(n_steps):
+        if position == 0 and cfg.shuffle:
+            shuffle_in_place(run.perm, n_samples, &rng)
+        i = run.perm[position]
+        start = <Py_ssize_t>indptr[i]
+        end = <Py_ssize_t>indptr[i + 1]
+        if position + 1 < n_samples:
+            # Ask the CPU to load the weights the next sample reads while this one is computed (no
+            # effect on any value: W of a large problem sits in L3, and the gathers wait on it).
+            next_i = run.perm[position + 1]
+            for j in range(n_outputs):
+                for k in range(<Py_ssize_t>indptr[next_i], <Py_ssize_t>indptr[next_i + 1]):
+                    gdfast_prefetch(w + j * n_features + indices[k])
+        weight = sw[i] if sw != NULL else 1.0
+        # p_j = W[j] @ x + b_j;  loss = weight * sum_j l_j / (n_outputs * weight);  c_j = weight * l'_j
+        loss_sum = 0.0
+        for j in range(n_outputs):
+            pred = wscale * csr_dot(w + j * n_features, X, indices, start, end)
+            if fit_intercept:
+                pred = pred + w[size_W + j]
+            if is_margin_loss(kind):
+                s = 1.0 if Y[i * n_outputs + j] > 0 else -1.0
+                z = s * pred
+                loss_sum += weight * margin_loss_and_derivative(kind, z, &c)
+                cgrad[j] = weight * (s * c)
+            else:
+                r = pred - Y[i * n_outputs + j]
+                cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
+                loss_sum += weight * elementwise_loss(kind, r, width)
+        scale = batch_scale(cfg.reduction, n_outputs, 0.0 + weight, 1)
+        loss = loss_sum * scale
+        record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
+        if not isfinite(loss):
+            status = STATUS_DIVERGED  # (the caller replays the run to its last finite iterate)
+            break
+        last_loss = loss
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
+        if l2 != 0.0:
+            shrink = 1.0 - lr * l2
+            if shrink <= 0.0:  # scikit-learn: never scale to negative values; W = 0
+                for k in range(size_W):
+                    w[k] = 0.0
+                wscale = 1.0
+            else:
+                wscale *= shrink
+        for j in range(n_outputs):
+            # g = scale * c_j * x:  W[j, idx] -= lr * g  (w = W / wscale);  b_j -= lr * scale * c_j
+            c = scale * (0.0 + cgrad[j])
+            if c != 0.0:
+                coef = (lr * c) / wscale
+                wj = w + j * n_features
+                for k in range(start, end):
+                    wj[indices[k]] -= coef * X[k]
+            if fit_intercept:
+                w[size_W + j] = w[size_W + j] - lr * c
+        if wscale < 1e-9:
+            for k in range(size_W):
+                w[k] *= wscale
+            wscale = 1.0
+        if l1 != 0.0:
+            l1_total = l1_total + lr * l1
+            u = l1_total
+            for j in range(n_outputs):
+                wj = w + j * n_features
+                for k in range(start, end):
+                    # NumPy (z = W[j, idx]): z > 0: W = max(0, z - (u + q));  z < 0: W = min(0, z + (u - q));  q += W - z
+                    old = wscale * wj[indices[k]]
+                    new = old
+                    if old > 0.0:
+                        new = old - (u + q[j * n_features + indices[k]])
+                        if new < 0.0:
+                            new = 0.0
+                    elif old < 0.0:
+                        new = old + (u - q[j * n_features + indices[k]])
+                        if new > 0.0:
+                            new = 0.0
+                    if new != old:
+                        wj[indices[k]] = new / wscale
+                    q[j * n_features + indices[k]] += new - old
+        t += 1
+        epoch_loss_sum += loss
+        epoch_samples += 1.0
+        position = position_after(position, 1, n_samples)
+        if position == 0:
+            epoch_loss = epoch_loss_sum / epoch_samples
+            epoch_left = keep_every(epoch_loss, run.epoch_history, &epochs_recorded, epoch_left,
+                                    cfg.epoch_record_every)
+            epoch += 1
+            epoch_loss_sum = 0.0
+            epoch_samples = 0.0
+            if grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
+                status = STATUS_DIVERGED
+                break
+            if first_loss != first_loss:  # NaN: this was the run's first epoch
+                first_loss = epoch_loss
+            if cfg.n_iter_no_change > 0:
+                if epoch_loss > best_loss - cfg.loss_tol:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+            if epoch_loss < best_loss:
+                best_loss = epoch_loss
+            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
+                status = STATUS_NO_IMPROVEMENT
+                break
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
+    if t != t0:
+        # the parameters' other row = W (wscale folded in), rounded once to their type
+        other = params + (1 - cur) * size
+        for k in range(size_W):
+            other[k] = <floating>(w[k] * wscale)
+        for k in range(size_W, size):
+            other[k] = <floating>w[k]
+        cur = 1 - cur
+    rec.step, rec.current, rec.position, rec.epoch = t, cur, position, epoch
+    rec.recorded, rec.epochs_recorded, rec.no_improvement, rec.rng = recorded, epochs_recorded, no_improvement, rng
+    rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
+    rec.epoch_loss_sum, rec.epoch_samples, rec.l1_total = epoch_loss_sum, epoch_samples, l1_total
+    run.record[0] = rec
+    left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
+    return status
+
+
 cdef double blocked_loss_and_gradient(
     const floating* W, const floating* b, const Problem* data, const Py_ssize_t* rows, Py_ssize_t n_rows,
     int loss_kind, double width, int reduction, double* grad, double* partials, int n_threads,
@@ -421,20 +601,21 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # accumulate="float32" (float32 data): every full batch that BLAS pays for, the tall ones
     # included, sums its two products in float32 with BLAS on the arrays themselves
     # (float32_loss_and_gradient, into float32 scratch: the residuals and the gradient's product).
-    cdef bint sums_in_float32 = floating is float and _run_sums_in_float32(&cfg, n_samples, n_features, n_outputs)
+    cdef bint sums_in_float32 = (floating is float and not data.csr
+                                 and _run_sums_in_float32(&cfg, n_samples, n_features, n_outputs))
     cdef float* f32_scratch = NULL
     if sums_in_float32:
         f32_scratch = <float*>malloc((n_samples * n_outputs + size_W) * sizeof(float))
         sums_in_float32 = f32_scratch != NULL  # (else the double path below, as when X_copy fails)
     # Batches of BLOCKED_MIN_ROWS rows or more and few outputs: summed in blocks (use_blocks), on
     # run.block_threads threads; this replaces dgemm for such full batches.
-    cdef bint blocked_batches = not sums_in_float32 and run.block_partials != NULL and use_blocks(
+    cdef bint blocked_batches = not data.csr and not sums_in_float32 and run.block_partials != NULL and use_blocks(
         n_samples if full_batch else min(<Py_ssize_t>cfg.batch_size, n_samples), n_outputs)
     # BLAS for other large full batches (see use_blas): float64 X as is; float32 X converted once per call.
     cdef const double* X_blas = NULL
     cdef double* X_copy = NULL
     cdef double* W_blas = NULL
-    if not sums_in_float32 and not blocked_batches and _run_uses_dgemm(&cfg, n_samples, n_features, n_outputs):
+    if not data.csr and not sums_in_float32 and not blocked_batches and _run_uses_dgemm(&cfg, n_samples, n_features, n_outputs):
         if floating is double:
             X_blas = X
         elif data.X_double != NULL:
@@ -451,7 +632,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 X_blas = X_copy
     # The MSE without weights or BLAS has its own branch-free copy of the arithmetic.
     cdef bint plain_mse = (cfg.loss == LOSS_MSE and data.sample_weight == NULL and X_blas == NULL and not sums_in_float32
-                          and cfg.reduction == REDUCTION_MEAN)
+                          and cfg.reduction == REDUCTION_MEAN and not data.csr)
+    cdef double* csr_weights = NULL
     # Plain full-batch SGD on the MSE with none of the per-step options: the loop below without
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
@@ -461,11 +643,26 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         status = simple_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
         rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
+    # Per-sample plain SGD on CSR data: updates that touch only each row's stored entries.
+    if (data.csr and cfg.batch_size == 1 and not full_batch and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
+            and cfg.weight_decay == 0.0 and not need_norm and not cfg.restore_best and n_steps > 0):
+        csr_weights = <double*>malloc(size * sizeof(double))
+        if csr_weights != NULL:  # (else the general loop below: a dense update per sample)
+            run.record[0] = rec
+            if data.csr_index32:
+                status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
+                                      <const int32_t*>data.csr_indices, <const int32_t*>data.csr_indptr, csr_weights)
+            else:
+                status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
+                                      <const int64_t*>data.csr_indices, <const int64_t*>data.csr_indptr, csr_weights)
+            free(csr_weights)
+            run.record[0].status = status
+            return status
 
     # Plain SGD one sample at a time: the gradient is never stored; sample_sgd_step updates the
     # parameters straight from the sample's d loss / d prediction (same bits as the general path).
-    cdef bint sample_sgd = (cfg.batch_size == 1 and not sums_in_float32 and not blocked_batches and not need_norm
-                            and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
+    cdef bint sample_sgd = (cfg.batch_size == 1 and not data.csr and not sums_in_float32 and not blocked_batches
+                            and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
                             and not penalised)
     cdef double sample_weight_sum
 
@@ -487,7 +684,22 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
 
         rows = next_batch(&cfg, full_batch, run.perm, n_samples, position, &rng, &n_rows)
 
-        if sums_in_float32:
+        if data.csr:
+            if data.csr_index32:
+                loss = csr_loss_and_gradient(
+                    current, current + size_W if data.fit_intercept else <floating*>NULL,
+                    X, <const int32_t*>data.csr_indices, <const int32_t*>data.csr_indptr, <const floating*>data.Y,
+                    <const floating*>data.sample_weight, rows, n_rows, n_features, n_outputs, cfg.loss, cfg.epsilon,
+                    cfg.reduction, run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
+                )
+            else:
+                loss = csr_loss_and_gradient(
+                    current, current + size_W if data.fit_intercept else <floating*>NULL,
+                    X, <const int64_t*>data.csr_indices, <const int64_t*>data.csr_indptr, <const floating*>data.Y,
+                    <const floating*>data.sample_weight, rows, n_rows, n_features, n_outputs, cfg.loss, cfg.epsilon,
+                    cfg.reduction, run.residual_grad, grad, grad + size_W if data.fit_intercept else NULL,
+                )
+        elif sums_in_float32:
             if floating is float:  # (always: sums_in_float32 is False for float64 data)
                 loss = float32_loss_and_gradient(
                     current, current + size_W if data.fit_intercept else <floating*>NULL,
@@ -1203,6 +1415,9 @@ def advance_runs(
     const double[:, ::1] X_double=None,
     const Py_ssize_t[::1] order=None,
     const Py_ssize_t[::1] task_sizes=None,
+    object csr_indices=None,
+    object csr_indptr=None,
+    Py_ssize_t csr_n_features=0,
 ):
     """Advance each of K runs by up to ``n_steps[r]`` updates, the GIL released.
 
@@ -1222,8 +1437,19 @@ def advance_runs(
     ``task_sizes`` (both or neither): the runs as tasks, ``task_sizes[i]`` consecutive runs of
     ``order`` each; a task of one run is advanced alone, a larger one in lockstep (``lockstep_sgd``:
     the caller has checked that its runs qualify). Default: every run alone, in order.
+
+    CSR data: ``csr_indices`` (nnz,) and ``csr_indptr`` (n_samples + 1,), both int32 or both int64,
+    C-contiguous and valid (checked in Python), ``csr_n_features`` its columns, and X its ``data``
+    as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone, one thread.
     """
     cdef Py_ssize_t n_runs = len(kernel_configs), r, t
+    cdef bint csr = csr_indices is not None
+    cdef Py_ssize_t n_samples = X.shape[0] if not csr else len(csr_indptr) - 1
+    cdef Py_ssize_t n_features = X.shape[1] if not csr else csr_n_features
+    cdef const int32_t[::1] indices32
+    cdef const int32_t[::1] indptr32
+    cdef const int64_t[::1] indices64
+    cdef const int64_t[::1] indptr64
     cdef TrainConfig* cfgs = <TrainConfig*>malloc(max(n_runs, 1) * sizeof(TrainConfig))
     cdef Py_ssize_t n_tasks = n_runs if task_sizes is None else task_sizes.shape[0]
     # tasks[0:n_runs]: the runs in task order; tasks[n_runs + t], tasks[n_runs + n_tasks + t]: the
@@ -1267,16 +1493,26 @@ def advance_runs(
                 raise ValueError("advance_runs: order holds a run index out of range")
         for r in range(n_runs):
             cfgs[r] = kernel_configs[r]
-            batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, X.shape[0]))
-            any_blas = (any_blas or _run_uses_dgemm(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1])
-                        or _run_sums_in_float32(&cfgs[r], X.shape[0], X.shape[1], Y.shape[1]))
+            batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, n_samples))
+            any_blas = not csr and (any_blas or _run_uses_dgemm(&cfgs[r], n_samples, n_features, Y.shape[1])
+                                    or _run_sums_in_float32(&cfgs[r], n_samples, n_features, Y.shape[1]))
         n_residual_grad = max(batch_max * Y.shape[1], 1)  # run_one's residual scratch: a batch's outputs
-        if use_blocks(batch_max, Y.shape[1]):  # the blocks' partial sums of the largest batch
+        if not csr and use_blocks(batch_max, Y.shape[1]):  # the blocks' partial sums of the largest batch
             n_block_partials = blocks_of(batch_max) * block_stride(params.shape[2])
         data.X, data.Y = &X[0, 0], &Y[0, 0]
         data.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
         data.X_double = &X_double[0, 0] if X_double is not None else NULL
-        data.n_samples, data.n_features, data.n_outputs = X.shape[0], X.shape[1], Y.shape[1]
+        data.n_samples, data.n_features, data.n_outputs = n_samples, n_features, Y.shape[1]
+        data.csr, data.csr_index32, data.csr_indices, data.csr_indptr = csr, False, NULL, NULL
+        if csr:
+            if order is not None or n_threads > 1 or X_double is not None:
+                raise ValueError("advance_runs: CSR data takes runs alone, on one thread")
+            if csr_indices.dtype.itemsize == 4:
+                indices32, indptr32 = csr_indices, csr_indptr
+                data.csr_index32, data.csr_indices, data.csr_indptr = True, &indices32[0], &indptr32[0]
+            else:
+                indices64, indptr64 = csr_indices, csr_indptr
+                data.csr_indices, data.csr_indptr = &indices64[0], &indptr64[0]
         data.fit_intercept = fit_intercept
         data.size = params.shape[2]
         runs.cfgs, runs.records, runs.n_steps = cfgs, &records[0], &n_steps[0]
@@ -1287,7 +1523,9 @@ def advance_runs(
         runs.history, runs.history_stride = &history[0, 0], history.strides[0] // sizeof(double)
         runs.epoch_history = &epoch_history[0, 0]
         runs.epoch_history_stride = epoch_history.strides[0] // sizeof(double)
-        runs.check_every = steps_between_checks(batch_max, X.shape[1], Y.shape[1])
+        # (CSR: a sample costs about its stored entries, X.shape[1] of the (1, nnz) data per sample on average)
+        runs.check_every = steps_between_checks(
+            batch_max, X.shape[1] if not csr else X.shape[1] // max(n_samples, 1) + 1, Y.shape[1])
         blas_guard = blas_single_thread(any_blas)
         blas_guard.__enter__()
         if block_threads > 1:
@@ -1386,6 +1624,84 @@ def dataset_losses(
                 loss_kinds[r], widths[r], reductions[r], &residual_grad[0], NULL, NULL,
                 <const double*>&X[0, 0] if floating is double else <const double*>NULL, NULL,
             )
+
+
+def csr_dataset_losses(
+    const int[::1] loss_kinds,
+    const double[::1] widths,
+    const int[::1] reductions,
+    const floating[::1] data,
+    object indices,
+    object indptr,
+    Py_ssize_t n_features,
+    const floating[:, ::1] Y,
+    const floating[::1] sample_weight,
+    bint fit_intercept,
+    const floating[:, ::1] thetas,
+    double[::1] residual_grad,
+    double[::1] out,
+):
+    """``dataset_losses`` of X given as a CSR matrix: ``data`` (at least one entry), ``indices``
+    (as many) and ``indptr`` (n_samples + 1), both int32 or both int64, valid (checked in Python);
+    X is never densified (``csr_loss_and_gradient``, no gradient)."""
+    cdef Py_ssize_t n_samples = len(indptr) - 1, n_outputs = Y.shape[1]
+    cdef Py_ssize_t size_W = n_features * n_outputs, n = thetas.shape[0], r
+    cdef const floating* sw = &sample_weight[0] if sample_weight is not None else NULL
+    cdef const int32_t[::1] indices32
+    cdef const int32_t[::1] indptr32
+    cdef const int64_t[::1] indices64
+    cdef const int64_t[::1] indptr64
+    cdef bint index32 = indices.dtype.itemsize == 4
+    if not (loss_kinds.shape[0] == widths.shape[0] == reductions.shape[0] == out.shape[0] == n):
+        raise ValueError("csr_dataset_losses: loss_kinds, widths, reductions and out need one entry per row of thetas")
+    if (thetas.shape[1] < size_W + (n_outputs if fit_intercept else 0) or residual_grad.shape[0] < n_samples * n_outputs
+            or Y.shape[0] != n_samples):
+        raise ValueError("csr_dataset_losses: thetas rows, Y or residual_grad do not fit this problem")
+    if index32:
+        indices32, indptr32 = indices, indptr
+    else:
+        indices64, indptr64 = indices, indptr
+    with nogil:
+        for r in range(n):
+            if index32:
+                out[r] = csr_loss_and_gradient(
+                    &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
+                    &data[0], &indices32[0], &indptr32[0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
+                    loss_kinds[r], widths[r], reductions[r], &residual_grad[0], NULL, NULL,
+                )
+            else:
+                out[r] = csr_loss_and_gradient(
+                    &thetas[r, 0], &thetas[r, size_W] if fit_intercept else <const floating*>NULL,
+                    &data[0], &indices64[0], &indptr64[0], &Y[0, 0], sw, NULL, n_samples, n_features, n_outputs,
+                    loss_kinds[r], widths[r], reductions[r], &residual_grad[0], NULL, NULL,
+                )
+
+
+def csr_predict_into(const floating[:, ::1] W, const floating[::1] data, object indices, object indptr,
+                     floating[:, ::1] out):
+    """out = X @ W.T for X given as a CSR matrix (``data``, ``indices``, ``indptr`` as in
+    ``csr_dataset_losses``), row by row over the stored entries, each sum in double from +0.0 in
+    stored order, rounded once to out's type; X is never densified."""
+    cdef Py_ssize_t n_samples = len(indptr) - 1, n_features = W.shape[1], n_outputs = W.shape[0], i, j
+    cdef const int32_t[::1] indices32
+    cdef const int32_t[::1] indptr32
+    cdef const int64_t[::1] indices64
+    cdef const int64_t[::1] indptr64
+    cdef bint index32 = indices.dtype.itemsize == 4
+    if out.shape[0] != n_samples or out.shape[1] != n_outputs:
+        raise ValueError("csr_predict_into: out must be (n_samples, n_outputs)")
+    if index32:
+        indices32, indptr32 = indices, indptr
+    else:
+        indices64, indptr64 = indices, indptr
+    with nogil:
+        for i in range(n_samples):
+            for j in range(n_outputs):
+                # out[i, j] = X[i] @ W[j]
+                if index32:
+                    out[i, j] = <floating>csr_dot_params(&W[j, 0], &data[0], &indices32[0], indptr32[i], indptr32[i + 1])
+                else:
+                    out[i, j] = <floating>csr_dot_params(&W[j, 0], &data[0], &indices64[0], indptr64[i], indptr64[i + 1])
 
 
 

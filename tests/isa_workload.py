@@ -141,6 +141,27 @@ def sweeps(out: dict[str, np.ndarray]) -> None:
         flatten(f"sweep/lockstep/{dtype}", s.results, out)
 
 
+def sparse_runs(out: dict[str, np.ndarray]) -> None:
+    """CSR X: the per-sample loop (L2 scale, L1 on stored entries, intercept), a mini-batch Adam run
+    and a full batch (the CSR loss/gradient with a dense step), and predict."""
+    import scipy.sparse
+
+    for dtype in DTYPES:
+        W0, X, Y, sw = data(70, 11, 2, dtype, seed=12)
+        X[np.abs(X) < 0.8] = 0.0  # about 40% stored
+        Xs = scipy.sparse.csr_matrix(X)
+        y = np.where(Y[:, 0] > 0, 1.0, -1.0).astype(dtype)
+        r = gdfast.train(W0[0], Xs, y, loss="log_loss", batch_size=1, seed=0, num_epochs=3, learning_rate=0.1,
+                         penalty="elasticnet", alpha=0.01, fit_intercept=True)
+        flatten(f"sparse/per_sample/{dtype}", r, out)
+        r = gdfast.train(W0, Xs, Y, optimizer="adam", batch_size=9, seed=1, num_epochs=3, learning_rate=0.01,
+                         sample_weight=sw, loss="huber")
+        flatten(f"sparse/minibatch_adam/{dtype}", r, out)
+        r = gdfast.train(W0, Xs, Y, num_iterations=10, learning_rate=0.05, fit_intercept=True, seed=0)
+        flatten(f"sparse/full_batch/{dtype}", r, out)
+        flatten(f"sparse/predict/{dtype}", gdfast.predict(W0, Xs), out)
+
+
 def descents(out: dict[str, np.ndarray]) -> None:
     f = gdfast.Quadratic(1.5, -4.0, 2.0)
     for opt in OPTIMIZERS:
@@ -159,6 +180,7 @@ def main(path: str) -> None:
         core_steps(out)
         trainings(out)
         sweeps(out)
+        sparse_runs(out)
         descents(out)
     out["_meta/isa"] = np.array(_isa.ACTIVE)
     out["_meta/train_file"] = np.array(_train.__file__)

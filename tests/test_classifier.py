@@ -39,6 +39,7 @@ from gdfast import GDClassifier  # noqa: E402
     # steps take one doubled step instead of two). scikit-learn's SGDClassifier lists this check as
     # an expected failure too.
     "check_sample_weight_equivalence_on_dense_data": "scikit-learn's SGD objective: weights != repeated rows",
+    "check_sample_weight_equivalence_on_sparse_data": "scikit-learn's SGD objective: weights != repeated rows",
 })
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -288,11 +288,25 @@ def test_pandas_missing_values_are_refused():
 
 # --- 9. scipy.sparse ------------------------------------------------------------------------------
 
+# train and predict take CSR X (tests/test_sparse.py); the other calls refuse it, saying what to do.
+SPARSE_CALLS = {"predict", "train"}
+SPARSE_REFUSALS = {
+    "sweep": r"^sweep does not take sparse X.*X.toarray\(\)",
+    "reference.train": r"^the NumPy twin takes dense X: pass X.toarray\(\)",
+}
+
+
 @pytest.mark.parametrize("name", list(MODEL_CALLS))
 def test_sparse_x_says_not_supported(name):
     sparse = pytest.importorskip("scipy.sparse")
     for Xs in (sparse.csr_matrix(X), sparse.csr_array(X)):
-        with pytest.raises(TypeError, match=r"^X is a scipy.sparse .*not support sparse input.*X.toarray\(\)"):
+        if name in SPARSE_CALLS:
+            MODEL_CALLS[name](W, Xs, Y)
+            with pytest.raises(TypeError, match=r"^X is a scipy.sparse .* in 'coo' format.*X.tocsr\(\)"):
+                MODEL_CALLS[name](W, Xs.tocoo(), Y)
+            continue
+        match = SPARSE_REFUSALS.get(name, r"^X is a scipy.sparse .*not support sparse input.*X.toarray\(\)")
+        with pytest.raises(TypeError, match=match):
             MODEL_CALLS[name](W, Xs, Y)
 
 
