@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState
+from ._engine import CLASSIFICATION_LOSSES, LOSSES, RUNNING, TrainOptions, TrainState
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
 from .core import predict as _predict
@@ -400,11 +400,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             shuffle=self.shuffle, schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
             penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
         )
-        if options.loss in MARGIN_LOSSES:
+        if options.loss in CLASSIFICATION_LOSSES:
             raise ValueError(
                 f"loss={self.loss!r} is a classification loss; GDRegressor takes the regression losses "
-                f"{', '.join(sorted(set(LOSSES) - MARGIN_LOSSES))} (gdfast.train takes {self.loss!r} with -1/+1 "
-                "targets)"
+                f"{', '.join(sorted(set(LOSSES) - CLASSIFICATION_LOSSES))} (gdfast.train takes {self.loss!r} with "
+                "class targets)"
             )
         check_random_state(self.random_state)
 

@@ -29,7 +29,7 @@ from gdfast._contract cimport (
 )
 from _linear cimport (
     BLOCK_ROWS, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, float32_loss_and_gradient,
-    gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, sum_of_squares, use_blas, use_blocks,
+    gdfast_blas_allowed, loss_and_gradient, mse_and_gradient, sum_of_squares, terms_per_row, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -326,7 +326,7 @@ cdef double blocked_loss_and_gradient(
         for blk in range(n_blocks):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
                                n_features, n_outputs, loss_kind, width, partials + blk * stride)
-    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, grad)
+    return blocks_reduce(partials, n_blocks, size, stride, terms_per_row(loss_kind, n_outputs), grad)
 
 
 cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
