@@ -129,11 +129,11 @@ def class_targets(loss: str, W: Any, Y: Any) -> Any:
     if not valid.all():
         bad = labels[~valid][0]
         raise ValueError(f"Y must hold integer class indices 0..{n_classes - 1} for loss='multinomial' "
-                         f"(or probability rows of shape (n_samples, {n_classes})); got the value {bad!r}")
+                         f"(or probability rows of shape (n_samples, {n_classes})); got the value {bad.item()!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         bad = labels.min() if labels.min() < 0 else labels.max()
         raise ValueError(f"Y's class indices must be in 0..{n_classes - 1} (n_classes = W.shape[0] = {n_classes}) "
-                         f"for loss='multinomial'; got {bad!r}")
+                         f"for loss='multinomial'; got {bad.item()!r}")
     one_hot = np.zeros((labels.size, n_classes), dtype=np.float32)
     one_hot[np.arange(labels.size), labels.astype(np.intp)] = 1.0
     return one_hot
@@ -149,14 +149,14 @@ def check_targets(loss: str, Y: np.ndarray) -> None:
         if Y.shape[1] < 2:
             raise ValueError(f"Y must have n_classes >= 2 columns for loss='multinomial'; got shape {Y.shape}")
         if (Y < 0).any():
-            raise ValueError(f"Y's probability rows must be >= 0 for loss='multinomial'; got the value {Y.min()!r} "
+            raise ValueError(f"Y's probability rows must be >= 0 for loss='multinomial'; got the value {float(Y.min())!r} "
                              "(pass class indices 0..K-1 as a 1-D Y, or one-hot / probability rows)")
         sums = Y.sum(axis=1, dtype=np.float64)
         tol = 1e-6 if Y.dtype == np.float64 else 1e-4
         off = np.abs(sums - 1.0) > tol
         if off.any():
             raise ValueError(f"Y's rows must sum to 1 for loss='multinomial' (one-hot or probability rows); row "
-                             f"{int(np.argmax(off))} sums to {sums[np.argmax(off)]!r} (pass class indices 0..K-1 "
+                             f"{int(np.argmax(off))} sums to {float(sums[np.argmax(off)])!r} (pass class indices 0..K-1 "
                              "as a 1-D Y for hard labels)")
         return
     if loss not in MARGIN_LOSSES:
