@@ -560,17 +560,20 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += mse_term(d[j], b, Y + i * n_outputs, j, d + j)
         weight_sum = <double>n_rows
+    elif loss_kind == LOSS_MULTINOMIAL:
+        # one term per row (``softmax_row_term``):  loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
     else:
         # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
-        # (LOSS_MULTINOMIAL: one term per row, ``softmax_row_term``: loss_sum = sum(w * l(P[ii] + b)))
         for ii in range(n_rows):
             i = row_of(rows, ii)
             weight = sample_weight[i] if sample_weight != NULL else 1.0
             weight_sum += weight
             d = residual_grad + ii * n_outputs
-            if loss_kind == LOSS_MULTINOMIAL:
-                loss_sum += softmax_row_term(weight, d, b, Y + i * n_outputs, n_outputs)
-                continue
             for j in range(n_outputs):
                 loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
@@ -672,17 +675,18 @@ cdef inline double float32_loss_and_gradient(
             k += 1
         loss_sum = (s0 + s1) + (s2 + s3)
         weight_sum = <double>n_rows
+    elif loss_kind == LOSS_MULTINOMIAL:
+        # one term per row: the softmax cross-entropy of the float32 logits P[ii] + b, D[ii] = float32(w l')
+        for ii in range(n_rows):
+            weight = sample_weight[ii] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            loss_sum += softmax_row_term_float32(weight, residual + ii * n_outputs, Y + ii * n_outputs, n_outputs)
     else:
         # R = P - Y (float32);  loss_sum = sum(w l(R)) and sum(w) in double;  D = float32(w l'(R))
         # (a margin loss: l of z = s P in double, s = +1 where Y > 0 else -1;  D = float32(w s l'(z)))
         for ii in range(n_rows):
             weight = sample_weight[ii] if sample_weight != NULL else 1.0
             weight_sum += weight
-            if loss_kind == LOSS_MULTINOMIAL:
-                # one term per row: the softmax cross-entropy of the float32 logits P[ii] + b
-                loss_sum += softmax_row_term_float32(weight, residual + ii * n_outputs, Y + ii * n_outputs,
-                                                     n_outputs)
-                continue
             for j in range(n_outputs):
                 i = ii * n_outputs + j
                 if is_margin_loss(loss_kind):
