@@ -25,6 +25,7 @@ from ._contract import RECORD_DTYPE, AccumulateCode, LossCode, OptimizerCode, Re
 from ._sparse import CSRData, is_sparse, prepare_sparse_samples
 from ._validation import (
     as_array, as_float, check_bool, check_int, check_learning_rate, check_real, prepare_sample_weight, prepare_samples,
+    shape_of,
 )
 from .optimizers import SGD, Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
@@ -36,12 +37,20 @@ LOSSES = {
     "squared_epsilon_insensitive": LossCode.LOSS_SQUARED_EPSILON_INSENSITIVE,
     "log_loss": LossCode.LOSS_LOG, "hinge": LossCode.LOSS_HINGE, "squared_hinge": LossCode.LOSS_SQUARED_HINGE,
     "modified_huber": LossCode.LOSS_MODIFIED_HUBER, "perceptron": LossCode.LOSS_PERCEPTRON,
+    "multinomial": LossCode.LOSS_MULTINOMIAL,
 }
-# Other accepted spellings of loss names (scikit-learn's): alias -> name in LOSSES.
-LOSS_ALIASES = {"squared_error": "mse"}
-# The binary classification losses, of the margin y * p (the codes from LOSS_LOG on, as the kernel's
-# is_margin_loss): their targets Y are class labels, -1/+1 or 0/1.
-MARGIN_LOSSES = frozenset(name for name, code in LOSSES.items() if code >= LossCode.LOSS_LOG)
+# Other accepted spellings of loss names (scikit-learn's and torch's): alias -> name in LOSSES.
+LOSS_ALIASES = {"squared_error": "mse", "cross_entropy": "multinomial"}
+# The binary classification losses, of the margin y * p (the codes LOSS_LOG to LOSS_PERCEPTRON, as the
+# kernel's is_margin_loss): their targets Y are class labels, -1/+1 or 0/1.
+MARGIN_LOSSES = frozenset(
+    name for name, code in LOSSES.items() if LossCode.LOSS_LOG <= code <= LossCode.LOSS_PERCEPTRON
+)
+# The multi-class loss of a whole row of K >= 2 outputs (the softmax cross-entropy): its targets Y are
+# probability rows (n_samples, K), or class indices 0..K-1 that ``class_targets`` turns into one-hot rows.
+MULTINOMIAL = "multinomial"
+# The classification losses (GDRegressor refuses them).
+CLASSIFICATION_LOSSES = MARGIN_LOSSES | {MULTINOMIAL}
 # The losses with a width (``epsilon``, alias ``huber_delta``), and its default for each: torch's
 # HuberLoss delta, scikit-learn's epsilon of the insensitive losses.
 WIDTH_DEFAULTS = {"huber": 1.0, "epsilon_insensitive": 0.1, "squared_epsilon_insensitive": 0.1}
@@ -94,9 +103,65 @@ def get_loss(loss: Any) -> str:
     return name
 
 
+def class_targets(loss: str, W: Any, Y: Any) -> Any:
+    """``Y`` as probability rows for ``loss="multinomial"``: class indices (shape (n_samples,) or
+    (n_samples, 1), integers 0..K-1 with K = W.shape[0]) become one-hot rows (n_samples, K) of
+    float32 (exact, and promoted to the dtype of W and X); anything else is returned as it is (and
+    checked by ``check_targets`` once converted). Other losses: ``Y`` unchanged."""
+    if loss != MULTINOMIAL:
+        return Y
+    shape = shape_of(W)
+    if shape is None:
+        shape = as_array("W", W).shape
+    if len(shape) != 2 or shape[0] < 2:
+        raise ValueError(
+            f"loss='multinomial' needs W of shape (n_classes, n_features) with n_classes >= 2 (one row of "
+            f"logits per class); got W of shape {tuple(shape)}"
+        )
+    n_classes = shape[0]
+    y_shape = shape_of(Y)
+    if y_shape is not None and not (len(y_shape) == 1 or (len(y_shape) == 2 and y_shape[1] == 1)):
+        return Y  # probability rows (n_samples, K): checked by check_targets
+    labels = as_array("Y", Y)
+    if not (labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)):
+        return Y
+    labels = labels.reshape(-1)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"Y must hold class indices 0..{n_classes - 1} for loss='multinomial'; got dtype {labels.dtype}")
+    valid = np.isfinite(labels) & (labels == np.floor(labels)) if labels.dtype.kind == "f" else np.ones(labels.shape, bool)
+    if not valid.all():
+        bad = labels[~valid][0]
+        raise ValueError(f"Y must hold integer class indices 0..{n_classes - 1} for loss='multinomial' "
+                         f"(or probability rows of shape (n_samples, {n_classes})); got the value {bad.item()!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(f"Y's class indices must be in 0..{n_classes - 1} (n_classes = W.shape[0] = {n_classes}) "
+                         f"for loss='multinomial'; got {bad.item()!r}")
+    one_hot = np.zeros((labels.size, n_classes), dtype=np.float32)
+    one_hot[np.arange(labels.size), labels.astype(np.intp)] = 1.0
+    return one_hot
+
+
 def check_targets(loss: str, Y: np.ndarray) -> None:
     """Refuse targets ``Y`` that are not class labels when ``loss`` is a classification (margin)
-    loss: every value -1 or +1, or every value 0 or 1 (0 is the negative class)."""
+    loss: every value -1 or +1, or every value 0 or 1 (0 is the negative class); and, for
+    ``loss="multinomial"``, rows that are not probabilities (K >= 2 columns, every value >= 0, each
+    row summing to 1 within 1e-6 in float64, 1e-4 in float32: float32 probabilities computed by a
+    softmax sum to 1 only within a few units of float32's 1.2e-7 times K)."""
+    if loss == MULTINOMIAL:
+        if Y.shape[1] < 2:
+            raise ValueError(f"Y must have n_classes >= 2 columns for loss='multinomial'; got shape {Y.shape}")
+        if (Y < 0).any():
+            raise ValueError(f"Y's probability rows must be >= 0 for loss='multinomial'; got the value {float(Y.min())!r} "
+                             "(pass class indices 0..K-1 as a 1-D Y, or one-hot / probability rows)")
+        sums = Y.sum(axis=1, dtype=np.float64)
+        tol = 1e-6 if Y.dtype == np.float64 else 1e-4
+        off = np.abs(sums - 1.0) > tol
+        if off.any():
+            raise ValueError(f"Y's rows must sum to 1 for loss='multinomial' (one-hot or probability rows); row "
+                             f"{int(np.argmax(off))} sums to {float(sums[np.argmax(off)])!r} (pass class indices 0..K-1 "
+                             "as a 1-D Y for hard labels)")
+        return
     if loss not in MARGIN_LOSSES:
         return
     negative, zero = bool((Y == -1).any()), bool((Y == 0).any())
@@ -539,12 +604,13 @@ class TrainCall:
         options = TrainOptions.from_arguments(arguments)
         check_bool(arguments["progress"], "progress")
         X2: np.ndarray | CSRData
+        Y = class_targets(options.loss, arguments["W"], arguments["Y"])
         if is_sparse(arguments["X"]):
-            W, X2, Y2_or_none, vector = prepare_sparse_samples(arguments["W"], arguments["X"], arguments["Y"])
+            W, X2, Y2_or_none, vector = prepare_sparse_samples(arguments["W"], arguments["X"], Y)
             Y2 = cast(np.ndarray, Y2_or_none)  # (Y was given)
             check_sparse_options(options, X2.shape[0])
         else:
-            W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], arguments["Y"])
+            W, X2, Y2, _, vector = prepare_samples(arguments["W"], arguments["X"], Y)
         check_accumulate(options, W.dtype)
         sw = prepare_sample_weight(arguments["sample_weight"], X2)
         check_targets(options.loss, Y2)
@@ -570,7 +636,7 @@ class TrainCall:
 def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     """Refuse the options that a run on sparse (CSR) X does not take, naming the option and the way out.
 
-    ``accumulate="float32"`` (its BLAS products need dense X) is refused. The per-sample L1
+    ``accumulate="float32"`` (its BLAS products need dense X) and ``loss="multinomial"`` are refused. The per-sample L1
     penalty on sparse X acts on each sample's stored entries only (scikit-learn's sparse SGD),
     in the per-sample loop that skips the other coordinates: options that need the general loop
     (``grad_tol``, ``clip_norm``, ``restore_best``, a single sample without shuffling) would apply
@@ -579,6 +645,9 @@ def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     if options.accumulate == "float32":
         raise ValueError("accumulate='float32' needs dense X (its products are BLAS calls): leave accumulate at "
                          "'float64' for sparse X, or pass X.toarray()")
+    if options.loss == MULTINOMIAL:
+        raise ValueError("loss='multinomial' does not take sparse X yet (its sparse kernels compute one term per "
+                         "output): pass X.toarray(), or use a margin loss such as 'log_loss' (one-vs-rest)")
     per_sample = options.resolved_batch_size(n_samples) == 1
     if per_sample and options.penalty is not None and options.resolved_l1_ratio * options.alpha > 0.0:
         full_batch = n_samples == 1 and not options.effective_shuffle(n_samples)

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    CONVERGED, DIVERGED, MARGIN_LOSSES, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainCall, TrainOptions, TrainState,
-    epoch_record_every,
+    CONVERGED, DIVERGED, MARGIN_LOSSES, MULTINOMIAL, NO_IMPROVEMENT, RUNNING, STATUS_NAMES, TrainCall, TrainOptions,
+    TrainState, epoch_record_every,
 )
 from ._validation import (
     as_array, as_float, check_int, check_out, check_same_shape, common_float_dtype, prepare_bias, prepare_samples,
@@ -229,6 +229,18 @@ def _margin_terms(kind: str, P: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, 
     return np.where(quad, e * e, -4 * z), s * np.where(quad, -2 * e, -4 * one)
 
 
+def _softmax_terms(P: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The softmax cross-entropy of the logit rows P against probability rows Y: (terms, d terms / d P),
+    terms of shape (n, 1) (one per row) and derivatives (n, K): -sum(Y * log_softmax(P)) and
+    softmax(P) * Y.sum() - Y, with the row maximum subtracted (exp never overflows)."""
+    m = P.max(axis=1, keepdims=True)
+    e = np.exp(P - m)
+    e_sum = e.sum(axis=1, keepdims=True)
+    s = Y.sum(axis=1, keepdims=True)
+    terms = (Y * (m - P)).sum(axis=1, keepdims=True) + s * np.log(e_sum)
+    return terms, s * (e / e_sum) - Y
+
+
 def _expit(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) without overflow warnings."""
     e = np.exp(-np.abs(x))
@@ -248,7 +260,14 @@ def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.nd
     R = Xb @ W.T - Yb
     if options.fit_intercept:
         R = R + theta[n_outputs * n_features:]
-    if options.loss in MARGIN_LOSSES:
+    per_row = n_outputs
+    if options.loss == MULTINOMIAL:
+        P = Xb @ W.T
+        if options.fit_intercept:
+            P = P + theta[n_outputs * n_features:]
+        terms, dterms = _softmax_terms(P, Yb)
+        per_row = 1  # one term per row, not per output
+    elif options.loss in MARGIN_LOSSES:
         P = Xb @ W.T
         if options.fit_intercept:
             P = P + theta[n_outputs * n_features:]
@@ -260,7 +279,7 @@ def loss_and_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.nd
         scale = dtype.type(1.0) / dtype.type(len(rows))
     else:
         # an all-zero-weight batch contributes nothing (as in the kernel), not 0/0
-        scale = dtype.type(1.0) / (dtype.type(n_outputs) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
+        scale = dtype.type(1.0) / (dtype.type(per_row) * w.sum()) if w.sum() > 0 else dtype.type(0.0)
     loss = float((w[:, None] * terms).sum() * scale)
     D = (w[:, None] * dterms) * scale
     grad = (D.T @ Xb).reshape(-1)

@@ -20,7 +20,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState, check_reduction
+from ._engine import CLASSIFICATION_LOSSES, LOSSES, MARGIN_LOSSES, RUNNING, TrainOptions, TrainState, check_reduction
 from ._validation import as_array, as_float, check_bool, check_int, check_ndim, check_real
 from .schedules import SCHEDULES
 from .core import predict as _predict
@@ -625,10 +625,11 @@ class GDRegressor(RegressorMixin, _BaseGD):
 
     def _check_loss(self, loss: str) -> None:
         check_reduction(self.reduction)
-        if loss in MARGIN_LOSSES:
+        if loss in CLASSIFICATION_LOSSES:
             raise ValueError(
                 f"loss={self.loss!r} is a classification loss; GDRegressor takes the regression losses "
-                f"{', '.join(sorted(set(LOSSES) - MARGIN_LOSSES))} (GDClassifier takes {self.loss!r})"
+                f"{', '.join(sorted(set(LOSSES) - CLASSIFICATION_LOSSES))} (for classes: GDClassifier, or "
+                "gdfast.train with class targets)"
             )
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    RENAMED_OPTIONS, TrainOptions, check_accumulate, check_targets, draw_seed, initial_bias, local_threads,
+    LOSS_ALIASES, MULTINOMIAL, RENAMED_OPTIONS, TrainOptions, check_accumulate, check_targets, class_targets, draw_seed,
+    initial_bias, local_threads,
 )
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
@@ -367,6 +368,10 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
         raise TypeError(
             "sweep does not take sparse X (its runs go side by side, on threads, in lockstep or on Dask workers, "
             "all on dense X): call gdfast.train for each configuration (it takes a CSR matrix), or pass X.toarray()")
+    # Class indices become one-hot rows when a run's loss is "multinomial" (checked with the runs below).
+    losses = [train_options.get("loss", "mse")] + [c.get("loss") for c in configs or () if isinstance(c, dict)]
+    if any(isinstance(name, str) and LOSS_ALIASES.get(name.lower(), name.lower()) == MULTINOMIAL for name in losses):
+        Y = class_targets(MULTINOMIAL, W, Y)
     W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = prepare_sample_weight(sample_weight, X2)
     starts = None

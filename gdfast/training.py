@@ -259,6 +259,17 @@ def train(
         - ``"modified_huber"``: (1 - z)**2 clipped to 0 for z >= 1, and -4 z for z < -1;
         - ``"perceptron"``: max(0, -z) (derivative -y at z = 0, as scikit-learn: a zero model
           moves).
+
+        Multi-class classification, one loss per sample (row), the mean over samples alone:
+
+        - ``"multinomial"`` (alias ``"cross_entropy"``): the softmax cross-entropy of the K >= 2
+          logits p = W @ x + b (W of shape (K, n_features)), logsumexp(p) - p[y], gradient
+          softmax(p) - onehot(y) (torch's CrossEntropyLoss; scikit-learn's multinomial
+          LogisticRegression). Y is the class indices 0..K-1, shape (n_samples,) or
+          (n_samples, 1) (integer-valued; one-hot rows made in float32, which keeps float32 data
+          float32), or rows of class probabilities, shape (n_samples, K), each >= 0 and summing to 1
+          (soft labels: -sum(Y * log_softmax(p)), as torch's CrossEntropyLoss with probabilities).
+          The row maximum is subtracted before exp: any finite logits.
     huber_delta : float, optional
         The Huber width under torch's name: the same option as ``epsilon`` (give one of them).
     epsilon : float, optional
@@ -378,6 +389,16 @@ def train(
     >>> result = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200)
     >>> result.loss < 1e-10
     True
+
+    Three classes, the softmax cross-entropy, labels as class indices (W has one row per class):
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((90, 2))
+    >>> y = np.digitize(X[:, 0], [-0.5, 0.5])  # classes 0, 1, 2
+    >>> r = gdfast.train(np.zeros((3, 2)), X, y, loss="multinomial", fit_intercept=True,
+    ...                  learning_rate=0.5, num_iterations=300, shuffle=False)
+    >>> bool(r.loss < r.losses[0] / 3), bool(((X @ r.W.T + r.b).argmax(axis=1) == y).mean() > 0.9)
+    (True, True)
     """
     call = TrainCall.prepare(locals())
     n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)

@@ -9,13 +9,13 @@ order, so results do not depend on threads or machines. The one exception is ask
 """
 from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
-from libc.math cimport exp, fabs, log1p, sqrt
+from libc.math cimport exp, fabs, log, log1p, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm, sgemv
 
 from gdfast._contract cimport REDUCTION_MEAN, REDUCTION_SAMPLE_MEAN  # enum ReductionCode
 from gdfast._contract cimport (  # loss kinds (enum LossCode)
-    LOSS_EPSILON_INSENSITIVE, LOSS_HINGE, LOSS_HUBER, LOSS_LOG, LOSS_MAE, LOSS_MSE, LOSS_PERCEPTRON,
-    LOSS_SQUARED_HINGE,
+    LOSS_EPSILON_INSENSITIVE, LOSS_HINGE, LOSS_HUBER, LOSS_LOG, LOSS_MAE, LOSS_MSE, LOSS_MULTINOMIAL,
+    LOSS_PERCEPTRON, LOSS_SQUARED_HINGE,
 )
 
 # Full-batch products with at least this many multiply-adds (n_samples * n_features * n_outputs)
@@ -164,8 +164,14 @@ cdef inline double elementwise_loss_derivative(int kind, double r, double width)
 
 cdef inline bint is_margin_loss(int kind) noexcept nogil:
     """Whether ``kind`` is a binary classification loss of the margin z = y p (the LossCode values
-    from LOSS_LOG on; src/gdfast/_contract.pxd keeps them last)."""
-    return kind >= LOSS_LOG
+    LOSS_LOG to LOSS_PERCEPTRON; src/gdfast/_contract.pxd keeps them together)."""
+    return kind >= LOSS_LOG and kind <= LOSS_PERCEPTRON
+
+
+cdef inline double terms_per_row(int kind, Py_ssize_t n_outputs) noexcept nogil:
+    """What a row's loss is divided by besides the sum of the weights: n_outputs for the element-wise
+    losses (one term per output), 1 for LOSS_MULTINOMIAL (one term per row)."""
+    return 1.0 if kind == LOSS_MULTINOMIAL else <double>n_outputs
 
 
 cdef inline double margin_loss(int kind, double z) noexcept nogil:
@@ -370,6 +376,68 @@ cdef inline double loss_term(
     return term
 
 
+cdef inline double softmax_row_term(
+    double weight, double* d, const floating* b, const floating* y, Py_ssize_t n_outputs,
+) noexcept nogil:
+    """One row's softmax cross-entropy (LOSS_MULTINOMIAL), in place: d[0:K] (K = n_outputs) holds the
+    row's predictions W @ x on entry and weight * d loss / d logits on return; returns weight * loss.
+
+    NumPy equivalent (z = d + b, the logits; y the row's target probabilities, s = y.sum(): 1 for a
+    one-hot or probability row, as Python checks)::
+
+        m = z.max();  e = exp(z - m)
+        loss = sum(y * (m - z)) + s * log(e.sum())     # -sum(y * log_softmax(z)), torch's CrossEntropyLoss
+        d = weight * (s * (e / e.sum()) - y)           # softmax(z) * s - y
+
+    Sums in output order from +0.0. z - m <= 0, so exp never overflows and e.sum() >= 1; (m - z) is
+    summed before the logarithm is added, so a large logit loses nothing to cancellation. A NaN or
+    infinite logit makes the loss NaN (the caller's divergence check sees it).
+    """
+    cdef Py_ssize_t j
+    cdef double m, e, e_sum = 0.0, y_sum = 0.0, partial = 0.0, inv
+    # z = d + b;  m = z.max()
+    if b != NULL:
+        for j in range(n_outputs):
+            d[j] += b[j]
+    m = d[0]
+    for j in range(1, n_outputs):
+        if d[j] > m:
+            m = d[j]
+    # partial = sum(y * (m - z));  s = y.sum();  d = e = exp(z - m);  e_sum = e.sum()
+    for j in range(n_outputs):
+        partial += y[j] * (m - d[j])
+        y_sum += y[j]
+        e = exp(d[j] - m)
+        d[j] = e
+        e_sum += e
+    # d = weight * (s * e / e_sum - y)
+    inv = 1.0 / e_sum
+    for j in range(n_outputs):
+        d[j] = weight * (y_sum * (d[j] * inv) - y[j])
+    return weight * (partial + y_sum * log(e_sum))
+
+
+cdef inline double softmax_row_term_float32(double weight, float* d, const float* y, Py_ssize_t n_outputs) noexcept nogil:
+    """``softmax_row_term`` of a float32 row already holding its logits z (bias included): the same
+    formula in double from the float32 logits (each exp computed twice: no double scratch), the
+    derivative stored back as float32."""
+    cdef Py_ssize_t j
+    cdef double m = d[0], e_sum = 0.0, y_sum = 0.0, partial = 0.0, inv
+    for j in range(1, n_outputs):
+        if d[j] > m:
+            m = d[j]
+    # partial = sum(y * (m - z));  s = y.sum();  e_sum = exp(z - m).sum()
+    for j in range(n_outputs):
+        partial += y[j] * (m - <double>d[j])
+        y_sum += y[j]
+        e_sum += exp(<double>d[j] - m)
+    # d = float32(weight * (s * exp(z - m) / e_sum - y))
+    inv = 1.0 / e_sum
+    for j in range(n_outputs):
+        d[j] = <float>(weight * (y_sum * (exp(<double>d[j] - m) * inv) - y[j]))
+    return weight * (partial + y_sum * log(e_sum))
+
+
 cdef inline void scaled_row_into(double c, const floating* x, Py_ssize_t n, double scale, double* row) noexcept nogil:
     """row = scale * (0.0 + c * x), or +0.0 everywhere when c == 0: one sample's gradient row (a
     one-row ``weighted_rows_into`` that skips the zero term)."""
@@ -395,12 +463,13 @@ cdef inline void column_sums_into(
         out[j] = s * scale
 
 
-cdef inline double batch_scale(int reduction, Py_ssize_t n_outputs, double weight_sum, Py_ssize_t n_rows) noexcept nogil:
-    """The factor that turns a batch's sums (of w_i * l_ij and of w_i * l'_ij x_i) into the objective.
+cdef inline double batch_scale(int reduction, double per_row, double weight_sum, Py_ssize_t n_rows) noexcept nogil:
+    """The factor that turns a batch's sums (of w_i * l_ij and of w_i * l'_ij x_i) into the objective;
+    ``per_row`` is ``terms_per_row`` of the loss (n_outputs, or 1 for LOSS_MULTINOMIAL).
 
     NumPy equivalent::
 
-        1 / (n_outputs * w.sum()) if reduction == REDUCTION_MEAN else 1 / n_rows   # 0 when w.sum() == 0
+        1 / (per_row * w.sum()) if reduction == REDUCTION_MEAN else 1 / n_rows   # 0 when w.sum() == 0
 
     REDUCTION_MEAN is the weighted mean over samples and outputs (a mini-batch whose sample weights
     are all zero contributes nothing, loss 0 and gradient 0, instead of 0/0 = NaN that would read as
@@ -409,7 +478,7 @@ cdef inline double batch_scale(int reduction, Py_ssize_t n_outputs, double weigh
     """
     if reduction == REDUCTION_SAMPLE_MEAN:
         return 1.0 / <double>n_rows
-    return 1.0 / (<double>n_outputs * weight_sum) if weight_sum > 0.0 else 0.0
+    return 1.0 / (per_row * weight_sum) if weight_sum > 0.0 else 0.0
 
 
 cdef inline double mse_and_gradient(
@@ -475,7 +544,7 @@ cdef inline double loss_and_gradient(
     NumPy equivalent (rows = the batch's sample indices, w = sample weights or ones)::
 
         R = X[rows] @ W.T + b - Y[rows]                    # (n_rows, n_outputs)
-        scale = batch_scale(reduction, ...)  # 1 / (n_outputs * sum(w)) (0 when sum(w) == 0), or 1 / n_rows
+        scale = batch_scale(reduction, ...)  # 1 / (terms_per_row * sum(w)) (0 when sum(w) == 0), or 1 / n_rows
         loss = scale * sum(w[:, None] * l(R))
         D = scale * w[:, None] * l'(R)
         grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
@@ -528,6 +597,13 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += mse_term(d[j], b, Y + i * n_outputs, j, d + j)
         weight_sum = <double>n_rows
+    elif loss_kind == LOSS_MULTINOMIAL:
+        # one term per row (``softmax_row_term``):  loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
     else:
         # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
         for ii in range(n_rows):
@@ -538,8 +614,8 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
 
-    # scale = 1 / (n_outputs * sum(w)) (0 when sum(w) == 0), or 1 / n_rows (REDUCTION_SAMPLE_MEAN)
-    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
+    # scale = 1 / (terms_per_row * sum(w)) (0 when sum(w) == 0), or 1 / n_rows (REDUCTION_SAMPLE_MEAN)
+    scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
     if grad_W == NULL and grad_b == NULL:
         return loss_sum * scale
 
@@ -640,7 +716,7 @@ cdef inline double csr_loss_and_gradient(
         d = residual_grad + ii * n_outputs
         for j in range(n_outputs):
             loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
-    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
+    scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
     if grad_W != NULL:
         # grad_W = scale * (D.T @ X[rows]), scattered row by row over the stored entries
         for k in range(n_outputs * n_features):
@@ -679,6 +755,8 @@ cdef inline double float32_loss_and_gradient(
         P = X @ W.T                            # sgemv (one output) or sgemm: float32, BLAS's order
         R = (P + b) - Y                        # float32, element by element
         loss = sum(w[:, None] * l(R)) / (n_outputs * sum(w))    # in double (see below)
+        # (LOSS_MULTINOMIAL: one term per row, l and l' of the logits P + b by ``softmax_row_term_float32``,
+        # and 1 in place of n_outputs in the divisor and in scale)
         D = float32(w[:, None] * l'(R))        # the MSE with unit weights: 2 R, exact in float32
         # (a margin loss: l and l' of z = s * (P + b), s = where(Y > 0, 1, -1), l' times s)
         G = D.T @ X                            # sgemv or sgemm: float32
@@ -740,6 +818,12 @@ cdef inline double float32_loss_and_gradient(
             k += 1
         loss_sum = (s0 + s1) + (s2 + s3)
         weight_sum = <double>n_rows
+    elif loss_kind == LOSS_MULTINOMIAL:
+        # one term per row: the softmax cross-entropy of the float32 logits P[ii] + b, D[ii] = float32(w l')
+        for ii in range(n_rows):
+            weight = sample_weight[ii] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            loss_sum += softmax_row_term_float32(weight, residual + ii * n_outputs, Y + ii * n_outputs, n_outputs)
     else:
         # R = P - Y (float32);  loss_sum = sum(w l(R)) and sum(w) in double;  D = float32(w l'(R))
         # (a margin loss: l of z = s P in double, s = +1 where Y > 0 else -1;  D = float32(w s l'(z)))
@@ -759,7 +843,7 @@ cdef inline double float32_loss_and_gradient(
                 residual[i] = <float>(weight * elementwise_loss_derivative(loss_kind, r, delta))
 
     # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
-    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
+    scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
     if grad_W != NULL:
         # G = D.T @ X: one output, G = X'(n_features x n_rows) @ D; several, column-major
         # (n_features x n_outputs) = X' @ D'^T, i.e. row-major G (n_outputs, n_features)
@@ -821,10 +905,17 @@ cdef inline void row_terms(
 ) noexcept nogil:
     """One row's loss terms, given its predictions P[j] = W[j] @ x: C[j] = w l'(r_j) for
     r_j = P[j] + b[j] - Y[i, j]; adds w to *weight_sum and each w l(r_j) to *loss_sum, in output
-    order (``mse_term`` when ``plain``: the MSE with unit weights, else ``loss_term``)."""
+    order (``mse_term`` when ``plain``: the MSE with unit weights, else ``loss_term``; LOSS_MULTINOMIAL:
+    ``softmax_row_term`` of the whole row)."""
     cdef Py_ssize_t j
     cdef double weight = sample_weight[i] if sample_weight != NULL else 1.0
     weight_sum[0] += weight
+    if loss_kind == LOSS_MULTINOMIAL:
+        # one term per row: C = P, then the softmax cross-entropy in place
+        for j in range(n_outputs):
+            C[j] = P[j]
+        loss_sum[0] += softmax_row_term(weight, C, b, Y + i * n_outputs, n_outputs)
+        return
     for j in range(n_outputs):
         if plain:
             loss_sum[0] += mse_term(P[j], b, Y + i * n_outputs, j, C + j)
@@ -919,16 +1010,17 @@ cdef inline Py_ssize_t block_stride(Py_ssize_t size) noexcept nogil:
 
 
 cdef inline double blocks_reduce(
-    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t stride, Py_ssize_t n_outputs,
+    const double* partials, Py_ssize_t n_blocks, Py_ssize_t size, Py_ssize_t stride, double per_row,
     int reduction, Py_ssize_t n_rows, double* grad,
 ) noexcept nogil:
     """Add the blocks' partial sums (``block_partial_into``, rows of size + 2 every ``stride``
     doubles) in block order and scale once, as ``loss_and_gradient`` does; returns the loss.
+    ``per_row`` is ``terms_per_row`` of the loss (n_outputs, or 1 for LOSS_MULTINOMIAL).
 
     NumPy equivalent (P = partials as (n_blocks, stride), each sum in block order 0, 1, ...)::
 
         S = P.sum(axis=0);  loss_sum, weight_sum = S[size], S[size + 1]
-        scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)   # 1 / (n_outputs * weight_sum) or 1 / n_rows
+        scale = batch_scale(reduction, per_row, weight_sum, n_rows)   # 1 / (per_row * weight_sum) or 1 / n_rows
         grad[:size] = scale * S[:size];  return scale * loss_sum
     """
     cdef Py_ssize_t blk, k
@@ -943,7 +1035,7 @@ cdef inline double blocks_reduce(
         loss_sum += p[size]
         weight_sum += p[size + 1]
     # All sample weights zero: loss 0 and gradient 0 (as loss_and_gradient), not 0/0.
-    scale = batch_scale(reduction, n_outputs, weight_sum, n_rows)
+    scale = batch_scale(reduction, per_row, weight_sum, n_rows)
     for k in range(size):
         grad[k] *= scale
     return loss_sum * scale

@@ -31,7 +31,7 @@ from _linear cimport (
     BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
     csr_dot_params, csr_index, csr_loss_and_gradient, elementwise_loss, elementwise_loss_derivative,
     float32_loss_and_gradient, gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient,
-    margin_loss_and_derivative, mse_and_gradient, row_of, sum_of_squares, use_blas, use_blocks,
+    margin_loss_and_derivative, mse_and_gradient, row_of, sum_of_squares, terms_per_row, use_blas, use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -421,7 +421,7 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
                 r = pred - Y[i * n_outputs + j]
                 cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
                 loss_sum += weight * elementwise_loss(kind, r, width)
-        scale = batch_scale(cfg.reduction, n_outputs, 0.0 + weight, 1)
+        scale = batch_scale(cfg.reduction, terms_per_row(kind, n_outputs), 0.0 + weight, 1)
         loss = loss_sum * scale
         record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
         if not isfinite(loss):
@@ -543,7 +543,7 @@ cdef double blocked_loss_and_gradient(
         for blk in range(n_blocks):
             block_partial_into(W, b, X, Y, sw, rows, blk * BLOCK_ROWS, min(n_rows, (blk + 1) * BLOCK_ROWS),
                                n_features, n_outputs, loss_kind, width, partials + blk * stride)
-    return blocks_reduce(partials, n_blocks, size, stride, n_outputs, reduction, n_rows, grad)
+    return blocks_reduce(partials, n_blocks, size, stride, terms_per_row(loss_kind, n_outputs), reduction, n_rows, grad)
 
 
 cdef int run_one(const TrainConfig* config, const Problem* data, floating* params, RunBuffers* run,
@@ -767,7 +767,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             sample_weight_sum = 0.0 + (
                 <double>(<const floating*>data.sample_weight)[row_of(rows, 0)] if data.sample_weight != NULL else 1.0)
             sample_sgd_step(current, other, X + row_of(rows, 0) * n_features, run.residual_grad,
-                            batch_scale(cfg.reduction, n_outputs, sample_weight_sum, 1), lr, n_features, n_outputs,
+                            batch_scale(cfg.reduction, terms_per_row(cfg.loss, n_outputs), sample_weight_sum, 1), lr,
+                            n_features, n_outputs,
                             data.fit_intercept)
         elif penalised:
             # (Python allows a penalty with plain SGD only; q is opt_state row 1)

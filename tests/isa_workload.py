@@ -114,6 +114,23 @@ def trainings(out: dict[str, np.ndarray]) -> None:
             r = gdfast.train(Wk, Xk, Yk, loss="huber", fit_intercept=True, learning_rate=0.01, num_iterations=4,
                              sample_weight=swk, seed=0, n_threads=threads)
             flatten(f"train/blocked/{dtype}/threads{threads}", r, out)
+        # The softmax cross-entropy (a row loss: exp and log of each row's logits) on the loops (weighted,
+        # mini-batches), the blocked sums (3 classes), dgemm (16 classes) and float32 sums; labels from the data
+        labels = (Y.argmax(axis=1)).astype(np.int64)
+        r = gdfast.train(W0, X, labels, loss="multinomial", optimizer="adam", learning_rate=0.05, batch_size=7,
+                         seed=3, num_epochs=3, fit_intercept=True, sample_weight=sw)
+        flatten(f"train/multinomial/{dtype}/minibatch_weighted", r, out)
+        Wm = np.vstack([Wk, Wk[:1]])  # 3 classes
+        for threads in (1, 2):
+            r = gdfast.train(Wm, Xk, (Xk[:, 0] > 0).astype(np.int64) + (Xk[:, 1] > 0), loss="multinomial",
+                             fit_intercept=True, learning_rate=0.1, num_iterations=3, seed=0, n_threads=threads)
+            flatten(f"train/multinomial/{dtype}/blocked/threads{threads}", r, out)
+        r = gdfast.train(Wb, Xb, Yb.argmax(axis=1), loss="multinomial", learning_rate=0.1, num_iterations=3, seed=0)
+        flatten(f"train/multinomial/{dtype}/large_full_batch", r, out)
+        if dtype == "float32":
+            r = gdfast.train(Wb, Xb, Yb.argmax(axis=1), loss="multinomial", learning_rate=0.1, num_iterations=3,
+                             seed=0, accumulate="float32", fit_intercept=True)
+            flatten("train/multinomial/accumulate_float32", r, out)
         if dtype == "float32":
             # accumulate="float32" on both shapes: sgemv/sgemm (outside gdfast) and gdfast's own float32
             # residual, loss and bias loops around them (the MSE's and the weighted general branch)

@@ -102,7 +102,8 @@ def test_loss_names_map_to_their_codes():
         "epsilon_insensitive": "LOSS_EPSILON_INSENSITIVE",
         "squared_epsilon_insensitive": "LOSS_SQUARED_EPSILON_INSENSITIVE",
         "log_loss": "LOSS_LOG", "hinge": "LOSS_HINGE", "squared_hinge": "LOSS_SQUARED_HINGE",
-        "modified_huber": "LOSS_MODIFIED_HUBER", "perceptron": "LOSS_PERCEPTRON"}
+        "modified_huber": "LOSS_MODIFIED_HUBER", "perceptron": "LOSS_PERCEPTRON",
+        "multinomial": "LOSS_MULTINOMIAL"}
     assert all(type(code) is _contract.LossCode for code in LOSSES.values())
     assert len(LOSSES) == len(_contract.LossCode)
 
@@ -113,11 +114,13 @@ def test_accumulate_names_map_to_their_codes():
     assert all(type(code) is _contract.AccumulateCode for code in ACCUMULATE.values())
     assert len(ACCUMULATE) == len(_contract.AccumulateCode)
     assert TrainOptions.from_kwargs().kernel_config(N_SAMPLES)["accumulate"] is ACCUMULATE["float64"]
-def test_the_margin_losses_are_the_codes_from_loss_log_on():
-    """The kernel's is_margin_loss is ``kind >= LOSS_LOG``: the classification codes must be last."""
+def test_the_margin_losses_are_the_codes_from_loss_log_to_loss_perceptron():
+    """The kernel's is_margin_loss is ``LOSS_LOG <= kind <= LOSS_PERCEPTRON``: the binary classification
+    codes must be those, together; LOSS_MULTINOMIAL (a row loss) is not one of them."""
     assert MARGIN_LOSSES == {"log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"}
-    assert all((LOSSES[name] >= _contract.LossCode.LOSS_LOG) == (name in MARGIN_LOSSES) for name in LOSSES)
-    assert max(_contract.LossCode) in {LOSSES[name] for name in MARGIN_LOSSES}
+    code = _contract.LossCode
+    assert all((code.LOSS_LOG <= LOSSES[name] <= code.LOSS_PERCEPTRON) == (name in MARGIN_LOSSES) for name in LOSSES)
+    assert "multinomial" not in MARGIN_LOSSES
     assert set(LOSS_ALIASES.values()) <= set(LOSSES) and not set(LOSS_ALIASES) & set(LOSSES)
 
 

@@ -532,7 +532,7 @@ def test_one_class_targets_are_labels(labels):
 @pytest.mark.parametrize("options,exc,pattern", [
     (dict(loss="log"), ValueError, r"^unknown loss 'log'; valid names: mse, mae, huber, epsilon_insensitive, "
                                    r"squared_epsilon_insensitive, log_loss, hinge, squared_hinge, modified_huber, "
-                                   r"perceptron \(or squared_error for mse\)$"),
+                                   r"perceptron, multinomial \(or squared_error for mse, cross_entropy for multinomial\)$"),
     (dict(loss=3), TypeError, r"^loss must be one of mse, mae, huber, .*perceptron"),
     (dict(loss="epsilon_insensitive", epsilon=-0.1), ValueError, r"^epsilon must be >= 0"),
     (dict(epsilon=float("nan")), ValueError, r"^epsilon must be finite"),

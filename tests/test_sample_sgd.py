@@ -21,7 +21,9 @@ from conftest import DTYPES
 
 def problem(rng, loss, n_samples, n_features, n_outputs, dtype):
     X = rng.standard_normal((n_samples, n_features)).astype(dtype)
-    if loss in MARGIN_LOSSES:
+    if loss == "multinomial":
+        Y = np.eye(n_outputs, dtype=dtype)[rng.integers(0, n_outputs, n_samples)]  # one-hot rows
+    elif loss in MARGIN_LOSSES:
         Y = np.where(rng.standard_normal((n_samples, n_outputs)) > 0, 1.0, -1.0).astype(dtype)
     else:
         Y = rng.standard_normal((n_samples, n_outputs)).astype(dtype)
@@ -32,6 +34,8 @@ def problem(rng, loss, n_samples, n_features, n_outputs, dtype):
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("n_features,n_outputs", [(3, 1), (20, 3)])
 def test_same_bits_as_the_general_loop(rng, dtype, loss, n_features, n_outputs):
+    if loss == "multinomial":
+        n_outputs = max(n_outputs, 2)  # (K >= 2 classes)
     X, Y = problem(rng, loss, 40, n_features, n_outputs, dtype)
     W0 = (0.1 * rng.standard_normal((n_outputs, n_features))).astype(dtype)
     sw = rng.uniform(0.0, 2.0, 40).astype(dtype)

@@ -308,3 +308,9 @@ def test_classifier_sparse_equals_dense():
     dense = GDClassifier(random_state=0, max_iter=5, tol=None).fit(X.toarray(), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=0, atol=1e-12 * np.abs(dense.coef_).max())
     np.testing.assert_array_equal(sparse.predict(X), dense.predict(X.toarray()))
+
+
+def test_multinomial_refuses_sparse_x():
+    X = sp.random(20, 5, density=0.5, random_state=3, format="csr")
+    with pytest.raises(ValueError, match="multinomial.*sparse X.*toarray"):
+        gdfast.train(np.zeros((3, 5)), X, np.arange(20) % 3, loss="multinomial")

@@ -14,8 +14,10 @@ from libc.stdint cimport int64_t, uint64_t
 
 # Loss kinds (``loss=`` of gdfast.train; gdfast/_engine.py LOSSES maps names to them). The regression
 # losses of the residual r = p - y come first; the binary classification (margin) losses of z = y p,
-# for targets -1/+1 (or 0/1), are the codes from LOSS_LOG on (src/_linear.pxd ``is_margin_loss`` and
-# gdfast/_engine.py MARGIN_LOSSES rely on that order).
+# for targets -1/+1 (or 0/1), are the codes LOSS_LOG to LOSS_PERCEPTRON (src/_linear.pxd
+# ``is_margin_loss`` and gdfast/_engine.py MARGIN_LOSSES rely on that order). LOSS_MULTINOMIAL is the
+# one loss of a whole row of outputs (the softmax cross-entropy of K >= 2 logits, src/_linear.pxd
+# ``softmax_row_term``): a row's loss is divided by the sample count alone, not by n_outputs too.
 cpdef enum LossCode:
     LOSS_MSE = 0
     LOSS_MAE = 1
@@ -27,6 +29,7 @@ cpdef enum LossCode:
     LOSS_SQUARED_HINGE = 7
     LOSS_MODIFIED_HUBER = 8
     LOSS_PERCEPTRON = 9
+    LOSS_MULTINOMIAL = 10
 
 # Update rules (``_code`` of the classes in gdfast/optimizers.py).
 cpdef enum OptimizerCode:
