@@ -33,7 +33,7 @@ from _linear cimport (
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
-from _optimizers cimport optimizer_step, penalised_sgd_step
+from _optimizers cimport optimizer_step, penalised_sgd_step, running_mean_step
 
 cdef extern from *:
     """
@@ -361,6 +361,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # (the optimizer step takes its address: a variable of its own keeps the record in registers)
     cdef double mu_product = rec.mu_product
     cdef double l1_total = rec.l1_total
+    cdef int64_t averaged = rec.averaged
     cdef bint penalised = cfg.l2_penalty != 0.0 or cfg.l1_penalty != 0.0
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
@@ -418,7 +419,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
             and cfg.weight_decay == 0.0 and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
-            and not cfg.restore_best and not penalised):
+            and not cfg.restore_best and not penalised and cfg.average <= 0):
         run.record[0] = rec
         status = simple_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
         rec = run.record[0]
@@ -505,6 +506,11 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
         cur = 1 - cur
         t += 1
+        if cfg.average > 0 and t >= cfg.average:
+            # averaged SGD: the new iterate joins the running mean in opt_state row 2 (Python allows
+            # it with SGD only, whose buffers are rows 0 and 1)
+            averaged += 1
+            running_mean_step(other, run.opt_state + 2 * size, size, averaged)
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
@@ -554,6 +560,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     rec.status = status
     rec.mu_product = mu_product
     rec.l1_total = l1_total
+    rec.averaged = averaged
     run.record[0] = rec
     free(X_copy)
     free(W_blas)
