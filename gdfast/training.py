@@ -368,6 +368,12 @@ def train(
     >>> result = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, num_iterations=200)
     >>> result.loss < 1e-10
     True
+
+    Averaged SGD: the mean of the iterates from update 11 on; the raw iterate stays in the state.
+
+    >>> avg = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, batch_size=1, num_iterations=40, average=11)
+    >>> int(avg.state.record["averaged"]), bool(np.array_equal(avg.W, avg.state.split()[0]))
+    (30, False)
     """
     call = TrainCall.prepare(locals())
     n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)
