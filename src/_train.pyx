@@ -363,6 +363,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     cdef double l1_total = rec.l1_total
     cdef int64_t averaged = rec.averaged
     cdef bint penalised = cfg.l2_penalty != 0.0 or cfg.l1_penalty != 0.0
+    cdef bint penalised_or_averaged = penalised or cfg.average > 0
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
@@ -499,18 +500,21 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                         grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
-        if penalised:
-            # (Python allows a penalty with plain SGD only; q is opt_state row 1)
-            penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
+        if penalised_or_averaged:  # (one test on the default path for both options)
+            if penalised:
+                # (Python allows a penalty with plain SGD only; q is opt_state row 1)
+                penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
+            else:
+                optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
+            if cfg.average > 0 and t + 1 >= cfg.average:
+                # averaged SGD: the new iterate joins the running mean in opt_state row 2 (Python
+                # allows it with SGD only, whose buffers are rows 0 and 1)
+                averaged += 1
+                running_mean_step(other, run.opt_state + 2 * size, size, averaged)
         else:
             optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
         cur = 1 - cur
         t += 1
-        if cfg.average > 0 and t >= cfg.average:
-            # averaged SGD: the new iterate joins the running mean in opt_state row 2 (Python allows
-            # it with SGD only, whose buffers are rows 0 and 1)
-            averaged += 1
-            running_mean_step(other, run.opt_state + 2 * size, size, averaged)
 
         # Epoch bookkeeping (an epoch is one pass over the samples) and scikit-learn's
         # n_iter_no_change rule on the mean training loss of each epoch.
