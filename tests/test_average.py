@@ -367,3 +367,18 @@ def test_inputs_are_not_modified(data):
     np.testing.assert_array_equal(W, W0)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_blocked_batches_same_bits_for_any_thread_count():
+    # full batches of >= 2 blocks of rows are summed in fixed blocks on n_threads threads: the mean too
+    from gdfast import _train
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2 * _train.block_rows() + 301, 3))
+    y = X @ np.array([1.0, -0.5, 0.2]) + 0.4
+    kw = dict(learning_rate=0.1, fit_intercept=True, num_iterations=6, average=2)
+    one = gdfast.train(np.zeros(3), X, y, n_threads=1, **kw)
+    two = gdfast.train(np.zeros(3), X, y, n_threads=2, **kw)
+    np.testing.assert_array_equal(one.W, two.W)
+    np.testing.assert_array_equal(one.state.opt_state, two.state.opt_state)
+    twin = reference.train(np.zeros(3), X, y, **kw)
+    np.testing.assert_allclose(one.W, twin.W, rtol=1e-10, atol=1e-12)  # NumPy's sums in another order
