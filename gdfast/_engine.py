@@ -202,6 +202,7 @@ class TrainOptions:
     alpha: float = 0.0001
     l1_ratio: float = 0.15
     reduction: str = "mean"
+    average: int = 0
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> "TrainOptions":
@@ -243,6 +244,17 @@ class TrainOptions:
                 raise ValueError(
                     f"penalty={validated.penalty!r} is applied by plain SGD only (optimizer='sgd', no momentum, "
                     f"no weight_decay); got optimizer={opt!r}"
+                )
+        if validated.average:
+            if not isinstance(validated.optimizer, SGD):
+                raise ValueError(
+                    f"average={validated.average} (averaged SGD) needs optimizer='sgd' (its running mean "
+                    f"takes the buffer row other optimizers use); got optimizer={validated.optimizer!r}"
+                )
+            if validated.restore_best:
+                raise ValueError(
+                    f"average={validated.average} returns the mean of the iterates, restore_best=True the best "
+                    "iterate: pass restore_best=False with average"
                 )
         if validated.loss == "huber" and validated.epsilon == 0.0:
             raise ValueError("epsilon must be > 0 for loss='huber'; got 0.0 (only the insensitive losses take 0)")
@@ -308,6 +320,7 @@ class TrainOptions:
             l2_penalty=self.alpha * (1.0 - self.resolved_l1_ratio) if self.penalty is not None else 0.0,
             l1_penalty=self.alpha * self.resolved_l1_ratio if self.penalty is not None else 0.0,
             reduction=REDUCTIONS[self.reduction],
+            average=self.average,
         )
         fields.update(cast(Optimizer, self.optimizer)._kernel_fields())
         fields.update(schedule._kernel_fields())
@@ -381,6 +394,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "alpha": lambda v: check_real(v, "alpha", low=0.0),
     "l1_ratio": lambda v: check_real(v, "l1_ratio", low=0.0, high=1.0),
     "reduction": lambda v: check_reduction(v),
+    "average": lambda v: check_average(v),
 }
 
 PENALTIES = ("l2", "l1", "elasticnet")
@@ -398,6 +412,19 @@ def check_reduction(value: Any) -> str:
     if isinstance(value, str) and value in REDUCTIONS:
         return value
     raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {value!r}")
+
+
+def check_average(value: Any) -> int:
+    """``average`` as the kernel's count: False -> 0 (off), True -> 1 (from the first update), an int
+    n >= 0 as is (0: off); else a TypeError or ValueError naming ``average``."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"average must be True, False or an int >= 0 (the update from which to average); got "
+            f"{type(value).__name__}"
+        )
+    return check_int(value, "average", low=0)
 
 
 def draw_seed() -> int:
@@ -471,6 +498,21 @@ class TrainState:
     def current_params(self) -> np.ndarray:
         row: np.ndarray = self.params[int(self.record["current"])]
         return row
+
+    def averaged_params(self, options: TrainOptions) -> np.ndarray | None:
+        """The running mean of the iterates (averaged SGD, opt_state row 2) in the parameters' dtype,
+        or None when ``options.average`` is off or no iterate has joined the mean yet."""
+        if not options.average or self.record["averaged"] <= 0:
+            return None
+        mean: np.ndarray = self.opt_state[2].astype(self.params.dtype)
+        return mean
+
+    def returned_params(self, options: TrainOptions) -> list[np.ndarray]:
+        """The parameters a call with ``options`` may have returned with this state (the current
+        iterate, and the averaged one when averaging has begun): what ``W``/``b`` of a continuation
+        may be."""
+        averaged = self.averaged_params(options)
+        return [self.current_params()] + ([] if averaged is None else [averaged])
 
     def split(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(W, b) copies of the current parameters (b is None without an intercept)."""
@@ -576,9 +618,11 @@ class TrainState:
                 "state is corrupt: its best loss must be a number >= 0 (inf before the first epoch), its "
                 "epoch sums finite and >= 0"
             )
+        if not 0 <= r["averaged"] <= r["step"]:  # iterates in the running mean: one per update at most
+            raise ValueError("state is corrupt: its averaged count must be in [0, step]")
         if not 0.0 <= r["mu_product"] <= 1.0:  # a product of NAdam's mu_t in [0, beta1) (1.0 at first)
             raise ValueError("state is corrupt: its NAdam mu_product must be in [0, 1] (1.0 at the start)")
-        if not np.array_equal(self.current_params()[: m * n], W.reshape(-1)):
+        if not any(np.array_equal(theta[: m * n], W.reshape(-1)) for theta in self.returned_params(options)):
             raise ValueError("W differs from the state's current weights: pass result.W with result.state")
 
 
@@ -626,7 +670,8 @@ class TrainCall:
                 raise TypeError(f"state must be a TrainState (result.state); got {type(state).__name__}")
             start = state.copy()  # checked after copying, so no other thread can change what was checked
             TrainState.check_compatible(start, W, n_samples, options, n_steps)
-            if bias is not None and not np.array_equal(start.current_params()[W.size:], bias):
+            if bias is not None and not any(np.array_equal(theta[W.size:], bias)
+                                            for theta in start.returned_params(options)):
                 raise ValueError("b differs from the state's current bias: pass result.b with result.state")
             seed = options.seed if options.seed is not None else -1
         return cls(options=options, W=W, X=X2, Y=Y2, sample_weight=sw, vector=vector, n_steps=n_steps,
@@ -899,6 +944,7 @@ class RunSet:
                     and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
                     and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
                     and c["reduction"] == ReductionCode.REDUCTION_MEAN
+                    and c["average"] == 0
                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
             if not plain or n_steps[r] <= 0:

@@ -461,7 +461,7 @@ def train(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike, *, b: npt.ArrayL
           progress: bool = False, divergence_factor: float | None = 1e4,
           restore_best: bool = False, n_threads: int = 1, accumulate: str = "float64",
           tol: float | None = None, penalty: str | None = None, alpha: float = 0.0001,
-          l1_ratio: float = 0.15, reduction: str = "mean") -> TrainResult:
+          l1_ratio: float = 0.15, reduction: str = "mean", average: bool | int = False) -> TrainResult:
     """:func:`gdfast.train` as a plain NumPy loop (same options, same result object).
 
     ``n_threads`` and ``accumulate`` are validated and otherwise unused (one NumPy loop, whose
@@ -517,6 +517,7 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     rng = SplitMix64(int(r["rng"]))
     # Optimizer buffers in the parameters' dtype (what a float32 NumPy user would write).
     buffers = [state.opt_state[k].astype(dtype) for k in range(3)]
+    mean = state.opt_state[2].copy()  # averaged SGD: the running mean of the iterates, in double
     cur = int(r["current"])
     status = RUNNING
     factor = options.divergence_factor
@@ -564,6 +565,9 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
                                                    r["mu_product"].reshape(1))  # a view: updated in place
         cur = 1 - cur
         r["step"] = t + 1
+        if options.average and t + 1 >= options.average:
+            r["averaged"] += 1
+            mean += (state.params[cur].astype(np.float64) - mean) / float(r["averaged"])
         r["epoch_loss_sum"] += loss * len(rows)
         r["epoch_samples"] += len(rows)
         r["position"] = 0 if full_batch else (r["position"] + len(rows)) % n_samples
@@ -598,6 +602,8 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
     r["recorded"], r["epochs_recorded"] = len(history), len(epoch_history)
     for k in range(3):
         state.opt_state[k] = buffers[k]
+    if options.average:
+        state.opt_state[2] = mean
 
     all_rows = np.arange(n_samples)
     final_loss, _ = loss_and_gradient(state.current_params(), X, Y, sw, all_rows, options)
@@ -623,6 +629,10 @@ def _run_reference(options: TrainOptions, X: np.ndarray, Y: np.ndarray, sw: np.n
         best_loss, _ = loss_and_gradient(state.params[2], X, Y, sw, all_rows, options)
         if best_loss < final_loss:
             theta, final_loss, best_step = state.params[2], best_loss, int(r["best_step"])
+    averaged = state.averaged_params(options)
+    if averaged is not None and status != DIVERGED:
+        theta = averaged
+        final_loss, _ = loss_and_gradient(theta, X, Y, sw, all_rows, options)
     m, n_feat = state.shape
     W_out = theta[: m * n_feat].reshape(m, n_feat).copy()
     b_out = theta[m * n_feat:].copy() if options.fit_intercept else None

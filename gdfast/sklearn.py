@@ -198,14 +198,15 @@ class _BaseGD(BaseEstimator):
             epsilon=self.epsilon, fit_intercept=self.fit_intercept, batch_size=batch_size, shuffle=self.shuffle,
             num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
             accumulate=self.accumulate, penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
-            reduction=self._reduction,
+            reduction=self._reduction, average=self.average,
             # One per-update record per epoch: loss_curve_ comes from the (complete) epoch history.
             progress=bool(self.verbose), record_every=-(-n_samples // (batch_size or n_samples)),
         )
         if early_stop and self.tol is not None:
             options.update(loss_tol=self.tol, n_iter_no_change=self.n_iter_no_change)
         if early_stop:
-            options.update(restore_best=self.restore_best)
+            # (the mean of the iterates is returned when averaging: no best iterate to restore)
+            options.update(restore_best=self.restore_best and not self.average)
         if first:
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
             if warm is None:
@@ -230,9 +231,14 @@ class _BaseGD(BaseEstimator):
             assert warm is not None
             m, n = state.shape
             theta = state.current_params()  # the copy's: the model's state is not touched
-            theta[: m * n] = warm[0].reshape(-1)
-            if state.fit_intercept:
-                theta[m * n:] = warm[1]
+            averaged = state.averaged_params(TrainOptions.from_kwargs(average=self.average))
+            if averaged is None or not (np.array_equal(averaged[: m * n], warm[0].reshape(-1))
+                                        and (not state.fit_intercept or np.array_equal(averaged[m * n:], warm[1]))):
+                # coef_ / intercept_ are not the state's mean of the iterates (set by the user, or
+                # no averaging): continue from them; else from the raw iterate, as scikit-learn
+                theta[: m * n] = warm[0].reshape(-1)
+                if state.fit_intercept:
+                    theta[m * n:] = warm[1]
             result = train(warm[0], X, Y, state=state, sample_weight=sw, **options)
             curve_before = self.loss_curve_
         self._store(result, y_1d, X.dtype)
@@ -299,7 +305,7 @@ class _BaseGD(BaseEstimator):
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss,
             huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
             shuffle=self.shuffle, schedule=self.schedule, clip_norm=self.clip_norm, accumulate=self.accumulate,
-            penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
+            penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio, average=self.average,
         )
         self._check_loss(options.loss)
         check_random_state(self.random_state)
@@ -395,6 +401,12 @@ class GDRegressor(RegressorMixin, _BaseGD):
         Strength of ``penalty``.
     l1_ratio : float, default 0.15
         The L1 share of ``penalty="elasticnet"``.
+    average : bool or int, default False
+        Averaged SGD, as scikit-learn's: ``coef_`` and ``intercept_`` are the mean of the iterates
+        from update ``average`` on (True: from the first; an int counts updates, samples with
+        ``batch_size=1``), continued across ``partial_fit`` calls; ``average`` of
+        :func:`gdfast.train` (optimizer "sgd" only). ``restore_best`` is not applied when
+        averaging, and ``tol`` reads the raw iterate's epoch losses.
     verbose : bool or int, default False
         Show a tqdm progress bar (``progress=True`` of :func:`gdfast.train`; needs tqdm).
     restore_best : bool, default True
@@ -481,6 +493,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         reduction: str = "mean",
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
+        average: bool | int = False,
     ) -> None:
         self.learning_rate = learning_rate
         self.optimizer = optimizer
@@ -506,6 +519,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         self.reduction = reduction
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.average = average
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -694,6 +708,9 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         held-out samples (accuracy; ``class_weight='balanced'`` is computed on the training part) has not improved on its best by ``tol`` for ``n_iter_no_change``
         epochs; the weights of the best score are kept (``best_iteration_``,
         ``validation_scores_``). ``restore_best`` is then unused.
+    average : bool or int, default False
+        Averaged SGD, as scikit-learn's: ``coef_`` and ``intercept_`` are the mean of the iterates
+        from update ``average`` on (True: from the first), as :class:`GDRegressor`.
     validation_fraction : float, default 0.1
         In (0, 1).
 
@@ -753,6 +770,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         warm_start: bool = False,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
+        average: bool | int = False,
     ) -> None:
         self.loss = loss
         self.learning_rate = learning_rate
@@ -776,6 +794,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.average = average
 
     # The regression-only options of the shared training code, fixed for a classifier.
     huber_delta = None

@@ -82,7 +82,8 @@ class TrainResult:
         diverged run cannot be continued.
     best_step : int
         Updates since the run began (``state.step`` counts the same way) after which the returned
-        W was reached: ``state.step`` unless ``restore_best`` returned earlier weights.
+        W was reached: ``state.step`` unless ``restore_best`` returned earlier weights (with
+        ``average``, the last iterate in the returned mean).
 
     Examples
     --------
@@ -193,6 +194,7 @@ def train(
     alpha: float = 0.0001,
     l1_ratio: float = 0.15,
     reduction: str = "mean",
+    average: bool | int = False,
 ) -> TrainResult:
     """Train the linear model ``W @ x (+ b)`` by gradient descent, the whole loop in one kernel call.
 
@@ -375,6 +377,24 @@ def train(
         and ``SGDClassifier`` with ``sample_weight``), and the outputs are summed, so the columns
         of W are independent problems (one-vs-rest classification is n_outputs binary ones).
         The reported losses follow the same objective.
+    average : bool or int, default False
+        Averaged SGD (Polyak-Ruppert averaging), as scikit-learn's SGD ``average``: return the
+        mean of the iterates instead of the last one. True averages from the first update on; an
+        int n >= 1 from update n on (the iterates after updates n, n + 1, ..., so with
+        ``batch_size=1`` after n samples seen, as scikit-learn); False or 0: off. A mini- or full
+        batch averages the same way over its updates, one iterate per update. The mean is kept
+        in double in ``result.state.opt_state[2]`` (the raw iterate stays the state's current
+        parameters, ``result.state.split()``; ``record["averaged"]`` counts the iterates in the
+        mean), so ``state=`` continues it bit for bit; pass ``result.W`` (the mean) or the raw
+        iterate as W. Each update costs one more pass over the parameters:
+        ``mean += (w - mean) / k``. ``losses``, ``epoch_losses`` and the stopping rules
+        (``n_iter_no_change``, ``grad_tol``, divergence) are the raw iterate's, as scikit-learn's
+        (its rule reads the running loss of the iterates); ``result.loss`` is the loss of the
+        returned mean. W is the mean once averaging has begun (before update n: the raw iterate;
+        a diverged run: the last finite raw iterate). Optimizer "sgd" only (momentum and
+        ``penalty`` allowed) and not with ``restore_best`` (ValueErrors). With an L1 penalty,
+        the mean is that of the iterates after their truncation; scikit-learn's lazily kept
+        average then differs (its truncation reaches the earlier iterates of its sum too).
 
     Returns
     -------
@@ -399,6 +419,12 @@ def train(
     ...                  learning_rate=0.5, num_iterations=300, shuffle=False)
     >>> bool(r.loss < r.losses[0] / 3), bool(((X @ r.W.T + r.b).argmax(axis=1) == y).mean() > 0.9)
     (True, True)
+
+    Averaged SGD: the mean of the iterates from update 11 on; the raw iterate stays in the state.
+
+    >>> avg = gdfast.train(W1, INPUT, TARGET, learning_rate=0.02, batch_size=1, num_iterations=40, average=11)
+    >>> int(avg.state.record["averaged"]), bool(np.array_equal(avg.W, avg.state.split()[0]))
+    (30, False)
     """
     call = TrainCall.prepare(locals())
     n_threads = local_threads(check_int(n_threads, "n_threads", low=1), "train")  # (None is not all threads here)
@@ -491,6 +517,11 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray 
         best_loss = loss_of(state.params[2])
         if best_loss < final_loss:
             theta, final_loss, best_step = state.params[2], best_loss, int(state.record["best_step"])
+    averaged = state.averaged_params(options)
+    if averaged is not None and status != DIVERGED:
+        # averaged SGD returns the mean of the iterates (the raw iterate stays in the state)
+        theta = averaged
+        final_loss = loss_of(theta)
     W, b = _split(theta, state)
     grad_norm = state.record["last_grad_norm"] if (options.grad_tol is not None or options.clip_norm) else np.nan
     recorded = history[: state.record["recorded"]]

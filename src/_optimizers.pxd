@@ -374,3 +374,18 @@ cdef inline void penalised_sgd_step(
         p_new[k] = <floating>p
     for k in range(size_W, size):
         p_new[k] = <floating>(p_old[k] - lr * g[k])    # NumPy: b = b - lr * g
+
+
+cdef inline void running_mean_step(const floating* p, double* mean, Py_ssize_t size, int64_t k) noexcept nogil:
+    """Averaged SGD (Polyak-Ruppert; scikit-learn's ``average``): the ``k``-th iterate ``p`` joins
+    the running mean of the iterates, kept in double (``mean``, opt_state row 2):
+
+        mean = mean + (p - mean) / k               (k = 1: mean = p exactly)
+
+    scikit-learn's update of its average intercept; its average weights are the same mean, kept
+    lazily (scaled sums), so they agree to rounding.
+    """
+    cdef Py_ssize_t j
+    cdef double kd = <double>k
+    for j in range(size):
+        mean[j] = mean[j] + (p[j] - mean[j]) / kd   # NumPy: mean += (p - mean) / k

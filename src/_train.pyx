@@ -35,7 +35,7 @@ from _linear cimport (
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
-from _optimizers cimport optimizer_step, penalised_sgd_step
+from _optimizers cimport optimizer_step, penalised_sgd_step, running_mean_step
 
 cdef extern from *:
     """
@@ -578,7 +578,9 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # (the optimizer step takes its address: a variable of its own keeps the record in registers)
     cdef double mu_product = rec.mu_product
     cdef double l1_total = rec.l1_total
+    cdef int64_t averaged = rec.averaged
     cdef bint penalised = cfg.l2_penalty != 0.0 or cfg.l1_penalty != 0.0
+    cdef bint penalised_or_averaged = penalised or cfg.average > 0
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size = data.size, size_W = n_outputs * n_features
@@ -638,14 +640,14 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # the branches that cannot fire (same arithmetic, same records, same state at the end).
     if (plain_mse and full_batch and not blocked_batches and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
             and cfg.weight_decay == 0.0 and cfg.schedule == SCHEDULE_CONSTANT and cfg.n_iter_no_change <= 0
-            and not cfg.restore_best and not penalised):
+            and not cfg.restore_best and not penalised and cfg.average <= 0):
         run.record[0] = rec
         status = simple_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
         rec = run.record[0]
         n_steps = 0  # the general loop below has nothing left to do
     # Per-sample plain SGD on CSR data: updates that touch only each row's stored entries.
     if (data.csr and cfg.batch_size == 1 and not full_batch and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0
-            and cfg.weight_decay == 0.0 and not need_norm and not cfg.restore_best and n_steps > 0):
+            and cfg.weight_decay == 0.0 and not need_norm and not cfg.restore_best and cfg.average == 0 and n_steps > 0):
         csr_weights = <double*>malloc(size * sizeof(double))
         if csr_weights != NULL:  # (else the general loop below: a dense update per sample)
             run.record[0] = rec
@@ -663,7 +665,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     # parameters straight from the sample's d loss / d prediction (same bits as the general path).
     cdef bint sample_sgd = (cfg.batch_size == 1 and not data.csr and not sums_in_float32 and not blocked_batches
                             and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-                            and not penalised)
+                            and not penalised_or_averaged)
     cdef double sample_weight_sum
 
     # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
@@ -768,11 +770,18 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                 <double>(<const floating*>data.sample_weight)[row_of(rows, 0)] if data.sample_weight != NULL else 1.0)
             sample_sgd_step(current, other, X + row_of(rows, 0) * n_features, run.residual_grad,
                             batch_scale(cfg.reduction, terms_per_row(cfg.loss, n_outputs), sample_weight_sum, 1), lr,
-                            n_features, n_outputs,
-                            data.fit_intercept)
-        elif penalised:
-            # (Python allows a penalty with plain SGD only; q is opt_state row 1)
-            penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
+                            n_features, n_outputs, data.fit_intercept)
+        elif penalised_or_averaged:  # (one test on the default path for both options)
+            if penalised:
+                # (Python allows a penalty with plain SGD only; q is opt_state row 1)
+                penalised_sgd_step(&cfg, current, other, grad, run.opt_state + size, &l1_total, size_W, size, lr)
+            else:
+                optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
+            if cfg.average > 0 and t + 1 >= cfg.average:
+                # averaged SGD: the new iterate joins the running mean in opt_state row 2 (Python
+                # allows it with SGD only, whose buffers are rows 0 and 1)
+                averaged += 1
+                running_mean_step(other, run.opt_state + 2 * size, size, averaged)
         else:
             optimizer_step(&cfg, current, other, grad, run.opt_state, &mu_product, size, lr, t + 1)
         cur = 1 - cur
@@ -826,6 +835,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     rec.status = status
     rec.mu_product = mu_product
     rec.l1_total = l1_total
+    rec.averaged = averaged
     run.record[0] = rec
     free(X_copy)
     free(W_blas)

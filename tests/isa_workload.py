@@ -98,6 +98,10 @@ def trainings(out: dict[str, np.ndarray]) -> None:
         r = gdfast.train(W0, X, Y, learning_rate=0.01, batch_size=10, seed=11, num_epochs=50, n_iter_no_change=3,
                          loss_tol=0.1, restore_best=True, record_every=3)
         flatten(f"train/early_stop_restore_best/{dtype}", r, out)
+        # per-sample SGD with the elastic net (truncated gradient) and averaging (the running mean)
+        r = gdfast.train(W0, X, Y, learning_rate=0.01, batch_size=1, seed=13, num_epochs=2, fit_intercept=True,
+                         penalty="elasticnet", alpha=0.05, average=20)
+        flatten(f"train/averaged_elasticnet/{dtype}", r, out)
         first = gdfast.train(W0, X, Y, optimizer="adam", learning_rate=0.01, num_iterations=15, batch_size=8, seed=2)
         more = gdfast.train(first.W, X, Y, optimizer="adam", learning_rate=0.01, num_iterations=10, batch_size=8,
                             seed=2, state=first.state)

@@ -55,7 +55,7 @@ RECORD_FIELDS = {
     "step": "i8", "current": "i8", "position": "i8", "epoch": "i8", "no_improvement": "i8", "best_step": "i8",
     "rng": "u8", "status": "i8", "history_origin": "i8", "epoch_origin": "i8", "recorded": "i8",
     "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
-    "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8", "l1_total": "f8",
+    "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8", "l1_total": "f8", "averaged": "i8",
 }
 ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "ReductionCode", "Status"]
 N_SAMPLES = 10
@@ -163,10 +163,10 @@ def test_config_fields_are_the_struct_fields():
     fields = _contract.config_fields()
     assert isinstance(fields, tuple) and len(set(fields)) == len(fields)
     # A few fields every kernel reads, by hand (the struct declares 38; momentum_decay is NAdam's,
-    # l2_penalty and l1_penalty the penalty's, reduction the objective's weighting).
+    # l2_penalty and l1_penalty the penalty's, reduction the objective's weighting, average averaged SGD's).
     assert {"loss", "optimizer", "schedule", "learning_rate", "batch_size", "restore_best", "accumulate"} <= set(fields)
-    assert len(fields) == 38
-    assert {"momentum_decay", "l2_penalty", "l1_penalty", "reduction"} <= set(fields)
+    assert len(fields) == 39
+    assert {"momentum_decay", "l2_penalty", "l1_penalty", "reduction", "average"} <= set(fields)
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZER_MEMBERS), ids=lambda c: c.__name__)

@@ -99,6 +99,7 @@ cdef packed struct RunRecord:
     double last_grad_norm     # 2-norm of the last gradient (NaN before any is computed)
     double mu_product         # NAdam's running product of its momentum coefficients mu_1 ... mu_t (1 at t = 0)
     double l1_total           # per-sample L1 (truncated gradient): u, the sum of lr_t * l1_penalty over the updates
+    int64_t averaged          # averaged SGD: iterates in the running mean (opt_state row 2) so far (0: none yet)
 
 
 # The options of one run, built by gdfast._engine.TrainOptions.kernel_config (a dict with exactly
@@ -142,3 +143,4 @@ cdef struct TrainConfig:
     double l2_penalty          # alpha * (1 - l1_ratio): the weights (never the bias) shrink by 1 - lr * l2_penalty
     double l1_penalty          # alpha * l1_ratio: truncated gradient (batch_size 1) or soft-thresholding
     int reduction              # ReductionCode
+    int64_t average            # averaged SGD: 0 off; else the iterate after each update t >= average joins the mean
