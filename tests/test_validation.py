@@ -227,8 +227,8 @@ TRAIN_OPTION_CASES = [
      r"unknown optimizer 'adamaxx'; valid names: adagrad, adam, adamax, adamw, nadam, radam, rmsprop, sgd"),
     (dict(optimizer=3), TypeError, r"optimizer must be a name \(adagrad, adam, adamax, adamw, nadam, radam, rmsprop, sgd\)"),
     (dict(loss="log"), ValueError, r"unknown loss 'log'; valid names: mse, mae, huber, epsilon_insensitive, "
-     r"squared_epsilon_insensitive, log_loss, hinge, squared_hinge, modified_huber, perceptron \(or squared_error "
-     r"for mse\)"),
+     r"squared_epsilon_insensitive, log_loss, hinge, squared_hinge, modified_huber, perceptron, multinomial \(or "
+     r"squared_error for mse, cross_entropy for multinomial\)"),
     (dict(loss="hinge"), ValueError, r"^Y must hold binary class labels for loss='hinge'"),
     (dict(loss=None), TypeError, r"loss must be one of mse, mae, huber"),
     (dict(schedule="linear"), ValueError,
