@@ -192,3 +192,25 @@ def test_sparse_x_is_refused_clearly():
     with pytest.raises(ValueError, match="multi_class='multinomial' takes dense X only.*sparse"):
         GDClassifier(multi_class="multinomial").fit(scipy.sparse.csr_matrix(X), y)
     GDClassifier(multi_class="ovr", max_iter=2, tol=None).fit(scipy.sparse.csr_matrix(X), y)  # still fine
+
+
+def test_class_weight_needs_one_run_so_partial_fit_and_early_stopping_take_it():
+    """One-vs-rest with class weights needs K runs (refused by partial_fit); multinomial weights each
+    sample once, so it continues one run: two partial_fit epochs = a 2-epoch fit (the torch oracle's
+    weights are checked above)."""
+    X, y = problem()
+    cw = {0: 2.0, 1: 0.5, 2: 1.3}
+    kw = dict(multi_class="multinomial", learning_rate=0.05, penalty=None, batch_size=1, shuffle=False,
+              class_weight=cw)
+    one = GDClassifier(max_iter=2, tol=None, restore_best=False, **kw).fit(X, y)
+    step = GDClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y)
+    np.testing.assert_allclose(step.coef_, one.coef_, rtol=0, atol=1e-13)
+    early = GDClassifier(early_stopping=True, random_state=0, max_iter=50, **kw).fit(X, y)
+    assert early.coef_.shape == (3, 4) and 1 <= early.best_iteration_ <= early.n_iter_ <= 50
+
+
+def test_float32_x_keeps_float32():
+    X, y = problem()
+    clf = GDClassifier(multi_class="multinomial", random_state=0, max_iter=5, tol=None).fit(X.astype(np.float32), y)
+    assert clf.coef_.dtype == np.float32
+    np.testing.assert_allclose(clf.predict_proba(X.astype(np.float32)).sum(axis=1), 1.0, atol=1e-6)
