@@ -200,7 +200,8 @@ class _BaseGD(BaseEstimator):
         batch_size = None if self.batch_size is None else min(self.batch_size, n_samples)  # checked
         options: dict[str, Any] = dict(
             learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self._train_loss(),
-            huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept, batch_size=batch_size, shuffle=self.shuffle,
+            huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
+            batch_size=batch_size, shuffle=self.shuffle,
             num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
             accumulate=self.accumulate, penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
             reduction=self._reduction, average=self.average,
