@@ -14,6 +14,7 @@ import tempfile
 import warnings
 
 import matplotlib
+import matplotlib.colors
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -115,7 +116,78 @@ def optimizers(out: str) -> str:
     return _save(ax, os.path.join(out, "optimizers.png"))
 
 
-FIGURES = [lesson_descent, loss_curves, contour, lr_sweep, optimizers]
+def classifier_boundaries(out: str) -> str:
+    """GDClassifier on three overlapping 2-D blobs: one-vs-rest and multinomial decision regions side by side."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=300, centers=[[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]], cluster_std=1.3,
+                      random_state=0)
+    xx, yy = np.meshgrid(np.linspace(X[:, 0].min() - 1, X[:, 0].max() + 1, 300),
+                         np.linspace(X[:, 1].min() - 1, X[:, 1].max() + 1, 300))
+    grid = np.c_[xx.ravel(), yy.ravel()]
+    colours = ["tab:blue", "tab:orange", "tab:green"]
+    cmap = matplotlib.colors.ListedColormap(colours)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for ax, multi_class in zip(axes, ["ovr", "multinomial"]):
+        clf = gdfast.GDClassifier(multi_class=multi_class, random_state=0).fit(X, y)
+        regions = clf.predict(grid).reshape(xx.shape)
+        ax.contourf(xx, yy, regions, levels=[-0.5, 0.5, 1.5, 2.5], cmap=cmap, alpha=0.25)
+        ax.contour(xx, yy, regions, levels=[0.5, 1.5], colors="k", linewidths=0.8)
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, s=14, edgecolors="k", linewidths=0.3)
+        ax.set_title(f"GDClassifier(multi_class={multi_class!r})\ntraining accuracy {clf.score(X, y):.3f}")
+        ax.set_xlabel("x[0]")
+    axes[0].set_ylabel("x[1]")
+    return _save(axes[0], os.path.join(out, "classifier_boundaries.png"))
+
+
+def lasso_path_data(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The L1 path of the standardised diabetes data: gdfast's coefficients for each alpha (full-batch
+    proximal steps, each run started from the previous alpha's solution), and scikit-learn's
+    ``lasso_path`` at alpha / 2 (its squared error is half gdfast's mse). Returns (alphas, gdfast, sklearn),
+    the coefficients of shape (n_alphas, n_features). 5000 updates per alpha leave gdfast within ~1e-4 of
+    lasso_path (coefficients up to ~37; a fraction of a pixel), with the same zeros; tests/test_penalty.py
+    runs this mapping to 1e-6."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import lasso_path
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = y - y.mean()
+    lr = 1.0 / (2.0 * np.linalg.eigvalsh(X.T @ X / X.shape[0]).max())  # 1 / L of the mean squared error
+    W = np.zeros(X.shape[1])
+    ours = []
+    for alpha in alphas:
+        W = gdfast.train(W, X, y, penalty="l1", alpha=float(alpha), learning_rate=lr, num_iterations=5000).W
+        ours.append(W)
+    _, theirs, _ = lasso_path(X, y, alphas=alphas / 2.0, tol=1e-12, max_iter=100_000)
+    return alphas, np.array(ours), theirs.T
+
+
+LASSO_ALPHAS = np.geomspace(100.0, 0.01, 40)
+
+
+def l1_path(out: str) -> str:
+    """Coefficients of penalty="l1" against alpha on the diabetes data, scikit-learn's lasso_path dashed on top."""
+    from sklearn.datasets import load_diabetes
+
+    names = load_diabetes().feature_names
+    alphas, ours, theirs = lasso_path_data(LASSO_ALPHAS)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for j, name in enumerate(names):
+        line, = ax.plot(alphas, ours[:, j], lw=1.8, label=name)
+        ax.plot(alphas, theirs[:, j], ls="--", color="k", lw=0.7)
+    ax.plot([], [], ls="--", color="k", lw=0.7, label="sklearn lasso_path(alpha / 2)")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("alpha (penalty=\"l1\")")
+    ax.set_ylabel("coefficient")
+    ax.set_title("L1 path on the diabetes data (standardised): exact zeros as alpha grows")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(ax, os.path.join(out, "l1_path.png"))
+
+
+FIGURES = [lesson_descent, loss_curves, contour, lr_sweep, optimizers, classifier_boundaries, l1_path]
 
 
 def main(argv: list[str] | None = None) -> list[str]:

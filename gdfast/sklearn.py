@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
-from scipy.special import expit  # type: ignore[import-untyped]
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from scipy.special import expit, softmax  # type: ignore[import-untyped]
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -67,6 +68,10 @@ class _BaseGD(BaseEstimator):
 
     def _check_loss(self, loss: str) -> None:
         raise NotImplementedError
+
+    def _train_loss(self) -> str:
+        """The ``loss=`` given to :func:`gdfast.train` (a classifier's softmax replaces its ``loss``)."""
+        return str(self.loss)
 
     def _fit_start(self, coef_init: Any, intercept_init: Any, coef_shape: tuple[int, ...]) -> bool:
         """Set ``coef_``/``intercept_`` to where ``fit`` starts: ``coef_init``/``intercept_init``
@@ -194,8 +199,9 @@ class _BaseGD(BaseEstimator):
             sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         batch_size = None if self.batch_size is None else min(self.batch_size, n_samples)  # checked
         options: dict[str, Any] = dict(
-            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self.loss, huber_delta=self.huber_delta,
-            epsilon=self.epsilon, fit_intercept=self.fit_intercept, batch_size=batch_size, shuffle=self.shuffle,
+            learning_rate=self.learning_rate, optimizer=self.optimizer, loss=self._train_loss(),
+            huber_delta=self.huber_delta, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
+            batch_size=batch_size, shuffle=self.shuffle,
             num_epochs=epochs, schedule=self.schedule, clip_norm=self.clip_norm,
             accumulate=self.accumulate, penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
             reduction=self._reduction, average=self.average,
@@ -660,6 +666,12 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     ``shuffle=False``, a constant rate, the same ``penalty``/``alpha``) ``coef_`` and
     ``intercept_`` equal ``SGDClassifier``'s (``learning_rate`` is its ``eta0``).
 
+    ``multi_class="multinomial"`` trains one softmax model instead (multinomial logistic regression,
+    scikit-learn's ``LogisticRegression`` objective): ``coef_`` has one row per class, trained on the
+    softmax cross-entropy of the K logits (``loss="multinomial"`` of :func:`gdfast.train`, the mean
+    over samples of each row's cross-entropy, each sample weight scaling its sample's term),
+    ``predict_proba`` is the softmax of ``decision_function``.
+
     Parameters
     ----------
     loss : str, default "log_loss"
@@ -713,6 +725,14 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         from update ``average`` on (True: from the first), as :class:`GDRegressor`.
     validation_fraction : float, default 0.1
         In (0, 1).
+    multi_class : {"ovr", "multinomial"}, default "ovr"
+        With three classes or more: "ovr" trains the K binary problems "class k against the rest"
+        (``loss`` each); "multinomial" trains the softmax cross-entropy over the K classes (needs
+        ``loss="log_loss"``, its multi-class form, as scikit-learn's ``LogisticRegression``; dense X
+        only). ``class_weight`` then weights each sample by its own class's weight (scikit-learn's
+        ``LogisticRegression`` definition), in one kernel call. With two classes both are the same
+        binary logistic model (the softmax of two logits is the logistic of their difference):
+        "multinomial" trains it as "ovr" does, and ``coef_`` keeps shape (1, n_features).
 
     Attributes
     ----------
@@ -722,7 +742,8 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     n_iter_ : int
     t_ : int
     loss_curve_ : ndarray of float64
-        Mean training loss of each epoch, summed over the binary problems.
+        Mean training loss of each epoch, summed over the binary problems ("multinomial": the
+        mean cross-entropy).
     validation_scores_ : ndarray of float64
         With ``early_stopping``: the held-out score after each epoch.
     best_iteration_ : int
@@ -740,6 +761,15 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     (['no', 'yes'], ['no', 'yes'])
     >>> clf.coef_.shape, clf.intercept_.shape
     ((1, 2), (1,))
+
+    Multinomial logistic regression on three classes:
+
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [3.0, 0.0], [3.1, 0.2], [0.0, 3.0], [0.1, 3.2]])
+    >>> soft = GDClassifier(multi_class="multinomial", random_state=0).fit(X, [0, 0, 1, 1, 2, 2])
+    >>> soft.coef_.shape, soft.predict([[3.0, 0.1], [0.0, 3.1]]).tolist()
+    ((3, 2), [1, 2])
+    >>> bool(np.allclose(soft.predict_proba(X).sum(axis=1), 1.0))
+    True
     """
 
     _reduction = "sample_mean"
@@ -771,6 +801,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
+        multi_class: str = "ovr",
     ) -> None:
         self.loss = loss
         self.learning_rate = learning_rate
@@ -795,6 +826,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.average = average
+        self.multi_class = multi_class
 
     # The regression-only options of the shared training code, fixed for a classifier.
     huber_delta = None
@@ -802,7 +834,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags.input_tags.sparse = self.multi_class != "multinomial"  # (the softmax loss is dense only)
         return tags
 
     def _check_loss(self, loss: str) -> None:
@@ -811,6 +843,22 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                 f"loss={self.loss!r} is a regression loss; GDClassifier takes the classification losses "
                 f"{', '.join(sorted(MARGIN_LOSSES))} (GDRegressor takes {self.loss!r})"
             )
+
+    def _check_multi_class(self) -> None:
+        if not isinstance(self.multi_class, str) or self.multi_class not in ("ovr", "multinomial"):
+            raise ValueError(f"multi_class must be 'ovr' or 'multinomial'; got {self.multi_class!r}")
+        if self.multi_class == "multinomial" and self.loss != "log_loss":
+            raise ValueError(
+                f"multi_class='multinomial' is the softmax cross-entropy, the multi-class form of "
+                f"loss='log_loss'; got loss={self.loss!r} (use multi_class='ovr' for it)"
+            )
+
+    def _softmax(self) -> bool:
+        """Whether the fitted model is one softmax over the classes (multinomial, three classes or more)."""
+        return self.multi_class == "multinomial" and self.classes_.shape[0] > 2
+
+    def _train_loss(self) -> str:
+        return "multinomial" if self._softmax() else str(self.loss)
 
     def _check_class_weight(self) -> None:
         cw = self.class_weight
@@ -853,6 +901,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         ((3, 2), 5, 20)
         """
         self._check_params()
+        self._check_multi_class()
         self._check_class_weight()
         self.__dict__.pop("_state", None)  # a new fit starts a new run
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", reset=True)
@@ -905,6 +954,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         ([0, 1, 2], 4)
         """
         self._check_params()
+        self._check_multi_class()
         self._check_class_weight()
         if self.class_weight == "balanced":
             raise ValueError(
@@ -949,6 +999,18 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         cw = self._class_weights(y)
+        if self._softmax():
+            if sp.issparse(X):
+                raise ValueError(
+                    "multi_class='multinomial' takes dense X only (the softmax loss has no sparse kernel); got a "
+                    "sparse matrix: pass X.toarray(), or use multi_class='ovr'"
+                )
+            # One softmax over the classes: one-hot rows (the class indices' cross-entropy), each
+            # sample weighted by its own class's weight (LogisticRegression's class_weight)
+            Y = (index[:, None] == np.arange(n_classes)).astype(np.float64)
+            weights = None if sample_weight is None and np.all(cw == 1.0) else sw * cw[index]
+            return self._train(X, Y, weights, first=first, epochs=epochs, early_stop=early_stop,
+                               from_public=from_public)
         if n_classes == 2:
             # y = +1 for classes_[1], -1 for classes_[0]; each sample weighted by its class's weight
             Y = np.where(index == 1, 1.0, -1.0).reshape(-1, 1)
@@ -1048,6 +1110,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (``loss="log_loss"`` or ``"modified_huber"`` only), scikit-learn's formulas.
 
+        ``multi_class="multinomial"`` (three classes or more): the softmax of the K scores.
         log_loss: the logistic ``1 / (1 + exp(-score))`` of each binary problem (two classes:
         ``[1 - p, p]``; more: each row divided by its sum, one-vs-rest normalisation).
         modified_huber: ``(clip(score, -1, 1) + 1) / 2``, the same way (a row of zeros becomes
@@ -1070,6 +1133,9 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         ((2, 2), True)
         """
         scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        if self._softmax():
+            out_softmax: np.ndarray = softmax(scores, axis=1)
+            return out_softmax
         if self.loss == "log_loss":
             prob = expit(scores)
         else:

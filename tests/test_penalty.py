@@ -105,6 +105,33 @@ def test_full_batch_converges_to_lasso_and_elasticnet(model, penalty, l1_ratio, 
     np.testing.assert_array_equal(ours.W == 0, sk.coef_ == 0)
 
 
+
+def test_l1_path_on_diabetes_equals_lasso_path():
+    """The README's L1 path figure (docs/make_figures.py): on the standardised diabetes data, full-batch
+    proximal runs along a decreasing alpha grid (each from the previous solution) equal scikit-learn's
+    ``lasso_path`` at alpha / 2 (its squared error is half gdfast's mse), to 1e-6 (both run to ~1e-9),
+    with the same exact zeros; the unmapped alpha (same number on both sides) lands elsewhere."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import lasso_path
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = y - y.mean()
+    alphas = np.array([30.0, 5.0, 1.0, 0.15])
+    lr = 1.0 / (2.0 * np.linalg.eigvalsh(X.T @ X / X.shape[0]).max())
+    W, ours = np.zeros(10), []
+    for a in alphas:
+        W = gdfast.train(W, X, y, penalty="l1", alpha=float(a), learning_rate=lr, num_iterations=20000).W
+        ours.append(W)
+    ours = np.array(ours)
+    theirs = lasso_path(X, y, alphas=alphas / 2.0, tol=1e-12, max_iter=100_000)[1].T
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours == 0, theirs == 0)
+    assert [int((w == 0).sum()) for w in ours] == [int((w == 0).sum()) for w in theirs]
+    assert (ours[0] == 0).sum() > (ours[-1] == 0).sum() > 0  # zeros appear as alpha grows
+    unmapped = lasso_path(X, y, alphas=alphas, tol=1e-12, max_iter=100_000)[1].T
+    assert np.abs(ours - unmapped).max() > 0.1
+
 def test_the_intercept_is_not_penalised():
     # issue #14's example: weight_decay=1 gave intercept 6.67; the penalty leaves b alone
     X, y = np.zeros((5, 2)), np.full(5, 10.0)
