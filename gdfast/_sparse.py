@@ -67,6 +67,19 @@ def _csr_of(name: str, value: Any) -> Any:
     return value
 
 
+def _index_out_of_range(indices: np.ndarray, n_features: int) -> bool:
+    """Whether an entry of the (non-empty) integer array ``indices`` is outside [0, n_features).
+
+    NumPy equivalent: ``indices.min() < 0 or indices.max() >= n_features``, in one pass where the
+    indices' own unsigned view does it: a negative index reads as at least 2**(bits - 1) there, so
+    ``max(unsigned) >= n_features`` catches both ends when n_features <= 2**(bits - 1).
+    """
+    if indices.dtype.kind == "i" and indices.dtype.isnative and n_features <= 2 ** (8 * indices.dtype.itemsize - 1):
+        unsigned = indices.view(np.dtype(f"u{indices.dtype.itemsize}"))
+        return int(unsigned.max()) >= n_features
+    return int(indices.min()) < 0 or int(indices.max()) >= n_features
+
+
 def prepare_csr(name: str, value: Any, dtype: np.dtype | None = None) -> CSRData:
     """Validate a CSR matrix ``value`` and return its arrays (values converted to ``dtype``, or to
     their own float dtype: float32 kept, integers and bools to float64).
@@ -90,7 +103,7 @@ def prepare_csr(name: str, value: Any, dtype: np.dtype | None = None) -> CSRData
     if nnz > indices.shape[0] or nnz > values.shape[0]:
         raise ValueError(f"{name} is not a valid CSR matrix: indptr[-1] = {nnz} exceeds its stored entries")
     indices, values = indices[:nnz], values[:nnz]
-    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= n_features):
+    if nnz and _index_out_of_range(indices, n_features):
         raise ValueError(f"{name} is not a valid CSR matrix: a column index is outside [0, {n_features})")
     index_dtype = indices.dtype if indices.dtype == indptr.dtype and indices.dtype in INDEX_DTYPES else np.int64
     indices = np.ascontiguousarray(indices, dtype=index_dtype)

@@ -344,6 +344,11 @@ cdef inline void sample_sgd_step(
             p_new[j] = <floating>(p_old[j] - lr * ((0.0 + D[j]) * scale))
 
 
+# csr_sgd_loop prefetches the next row's weights only above this many weights (2 MiB of doubles).
+cdef enum:
+    CSR_PREFETCH_MIN_WEIGHTS = 262144
+
+
 cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                       Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag,
                       const csr_index* indices, const csr_index* indptr, double* w) noexcept nogil:
@@ -390,6 +395,13 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
     cdef floating* current = params + cur * size
     cdef floating* other
     cdef double* wj
+    # The prefetch pass costs a third pass over the next row's indices (about a quarter of the
+    # loop's instructions); it pays only when W is too large for the per-core caches: measured on
+    # 10^5 rows of 100 entries, per epoch without / with it, 78 / 94 ms at 10^5 features (0.8 MB
+    # of W), 166 / 145 ms at 10^6, 332 / 269 ms at 4 x 10^6.
+    cdef bint prefetch = size_W > CSR_PREFETCH_MIN_WEIGHTS
+    # batch_scale of an unweighted sample (weight 1.0), the same for every sample: one division per call
+    cdef double unit_scale = batch_scale(cfg.reduction, terms_per_row(kind, n_outputs), 0.0 + 1.0, 1)
     for k in range(size):
         w[k] = current[k]
     for i_step in range(n_steps):
@@ -398,7 +410,7 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
         i = run.perm[position]
         start = <Py_ssize_t>indptr[i]
         end = <Py_ssize_t>indptr[i + 1]
-        if position + 1 < n_samples:
+        if prefetch and position + 1 < n_samples:
             # Ask the CPU to load the weights the next sample reads while this one is computed (no
             # effect on any value: W of a large problem sits in L3, and the gathers wait on it).
             next_i = run.perm[position + 1]
@@ -421,7 +433,7 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
                 r = pred - Y[i * n_outputs + j]
                 cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
                 loss_sum += weight * elementwise_loss(kind, r, width)
-        scale = batch_scale(cfg.reduction, terms_per_row(kind, n_outputs), 0.0 + weight, 1)
+        scale = unit_scale if sw == NULL else batch_scale(cfg.reduction, terms_per_row(kind, n_outputs), 0.0 + weight, 1)
         loss = loss_sum * scale
         record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
         if not isfinite(loss):
@@ -443,8 +455,18 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
             if c != 0.0:
                 coef = (lr * c) / wscale
                 wj = w + j * n_features
-                for k in range(start, end):
+                # NumPy: np.subtract.at(wj, indices[start:end], coef * X[start:end]), in stored order
+                # (four entries a step: less loop overhead, the same updates in the same order)
+                k = start
+                while k + 4 <= end:
                     wj[indices[k]] -= coef * X[k]
+                    wj[indices[k + 1]] -= coef * X[k + 1]
+                    wj[indices[k + 2]] -= coef * X[k + 2]
+                    wj[indices[k + 3]] -= coef * X[k + 3]
+                    k += 4
+                while k < end:
+                    wj[indices[k]] -= coef * X[k]
+                    k += 1
             if fit_intercept:
                 w[size_W + j] = w[size_W + j] - lr * c
         if wscale < 1e-9:
