@@ -659,6 +659,7 @@ class TrainCall:
         sw = prepare_sample_weight(arguments["sample_weight"], X2)
         check_targets(options.loss, Y2)
         n_samples = X2.shape[0]
+        warn_if_weights_cancel(options, sw, n_samples)
         n_steps = options.resolved_num_iterations(n_samples)
         bias = initial_bias(arguments["b"], W, options)
         state = arguments["state"]
@@ -703,6 +704,21 @@ def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
                 f"penalty={options.penalty!r} with batch_size=1 on sparse X applies its L1 part to each sample's "
                 f"stored entries only, which {', '.join(extra)} cannot do: drop {extra[0]}, or use "
                 "penalty='l2', or a larger batch_size")
+
+
+def warn_if_weights_cancel(options: TrainOptions, sample_weight: np.ndarray | None, n_samples: int) -> None:
+    """A UserWarning when ``sample_weight`` cannot change a run's steps: one-sample batches under
+    ``reduction="mean"``, whose weighted mean divides each sample's weight out (only a zero weight,
+    which skips its sample, still counts). Silent when the positive weights are all equal."""
+    if sample_weight is None or options.reduction != "mean" or options.resolved_batch_size(n_samples) != 1:
+        return
+    positive = sample_weight[sample_weight > 0]
+    if positive.size and positive.min() != positive.max():
+        warnings.warn(
+            "sample_weight cancels out of every step with batch_size=1 and reduction='mean': each one-sample "
+            "batch's weighted mean divides its weight out (a zero weight still skips its sample). Pass "
+            "reduction='sample_mean' for scikit-learn's meaning, a weight scaling its sample's step.",
+            UserWarning, stacklevel=4)
 
 
 def initial_bias(b: Any, W: np.ndarray, options: TrainOptions) -> np.ndarray | None:

@@ -217,3 +217,26 @@ def test_bad_reduction(bad):
     X, y, _ = _data()
     with pytest.raises(ValueError, match="reduction must be one of 'mean', 'sample_mean'"):
         gdfast.train(np.zeros(5), X, y, reduction=bad)
+
+
+def test_weights_that_cancel_are_flagged():
+    """With batch_size=1 and reduction='mean' a sample's weight divides out of its step: a warning
+    says so (and the steps indeed equal the unweighted run's); zero/equal weights, reduction=
+    'sample_mean' and larger batches, where weights count, stay silent."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 1))
+    W0 = np.zeros((1, 3))
+    sw = rng.uniform(0.5, 2.0, 30)
+    kwargs = dict(batch_size=1, shuffle=False, num_epochs=2, learning_rate=0.05)
+    with pytest.warns(UserWarning, match="sample_weight cancels out of every step.*batch_size=1.*reduction=.sample_mean."):
+        weighted = gdfast.train(W0, X, Y, sample_weight=sw, **kwargs)
+    # (w * l') / w: the unweighted steps up to rounding
+    np.testing.assert_allclose(weighted.W, gdfast.train(W0, X, Y, **kwargs).W, rtol=1e-12)
+    zero_or_one = np.where(np.arange(30) % 3 == 0, 0.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gdfast.train(W0, X, Y, sample_weight=zero_or_one, **kwargs)
+        gdfast.train(W0, X, Y, sample_weight=sw, reduction="sample_mean", **kwargs)
+        gdfast.train(W0, X, Y, sample_weight=sw, **{**kwargs, "batch_size": 2})
