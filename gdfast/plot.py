@@ -1,11 +1,13 @@
-"""Plots of gdfast runs with matplotlib: loss curves, descent paths and learning-rate sweeps.
+"""Plots of gdfast runs with matplotlib: loss curves, descent paths (one, or an optimizer race, drawn or
+animated) and learning-rate sweeps.
 
-Every function draws on ``ax`` (a new figure's Axes when None), returns the Axes and never calls
-``plt.show()``: call it yourself, or ``ax.figure.savefig(...)``.
+Every function but ``animate_paths`` (which returns the animation) draws on ``ax`` (a new figure's Axes
+when None), returns the Axes and never calls ``plt.show()``: call it yourself, or ``ax.figure.savefig(...)``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,9 +17,10 @@ from .sweeps import SweepResult
 from .training import TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.animation import FuncAnimation
     from matplotlib.axes import Axes
 
-__all__ = ["loss_curves", "path_1d", "contour_2d", "lr_sweep"]
+__all__ = ["loss_curves", "path_1d", "contour_2d", "paths_2d", "animate_paths", "lr_sweep"]
 
 
 def _axes(ax: Axes | None) -> Axes:
@@ -236,19 +239,38 @@ def contour_2d(
         pts = np.asarray(path.x, dtype=float)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"contour_2d needs a 2-D path (path.x of shape (n, 2)); got {pts.shape}")
+    xlim, ylim = _limits([] if pts is None else [pts], xlim, ylim)
+    ax = _axes(ax)
+    _draw_contours(ax, function, xlim, ylim, levels, n_points, log_levels)
+    if pts is not None:
+        ax.plot(pts[:, 0], pts[:, 1], "-o", color="crimson", markersize=3, linewidth=1.2,
+                label=f"descent ({len(pts) - 1} updates)")
+        ax.plot(pts[0, 0], pts[0, 1], "s", color="black", markersize=6, label="start")
+        ax.plot(pts[-1, 0], pts[-1, 1], "*", color="gold", markeredgecolor="black", markersize=12, label="end")
+        ax.legend(loc="best", fontsize="small")
+    return ax
 
-    def span(values: np.ndarray | None) -> tuple[float, float]:
-        if values is None:
+
+def _limits(points: Sequence[np.ndarray], xlim: tuple[float, float] | None,
+            ylim: tuple[float, float] | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The given limits, else the span of all the points with a 20% margin ([-1, 1] without points)."""
+
+    def span(axis: int) -> tuple[float, float]:
+        if not points:
             return (-1.0, 1.0)
-        lo, hi = float(values.min()), float(values.max())
+        lo = min(float(p[:, axis].min()) for p in points)
+        hi = max(float(p[:, axis].max()) for p in points)
         margin = 0.2 * (hi - lo) if hi > lo else 1.0
         return (lo - margin, hi + margin)
 
-    xlim = xlim if xlim is not None else span(None if pts is None else pts[:, 0])
-    ylim = ylim if ylim is not None else span(None if pts is None else pts[:, 1])
+    return (xlim if xlim is not None else span(0)), (ylim if ylim is not None else span(1))
+
+
+def _draw_contours(ax: Axes, function: Callable[[Any], Any], xlim: tuple[float, float], ylim: tuple[float, float],
+                   levels: int, n_points: int, log_levels: bool) -> None:
+    """Contour lines of ``function`` over the box with a colour bar, limits and axis labels."""
     xx, yy = np.meshgrid(np.linspace(*xlim, n_points), np.linspace(*ylim, n_points))
     zz = _grid_values(function, xx, yy)
-    ax = _axes(ax)
     if log_levels:
         lo = max(float(zz.min()), 1e-12 * max(float(zz.max()), 1e-300))
         lvl: Any = np.geomspace(lo, float(zz.max()), levels) if zz.max() > lo else levels
@@ -256,17 +278,201 @@ def contour_2d(
         lvl = levels
     cs = ax.contour(xx, yy, zz, levels=lvl, cmap="viridis", linewidths=0.8)
     ax.figure.colorbar(cs, ax=ax, label="f")
-    if pts is not None:
-        ax.plot(pts[:, 0], pts[:, 1], "-o", color="crimson", markersize=3, linewidth=1.2,
-                label=f"descent ({len(pts) - 1} updates)")
-        ax.plot(pts[0, 0], pts[0, 1], "s", color="black", markersize=6, label="start")
-        ax.plot(pts[-1, 0], pts[-1, 1], "*", color="gold", markeredgecolor="black", markersize=12, label="end")
-        ax.legend(loc="best", fontsize="small")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_xlabel("x[0]")
     ax.set_ylabel("x[1]")
+
+
+def _labelled_paths(paths: Mapping[str, DescentPath] | Sequence[DescentPath], caller: str) -> list[tuple[str, DescentPath]]:
+    """(label, path) pairs of a mapping or a sequence of 2-D DescentPaths (labels "path 0", ...)."""
+    if isinstance(paths, Mapping):
+        items = [(str(label), path) for label, path in paths.items()]
+    elif isinstance(paths, Sequence) and not isinstance(paths, (str, bytes)):
+        items = [(f"path {i}", path) for i, path in enumerate(paths)]
+    else:
+        raise TypeError(f"{caller}: paths must be a dict {{label: DescentPath}} or a list of DescentPath; "
+                        f"got {type(paths).__name__}")
+    if not items:
+        raise ValueError(f"{caller}: paths is empty; pass at least one DescentPath")
+    for label, path in items:
+        if not isinstance(path, DescentPath):
+            raise TypeError(f"{caller}: paths[{label!r}] must be a DescentPath (from gdfast.descend); "
+                            f"got {type(path).__name__}")
+        shape = np.shape(path.x)
+        if len(shape) != 2 or shape[1] != 2:
+            raise ValueError(f"{caller}: paths[{label!r}] is not a 2-D path (path.x of shape (n, 2)); got {shape}")
+    return items
+
+
+def paths_2d(
+    function: Callable[[Any], Any],
+    paths: Mapping[str, DescentPath] | Sequence[DescentPath],
+    *,
+    ax: Axes | None = None,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int = 30,
+    n_points: int = 200,
+    log_levels: bool = False,
+    minimum: Sequence[float] | None = None,
+) -> Axes:
+    """Several descent paths on one contour plot: an optimizer race on a two-parameter function.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(p)`` for a point ``p = [x, y]``, as in :func:`contour_2d`.
+    paths : dict {label: DescentPath} or list of DescentPath
+        Paths from :func:`gdfast.descend` with ``path.x`` of shape (n + 1, 2), drawn in order, each
+        in its own colour; a list gets the labels "path 0", "path 1", ...
+    ax : matplotlib Axes, optional
+    xlim, ylim : (float, float), optional
+        Default: the span of all the paths with a 20% margin.
+    levels, n_points, log_levels
+        As in :func:`contour_2d`.
+    minimum : (float, float), optional
+        A known minimum, marked with a black cross.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax.lines[i]`` is the i-th path (its label ends with its update count); each path's end
+        point is a dot of the same colour, the common start a black square.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, gdfast
+    >>> f = lambda p: p[0] ** 2 + 5 * p[1] ** 2
+    >>> grad = lambda p: np.array([2 * p[0], 10 * p[1]])
+    >>> race = {name: gdfast.descend(grad, [4.0, 2.0], learning_rate=0.1, num_iterations=30, optimizer=name)
+    ...         for name in ("sgd", "adam")}
+    >>> ax = gdfast.plot.paths_2d(f, race, minimum=(0, 0))
+    >>> [line.get_label() for line in ax.lines[:2]]
+    ['sgd (30 updates)', 'adam (30 updates)']
+    """
+    items = _labelled_paths(paths, "paths_2d")
+    points = [np.asarray(path.x, dtype=float) for _, path in items]
+    xlim, ylim = _limits(points, xlim, ylim)
+    ax = _axes(ax)
+    _draw_contours(ax, function, xlim, ylim, levels, n_points, log_levels)
+    colors = [f"C{i % 10}" for i in range(len(items))]
+    for (label, path), pts, color in zip(items, points, colors):
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=color, linewidth=1.5, label=f"{label} ({path.n_iter} updates)")
+    for pts, color in zip(points, colors):
+        ax.plot(pts[-1, 0], pts[-1, 1], "o", color=color, markeredgecolor="black", markersize=6)
+    starts = np.array([pts[0] for pts in points])
+    ax.plot(starts[:, 0], starts[:, 1], "s", color="black", markersize=6, linestyle="none", label="start")
+    if minimum is not None:
+        ax.plot(float(minimum[0]), float(minimum[1]), "x", color="black", markersize=10, markeredgewidth=2,
+                linestyle="none", label="minimum")
+    ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def animate_paths(
+    function: Callable[[Any], Any],
+    paths: Mapping[str, DescentPath] | Sequence[DescentPath],
+    filename: str | os.PathLike[str] | None = None,
+    *,
+    frames: int = 60,
+    fps: int = 15,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int = 30,
+    n_points: int = 200,
+    log_levels: bool = False,
+    minimum: Sequence[float] | None = None,
+    dpi: int = 80,
+) -> FuncAnimation:
+    """An animation of :func:`paths_2d`: every path advances by the same number of updates a frame.
+
+    Frame k (0-based) shows each path's recorded points after at most ``k / (frames - 1)`` of the
+    longest run's updates (``path.steps``), so the paths race update for update; the last frame is
+    :func:`paths_2d`'s picture.
+
+    Parameters
+    ----------
+    function, paths, xlim, ylim, levels, n_points, log_levels, minimum
+        As in :func:`paths_2d`.
+    filename : str or path-like, optional
+        Where to save it: ``.gif`` (written with Pillow, which matplotlib requires) or ``.mp4`` (needs
+        ffmpeg on the PATH: a ValueError says so when it is missing). None: not saved.
+    frames : int, default 60
+        Number of frames (>= 2).
+    fps : int, default 15
+        Frames per second of the saved file.
+    dpi : int, default 80
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.animation.FuncAnimation
+        ``anim.save(...)`` writes it again (any matplotlib writer); in a notebook,
+        ``IPython.display.HTML(anim.to_jshtml())`` plays it.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, gdfast
+    >>> f = lambda p: p[0] ** 2 + 5 * p[1] ** 2
+    >>> grad = lambda p: np.array([2 * p[0], 10 * p[1]])
+    >>> race = {name: gdfast.descend(grad, [4.0, 2.0], learning_rate=0.1, num_iterations=30, optimizer=name)
+    ...         for name in ("sgd", "adam")}
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     gif = os.path.join(folder, "race.gif")
+    ...     anim = gdfast.plot.animate_paths(f, race, gif, frames=4)
+    ...     os.path.getsize(gif) > 0
+    True
+    """
+    from matplotlib.animation import FuncAnimation
+
+    items = _labelled_paths(paths, "animate_paths")
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2:
+        raise ValueError(f"animate_paths: frames must be an integer >= 2; got {frames!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or fps < 1:
+        raise ValueError(f"animate_paths: fps must be an integer >= 1; got {fps!r}")
+    suffix = None
+    if filename is not None:
+        suffix = os.path.splitext(os.fspath(filename))[1].lower()
+        if suffix not in (".gif", ".mp4"):
+            raise ValueError(f"animate_paths: filename must end in .gif or .mp4; got {os.fspath(filename)!r}")
+        if suffix == ".mp4":
+            from matplotlib import animation
+
+            if not animation.writers.is_available("ffmpeg"):
+                raise ValueError("animate_paths: saving .mp4 needs ffmpeg on the PATH, which was not found; "
+                                 "save as .gif instead (Pillow)")
+    ax = paths_2d(function, dict(items), xlim=xlim, ylim=ylim, levels=levels, n_points=n_points,
+                  log_levels=log_levels, minimum=minimum)
+    lines = ax.lines[:len(items)]
+    ends = ax.lines[len(items):2 * len(items)]
+    points = [np.asarray(path.x, dtype=float) for _, path in items]
+    steps = [np.asarray(path.steps) for _, path in items]
+    longest = max(int(s[-1]) for s in steps)
+
+    def draw(k: int) -> list[Any]:
+        limit = longest * k / (frames - 1)
+        for line, end, pts, st in zip(lines, ends, points, steps):
+            shown = pts[: int(np.searchsorted(st, limit, side="right"))]
+            line.set_data(shown[:, 0], shown[:, 1])
+            end.set_data(shown[-1:, 0], shown[-1:, 1])
+        return [*lines, *ends]
+
+    fig = ax.figure
+    anim = FuncAnimation(fig, draw, frames=frames, interval=1000 / fps, blit=False)  # type: ignore[arg-type]
+    if filename is not None:
+        if suffix == ".gif":
+            from matplotlib.animation import PillowWriter
+
+            anim.save(os.fspath(filename), writer=PillowWriter(fps=fps), dpi=dpi)
+        else:
+            anim.save(os.fspath(filename), writer="ffmpeg", fps=fps, dpi=dpi)
+    return anim
 
 
 def _decade_ticks(ax: Axes, max_ticks: int = 15) -> None:

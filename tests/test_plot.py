@@ -236,3 +236,87 @@ def test_lr_sweep_log_ticks_are_a_round_number_of_decades_apart():
     assert all(e % step == 0 for e in np.round(exponents).astype(int))
     assert 3 <= len(ticks) <= 16
     plt.close(ax.figure)
+
+
+def _race():
+    """Two 2-D paths of different lengths on the valley: plain SGD (30 updates) and Adam (10)."""
+    grad = lambda p: np.array([2 * p[0], 20 * p[1]])  # noqa: E731
+    return {"sgd": gdfast.descend(grad, [4.0, 1.5], learning_rate=0.04, num_iterations=30),
+            "adam": gdfast.descend(grad, [4.0, 1.5], learning_rate=0.3, num_iterations=10, optimizer="adam")}
+
+
+def test_paths_2d_draws_every_path_its_end_the_start_and_the_minimum():
+    race = _race()
+    ax = plot.paths_2d(_valley, race, minimum=(0.0, 0.0))
+    sgd, adam = ax.lines[0], ax.lines[1]
+    assert sgd.get_label() == "sgd (30 updates)" and adam.get_label() == "adam (10 updates)"
+    np.testing.assert_array_equal(sgd.get_xydata(), race["sgd"].x)
+    np.testing.assert_array_equal(adam.get_xydata(), race["adam"].x)
+    assert to_rgb(sgd.get_color()) != to_rgb(adam.get_color())
+    # each end is a dot of its path's colour at the path's last point
+    for line, end, path in zip((sgd, adam), ax.lines[2:4], race.values()):
+        np.testing.assert_array_equal(end.get_xydata(), path.x[-1:])
+        assert to_rgb(end.get_color()) == to_rgb(line.get_color())
+    labels = [line.get_label() for line in ax.lines]
+    assert "start" in labels and "minimum" in labels
+    pix = _pixels(ax)
+    assert _color_near(ax, pix, 4.0, 1.5, "black")  # the start square
+    # the limits cover both paths with a margin
+    lo, hi = ax.get_xlim()
+    assert lo < min(p.x[:, 0].min() for p in race.values()) and hi > 4.0
+    # a list gets numbered labels
+    ax2 = plot.paths_2d(_valley, list(race.values()))
+    assert [line.get_label() for line in ax2.lines[:2]] == ["path 0 (30 updates)", "path 1 (10 updates)"]
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ({}, ValueError, "paths is empty"),
+    ("sgd", TypeError, "paths must be a dict"),
+    ({"sgd": np.zeros((3, 2))}, TypeError, r"paths\['sgd'\] must be a DescentPath"),
+    ("1-D", ValueError, r"paths\['a'\] is not a 2-D path"),
+])
+def test_paths_2d_and_animate_paths_refuse_bad_paths(bad, error, match):
+    if bad == "1-D":
+        f = gdfast.Quadratic(1, 0, 0)
+        bad = {"a": gdfast.descend(f.gradient, 1.0, learning_rate=0.1, num_iterations=3)}
+    for function in (plot.paths_2d, plot.animate_paths):
+        with pytest.raises(error, match=match):
+            function(_valley, bad)
+
+
+def test_animate_paths_races_update_for_update(tmp_path):
+    from PIL import Image
+
+    race = _race()
+    gif = tmp_path / "race.gif"
+    anim = plot.animate_paths(_valley, race, gif, frames=4, fps=5, n_points=40)
+    # frame k shows each path's points after at most 30 * k / 3 updates (hand-counted: record_every=1)
+    sgd_line, adam_line = anim._fig.axes[0].lines[:2]
+    for k, (n_sgd, n_adam) in enumerate([(1, 1), (11, 11), (21, 11), (31, 11)]):
+        anim._func(k)
+        np.testing.assert_array_equal(sgd_line.get_xydata(), race["sgd"].x[:n_sgd])
+        np.testing.assert_array_equal(adam_line.get_xydata(), race["adam"].x[:n_adam])
+    with Image.open(gif) as image:
+        assert image.n_frames == 4  # every frame differs (SGD moves in each), so none is merged
+    # recorded every 5th update: the frames follow path.steps, not the point count
+    grad = lambda p: np.array([2 * p[0], 20 * p[1]])  # noqa: E731
+    sparse = gdfast.descend(grad, [4.0, 1.5], learning_rate=0.04, num_iterations=30, record_every=5)
+    anim = plot.animate_paths(_valley, {"every 5th": sparse, "adam": race["adam"]}, frames=4, n_points=40)
+    anim._func(1)  # after <= 10 updates: steps 0, 5, 10
+    np.testing.assert_array_equal(anim._fig.axes[0].lines[0].get_xydata(), sparse.x[:3])
+
+
+def test_animate_paths_refuses_bad_options(tmp_path, monkeypatch):
+    from matplotlib import animation
+
+    race = _race()
+    with pytest.raises(ValueError, match="frames must be an integer >= 2"):
+        plot.animate_paths(_valley, race, frames=1)
+    with pytest.raises(ValueError, match="fps must be an integer >= 1"):
+        plot.animate_paths(_valley, race, fps=0)
+    with pytest.raises(ValueError, match=r"must end in \.gif or \.mp4"):
+        plot.animate_paths(_valley, race, tmp_path / "race.avi")
+    monkeypatch.setattr(animation.writers, "is_available", lambda name: False)
+    with pytest.raises(ValueError, match="needs ffmpeg"):
+        plot.animate_paths(_valley, race, tmp_path / "race.mp4")
+    assert not list(tmp_path.iterdir())
