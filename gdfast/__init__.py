@@ -34,10 +34,11 @@ del _os
 # Before anything that uses the kernels: puts the build of gdfast._kernels/_train for this CPU (x86-64
 # baseline, AVX2 or AVX-512; GDFAST_ISA forces one, see gdfast/_isa.py) into sys.modules.
 from . import _isa  # noqa: F401
-from . import core, descent, lesson, optimizers, reference, schedules, training
+from . import core, descent, descent_sweeps, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
+from .descent_sweeps import DescentSweepResult, descend_sweep
 from .optimizers import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
 from .sweeps import SweepResult, grid, sweep  # gdfast.sweep is the function; its module is gdfast.sweeps
 from .training import TrainResult, train
@@ -46,7 +47,7 @@ __all__ = [
     "__version__",
     "predict", "mse", "mse_gradient", "update",
     "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
-    "descend", "Quadratic", "DescentPath",
+    "descend", "Quadratic", "DescentPath", "descend_sweep", "DescentSweepResult",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
     "optimizers", "schedules", "reference", "lesson",
 ]
