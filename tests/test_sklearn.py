@@ -54,7 +54,7 @@ def test_full_batch_fit_matches_least_squares(rng, n_targets):
     # Full-batch GD on a well-conditioned least-squares problem converges to the closed-form
     # solution (LinearRegression); after 3000 epochs at lr 0.1 the error is far below 1e-8.
     X, y = _linear_data(rng, n_targets=n_targets)
-    reg = GDRegressor(learning_rate=0.1, max_iter=3000, tol=None).fit(X, y)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=3000, tol=None).fit(X, y)
     ols = LinearRegression().fit(X, y)
     np.testing.assert_allclose(reg.coef_, ols.coef_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(reg.intercept_, ols.intercept_, rtol=0, atol=1e-8)
@@ -68,7 +68,7 @@ def test_full_batch_fit_matches_least_squares(rng, n_targets):
 def test_fit_equals_reference_train(rng):
     # The estimator is gdfast.train with sklearn conventions: same numbers as the NumPy twin.
     X, y = _linear_data(rng, n=50)
-    reg = GDRegressor(learning_rate=0.05, max_iter=40, tol=None).fit(X, y)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.05, max_iter=40, tol=None).fit(X, y)
     ref = reference.train(np.zeros((1, 3)), X, y[:, None], learning_rate=0.05, num_iterations=40,
                           fit_intercept=True)
     np.testing.assert_allclose(reg.coef_, ref.W[0], rtol=1e-10, atol=1e-12)
@@ -96,8 +96,9 @@ def test_tol_stops_early_like_sklearn(rng):
 def test_sample_weight_equals_repeating_samples(rng):
     X, y = _linear_data(rng, n=30)
     w = rng.integers(1, 4, size=30)
-    a = GDRegressor(learning_rate=0.05, max_iter=50, tol=None).fit(X, y, sample_weight=w)
-    b = GDRegressor(learning_rate=0.05, max_iter=50, tol=None).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    full = dict(batch_size=None, schedule=None)  # full batch: weights equal repeated rows
+    a = GDRegressor(**full, learning_rate=0.05, max_iter=50, tol=None).fit(X, y, sample_weight=w)
+    b = GDRegressor(**full, learning_rate=0.05, max_iter=50, tol=None).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
 
 
@@ -118,7 +119,7 @@ def test_partial_fit_continues_the_run_exactly(rng):
 
 def test_partial_fit_streams_batches_of_different_sizes(rng):
     X, y = _linear_data(rng, n=300)
-    reg = GDRegressor(learning_rate=0.05)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.05)
     for start, stop in [(0, 100), (100, 170), (170, 300)] * 30:
         reg.partial_fit(X[start:stop], y[start:stop])
     ols = LinearRegression().fit(X, y)
