@@ -132,3 +132,21 @@ def test_defaults_score_as_sgdregressor_on_diabetes():
     assert ours >= sgd - 0.01
     slow = _mean_test_r2(lambda seed: GDRegressor(random_state=seed, learning_rate=1e-4, max_iter=5), data)
     assert slow < sgd - 0.01
+
+
+def test_random_state_int_or_generator_gives_the_same_run():
+    # An int seed is check_random_state's first draw (the kernel's seed is remembered per int): the
+    # same run as a RandomState seeded with it; a RandomState instance advances, so its next fit
+    # shuffles differently; a bad seed is still refused.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 3))
+    y = X @ np.array([1.0, 2.0, -1.0]) + 0.1 * rng.standard_normal(50)
+    by_int = [GDRegressor(random_state=5, max_iter=3, tol=None).fit(X, y).coef_ for _ in range(2)]
+    gen = np.random.RandomState(5)
+    by_gen = [GDRegressor(random_state=gen, max_iter=3, tol=None).fit(X, y).coef_ for _ in range(2)]
+    np.testing.assert_array_equal(by_int[0], by_int[1])
+    np.testing.assert_array_equal(by_gen[0], by_int[0])
+    assert not np.array_equal(by_gen[1], by_int[0])
+    for bad in (-1, 2**32, "seed"):
+        with pytest.raises(ValueError):
+            GDRegressor(random_state=bad).fit(X, y)
