@@ -395,11 +395,11 @@ class GDRegressor(RegressorMixin, _BaseGD):
     inverse-scaling schedule ``0.02 / t**0.25``, ``tol=2e-3``) were chosen by
     ``benchmarks/regressor_defaults.py``: on standardised data (diabetes, breast_cancer, linnerud,
     friedman1, a 10^5 x 100 linear set) their test R² was at least ``SGDRegressor()``'s on every
-    set (mean over three seeds), in a similar number of epochs, at a median fit time from 0.3 to
-    1.1 times its own, and ``partial_fit`` fed chunks of a stream learns as ``SGDRegressor``'s
-    does. The full batch (``batch_size=None, schedule=None``, the defaults before) needed 8 to 20
-    times the epochs, 1.7 to 3.2 times ``SGDRegressor``'s time, and one step per
-    ``partial_fit`` call.
+    set (mean and worst of three seeds), in a similar number of epochs, at a median fit time of
+    0.2 to 1.1 times its own, and ``partial_fit`` fed chunks of a stream learns as
+    ``SGDRegressor``'s does. The full batch (``batch_size=None, schedule=None``, the defaults
+    before) needed 10 to 22 times the epochs, 1.3 to 3.0 times ``SGDRegressor``'s time on four
+    of the five sets, and took one step per ``partial_fit`` call.
 
     Parameters
     ----------
