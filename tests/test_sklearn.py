@@ -18,7 +18,7 @@ from gdfast import GDRegressor, reference  # noqa: E402
 
 
 def _expected_failed_checks(estimator):
-    """Checks that fail by design, each with its reason (none for the full-batch default)."""
+    """Checks that fail by design, each with its reason (none for a full batch, batch_size=None)."""
     if estimator.batch_size is None:
         return {}
     return {
@@ -33,7 +33,8 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [GDRegressor(), GDRegressor(optimizer="adam", learning_rate=0.05, batch_size=8, random_state=0)],
+    [GDRegressor(), GDRegressor(batch_size=None, schedule=None),  # the defaults, and full-batch GD
+     GDRegressor(optimizer="adam", learning_rate=0.05, batch_size=8, random_state=0)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_estimator_checks(estimator, check):
