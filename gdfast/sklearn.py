@@ -64,6 +64,7 @@ def _check_random_state(random_state: Any) -> None:
 
 @functools.lru_cache(maxsize=256)
 def _seed_of_int(seed: int) -> int:
+    """The first draw of ``np.random.RandomState(seed)`` in [0, 2**31 - 1)."""
     return int(np.random.RandomState(seed).randint(0, 2**31 - 1))
 
 
@@ -392,7 +393,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
     descent on the mean loss over samples and outputs, the whole loop in one compiled call.
 
     The defaults (mini-batches of 8 samples, ``learning_rate=0.02`` with scikit-learn's
-    inverse-scaling schedule ``0.02 / t**0.25``, ``tol=2e-3``) were chosen by
+    inverse-scaling schedule, ``0.02 / (t + 1)**0.25`` at update ``t``, ``tol=2e-3``) were chosen by
     ``benchmarks/regressor_defaults.py``: on standardised data (diabetes, breast_cancer, linnerud,
     friedman1, a 10^5 x 100 linear set) their test R² was at least ``SGDRegressor()``'s on every
     set (mean and worst of three seeds), in a similar number of epochs, at a median fit time of
