@@ -324,8 +324,9 @@ def test_gdregressor_takes_accumulate():
     from gdfast import GDRegressor
 
     W, X, Y = problem(4096, 16, 1, seed=10)
-    fast = GDRegressor(learning_rate=0.1, max_iter=50, tol=None, accumulate="float32").fit(X, Y[:, 0])
-    default = GDRegressor(learning_rate=0.1, max_iter=50, tol=None).fit(X, Y[:, 0])
+    full = dict(batch_size=None, schedule=None)  # accumulate="float32" sums full batches
+    fast = GDRegressor(**full, learning_rate=0.1, max_iter=50, tol=None, accumulate="float32").fit(X, Y[:, 0])
+    default = GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=50, tol=None).fit(X, Y[:, 0])
     assert fast.coef_.dtype == np.float32
     assert np.allclose(fast.coef_, default.coef_, rtol=1e-4, atol=1e-5)
     assert fast.get_params()["accumulate"] == "float32"

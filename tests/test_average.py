@@ -311,13 +311,13 @@ def test_gdregressor_fit_and_partial_fit_equal_sgdregressor(data, average):
     eta, a = 0.01, 0.01
     sk = _sk_regressor(X, y, average=average, penalty="l2", alpha=a, eta0=eta, max_iter=5)
     ours = gdfast.GDRegressor(average=average, penalty="l2", alpha=2 * a, learning_rate=eta / 2, batch_size=1,
-                              shuffle=False, max_iter=5, tol=None).fit(X, y)
+                              schedule=None, shuffle=False, max_iter=5, tol=None).fit(X, y)
     np.testing.assert_allclose(ours.coef_, sk.coef_, rtol=0, atol=TOL_SKLEARN)
     np.testing.assert_allclose(ours.intercept_, sk.intercept_[0], rtol=0, atol=TOL_SKLEARN)
     # partial_fit continues the mean and the raw iterate across calls, as scikit-learn's
     sk = SGDRegressor(average=average, penalty="l2", alpha=a, learning_rate="constant", eta0=eta, shuffle=False)
     ours = gdfast.GDRegressor(average=average, penalty="l2", alpha=2 * a, learning_rate=eta / 2, batch_size=1,
-                              shuffle=False)
+                              schedule=None, shuffle=False)
     for rows in (slice(0, 7), slice(7, 60), slice(0, 60)):
         sk.partial_fit(X[rows], y[rows])
         ours.partial_fit(X[rows], y[rows])

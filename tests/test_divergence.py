@@ -251,16 +251,17 @@ def test_gdregressor_warns_and_keeps_the_best_epoch_when_the_loss_blows_up():
     X = rng.standard_normal((30, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.3
     with pytest.warns(ConvergenceWarning, match="diverged"):
-        reg = gdfast.GDRegressor(learning_rate=1e3).fit(X, y)
+        reg = gdfast.GDRegressor(batch_size=None, schedule=None, learning_rate=1e3, tol=1e-4).fit(X, y)
     assert np.isfinite(reg.coef_).all()
     # a learning rate just past stability: the loss grows for several epochs, then no improvement
     lr = 2.0 / np.linalg.eigvalsh(2 / len(X) * np.c_[X, np.ones(len(X))].T @ np.c_[X, np.ones(len(X))]).max()
     with pytest.warns(ConvergenceWarning, match="stopped improving.*best epoch"):
-        reg = gdfast.GDRegressor(learning_rate=1.05 * lr).fit(X, y)
+        reg = gdfast.GDRegressor(batch_size=None, schedule=None, learning_rate=1.05 * lr, tol=1e-4).fit(X, y)
     curve = reg.loss_curve_
     # hand check: the model's training loss is the best epoch's, not the last one's
     mse = np.mean((X @ reg.coef_ + reg.intercept_ - y) ** 2)
     assert mse == pytest.approx(curve.min(), rel=1e-9) and curve[-1] > 1.1 * curve.min()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        gdfast.GDRegressor(learning_rate=0.1, max_iter=2000).fit(X, y)  # a good run: no warning
+        # a good run: no warning
+        gdfast.GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=2000, tol=1e-4).fit(X, y)

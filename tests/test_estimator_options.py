@@ -91,8 +91,8 @@ def test_regressor_coef_init_and_sample_mean_equal_sgdregressor():
     sk = SGDRegressor(learning_rate="constant", eta0=0.02, max_iter=3, penalty="l2", alpha=0.01, tol=None,
                       shuffle=False)
     _quiet(sk.fit, X, y, coef_init=coef0.copy(), intercept_init=b0, sample_weight=sw)  # (it writes into coef_init)
-    gd = GDRegressor(learning_rate=0.01, batch_size=1, shuffle=False, max_iter=3, penalty="l2", alpha=0.02, tol=None,
-                     restore_best=False, reduction="sample_mean")
+    gd = GDRegressor(learning_rate=0.01, batch_size=1, schedule=None, shuffle=False, max_iter=3, penalty="l2",
+                     alpha=0.02, tol=None, restore_best=False, reduction="sample_mean")
     gd.fit(X, y, coef_init=coef0, intercept_init=b0, sample_weight=sw)
     np.testing.assert_allclose(gd.coef_, sk.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(gd.intercept_, sk.intercept_[0], rtol=0, atol=1e-10)
@@ -103,7 +103,7 @@ def test_regressor_warm_start_continues():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 3))
     y = X @ np.array([1.0, 2.0, 3.0])
-    kw = dict(learning_rate=0.01, batch_size=4, shuffle=False, tol=None, restore_best=False)
+    kw = dict(learning_rate=0.01, batch_size=4, schedule=None, shuffle=False, tol=None, restore_best=False)
     warm = GDRegressor(warm_start=True, max_iter=2, **kw).fit(X, y)
     warm.set_params(max_iter=3)
     warm.fit(X, y)
@@ -183,7 +183,7 @@ def test_regressor_early_stopping_by_hand():
     rng = np.random.default_rng(4)
     X = rng.standard_normal((150, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + rng.standard_normal(150)
-    kw = dict(learning_rate=0.05, batch_size=5, shuffle=False)
+    kw = dict(learning_rate=0.05, batch_size=5, schedule=None, shuffle=False)
     reg = GDRegressor(early_stopping=True, validation_fraction=0.25, n_iter_no_change=2, tol=1e-4, max_iter=100,
                       random_state=3, **kw).fit(X, y)
     scores, best, va = _hand_early_stopping(lambda: GDRegressor(**kw), X, y, False, 0.25, 3, 2, 1e-4, 100)

@@ -62,7 +62,7 @@ def test_predict_uses_user_coef_multi_output():
 
 def test_partial_fit_starts_from_user_coef():
     lr = 0.05
-    reg = GDRegressor(learning_rate=lr, max_iter=5, tol=None).fit(X, y)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=lr, max_iter=5, tol=None).fit(X, y)
     coef0, b0 = np.array([0.3, -0.1, 0.2]), 0.7
     reg.coef_, reg.intercept_ = coef0.copy(), b0
     reg.partial_fit(X, y)  # one full-batch SGD step from (coef0, b0)
@@ -74,7 +74,7 @@ def test_partial_fit_starts_from_user_coef():
 
 def test_first_partial_fit_starts_from_user_coef():
     lr = 0.05
-    reg = GDRegressor(learning_rate=lr)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=lr)
     coef0, b0 = np.array([0.3, -0.1, 0.2]), 0.7
     reg.coef_, reg.intercept_ = coef0.copy(), b0
     reg.partial_fit(X, y)

@@ -456,7 +456,7 @@ def test_gd_regressor_equals_sgd_regressor(loss):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sk.fit(X, y)
-    gd = gdfast.GDRegressor(loss=loss, epsilon=EPS, learning_rate=eta0 * SKLEARN[loss][2], batch_size=1,
+    gd = gdfast.GDRegressor(loss=loss, epsilon=EPS, learning_rate=eta0 * SKLEARN[loss][2], batch_size=1, schedule=None,
                             shuffle=False, max_iter=3, tol=None, restore_best=False).fit(X, y)
     np.testing.assert_allclose(gd.coef_, sk.coef_, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gd.intercept_, sk.intercept_[0], rtol=1e-12, atol=1e-12)

@@ -34,9 +34,10 @@ def test_regressor_verbose_shows_a_bar(capsys, rng):
     pytest.importorskip("sklearn", minversion="1.6")
     X = rng.standard_normal((30, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
-    quiet = gdfast.GDRegressor(learning_rate=0.1, max_iter=50, tol=None).fit(X, y)
+    quiet = gdfast.GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=50, tol=None).fit(X, y)
     assert capsys.readouterr().err == ""
-    loud = gdfast.GDRegressor(learning_rate=0.1, max_iter=50, tol=None, verbose=True).fit(X, y)
+    loud = gdfast.GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=50, tol=None,
+                                verbose=True).fit(X, y)
     assert "50/50" in capsys.readouterr().err
     np.testing.assert_array_equal(loud.coef_, quiet.coef_)
 

@@ -18,7 +18,7 @@ from gdfast import GDRegressor, reference  # noqa: E402
 
 
 def _expected_failed_checks(estimator):
-    """Checks that fail by design, each with its reason (none for the full-batch default)."""
+    """Checks that fail by design, each with its reason (none for a full batch, batch_size=None)."""
     if estimator.batch_size is None:
         return {}
     return {
@@ -33,7 +33,8 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [GDRegressor(), GDRegressor(optimizer="adam", learning_rate=0.05, batch_size=8, random_state=0)],
+    [GDRegressor(), GDRegressor(batch_size=None, schedule=None),  # the defaults, and full-batch GD
+     GDRegressor(optimizer="adam", learning_rate=0.05, batch_size=8, random_state=0)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -54,7 +55,7 @@ def test_full_batch_fit_matches_least_squares(rng, n_targets):
     # Full-batch GD on a well-conditioned least-squares problem converges to the closed-form
     # solution (LinearRegression); after 3000 epochs at lr 0.1 the error is far below 1e-8.
     X, y = _linear_data(rng, n_targets=n_targets)
-    reg = GDRegressor(learning_rate=0.1, max_iter=3000, tol=None).fit(X, y)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.1, max_iter=3000, tol=None).fit(X, y)
     ols = LinearRegression().fit(X, y)
     np.testing.assert_allclose(reg.coef_, ols.coef_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(reg.intercept_, ols.intercept_, rtol=0, atol=1e-8)
@@ -68,7 +69,7 @@ def test_full_batch_fit_matches_least_squares(rng, n_targets):
 def test_fit_equals_reference_train(rng):
     # The estimator is gdfast.train with sklearn conventions: same numbers as the NumPy twin.
     X, y = _linear_data(rng, n=50)
-    reg = GDRegressor(learning_rate=0.05, max_iter=40, tol=None).fit(X, y)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.05, max_iter=40, tol=None).fit(X, y)
     ref = reference.train(np.zeros((1, 3)), X, y[:, None], learning_rate=0.05, num_iterations=40,
                           fit_intercept=True)
     np.testing.assert_allclose(reg.coef_, ref.W[0], rtol=1e-10, atol=1e-12)
@@ -96,8 +97,9 @@ def test_tol_stops_early_like_sklearn(rng):
 def test_sample_weight_equals_repeating_samples(rng):
     X, y = _linear_data(rng, n=30)
     w = rng.integers(1, 4, size=30)
-    a = GDRegressor(learning_rate=0.05, max_iter=50, tol=None).fit(X, y, sample_weight=w)
-    b = GDRegressor(learning_rate=0.05, max_iter=50, tol=None).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    full = dict(batch_size=None, schedule=None)  # full batch: weights equal repeated rows
+    a = GDRegressor(**full, learning_rate=0.05, max_iter=50, tol=None).fit(X, y, sample_weight=w)
+    b = GDRegressor(**full, learning_rate=0.05, max_iter=50, tol=None).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
 
 
@@ -118,7 +120,7 @@ def test_partial_fit_continues_the_run_exactly(rng):
 
 def test_partial_fit_streams_batches_of_different_sizes(rng):
     X, y = _linear_data(rng, n=300)
-    reg = GDRegressor(learning_rate=0.05)
+    reg = GDRegressor(batch_size=None, schedule=None, learning_rate=0.05)
     for start, stop in [(0, 100), (100, 170), (170, 300)] * 30:
         reg.partial_fit(X[start:stop], y[start:stop])
     ols = LinearRegression().fit(X, y)
