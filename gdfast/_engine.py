@@ -682,7 +682,7 @@ class TrainCall:
 def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     """Refuse the options that a run on sparse (CSR) X does not take, naming the option and the way out.
 
-    ``accumulate="float32"`` (its BLAS products need dense X) and ``loss="multinomial"`` are refused. The per-sample L1
+    ``accumulate="float32"`` (its BLAS products need dense X) is refused. The per-sample L1
     penalty on sparse X acts on each sample's stored entries only (scikit-learn's sparse SGD),
     in the per-sample loop that skips the other coordinates: options that need the general loop
     (``grad_tol``, ``clip_norm``, ``restore_best``, a single sample without shuffling) would apply
@@ -691,9 +691,6 @@ def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     if options.accumulate == "float32":
         raise ValueError("accumulate='float32' needs dense X (its products are BLAS calls): leave accumulate at "
                          "'float64' for sparse X, or pass X.toarray()")
-    if options.loss == MULTINOMIAL:
-        raise ValueError("loss='multinomial' does not take sparse X yet (its sparse kernels compute one term per "
-                         "output): pass X.toarray(), or use a margin loss such as 'log_loss' (one-vs-rest)")
     per_sample = options.resolved_batch_size(n_samples) == 1
     if per_sample and options.penalty is not None and options.resolved_l1_ratio * options.alpha > 0.0:
         full_batch = n_samples == 1 and not options.effective_shuffle(n_samples)
