@@ -917,12 +917,12 @@ class RunSet:
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
         """One kernel call: run r advances by up to ``n_steps[r]`` updates (runs that can, in lockstep)."""
         n_steps = np.ascontiguousarray(n_steps, dtype=np.int64)
-        if isinstance(X, CSRData):  # every run alone, on one thread
+        if isinstance(X, CSRData):  # every run alone (no lockstep), runs side by side on n_threads threads
             data, indices = X.kernel_arrays()
             _train.advance_runs(self.kernel_configs, data.reshape(1, -1), Y, sample_weight, self.fit_intercept,
                                 self.records, self.params, self.opt_state, self.perm, self.history,
-                                self.epoch_history, n_steps, 1, csr_indices=indices, csr_indptr=X.indptr,
-                                csr_n_features=X.shape[1])
+                                self.epoch_history, n_steps, n_threads if len(self.kernel_configs) > 1 else 1,
+                                csr_indices=indices, csr_indptr=X.indptr, csr_n_features=X.shape[1])
             return
         order, task_sizes = self.lockstep_tasks(X, Y, sample_weight, n_steps, n_threads)
         _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,

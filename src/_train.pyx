@@ -1513,7 +1513,8 @@ def advance_runs(
 
     CSR data: ``csr_indices`` (nnz,) and ``csr_indptr`` (n_samples + 1,), both int32 or both int64,
     C-contiguous and valid (checked in Python), ``csr_n_features`` its columns, and X its ``data``
-    as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone, one thread.
+    as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone (no
+    lockstep), each on one thread (several runs side by side on ``n_threads`` threads, as for dense X).
     """
     cdef Py_ssize_t n_runs = len(kernel_configs), r, t
     cdef bint csr = csr_indices is not None
@@ -1578,8 +1579,8 @@ def advance_runs(
         data.n_samples, data.n_features, data.n_outputs = n_samples, n_features, Y.shape[1]
         data.csr, data.csr_index32, data.csr_indices, data.csr_indptr = csr, False, NULL, NULL
         if csr:
-            if order is not None or n_threads > 1 or X_double is not None:
-                raise ValueError("advance_runs: CSR data takes runs alone, on one thread")
+            if order is not None or X_double is not None:
+                raise ValueError("advance_runs: CSR data takes runs alone (no lockstep, no X_double)")
             if csr_indices.dtype.itemsize == 4:
                 indices32, indptr32 = csr_indices, csr_indptr
                 data.csr_index32, data.csr_indices, data.csr_indptr = True, &indices32[0], &indptr32[0]
