@@ -357,24 +357,31 @@ def _torch_multinomial(X, y, k, lr, epochs, batch_size, alpha):
     return lin.weight.detach().numpy(), lin.bias.detach().numpy()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("batch_size", [1, 7])
-def test_multinomial_equals_torch(batch_size):
+def test_multinomial_equals_torch(batch_size, dtype):
     """loss='multinomial' on CSR X (per-sample loop and mini-batches), L2 penalty, intercept, empty
-    rows and duplicate entries: torch's SGD on CrossEntropyLoss over X.toarray() to 1e-10 of max |W|
-    (as tests/test_multinomial.py: the two sum each step's terms in other orders, an ulp or so per
-    step that 3 epochs carry; measured ~1e-15). A 1% larger learning rate must fail it."""
+    rows and duplicate entries: torch's SGD on CrossEntropyLoss (float64) over X.toarray() to 1e-10
+    of max |W| (as tests/test_multinomial.py: the two sum each step's terms in other orders, an ulp
+    or so per step that 3 epochs carry; measured 6e-16). float32 X (torch on the same float32
+    values, in float64): 1e-6 of max |W| (float32 parameters, rounded at every mini-batch step or
+    once at the end of the per-sample loop; eps 6e-8; measured 5e-8 per sample, 2e-7 in batches of
+    7). A 1% larger learning rate must fail both by a factor 100."""
     X, y = _multiclass_problem()
+    X = X.astype(dtype)
+    tol = 1e-10 if dtype == np.float64 else 1e-6
     lr, epochs, alpha = 0.2, 3, 0.01
     opts = dict(loss="multinomial", batch_size=batch_size, shuffle=False, num_epochs=epochs, penalty="l2",
                 alpha=alpha, fit_intercept=True)
-    r = gdfast.train(np.zeros((3, X.shape[1])), X, y, learning_rate=lr, **opts)
-    W_t, b_t = _torch_multinomial(X.toarray(), y, 3, lr, epochs, batch_size, alpha)
+    r = gdfast.train(np.zeros((3, X.shape[1]), dtype=dtype), X, y, learning_rate=lr, **opts)
+    assert r.W.dtype == dtype
+    W_t, b_t = _torch_multinomial(X.toarray().astype(np.float64), y, 3, lr, epochs, batch_size, alpha)
     scale = np.abs(W_t).max()
     assert scale > 0.1  # the run moved
-    np.testing.assert_allclose(r.W, W_t, rtol=0, atol=1e-10 * scale)
-    np.testing.assert_allclose(r.b, b_t, rtol=0, atol=1e-10 * scale)
-    off = gdfast.train(np.zeros((3, X.shape[1])), X, y, learning_rate=lr * 1.01, **opts)
-    assert np.abs(off.W - W_t).max() > 1e-10 * scale * 1e3
+    np.testing.assert_allclose(r.W, W_t, rtol=0, atol=tol * scale)
+    np.testing.assert_allclose(r.b, b_t, rtol=0, atol=tol * scale)
+    off = gdfast.train(np.zeros((3, X.shape[1]), dtype=dtype), X, y, learning_rate=lr * 1.01, **opts)
+    assert np.abs(off.W - W_t).max() > 100 * tol * scale
 
 
 @pytest.mark.parametrize("options", [
