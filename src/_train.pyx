@@ -24,8 +24,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    ACCUMULATE_FLOAT32, LOSS_MSE, LOSS_MULTINOMIAL, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
-    STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
+    ACCUMULATE_FLOAT32, LOSS_MSE, LOSS_MULTINOMIAL, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED,
+    STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
     BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
