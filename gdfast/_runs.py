@@ -49,8 +49,8 @@ class Plan:
     vector: bool = False  # W was 1-D: results drop the outputs' axis
 
 
-def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None,
-            starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
+def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.ndarray,
+            sample_weight: np.ndarray | None, starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
             between_calls: Callable[[], None] | None = None,
             updates_per_call: int | None = None) -> list[TrainResult]:
     """Run planned runs as one :class:`~gdfast._engine.RunSet`; their TrainResults, in order.

@@ -1,5 +1,6 @@
-"""scipy.sparse CSR X in train, predict, GDRegressor and GDClassifier (loss="multinomial" included): never densified, checked against oracles
-that share no code with the CSR kernels.
+"""scipy.sparse CSR X in train, predict, GDRegressor and GDClassifier (loss="multinomial" included):
+never densified, checked against oracles that share no code with the CSR kernels (sweep on CSR X:
+tests/test_sparse_sweep.py).
 
 Oracles and tolerances:
 - scikit-learn's SGDClassifier/SGDRegressor on the same CSR matrix (per-sample, shuffle=False,
