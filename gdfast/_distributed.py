@@ -21,6 +21,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._runs import Plan, Run, execute
+from ._sparse import CSRData
 from .training import TrainResult
 
 __all__ = ["check_client", "run_sweep", "chunk_indices"]
@@ -119,7 +120,7 @@ class SweepCancelled(Exception):
     """Raised in a task whose sweep was cancelled by its client (the client no longer waits for it)."""
 
 
-def _run_chunk(runs: list[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+def _run_chunk(runs: list[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None,
                starts: np.ndarray | None, n_threads: int | None, cancel_name: str | None = None,
                b: np.ndarray | None = None) -> list[TrainResult]:
     """The task: a chunk of planned runs through the kernel (executed on a worker).

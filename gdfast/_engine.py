@@ -682,7 +682,7 @@ class TrainCall:
 def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     """Refuse the options that a run on sparse (CSR) X does not take, naming the option and the way out.
 
-    ``accumulate="float32"`` (its BLAS products need dense X) and ``loss="multinomial"`` are refused. The per-sample L1
+    ``accumulate="float32"`` (its BLAS products need dense X) is refused. The per-sample L1
     penalty on sparse X acts on each sample's stored entries only (scikit-learn's sparse SGD),
     in the per-sample loop that skips the other coordinates: options that need the general loop
     (``grad_tol``, ``clip_norm``, ``restore_best``, a single sample without shuffling) would apply
@@ -691,9 +691,6 @@ def check_sparse_options(options: TrainOptions, n_samples: int) -> None:
     if options.accumulate == "float32":
         raise ValueError("accumulate='float32' needs dense X (its products are BLAS calls): leave accumulate at "
                          "'float64' for sparse X, or pass X.toarray()")
-    if options.loss == MULTINOMIAL:
-        raise ValueError("loss='multinomial' does not take sparse X yet (its sparse kernels compute one term per "
-                         "output): pass X.toarray(), or use a margin loss such as 'log_loss' (one-vs-rest)")
     per_sample = options.resolved_batch_size(n_samples) == 1
     if per_sample and options.penalty is not None and options.resolved_l1_ratio * options.alpha > 0.0:
         full_batch = n_samples == 1 and not options.effective_shuffle(n_samples)
@@ -920,12 +917,12 @@ class RunSet:
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
         """One kernel call: run r advances by up to ``n_steps[r]`` updates (runs that can, in lockstep)."""
         n_steps = np.ascontiguousarray(n_steps, dtype=np.int64)
-        if isinstance(X, CSRData):  # every run alone, on one thread
+        if isinstance(X, CSRData):  # every run alone (no lockstep), runs side by side on n_threads threads
             data, indices = X.kernel_arrays()
             _train.advance_runs(self.kernel_configs, data.reshape(1, -1), Y, sample_weight, self.fit_intercept,
                                 self.records, self.params, self.opt_state, self.perm, self.history,
-                                self.epoch_history, n_steps, 1, csr_indices=indices, csr_indptr=X.indptr,
-                                csr_n_features=X.shape[1])
+                                self.epoch_history, n_steps, n_threads if len(self.kernel_configs) > 1 else 1,
+                                csr_indices=indices, csr_indptr=X.indptr, csr_n_features=X.shape[1])
             return
         order, task_sizes = self.lockstep_tasks(X, Y, sample_weight, n_steps, n_threads)
         _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,

@@ -14,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record
+from ._sparse import CSRData
 from .training import TrainResult, finish
 
 __all__ = ["Run", "Plan", "execute"]
@@ -40,7 +41,7 @@ class Plan:
     configs: list[dict[str, Any]]
     runs: list[Run]
     W: np.ndarray
-    X: np.ndarray
+    X: np.ndarray | CSRData
     Y: np.ndarray
     sample_weight: np.ndarray | None
     starts: np.ndarray | None
@@ -48,8 +49,8 @@ class Plan:
     vector: bool = False  # W was 1-D: results drop the outputs' axis
 
 
-def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
-            starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
+def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.ndarray,
+            sample_weight: np.ndarray | None, starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
             between_calls: Callable[[], None] | None = None,
             updates_per_call: int | None = None) -> list[TrainResult]:
     """Run planned runs as one :class:`~gdfast._engine.RunSet`; their TrainResults, in order.

@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
 from scipy.special import expit, softmax  # type: ignore[import-untyped]
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -775,8 +774,8 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     multi_class : {"ovr", "multinomial"}, default "ovr"
         With three classes or more: "ovr" trains the K binary problems "class k against the rest"
         (``loss`` each); "multinomial" trains the softmax cross-entropy over the K classes (needs
-        ``loss="log_loss"``, its multi-class form, as scikit-learn's ``LogisticRegression``; dense X
-        only). ``class_weight`` then weights each sample by its own class's weight (scikit-learn's
+        ``loss="log_loss"``, its multi-class form, as scikit-learn's ``LogisticRegression``; dense
+        or CSR X). ``class_weight`` then weights each sample by its own class's weight (scikit-learn's
         ``LogisticRegression`` definition), in one kernel call. With two classes both are the same
         binary logistic model (the softmax of two logits is the logistic of their difference):
         "multinomial" trains it as "ovr" does, and ``coef_`` keeps shape (1, n_features).
@@ -881,7 +880,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = self.multi_class != "multinomial"  # (the softmax loss is dense only)
+        tags.input_tags.sparse = True
         return tags
 
     def _check_loss(self, loss: str) -> None:
@@ -1047,11 +1046,6 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         cw = self._class_weights(y)
         if self._softmax():
-            if sp.issparse(X):
-                raise ValueError(
-                    "multi_class='multinomial' takes dense X only (the softmax loss has no sparse kernel); got a "
-                    "sparse matrix: pass X.toarray(), or use multi_class='ovr'"
-                )
             # One softmax over the classes: one-hot rows (the class indices' cross-entropy), each
             # sample weighted by its own class's weight (LogisticRegression's class_weight)
             Y = (index[:, None] == np.arange(n_classes)).astype(np.float64)

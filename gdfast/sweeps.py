@@ -8,18 +8,18 @@ import itertools
 import warnings
 from dataclasses import dataclass, fields
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ._engine import (
-    LOSS_ALIASES, MULTINOMIAL, RENAMED_OPTIONS, TrainOptions, check_accumulate, check_targets, class_targets, draw_seed,
-    initial_bias, local_threads,
+    LOSS_ALIASES, MULTINOMIAL, RENAMED_OPTIONS, TrainOptions, check_accumulate, check_sparse_options, check_targets,
+    class_targets, draw_seed, initial_bias, local_threads,
 )
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
-from ._sparse import is_sparse
+from ._sparse import CSRData, is_sparse, prepare_sparse_samples
 from .training import TrainResult, single_output
 
 if TYPE_CHECKING:
@@ -273,7 +273,12 @@ def sweep(
     W : array_like, shape (n_outputs, n_features)
         Start weights (used when ``initial_weights`` is None).
     X, Y : array_like
-        Data, as for :func:`gdfast.train`.
+        Data, as for :func:`gdfast.train`. X may be a scipy.sparse CSR matrix: every run then goes
+        through ``train``'s CSR kernels (never densified; equal to ``train`` bit for bit), on
+        ``n_threads`` threads side by side, never in lockstep (a dense-X sweep's shortcut for plain
+        SGD runs that differ in the learning rate only); ``client=`` scatters the CSR arrays as
+        they are. The options ``train`` refuses on sparse X (``accumulate="float32"``, an L1
+        penalty with ``batch_size=1`` and ``grad_tol``, ...) are refused the same way.
     b : array_like, shape (n_outputs,), optional
         Start bias of every run (with ``fit_intercept=True``; default zeros).
     learning_rates : sequence of float, optional
@@ -364,15 +369,17 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     unknown = set(train_options) - _OPTION_NAMES
     if unknown:
         raise TypeError(f"unknown training option(s) {', '.join(sorted(unknown))}")
-    if is_sparse(X):
-        raise TypeError(
-            "sweep does not take sparse X (its runs go side by side, on threads, in lockstep or on Dask workers, "
-            "all on dense X): call gdfast.train for each configuration (it takes a CSR matrix), or pass X.toarray()")
     # Class indices become one-hot rows when a run's loss is "multinomial" (checked with the runs below).
     losses = [train_options.get("loss", "mse")] + [c.get("loss") for c in configs or () if isinstance(c, dict)]
     if any(isinstance(name, str) and LOSS_ALIASES.get(name.lower(), name.lower()) == MULTINOMIAL for name in losses):
         Y = class_targets(MULTINOMIAL, W, Y)
-    W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
+    X2: np.ndarray | CSRData
+    sparse = is_sparse(X)
+    if sparse:  # a CSR matrix goes to the kernels as its arrays, as in train (never densified)
+        W_arr, X2, Y2_or_none, vector = prepare_sparse_samples(W, X, Y)
+        Y2 = cast(np.ndarray, Y2_or_none)  # (Y was given)
+    else:
+        W_arr, X2, Y2, _, vector = prepare_samples(W, X, Y)
     sw = prepare_sample_weight(sample_weight, X2)
     starts = None
     if initial_weights is not None:
@@ -407,6 +414,8 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
                 changes[other] = None
         options = shared.with_overrides(**changes)
         check_accumulate(options, W_arr.dtype)
+        if sparse:
+            check_sparse_options(options, n_samples)  # (what train refuses on sparse X, named the same way)
         seed = options.seed if options.seed is not None else draw_seed()
         runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:

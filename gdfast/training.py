@@ -214,8 +214,10 @@ def train(
         scikit-learn's sparse SGD: explicit zeros count as entries), and float32 runs keep double
         weights during the call, rounded once at its end (a run continued with ``state=`` equals
         one call to rounding, not to the bit). Every other batch size and optimizer works too,
-        with a dense gradient and update of W per batch (O(n_outputs x n_features) each).
-        Not with ``accumulate="float32"`` or ``n_threads`` > 1 (ValueError); not in ``sweep``.
+        with a dense gradient and update of W per batch (O(n_outputs x n_features) each), and
+        every loss, ``loss="multinomial"`` included (each row's K logits summed over its entries,
+        then the softmax). Not with ``accumulate="float32"`` or ``n_threads`` > 1 (ValueError);
+        :func:`gdfast.sweep` takes it too (the same kernels, each run equal to ``train``).
     Y : array_like, shape (n_outputs,) or (n_samples, n_outputs)
         Targets, matching X. With a classification loss, binary class labels: every value -1 or +1,
         or every value 0 or 1 (0 is the negative class); each output is its own binary problem.

@@ -692,6 +692,9 @@ cdef inline double csr_loss_and_gradient(
         loss = scale * sum(w[:, None] * l(R));  D = scale * w[:, None] * l'(R)
         grad_W = D.T @ X[rows];  grad_b = D.sum(axis=0)
 
+    (LOSS_MULTINOMIAL: one term per row, the softmax cross-entropy of the logits X[rows] @ W.T + b by
+    ``softmax_row_term``, and 1 / sum(w) in place of 1 / (n_outputs * sum(w)), as ``loss_and_gradient``.)
+
     Each prediction is a ``csr_dot_params`` over the row's stored entries; the gradient is scattered
     entry by entry, ``grad_W[j, indices[k]] += D[ii, j] * data[k]`` (grad_W, all of it, is zeroed
     first: a dense gradient, O(n_outputs * n_features) per batch), then scaled. ``grad_W`` and
@@ -708,14 +711,23 @@ cdef inline double csr_loss_and_gradient(
         end = indptr[i + 1]
         for j in range(n_outputs):
             residual_grad[ii * n_outputs + j] = csr_dot_params(W + j * n_features, data, indices, start, end)
-    # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
-    for ii in range(n_rows):
-        i = row_of(rows, ii)
-        weight = sample_weight[i] if sample_weight != NULL else 1.0
-        weight_sum += weight
-        d = residual_grad + ii * n_outputs
-        for j in range(n_outputs):
-            loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
+    if loss_kind == LOSS_MULTINOMIAL:
+        # one term per row (``softmax_row_term``, as loss_and_gradient): the row's K logits P[ii] + b
+        # first, then loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
+    else:
+        # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum += weight
+            d = residual_grad + ii * n_outputs
+            for j in range(n_outputs):
+                loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
     scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
     if grad_W != NULL:
         # grad_W = scale * (D.T @ X[rows]), scattered row by row over the stored entries

@@ -24,14 +24,15 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    ACCUMULATE_FLOAT32, LOSS_MSE, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED, STATUS_DIVERGED,
-    STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
+    ACCUMULATE_FLOAT32, LOSS_MSE, LOSS_MULTINOMIAL, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED,
+    STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
     BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
     csr_dot_params, csr_index, csr_loss_and_gradient, elementwise_loss, elementwise_loss_derivative,
     float32_loss_and_gradient, gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient,
-    margin_loss_and_derivative, mse_and_gradient, row_of, sum_of_squares, terms_per_row, use_blas, use_blocks,
+    margin_loss_and_derivative, mse_and_gradient, row_of, softmax_row_term, sum_of_squares, terms_per_row, use_blas,
+    use_blocks,
 )
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
@@ -349,9 +350,21 @@ cdef enum:
     CSR_PREFETCH_MIN_WEIGHTS = 262144
 
 
+# csr_sgd_loop's two kinds of loss, as types: the loop is compiled once for each (a fused argument,
+# only its type is used), so the choice is made once per call, never per sample.
+cdef struct PerOutputLoss:  # one term per output (every loss but LOSS_MULTINOMIAL)
+    char unused
+cdef struct SoftmaxLoss:    # one term per row: LOSS_MULTINOMIAL (softmax_row_term)
+    char unused
+ctypedef fused row_loss:
+    PerOutputLoss
+    SoftmaxLoss
+
+
 cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                       Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag,
-                      const csr_index* indices, const csr_index* indptr, double* w) noexcept nogil:
+                      const csr_index* indices, const csr_index* indptr, double* w,
+                      const row_loss* loss_family) noexcept nogil:
     """run_one's loop for per-sample plain SGD (batch_size 1, no momentum, weight decay, gradient
     norm or restore_best; any loss, schedule and penalty) on CSR data: each update touches only the
     sample's stored entries, O(nnz of the row) instead of O(n_features).
@@ -367,6 +380,12 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
         w[j, idx] -= lr * c_j * x / n_outputs / wscale;  b_j -= lr * c_j / n_outputs
         L1 (cumulative truncated gradient) on the row's stored entries only, as scikit-learn's
         sparse SGD: u += lr * l1; for each idx: clip W[j, idx] towards 0 by u + q[j, idx], never across
+
+    ``loss_family`` (NULL; its type picks the compiled loop): ``PerOutputLoss`` for one loss term per
+    output as above; ``SoftmaxLoss`` for LOSS_MULTINOMIAL, whose row's K logits come first, then
+    ``softmax_row_term`` gives the row's one loss term and every c_j (divided by 1, not n_outputs):
+
+        z = wscale * (w @ x) + b;  loss = weight * ce(z, y);  c = weight * (y.sum() * softmax(z) - y)
 
     Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch branch.
     Returns the STATUS_*."""
@@ -418,21 +437,31 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
                 for k in range(<Py_ssize_t>indptr[next_i], <Py_ssize_t>indptr[next_i + 1]):
                     gdfast_prefetch(w + j * n_features + indices[k])
         weight = sw[i] if sw != NULL else 1.0
-        # p_j = W[j] @ x + b_j;  loss = weight * sum_j l_j / (n_outputs * weight);  c_j = weight * l'_j
-        loss_sum = 0.0
-        for j in range(n_outputs):
-            pred = wscale * csr_dot(w + j * n_features, X, indices, start, end)
-            if fit_intercept:
-                pred = pred + w[size_W + j]
-            if is_margin_loss(kind):
-                s = 1.0 if Y[i * n_outputs + j] > 0 else -1.0
-                z = s * pred
-                loss_sum += weight * margin_loss_and_derivative(kind, z, &c)
-                cgrad[j] = weight * (s * c)
-            else:
-                r = pred - Y[i * n_outputs + j]
-                cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
-                loss_sum += weight * elementwise_loss(kind, r, width)
+        if row_loss is SoftmaxLoss:
+            # z_j = W[j] @ x + b_j (all K logits first);  loss = weight * ce(z, y) / weight;
+            # c = weight * (y.sum() * softmax(z) - y)  (softmax_row_term, in place in cgrad)
+            for j in range(n_outputs):
+                pred = wscale * csr_dot(w + j * n_features, X, indices, start, end)
+                if fit_intercept:
+                    pred = pred + w[size_W + j]
+                cgrad[j] = pred
+            loss_sum = softmax_row_term(weight, cgrad, <const floating*>NULL, Y + i * n_outputs, n_outputs)
+        else:
+            # p_j = W[j] @ x + b_j;  loss = weight * sum_j l_j / (n_outputs * weight);  c_j = weight * l'_j
+            loss_sum = 0.0
+            for j in range(n_outputs):
+                pred = wscale * csr_dot(w + j * n_features, X, indices, start, end)
+                if fit_intercept:
+                    pred = pred + w[size_W + j]
+                if is_margin_loss(kind):
+                    s = 1.0 if Y[i * n_outputs + j] > 0 else -1.0
+                    z = s * pred
+                    loss_sum += weight * margin_loss_and_derivative(kind, z, &c)
+                    cgrad[j] = weight * (s * c)
+                else:
+                    r = pred - Y[i * n_outputs + j]
+                    cgrad[j] = weight * elementwise_loss_derivative(kind, r, width)
+                    loss_sum += weight * elementwise_loss(kind, r, width)
         scale = unit_scale if sw == NULL else batch_scale(cfg.reduction, terms_per_row(kind, n_outputs), 0.0 + weight, 1)
         loss = loss_sum * scale
         record_left = keep_every(loss, run.history, &recorded, record_left, cfg.record_every)
@@ -673,12 +702,23 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         csr_weights = <double*>malloc(size * sizeof(double))
         if csr_weights != NULL:  # (else the general loop below: a dense update per sample)
             run.record[0] = rec
-            if data.csr_index32:
+            if cfg.loss == LOSS_MULTINOMIAL:  # (the softmax's loop: all K logits of a row first)
+                if data.csr_index32:
+                    status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
+                                          <const int32_t*>data.csr_indices, <const int32_t*>data.csr_indptr,
+                                          csr_weights, <const SoftmaxLoss*>NULL)
+                else:
+                    status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
+                                          <const int64_t*>data.csr_indices, <const int64_t*>data.csr_indptr,
+                                          csr_weights, <const SoftmaxLoss*>NULL)
+            elif data.csr_index32:
                 status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
-                                      <const int32_t*>data.csr_indices, <const int32_t*>data.csr_indptr, csr_weights)
+                                      <const int32_t*>data.csr_indices, <const int32_t*>data.csr_indptr, csr_weights,
+                                      <const PerOutputLoss*>NULL)
             else:
                 status = csr_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag,
-                                      <const int64_t*>data.csr_indices, <const int64_t*>data.csr_indptr, csr_weights)
+                                      <const int64_t*>data.csr_indices, <const int64_t*>data.csr_indptr, csr_weights,
+                                      <const PerOutputLoss*>NULL)
             free(csr_weights)
             run.record[0].status = status
             return status
@@ -1473,7 +1513,8 @@ def advance_runs(
 
     CSR data: ``csr_indices`` (nnz,) and ``csr_indptr`` (n_samples + 1,), both int32 or both int64,
     C-contiguous and valid (checked in Python), ``csr_n_features`` its columns, and X its ``data``
-    as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone, one thread.
+    as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone (no
+    lockstep), each on one thread (several runs side by side on ``n_threads`` threads, as for dense X).
     """
     cdef Py_ssize_t n_runs = len(kernel_configs), r, t
     cdef bint csr = csr_indices is not None
@@ -1538,8 +1579,8 @@ def advance_runs(
         data.n_samples, data.n_features, data.n_outputs = n_samples, n_features, Y.shape[1]
         data.csr, data.csr_index32, data.csr_indices, data.csr_indptr = csr, False, NULL, NULL
         if csr:
-            if order is not None or n_threads > 1 or X_double is not None:
-                raise ValueError("advance_runs: CSR data takes runs alone, on one thread")
+            if order is not None or X_double is not None:
+                raise ValueError("advance_runs: CSR data takes runs alone (no lockstep, no X_double)")
             if csr_indices.dtype.itemsize == 4:
                 indices32, indptr32 = csr_indices, csr_indptr
                 data.csr_index32, data.csr_indices, data.csr_indptr = True, &indices32[0], &indptr32[0]

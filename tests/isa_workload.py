@@ -164,7 +164,8 @@ def sweeps(out: dict[str, np.ndarray]) -> None:
 
 def sparse_runs(out: dict[str, np.ndarray]) -> None:
     """CSR X: the per-sample loop (L2 scale, L1 on stored entries, intercept), a mini-batch Adam run
-    and a full batch (the CSR loss/gradient with a dense step), and predict."""
+    and a full batch (the CSR loss/gradient with a dense step), and predict; the softmax (per sample
+    and mini-batches) and a sweep on 1 and 2 threads."""
     import scipy.sparse
 
     for dtype in DTYPES:
@@ -181,6 +182,17 @@ def sparse_runs(out: dict[str, np.ndarray]) -> None:
         r = gdfast.train(W0, Xs, Y, num_iterations=10, learning_rate=0.05, fit_intercept=True, seed=0)
         flatten(f"sparse/full_batch/{dtype}", r, out)
         flatten(f"sparse/predict/{dtype}", gdfast.predict(W0, Xs), out)
+        labels = np.argmax(Y, axis=1)  # two classes, the softmax of W0's two rows
+        r = gdfast.train(W0, Xs, labels, loss="multinomial", batch_size=1, seed=2, num_epochs=3, learning_rate=0.1,
+                         penalty="l2", alpha=0.01, fit_intercept=True)
+        flatten(f"sparse/multinomial_per_sample/{dtype}", r, out)
+        r = gdfast.train(W0, Xs, labels, loss="multinomial", batch_size=8, seed=3, num_epochs=3, learning_rate=0.1,
+                         sample_weight=sw)
+        flatten(f"sparse/multinomial_minibatch/{dtype}", r, out)
+        for threads in (1, 2):
+            s = gdfast.sweep(W0, Xs, labels, learning_rates=[0.03, 0.1, 0.3], loss="multinomial", batch_size=1,
+                             seed=4, num_epochs=2, n_threads=threads)
+            flatten(f"sparse/sweep/{dtype}/threads{threads}", s.results, out)
 
 
 def descents(out: dict[str, np.ndarray]) -> None:

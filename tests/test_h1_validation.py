@@ -288,10 +288,10 @@ def test_pandas_missing_values_are_refused():
 
 # --- 9. scipy.sparse ------------------------------------------------------------------------------
 
-# train and predict take CSR X (tests/test_sparse.py); the other calls refuse it, saying what to do.
-SPARSE_CALLS = {"predict", "train"}
+# train, sweep and predict take CSR X (tests/test_sparse.py, tests/test_sparse_sweep.py); the other
+# calls refuse it, saying what to do.
+SPARSE_CALLS = {"predict", "train", "sweep"}
 SPARSE_REFUSALS = {
-    "sweep": r"^sweep does not take sparse X.*X.toarray\(\)",
     "reference.train": r"^the NumPy twin takes dense X: pass X.toarray\(\)",
 }
 
