@@ -209,11 +209,13 @@ def _normalised(signature: str) -> str:
 
 
 def _check_low_level(obj: Any, name: str, expected: str) -> Any:
-    """The PyCapsule of a LowLevelCallable whose signature is ``expected`` (up to const, argument names
-    and the spelling of intptr_t); a TypeError that prints the expected signature otherwise."""
+    """The PyCapsule of a LowLevelCallable whose signature is ``expected`` (written with or without its
+    argument names, ``const`` and spaces; intptr_t under any name of its size); a TypeError that prints
+    the expected signature otherwise."""
     signature = str(obj.signature)
     match = re.fullmatch(r"int \((.+), double \*, double \*, void \*\)", _normalised(signature))
-    if _normalised(signature) != _normalised(expected) and (match is None or match.group(1) not in _pointer_sized_ints()):
+    accepted = match is not None and match.group(1) in _pointer_sized_ints()
+    if not accepted and _normalised(signature) != _normalised(expected):
         raise TypeError(
             f"{name}: a scipy.LowLevelCallable must have the C signature {expected!r}; got {signature!r} "
             "(e.g. Numba: @cfunc(types.intc(types.intp, types.CPointer(types.float64), "
@@ -240,7 +242,8 @@ def descend(
     ----------
     gradient : callable or scipy.LowLevelCallable
         ``gradient(x)`` returns the derivative at x (same shape as x). The whole loop runs in a
-        compiled kernel (tens of ns per update and coordinate), never calling Python, when it is
+        compiled kernel that never calls Python (tens of ns per update and coordinate; 0.1-0.2 us per
+        Adam update of the 2-D Rosenbrock function, benchmarks/objectives.py), when it is
 
         - the ``.gradient`` method of a :class:`Quadratic` (or of a subclass that overrides neither
           ``__call__`` nor ``gradient``) and ``function`` is None or that object;

@@ -16,13 +16,15 @@ equal to the bit, the same operations in the same order) and the compiled loop w
 stay one program.
 """
 import ctypes
-import warnings
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import gdfast
-from gdfast import _train, schedules
+from gdfast import _train, reference, schedules
 from gdfast.descent import GRADIENT_SIGNATURE, VALUE_SIGNATURE
 from gdfast.functions import Beale, Booth, Himmelblau, QuadraticForm, Rastrigin, Rosenbrock, StyblinskiTang
 from finite_differences import central_differences
@@ -228,7 +230,7 @@ def torch():
         "torch", reason="PyTorch is not installed: the torch oracle needs `pip install torch==2.13.0` (CPU wheel)")
     old, old_dtype = torch.get_num_threads(), torch.get_default_dtype()
     torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)  # float64 optimizer scalars (NAdam's mu_product), as tests/test_torch_oracle.py
+    torch.set_default_dtype(torch.float64)  # float64 NAdam mu_product, as in tests/test_torch_oracle.py
     yield torch
     torch.set_num_threads(old)
     torch.set_default_dtype(old_dtype)
@@ -299,6 +301,22 @@ def test_kernel_equals_python_loop_bit_for_bit(opt, schedule):
         np.testing.assert_array_equal(fast.f, slow.f, strict=True)
         np.testing.assert_array_equal(fast.steps, slow.steps, strict=True)
         assert fast.status == slow.status and fast.n_iter == slow.n_iter
+        ref = reference.descend(kernel_f.gradient, x0, function=kernel_f, **kw)  # the Python loop too
+        np.testing.assert_array_equal(ref.x, fast.x, strict=True)
+        np.testing.assert_array_equal(ref.f, fast.f, strict=True)
+
+
+def test_subclass_and_reference_never_enter_the_kernel(monkeypatch):
+    def boom(*args):
+        raise AssertionError("the compiled loop was called")
+
+    monkeypatch.setattr(_train, "descend_objective", boom)
+    f = Rosenbrock()
+    reference.descend(f.gradient, [-1.2, 1.0], function=f, learning_rate=1e-3, num_iterations=3)
+    g = PyRosenbrock()
+    gdfast.descend(g.gradient, [-1.2, 1.0], learning_rate=1e-3, num_iterations=3)
+    with pytest.raises(AssertionError, match="compiled loop"):
+        gdfast.descend(f.gradient, [-1.2, 1.0], learning_rate=1e-3, num_iterations=3)
 
 
 def test_float32_start_runs_the_python_loop_in_float32():
@@ -496,3 +514,54 @@ def test_numba_cfunc_equals_the_builtin_rosenbrock(opt):
     np.testing.assert_allclose(user.x, builtin.x, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(user.f, builtin.f, rtol=1e-10, atol=1e-14)
     assert user.status == builtin.status == "max_iter"
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------------------
+
+CHILD = """
+import ctypes, os, signal, sys, threading, time
+import numpy as np
+import gdfast
+from gdfast.functions import Rosenbrock
+from scipy import LowLevelCallable
+f = Rosenbrock()
+if sys.argv[1] == "builtin":
+    gradient = f.gradient
+else:
+    numba = __import__("numba")
+    t = numba.types
+    @numba.cfunc(t.intc(t.intp, t.CPointer(t.float64), t.CPointer(t.float64), t.voidptr))
+    def grad(n, x, g, user_data):
+        g[0] = -400.0 * x[0] * (x[1] - x[0] * x[0]) - 2.0 * (1.0 - x[0])
+        g[1] = 200.0 * (x[1] - x[0] * x[0])
+        return 0
+    gradient = LowLevelCallable(grad.ctypes)
+def send():
+    global t_sent
+    t_sent = time.perf_counter()
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Timer(0.3, send).start()
+try:
+    # ~10^12 updates: hours uninterrupted; record_every keeps two points
+    gdfast.descend(gradient, [-1.2, 1.0], learning_rate=1e-12, num_iterations=10**12, record_every=10**12,
+                   optimizer="adam")
+except KeyboardInterrupt:
+    print(f"INTERRUPTED after {time.perf_counter() - t_sent:.4f} s")
+p = gdfast.descend(gradient, [-1.2, 1.0], learning_rate=1e-3, num_iterations=2)
+assert p.n_iter == 2 and np.isfinite(p.x).all()
+print("USABLE")
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("kind", ["builtin", "numba"])
+def test_sigint_stops_a_long_descend(kind):
+    if kind == "numba":
+        pytest.importorskip("numba")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", CHILD, kind], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=root)
+    print(proc.stdout.strip())  # the latency is printed, not asserted
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "INTERRUPTED after" in proc.stdout and "USABLE" in proc.stdout
