@@ -80,12 +80,6 @@ cdef inline void rosenbrock_gradient(Py_ssize_t n, const double* x, double* g) n
     g[1:] += 200 * u."""
     cdef double u
     cdef Py_ssize_t i
-    if n == 2:
-        # the loops below for n = 2, unrolled (0.0 + keeps the bits, a zero's sign included)
-        u = x[1] - x[0] * x[0]
-        g[0] = -400.0 * x[0] * u - 2.0 * (1.0 - x[0])
-        g[1] = 0.0 + 200.0 * u
-        return
     g[n - 1] = 0.0
     for i in range(n - 1):
         u = x[i + 1] - x[i] * x[i]
