@@ -1920,8 +1920,7 @@ cdef struct DescentRun:
     double* cur         # the current point (dim doubles)
     double* nxt         # the next one
     double* grad        # the gradient (overwritten by the optimizer step)
-    double f_cur
-    double f_nxt
+    double f_cur       # f at cur (when with_function)
     double mu_product   # NAdam's (the whole run is this one call)
 
 
@@ -1931,56 +1930,78 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
     """Up to run.n_steps updates from run.cur on the objective ``kind``; returns the Status.
 
     Inline and called with a constant ``kind`` by descend_objective, so the compiler can resolve the
-    objective's dispatch once per call rather than per update."""
+    objective's dispatch once per call rather than per update. The run's fields live in locals during
+    the loop (no store through a double* can then be taken to change them) and are written back at the end.
+    """
     cdef int64_t record_every = cfg.record_every, record_left = cfg.record_every
     # at most ~1 ms between polls (as descend_quadratic): 4096 coordinate updates
     cdef int64_t check_every = max(<int64_t>1, (<int64_t>1 << 12) // (<int64_t>dim))
     cdef int64_t check_left = check_every
+    cdef int64_t t = run.t, n_rec = run.n_rec, n_steps = run.n_steps
+    cdef double* cur = run.cur
+    cdef double* nxt = run.nxt
+    cdef double* grad = run.grad
+    cdef double* swap
+    cdef double f_cur = run.f_cur, f_nxt = 0.0
+    cdef bint with_function = run.with_function
     cdef bint want_norm = cfg.grad_tol > 0.0
     cdef double lr, norm2
-    cdef double* swap
     cdef Py_ssize_t k
     cdef bint finite = True
-    while run.t < run.n_steps:
+    cdef int status = STATUS_RUNNING
+    while t < n_steps:
         # g = gradient(x); stop if it failed or is not finite, or its 2-norm < grad_tol
-        if objective_gradient(kind, params, cb, dim, run.cur, run.grad) != 0:
-            return STATUS_DIVERGED
-        norm2 = 0.0
+        if objective_gradient(kind, params, cb, dim, cur, grad) != 0:
+            status = STATUS_DIVERGED
+            break
         for k in range(dim):
-            finite = finite and isfinite(run.grad[k])
-            norm2 = norm2 + run.grad[k] * run.grad[k]
+            finite = finite and isfinite(grad[k])
         if not finite:
-            return STATUS_DIVERGED
-        if want_norm and sqrt(norm2) < cfg.grad_tol:
-            return STATUS_CONVERGED
+            status = STATUS_DIVERGED
+            break
+        if want_norm:
+            norm2 = 0.0
+            for k in range(dim):
+                norm2 = norm2 + grad[k] * grad[k]                   # NumPy: norm2 = np.cumsum(g * g)[-1]
+            if sqrt(norm2) < cfg.grad_tol:
+                status = STATUS_CONVERGED
+                break
         # x_new = optimizer step of x at the scheduled rate (plain SGD: x - lr * g)
-        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, run.t)
-        optimizer_step(cfg, run.cur, run.nxt, run.grad, opt_state, &run.mu_product, dim, lr, run.t + 1)
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
+        optimizer_step(cfg, cur, nxt, grad, opt_state, &run.mu_product, dim, lr, t + 1)
         for k in range(dim):
-            finite = finite and isfinite(run.nxt[k])
+            finite = finite and isfinite(nxt[k])
         if not finite:
-            return STATUS_DIVERGED
-        if run.with_function:
-            if objective_value(kind, params, cb, dim, run.nxt, &run.f_nxt) != 0 or not isfinite(run.f_nxt):
-                return STATUS_DIVERGED
-            run.f_cur = run.f_nxt
-        swap = run.cur
-        run.cur = run.nxt
-        run.nxt = swap
-        run.t += 1
+            status = STATUS_DIVERGED
+            break
+        if with_function:
+            if objective_value(kind, params, cb, dim, nxt, &f_nxt) != 0 or not isfinite(f_nxt):
+                status = STATUS_DIVERGED
+                break
+            f_cur = f_nxt
+        swap = cur
+        cur = nxt
+        nxt = swap
+        t += 1
         record_left -= 1
         if record_left == 0:
             record_left = record_every
-            memcpy(x_rec + run.n_rec * dim, run.cur, dim * sizeof(double))
-            f_rec[run.n_rec] = run.f_cur
-            steps_rec[run.n_rec] = run.t
-            run.n_rec += 1
+            memcpy(x_rec + n_rec * dim, cur, dim * sizeof(double))
+            f_rec[n_rec] = f_cur
+            steps_rec[n_rec] = t
+            n_rec += 1
         check_left -= 1
         if check_left == 0:
             check_left = check_every
             if interrupted(stop_flag):
-                return STATUS_INTERRUPTED
-    return STATUS_RUNNING
+                status = STATUS_INTERRUPTED
+                break
+    run.t = t
+    run.n_rec = n_rec
+    run.cur = cur
+    run.nxt = nxt
+    run.f_cur = f_cur
+    return status
 
 
 cdef objective_callback _capsule_function(object capsule, str name) except NULL:
@@ -2056,7 +2077,6 @@ def descend_objective(
     run.nxt = work + dim
     run.grad = work + 2 * dim
     run.f_cur = 0.0
-    run.f_nxt = 0.0
     run.mu_product = 1.0
     with nogil:
         memcpy(run.cur, &x_rec[0, 0], dim * sizeof(double))
