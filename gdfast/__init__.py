@@ -34,7 +34,7 @@ del _os
 # Before anything that uses the kernels: puts the build of gdfast._kernels/_train for this CPU (x86-64
 # baseline, AVX2 or AVX-512; GDFAST_ISA forces one, see gdfast/_isa.py) into sys.modules.
 from . import _isa  # noqa: F401
-from . import core, descent, descent_sweeps, lesson, optimizers, reference, schedules, training
+from . import core, descent, descent_sweeps, functions, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
 from .descent import DescentPath, Quadratic, descend
@@ -49,7 +49,7 @@ __all__ = [
     "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
     "descend", "Quadratic", "DescentPath", "descend_sweep", "DescentSweepResult",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
-    "optimizers", "schedules", "reference", "lesson",
+    "optimizers", "schedules", "reference", "lesson", "functions",
 ]
 
 # Public submodules (and GDRegressor, GDClassifier) that are loaded on first attribute access, so that

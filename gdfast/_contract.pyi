@@ -17,6 +17,11 @@ ScheduleCode = IntEnum(
 )
 AccumulateCode = IntEnum("AccumulateCode", "ACCUMULATE_FLOAT64 ACCUMULATE_FLOAT32")
 ReductionCode = IntEnum("ReductionCode", "REDUCTION_MEAN REDUCTION_SAMPLE_MEAN")
+ObjectiveCode = IntEnum(
+    "ObjectiveCode",
+    "OBJ_QUADRATIC_FORM OBJ_ROSENBROCK OBJ_BEALE OBJ_HIMMELBLAU OBJ_BOOTH OBJ_RASTRIGIN OBJ_STYBLINSKI_TANG "
+    "OBJ_CALLBACK",
+)
 Status = IntEnum("Status", "STATUS_RUNNING STATUS_CONVERGED STATUS_NO_IMPROVEMENT STATUS_DIVERGED STATUS_INTERRUPTED")
 
 # The structured dtype of one run's bookkeeping (the RunRecord struct), fields by name.

@@ -88,6 +88,20 @@ def descend_quadratic(
     with_function: bool,
     scalar_pow: bool,
 ) -> tuple[int, int, int]: ...
+def descend_objective(
+    kernel_config: dict[str, Any],
+    kind: int,
+    params: _DoubleArray,
+    gradient_capsule: Any,
+    value_capsule: Any,
+    x_rec: _DoubleArray,
+    f_rec: _DoubleArray,
+    steps_rec: _IntArray,
+    opt_state: _DoubleArray,
+    n_steps: int,
+    with_function: bool,
+) -> tuple[int, int, int]: ...
+def objective_at(kind: int, params: _DoubleArray, x: _DoubleArray, gradient: _DoubleArray) -> float: ...
 def optimizer_update(
     kernel_config: dict[str, Any],
     p: _DoubleArray,

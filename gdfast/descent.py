@@ -1,13 +1,22 @@
 """Gradient descent on a function of x (lesson 3.1.1's loop), for any callable gradient.
 
 ``descend`` takes the optimizers, schedules, ``grad_tol`` and ``record_every`` of :func:`gdfast.train`.
-A :class:`Quadratic`'s gradient runs the whole loop in the compiled kernel (``src/_train.pyx``,
-``descend_quadratic``); any other callable runs the same loop in Python, each optimizer update by
-the kernels' own step (``_train.optimizer_update``).
+Three paths run the same loop:
+
+- a :class:`Quadratic`'s gradient: the compiled kernel ``descend_quadratic`` (``src/_train.pyx``),
+  element-wise;
+- the gradient of a :mod:`gdfast.functions` object (Rosenbrock, Beale, ...), or a user's C function
+  wrapped in a ``scipy.LowLevelCallable``: the compiled kernel ``descend_objective``, whose values and
+  gradients are src/_objectives.pxd;
+- any other callable: a Python loop, each optimizer update by the kernels' own step
+  (``_train.optimizer_update``).
 """
 from __future__ import annotations
 
+import ctypes
 import math
+import re
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, cast
@@ -15,12 +24,23 @@ from typing import Any, Callable, cast
 import numpy as np
 
 from . import _train
+from ._contract import ObjectiveCode
 from ._engine import CONVERGED, DIVERGED, RUNNING, STATUS_NAMES, TrainOptions
+from .functions import Beale, Booth, Himmelblau, Objective, QuadraticForm, Rastrigin, Rosenbrock, StyblinskiTang
 from ._validation import as_array, as_float, check_real, common_float_dtype
 from .optimizers import Optimizer
 from .schedules import Schedule
 
-__all__ = ["Quadratic", "DescentPath", "descend"]
+__all__ = ["Quadratic", "DescentPath", "descend", "GRADIENT_SIGNATURE", "VALUE_SIGNATURE"]
+
+#: The C signature of a ``scipy.LowLevelCallable`` gradient: write the n values of the gradient at x
+#: to ``g``, return 0 (any other value stops the descent as diverged).
+GRADIENT_SIGNATURE = "int (intptr_t n, const double *x, double *g, void *user_data)"
+#: The C signature of a ``scipy.LowLevelCallable`` value function: write f(x) to ``f[0]``, return 0.
+VALUE_SIGNATURE = "int (intptr_t n, const double *x, double *f, void *user_data)"
+
+# The compiled objectives (exact classes: a subclass may override the NumPy methods, so it runs in Python).
+_KERNEL_OBJECTIVES = (QuadraticForm, Rosenbrock, Beale, Himmelblau, Booth, Rastrigin, StyblinskiTang)
 
 
 class Quadratic:
@@ -147,13 +167,70 @@ def _kernel_quadratic(gradient: Any, owner: Quadratic | None, function: Any) -> 
     return owner
 
 
+def _kernel_objective(gradient: Any, function: Any) -> Objective | None:
+    """The gdfast.functions object whose compiled twin computes exactly what ``gradient`` and ``function``
+    compute: the gradient is the ``.gradient`` of an instance of one of the built-in classes (not a
+    subclass) and the function is None or that same object."""
+    owner = getattr(gradient, "__self__", None)
+    if type(owner) not in _KERNEL_OBJECTIVES or getattr(gradient, "__func__", None) is not Objective.gradient:
+        return None
+    if function is not None and function is not owner:
+        return None
+    return cast(Objective, owner)
+
+
+def _is_low_level(obj: Any) -> bool:
+    """Whether obj is a scipy.LowLevelCallable (without importing SciPy: one cannot exist before it is)."""
+    scipy = sys.modules.get("scipy")
+    cls = getattr(scipy, "LowLevelCallable", None) if scipy is not None else None
+    return cls is not None and isinstance(obj, cls)
+
+
+def _pointer_sized_ints() -> frozenset[str]:
+    """The C names a signature may give the size argument: intptr_t and its equals on this platform
+    (ctypes and Numba write the type of their choice, e.g. "long" on 64-bit Linux)."""
+    names = {"intptr_t", "Py_ssize_t", "ssize_t", "ptrdiff_t"}
+    pointer = ctypes.sizeof(ctypes.c_void_p)
+    if ctypes.sizeof(ctypes.c_long) == pointer:
+        names |= {"long", "long int", "signed long"}
+    if ctypes.sizeof(ctypes.c_longlong) == pointer:
+        names |= {"longlong", "long long", "long long int", "int64_t"}
+    return frozenset(names)
+
+
+def _normalised(signature: str) -> str:
+    """A C signature with ``const`` dropped and spaces normalised: "int (long, double *, double *, void *)"."""
+    text = re.sub(r"\bconst\b", " ", signature)
+    text = re.sub(r"\s*\*\s*", " *", text)
+    text = re.sub(r"\s*,\s*", ", ", text)
+    text = re.sub(r"\s*\(\s*", " (", text)
+    text = re.sub(r"\s*\)\s*", ")", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _check_low_level(obj: Any, name: str, expected: str) -> Any:
+    """The PyCapsule of a LowLevelCallable whose signature is ``expected`` (written with or without its
+    argument names, ``const`` and spaces; intptr_t under any name of its size); a TypeError that prints
+    the expected signature otherwise."""
+    signature = str(obj.signature)
+    match = re.fullmatch(r"int \((.+), double \*, double \*, void \*\)", _normalised(signature))
+    accepted = match is not None and match.group(1) in _pointer_sized_ints()
+    if not accepted and _normalised(signature) != _normalised(expected):
+        raise TypeError(
+            f"{name}: a scipy.LowLevelCallable must have the C signature {expected!r}; got {signature!r} "
+            "(e.g. Numba: @cfunc(types.intc(types.intp, types.CPointer(types.float64), "
+            "types.CPointer(types.float64), types.voidptr)))"
+        )
+    return tuple.__getitem__(obj, 0)
+
+
 def descend(
-    gradient: Callable[[Any], Any],
+    gradient: Callable[[Any], Any] | Any,
     x0: Any,
     *,
     learning_rate: float,
     num_iterations: int,
-    function: Callable[[Any], Any] | None = None,
+    function: Callable[[Any], Any] | Any | None = None,
     optimizer: Optimizer | str | None = "sgd",
     schedule: Schedule | str | None = None,
     grad_tol: float | None = None,
@@ -163,22 +240,37 @@ def descend(
 
     Parameters
     ----------
-    gradient : callable
-        ``gradient(x)`` returns the derivative at x (same shape as x). When it is the ``.gradient``
-        method of a :class:`Quadratic` (or of a subclass that overrides neither ``__call__`` nor
-        ``gradient``) and ``function`` is None or that object, the whole loop runs in a compiled
-        kernel (tens of ns per update and coordinate). Any other callable runs in a Python loop
-        that calls it once per update, with the same optimizer arithmetic: about 30 us of overhead
-        per update (measured for a scalar lambda with plain SGD, 70 us with Adam), plus the
-        callable's own cost.
+    gradient : callable or scipy.LowLevelCallable
+        ``gradient(x)`` returns the derivative at x (same shape as x). The whole loop runs in a
+        compiled kernel that never calls Python (tens of ns per update and coordinate; 0.1-0.2 us per
+        Adam update of the 2-D Rosenbrock function, benchmarks/objectives.py), when it is
+
+        - the ``.gradient`` method of a :class:`Quadratic` (or of a subclass that overrides neither
+          ``__call__`` nor ``gradient``) and ``function`` is None or that object;
+        - the ``.gradient`` method of a :mod:`gdfast.functions` object (``Rosenbrock()``,
+          ``QuadraticForm(A, b)``, ...; not a subclass), ``function`` None or that object, and x0
+          float64 (or integers);
+        - a ``scipy.LowLevelCallable`` of a C function with the signature :data:`GRADIENT_SIGNATURE`,
+          ``int (intptr_t n, const double *x, double *g, void *user_data)``, made with Numba
+          ``@cfunc``, Cython (``LowLevelCallable.from_cython``) or ctypes (the size may be written
+          ``long`` or ``Py_ssize_t`` where those are intptr_t's size; ``const`` is optional). It writes
+          the gradient at x to g and returns 0; any other return ends the run as diverged. The path
+          is float64. A ctypes callback is Python again (about 1 us per call).
+
+        Any other callable runs in a Python loop that calls it once per update, with the same
+        optimizer arithmetic: about 30 us of overhead per update (measured for a scalar lambda with
+        plain SGD, 70 us with Adam), plus the callable's own cost.
     x0 : float or 1-D array_like
-        Starting point (not modified). A Quadratic acts element-wise on an array.
+        Starting point (not modified). A Quadratic acts element-wise on an array; a
+        :mod:`gdfast.functions` object needs a 1-D x0 of a dimension it is defined for.
     learning_rate : float
         Step size, finite and > 0.
     num_iterations : int
         Maximum number of updates (>= 0).
-    function : callable, optional
-        When given, its values at the recorded points are kept in ``path.f``.
+    function : callable or scipy.LowLevelCallable, optional
+        When given, its values at the recorded points are kept in ``path.f``. With a LowLevelCallable
+        gradient it must be None or a LowLevelCallable with the signature :data:`VALUE_SIGNATURE`,
+        ``int (intptr_t n, const double *x, double *f, void *user_data)`` (writes f(x) to f[0]).
     optimizer : str or gdfast optimizer, default "sgd"
         As in :func:`gdfast.train` (``"sgd"``, ``"adam"``, ``gdfast.SGD(momentum=0.9)``, ...). Plain
         SGD (no momentum, no weight decay) is ``x - lr * g`` in the precision of x, the lesson's loop
@@ -194,9 +286,12 @@ def descend(
     Returns
     -------
     DescentPath
-        The recorded points; with the defaults, ``x`` holds num_iterations + 1 points (x0 first). If
-        x, the gradient or f stops being finite the run ends at the last finite point, ``diverged``
-        is True and a RuntimeWarning is issued.
+        The recorded points; with the defaults, ``x`` holds num_iterations + 1 points (x0 first).
+        ``f`` has one value per point for a function with a scalar value (a :mod:`gdfast.functions`
+        object, a LowLevelCallable, a Python function returning a scalar), one per coordinate for an
+        element-wise one (a Quadratic). If x, the gradient or f stops being finite (or a
+        LowLevelCallable returns non-zero) the run ends at the last finite point, ``diverged`` is
+        True and a RuntimeWarning is issued.
 
     Raises
     ------
@@ -218,10 +313,61 @@ def descend(
     ('converged', True, True)
     >>> adam.steps[:3], int(adam.steps[-1]) == adam.n_iter
     (array([  0, 100, 200]), True)
+
+    A test function of :mod:`gdfast.functions`, in the kernel with every optimizer:
+
+    >>> from gdfast.functions import Rosenbrock
+    >>> rosen = Rosenbrock()
+    >>> path = gdfast.descend(rosen.gradient, [-1.0, 1.0], function=rosen, learning_rate=0.02,
+    ...                       num_iterations=100_000, optimizer="adam", grad_tol=1e-8, record_every=1000)
+    >>> path.status, path.x[-1].round(6).tolist()
+    ('converged', [1.0, 1.0])
+
+    Your own function in C, here with ctypes (copy-paste ready; Numba's ``@cfunc``, shown below, runs
+    in the kernel without any Python call):
+
+    >>> import ctypes
+    >>> from scipy import LowLevelCallable
+    >>> c_double_p = ctypes.POINTER(ctypes.c_double)
+    >>> signature = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_ssize_t, c_double_p, c_double_p, ctypes.c_void_p)
+    >>> @signature
+    ... def bowl_gradient(n, x, g, user_data):       # f(x) = sum((x - 3)**2)
+    ...     for i in range(n):
+    ...         g[i] = 2.0 * (x[i] - 3.0)
+    ...     return 0
+    >>> path = gdfast.descend(LowLevelCallable(bowl_gradient), [0.0, 1.0], learning_rate=0.1,
+    ...                       num_iterations=200, optimizer="adam")
+    >>> path.x[-1].round(3).tolist()
+    [3.0, 3.0]
+
+    With Numba (``pip install numba``), the gradient of the 2-D Rosenbrock function:
+
+    >>> from numba import cfunc, types                                          # doctest: +SKIP
+    >>> c_signature = types.intc(types.intp, types.CPointer(types.float64),
+    ...                          types.CPointer(types.float64), types.voidptr)  # doctest: +SKIP
+    >>> @cfunc(c_signature)                                                      # doctest: +SKIP
+    ... def rosen_gradient(n, x, g, user_data):
+    ...     g[0] = -400.0 * x[0] * (x[1] - x[0] * x[0]) - 2.0 * (1.0 - x[0])
+    ...     g[1] = 200.0 * (x[1] - x[0] * x[0])
+    ...     return 0
+    >>> path = gdfast.descend(LowLevelCallable(rosen_gradient.ctypes), [-1.0, 1.0], learning_rate=0.02,
+    ...                       num_iterations=100_000, optimizer="adam")       # doctest: +SKIP
     """
-    if not callable(gradient):
-        raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")
-    if function is not None and not callable(function):
+    low_level = _is_low_level(gradient)
+    if not low_level and not callable(gradient):
+        raise TypeError(f"gradient must be callable or a scipy.LowLevelCallable; got {type(gradient).__name__}")
+    if low_level:
+        gradient_capsule = _check_low_level(gradient, "gradient", GRADIENT_SIGNATURE)
+        if function is not None and not _is_low_level(function):
+            raise TypeError(
+                "function: with a scipy.LowLevelCallable gradient, function must be None or a "
+                f"LowLevelCallable of the C signature {VALUE_SIGNATURE!r}; got {type(function).__name__}"
+            )
+        value_capsule = None if function is None else _check_low_level(function, "function", VALUE_SIGNATURE)
+    elif _is_low_level(function):
+        raise TypeError("function: a scipy.LowLevelCallable value function needs a LowLevelCallable gradient "
+                        f"(signature {GRADIENT_SIGNATURE!r}); pass the gradient as one too")
+    elif function is not None and not callable(function):
         raise TypeError(f"function must be callable or None; got {type(function).__name__}")
     options = TrainOptions.from_kwargs(
         learning_rate=learning_rate, num_iterations=num_iterations, optimizer=optimizer, schedule=schedule,
@@ -232,11 +378,18 @@ def descend(
     x_in = as_array("x0", x0)
     if x_in.ndim > 1:
         raise ValueError(f"x0 must be a scalar or 1-D; got shape {x_in.shape}")
-    dtype = common_float_dtype(x0=x_in)
+    dtype = np.dtype(np.float64) if low_level else common_float_dtype(x0=x_in)
     start = as_float("x0", x_in.reshape(-1), dtype)
     scalar = x_in.ndim == 0
-    owner = _quadratic_owner(gradient)
-    quad = _kernel_quadratic(gradient, owner, function)
+    owner = None if low_level else _quadratic_owner(gradient)
+    quad = None if low_level else _kernel_quadratic(gradient, owner, function)
+    objective = None if low_level else _kernel_objective(gradient, function)
+    if objective is not None:
+        if scalar:
+            raise ValueError(f"x0 must be a 1-D point for {objective!r}; got a scalar (pass [x0])")
+        params = objective.kernel_params(start.size)  # checks the dimension
+        if dtype != np.float64:
+            objective = None  # float32: the Python loop, in the precision of x
 
     capacity = n // every + 2  # x0, every record_every-th point, the last one
     if capacity > np.iinfo(np.intp).max // (8 * start.size):
@@ -251,19 +404,34 @@ def descend(
     x_rec[0] = start
     f_rec = np.empty_like(x_rec) if function is not None else None
     steps = np.empty(capacity, dtype=np.int64)
-    if quad is not None:
+    f_scalar = False  # whether f has one value per point (not one per coordinate)
+    if objective is not None or low_level:
+        f_values = np.empty(capacity, dtype=np.float64)
+        if low_level:
+            code, params, capsules = ObjectiveCode.OBJ_CALLBACK, np.empty(0), (gradient_capsule, value_capsule)
+        else:
+            assert objective is not None
+            code, capsules = objective._code, (None, None)
+        status, n_done, n_rec = _train.descend_objective(
+            kernel_config, int(code), params, capsules[0], capsules[1], x_rec, f_values, steps, opt_state, n,
+            function is not None,
+        )
+        f_rec, f_scalar = (f_values[:, None], True) if function is not None else (None, False)
+    elif quad is not None:
         status, n_done, n_rec = _train.descend_quadratic(
             kernel_config, quad.a, quad.b, quad.c, x_rec, x_rec[:1] if f_rec is None else f_rec, steps, opt_state, n,
             f_rec is not None,
             scalar,  # a scalar start is evaluated as a Python/NumPy scalar: x**2 is pow(x, 2) there
         )
     else:
-        status, n_done, n_rec = _python_descent(gradient, function, options, kernel_config, x_rec, f_rec, steps,
-                                                opt_state, n, scalar)
+        status, n_done, n_rec, f_scalar = _python_descent(gradient, function, options, kernel_config, x_rec, f_rec,
+                                                          steps, opt_state, n, scalar)
 
     if status == DIVERGED:
+        why = ("the path left the finite numbers or a LowLevelCallable returned non-zero" if low_level
+               else "the path left the finite numbers")
         warnings.warn(
-            f"descend: the path left the finite numbers after {n_done} of {n} updates "
+            f"descend: {why} after {n_done} of {n} updates "
             "(learning_rate too large?); returning the finite part",
             RuntimeWarning,
             stacklevel=2,
@@ -271,30 +439,40 @@ def descend(
     # copies: a short run must not keep a large preallocated buffer alive
     x_path = x_rec[:n_rec].copy()
     f_path = f_rec[:n_rec].copy() if f_rec is not None else None
+    if f_path is not None and f_scalar:
+        f_path = f_path[:, 0]
     if scalar:
         x_path = x_path[:, 0]
-        f_path = f_path[:, 0] if f_path is not None else None
+        f_path = f_path[:, 0] if f_path is not None and not f_scalar else f_path
     return DescentPath(x=x_path, f=f_path, n_iter=int(n_done), diverged=status == DIVERGED,
                        steps=steps[:n_rec].copy(), converged=status == CONVERGED,
                        status=STATUS_NAMES[RUNNING if status not in (CONVERGED, DIVERGED) else status])
 
 
 def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scalar: bool, dtype: np.dtype,
-              size: int) -> np.ndarray:
+              size: int, one_value: bool | None = None) -> np.ndarray:
+    """func(x) as a 1-D array of ``dtype``: ``size`` values, or one when ``one_value`` (a function with a
+    scalar value at a point of several coordinates; None: whichever func returns, for its first call)."""
     assert func is not None
     value = func(x[0] if scalar else x)
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}(x) must return real numbers; got {arr.dtype}")
-    if arr.shape not in ((), (size,)) or (arr.shape == () and size != 1):
-        raise ValueError(f"{name}(x) must return {'a scalar' if scalar else f'shape ({size},)'}; got shape {arr.shape}")
+    if one_value is None:
+        one_value = arr.shape == () and size != 1
+    want = () if one_value else (size,)
+    if arr.shape != want and not (arr.shape == () and size == 1):
+        what = "a scalar" if scalar or one_value else f"shape ({size},)"
+        raise ValueError(f"{name}(x) must return {what}; got shape {arr.shape}")
     return arr.astype(dtype, copy=False).reshape(-1)
 
 
 def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], Any] | None,
                     options: TrainOptions, kernel_config: dict[str, Any], x_rec: np.ndarray, f_rec: np.ndarray | None,
-                    steps: np.ndarray, opt_state: np.ndarray, n: int, scalar: bool) -> tuple[int, int, int]:
-    """The compiled loop's twin for arbitrary callables: (status, updates done, points recorded)."""
+                    steps: np.ndarray, opt_state: np.ndarray, n: int, scalar: bool) -> tuple[int, int, int, bool]:
+    """The compiled loop's twin for arbitrary callables: (status, updates done, points recorded, whether f
+    has one value per point). A function whose value at x0 is a scalar while x0 has several
+    coordinates (or that is a gdfast.functions object) has one value per point, kept in f_rec[:, 0]."""
     dtype, size = x_rec.dtype, x_rec.shape[1]
     every = options.record_every
     lr0 = options.learning_rate
@@ -306,14 +484,19 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
     mu_product = np.ones(1)  # NAdam's running product (the whole run is this one call)
     p64 = np.empty(size)
     x: Any = float(x_rec[0, 0]) if native else x_rec[0].copy()
-    fx = _evaluate("function", function, np.atleast_1d(x), scalar, dtype, size) if f_rec is not None else None
+    fx = None
+    one_value = False
+    if f_rec is not None:
+        fx = _evaluate("function", function, np.atleast_1d(x), scalar, dtype, size,
+                       True if isinstance(function, Objective) else None)
+        one_value = fx.size == 1 and (size > 1 or isinstance(function, Objective))
     steps[0] = 0
     n_rec = 1
     t = 0
     status = RUNNING
     if fx is not None:
         assert f_rec is not None
-        f_rec[0] = fx
+        f_rec[0, :fx.size] = fx
         if not np.isfinite(fx).all():
             status = DIVERGED
     while status == RUNNING and t < n:
@@ -342,7 +525,7 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
             status = DIVERGED
             break
         if f_rec is not None:
-            f_new = _evaluate("function", function, np.atleast_1d(x_new), scalar, dtype, size)
+            f_new = _evaluate("function", function, np.atleast_1d(x_new), scalar, dtype, size, one_value)
             if not np.isfinite(f_new).all():
                 status = DIVERGED
                 break
@@ -352,13 +535,15 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
         if t % every == 0:
             x_rec[n_rec] = x
             if f_rec is not None:
-                f_rec[n_rec] = fx
+                assert fx is not None
+                f_rec[n_rec, :fx.size] = fx
             steps[n_rec] = t
             n_rec += 1
     if steps[n_rec - 1] != t:
         x_rec[n_rec] = x
         if f_rec is not None:
-            f_rec[n_rec] = fx
+            assert fx is not None
+            f_rec[n_rec, :fx.size] = fx
         steps[n_rec] = t
         n_rec += 1
-    return status, t, n_rec
+    return status, t, n_rec, one_value

@@ -26,6 +26,7 @@ from ._validation import (
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
 from ._sparse import is_sparse
 from .descent import DescentPath, Quadratic, descend as _descend_any
+from .functions import Objective
 from .training import TrainResult, single_output
 
 __all__ = ["predict", "mse", "mse_gradient", "update", "descend", "train", "shuffle_permutation",
@@ -117,8 +118,8 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
 def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
             function: Callable[[Any], Any] | None = None, optimizer: Any = "sgd", schedule: Any = None,
             grad_tol: float | None = None, record_every: int = 1) -> DescentPath:
-    """:func:`gdfast.descend` as its Python loop, never the kernel (a Quadratic's methods are
-    wrapped so the compiled path is not taken). Same options, same arithmetic (plain SGD in the
+    """:func:`gdfast.descend` as its Python loop, never the kernel (the methods of a Quadratic or of a
+    :mod:`gdfast.functions` object are wrapped so the compiled path is not taken). Same options, same arithmetic (plain SGD in the
     precision of x; the other optimizers in float64 by the kernels' own step).
 
     Examples
@@ -129,7 +130,7 @@ def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, nu
     >>> reference.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=2).x
     array([10.  ,  7.6 ,  5.68])
     """
-    if isinstance(getattr(gradient, "__self__", None), Quadratic):
+    if isinstance(getattr(gradient, "__self__", None), (Quadratic, Objective)):
         bound = gradient
         gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
     return _descend_any(gradient, x0, learning_rate=learning_rate, num_iterations=num_iterations,

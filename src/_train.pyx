@@ -14,6 +14,7 @@ documented on ``advance_runs``, finite data, valid hyper-parameters, 1 <= batch_
 import os
 
 from cpython cimport array
+from cpython.pycapsule cimport PyCapsule_GetContext, PyCapsule_GetName, PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.ref cimport PyObject
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -24,8 +25,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from gdfast._contract cimport (
-    ACCUMULATE_FLOAT32, LOSS_MSE, LOSS_MULTINOMIAL, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT, STATUS_CONVERGED,
-    STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
+    ACCUMULATE_FLOAT32, LOSS_MSE, LOSS_MULTINOMIAL, OBJ_BEALE, OBJ_BOOTH, OBJ_CALLBACK, OBJ_HIMMELBLAU,
+    OBJ_QUADRATIC_FORM, OBJ_RASTRIGIN, OBJ_ROSENBROCK, OBJ_STYBLINSKI_TANG, OPT_SGD, REDUCTION_MEAN, SCHEDULE_CONSTANT,
+    STATUS_CONVERGED, STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_NO_IMPROVEMENT, STATUS_RUNNING, RunRecord, TrainConfig,
 )
 from _linear cimport (
     BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
@@ -37,6 +39,7 @@ from _linear cimport (
 from _rng cimport shuffle_in_place
 from _schedules cimport scheduled_learning_rate
 from _optimizers cimport optimizer_step, penalised_sgd_step, running_mean_step
+from _objectives cimport Callbacks, objective_callback, objective_gradient, objective_value
 
 cdef extern from *:
     """
@@ -1945,6 +1948,239 @@ def descend_quadratic(
     if status == STATUS_INTERRUPTED:
         _raise_stashed(saved)
     return status, t, n_rec
+
+
+# --- gdfast.descend on an objective of x (gdfast/functions.py or a user's C function), every optimizer ---
+
+cdef struct DescentRun:
+    # the state of one descend_objective call, shared by its loop and its entry point
+    int64_t n_steps
+    int64_t t           # updates done
+    int64_t n_rec       # points recorded
+    bint with_function
+    double* cur         # the current point (dim doubles)
+    double* nxt         # the next one
+    double* grad        # the gradient (overwritten by the optimizer step)
+    double f_cur       # f at cur (when with_function)
+    double mu_product   # NAdam's (the whole run is this one call)
+
+
+cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* params, const Callbacks* cb,
+                               Py_ssize_t dim, DescentRun* run, double* x_rec, double* f_rec, int64_t* steps_rec,
+                               double* opt_state, int* stop_flag) noexcept nogil:
+    """Up to run.n_steps updates from run.cur on the objective ``kind``; returns the Status.
+
+    Inline and called with a constant ``kind`` by descend_objective, so the compiler can resolve the
+    objective's dispatch once per call rather than per update. The run's fields live in locals during
+    the loop (no store through a double* can then be taken to change them) and are written back at the end.
+    """
+    cdef int64_t record_every = cfg.record_every, record_left = cfg.record_every
+    # at most ~1 ms between polls (as descend_quadratic): 4096 coordinate updates
+    cdef int64_t check_every = max(<int64_t>1, (<int64_t>1 << 12) // (<int64_t>dim))
+    cdef int64_t check_left = check_every
+    cdef int64_t t = run.t, n_rec = run.n_rec, n_steps = run.n_steps
+    cdef double* cur = run.cur
+    cdef double* nxt = run.nxt
+    cdef double* grad = run.grad
+    cdef double* swap
+    cdef double f_cur = run.f_cur, f_nxt = 0.0
+    cdef bint with_function = run.with_function
+    cdef bint want_norm = cfg.grad_tol > 0.0
+    cdef double lr, norm2
+    cdef Py_ssize_t k
+    cdef bint finite = True
+    cdef int status = STATUS_RUNNING
+    while t < n_steps:
+        # g = gradient(x); stop if it failed or is not finite, or its 2-norm < grad_tol
+        if objective_gradient(kind, params, cb, dim, cur, grad) != 0:
+            status = STATUS_DIVERGED
+            break
+        for k in range(dim):
+            finite = finite and isfinite(grad[k])
+        if not finite:
+            status = STATUS_DIVERGED
+            break
+        if want_norm:
+            norm2 = 0.0
+            for k in range(dim):
+                norm2 = norm2 + grad[k] * grad[k]                   # NumPy: norm2 = np.cumsum(g * g)[-1]
+            if sqrt(norm2) < cfg.grad_tol:
+                status = STATUS_CONVERGED
+                break
+        # x_new = optimizer step of x at the scheduled rate (plain SGD: x - lr * g)
+        lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
+        optimizer_step(cfg, cur, nxt, grad, opt_state, &run.mu_product, dim, lr, t + 1)
+        for k in range(dim):
+            finite = finite and isfinite(nxt[k])
+        if not finite:
+            status = STATUS_DIVERGED
+            break
+        if with_function:
+            if objective_value(kind, params, cb, dim, nxt, &f_nxt) != 0 or not isfinite(f_nxt):
+                status = STATUS_DIVERGED
+                break
+            f_cur = f_nxt
+        swap = cur
+        cur = nxt
+        nxt = swap
+        t += 1
+        record_left -= 1
+        if record_left == 0:
+            record_left = record_every
+            memcpy(x_rec + n_rec * dim, cur, dim * sizeof(double))
+            f_rec[n_rec] = f_cur
+            steps_rec[n_rec] = t
+            n_rec += 1
+        check_left -= 1
+        if check_left == 0:
+            check_left = check_every
+            if interrupted(stop_flag):
+                status = STATUS_INTERRUPTED
+                break
+    run.t = t
+    run.n_rec = n_rec
+    run.cur = cur
+    run.nxt = nxt
+    run.f_cur = f_cur
+    return status
+
+
+cdef objective_callback _capsule_function(object capsule, str name) except NULL:
+    """The C function in a scipy.LowLevelCallable's capsule (whose name, the signature, Python checked)."""
+    cdef const char* signature = PyCapsule_GetName(capsule)
+    if not PyCapsule_IsValid(capsule, signature):
+        raise TypeError(f"{name}: not a valid LowLevelCallable capsule")
+    return <objective_callback>PyCapsule_GetPointer(capsule, signature)
+
+
+def descend_objective(
+    dict kernel_config,
+    int kind,
+    const double[::1] params,
+    object gradient_capsule,
+    object value_capsule,
+    double[:, ::1] x_rec,
+    double[::1] f_rec,
+    int64_t[::1] steps_rec,
+    double[:, ::1] opt_state,
+    int64_t n_steps,
+    bint with_function,
+):
+    """Up to ``n_steps`` updates of x (starting at x_rec[0]) on the objective ``kind`` (an
+    ObjectiveCode), the GIL released; returns (status, updates done, points recorded).
+
+    ``params``: the objective's parameters (src/_objectives.pxd); for OBJ_CALLBACK,
+    ``gradient_capsule`` (and ``value_capsule``, or None) are the PyCapsules of scipy.LowLevelCallable
+    objects whose signature gdfast/descent.py has checked (the user data is the capsule's context).
+    Each update t (0-based), as descend_quadratic: g = gradient(x); stop with STATUS_DIVERGED if it
+    failed (a callback's non-zero return) or is not finite, with STATUS_CONVERGED if its 2-norm
+    (summed in order) is < grad_tol > 0; then ``optimizer_step`` of src/_optimizers.pxd at the
+    scheduled rate (plain SGD: x - lr * g). A new x (or f(x) when ``with_function``) that is not
+    finite or whose value function failed ends the run at the previous point (STATUS_DIVERGED).
+    Points after a multiple of record_every updates, and the last one, are written to x_rec / f_rec
+    (one value per point) with their update count in steps_rec (capacity n_steps // record_every + 2).
+    Polls for Ctrl-C about every millisecond; an interrupt raises KeyboardInterrupt.
+    """
+    cdef TrainConfig cfg = kernel_config
+    cdef Py_ssize_t dim = x_rec.shape[1]
+    cdef Callbacks cb
+    cdef DescentRun run
+    cdef int status = STATUS_RUNNING
+    cdef int stop_flag = 0
+    cdef PyObject* saved[3]
+    cdef const double* par = &params[0] if params.shape[0] > 0 else NULL
+    cdef double* work
+    if x_rec.shape[0] < 2 or f_rec.shape[0] != x_rec.shape[0] or steps_rec.shape[0] != x_rec.shape[0] \
+            or x_rec.shape[0] < n_steps // cfg.record_every + 2 or opt_state.shape[0] != 3 \
+            or opt_state.shape[1] != dim or dim < 1:
+        raise ValueError("descend_objective: inconsistent buffer shapes")
+    cb.gradient = NULL
+    cb.value = NULL
+    cb.gradient_data = NULL
+    cb.value_data = NULL
+    if kind == OBJ_CALLBACK:
+        cb.gradient = _capsule_function(gradient_capsule, "gradient")
+        cb.gradient_data = PyCapsule_GetContext(gradient_capsule)
+        if with_function:
+            cb.value = _capsule_function(value_capsule, "function")
+            cb.value_data = PyCapsule_GetContext(value_capsule)
+    elif kind < OBJ_QUADRATIC_FORM or kind > OBJ_CALLBACK:
+        raise ValueError(f"descend_objective: unknown objective code {kind}")
+    work = <double*>malloc(3 * dim * sizeof(double))
+    if work == NULL:
+        raise MemoryError()
+    saved[0] = saved[1] = saved[2] = NULL
+    run.n_steps = n_steps
+    run.t = 0
+    run.n_rec = 1
+    run.with_function = with_function
+    run.cur = work
+    run.nxt = work + dim
+    run.grad = work + 2 * dim
+    run.f_cur = 0.0
+    run.mu_product = 1.0
+    with nogil:
+        memcpy(run.cur, &x_rec[0, 0], dim * sizeof(double))
+        steps_rec[0] = 0
+        f_rec[0] = 0.0
+        if with_function:
+            if objective_value(kind, par, &cb, dim, run.cur, &run.f_cur) != 0 or not isfinite(run.f_cur):
+                status = STATUS_DIVERGED
+            f_rec[0] = run.f_cur
+        if status == STATUS_RUNNING:
+            # one branch per objective, each an inlined copy of the loop with a constant code
+            if kind == OBJ_ROSENBROCK:
+                status = objective_loop(&cfg, OBJ_ROSENBROCK, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_QUADRATIC_FORM:
+                status = objective_loop(&cfg, OBJ_QUADRATIC_FORM, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_BEALE:
+                status = objective_loop(&cfg, OBJ_BEALE, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_HIMMELBLAU:
+                status = objective_loop(&cfg, OBJ_HIMMELBLAU, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_BOOTH:
+                status = objective_loop(&cfg, OBJ_BOOTH, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_RASTRIGIN:
+                status = objective_loop(&cfg, OBJ_RASTRIGIN, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            elif kind == OBJ_STYBLINSKI_TANG:
+                status = objective_loop(&cfg, OBJ_STYBLINSKI_TANG, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+            else:
+                status = objective_loop(&cfg, OBJ_CALLBACK, par, &cb, dim, &run, &x_rec[0, 0], &f_rec[0],
+                                        &steps_rec[0], &opt_state[0, 0], &stop_flag)
+        if steps_rec[run.n_rec - 1] != run.t:  # the last point, when it was not a multiple of record_every
+            memcpy(&x_rec[run.n_rec, 0], run.cur, dim * sizeof(double))
+            f_rec[run.n_rec] = run.f_cur
+            steps_rec[run.n_rec] = run.t
+            run.n_rec += 1
+    if status == STATUS_INTERRUPTED:
+        _stash_exception(saved)
+    free(work)
+    if status == STATUS_INTERRUPTED:
+        _raise_stashed(saved)
+    return status, run.t, run.n_rec
+
+
+def objective_at(int kind, const double[::1] params, const double[::1] x, double[::1] gradient):
+    """Test hook: the compiled objective ``kind`` (not OBJ_CALLBACK) at x, its gradient written to
+    ``gradient``."""
+    cdef Callbacks cb
+    cdef double f = 0.0
+    cdef Py_ssize_t n = x.shape[0]
+    cdef const double* par = &params[0] if params.shape[0] > 0 else NULL
+    if kind < OBJ_QUADRATIC_FORM or kind >= OBJ_CALLBACK or n < 1 or gradient.shape[0] != n:
+        raise ValueError(f"objective_at: objective code {kind} with {n} coordinates")
+    cb.gradient = cb.value = NULL
+    cb.gradient_data = cb.value_data = NULL
+    with nogil:
+        objective_value(kind, par, &cb, n, &x[0], &f)
+        objective_gradient(kind, par, &cb, n, &x[0], &gradient[0])
+    return f
 
 
 def optimizer_update(

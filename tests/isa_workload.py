@@ -5,7 +5,8 @@
 Runs the single steps of ``gdfast.core``, ``train`` (every optimizer, loss, schedule; full and
 mini-batches, sample weights, intercepts, clipping, early stopping, resumed state, float32 and
 float64, a full batch large enough for BLAS, blocked batches on 1 and 2 threads, float32 sums with
-``accumulate="float32"``), ``sweep`` (1 and 2 threads, runs in lockstep) and ``descend``, and
+``accumulate="float32"``), ``sweep`` (1 and 2 threads, runs in lockstep) and ``descend`` (a Quadratic and
+every gdfast.functions objective, each optimizer), and
 saves every array and number of their results into OUT.npz, one entry per leaf, keyed by a path
 such as ``train/adam/huber/float64/W``. Nothing is drawn at random without a fixed seed, so two
 runs of the same build give the same file. It also saves ``_meta/isa`` (the variant that ran) and
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import gdfast
-from gdfast import _isa, _train
+from gdfast import _isa, _train, functions
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam", "adamax")
 LOSSES = ("mse", "mae", "huber")
@@ -204,6 +205,23 @@ def descents(out: dict[str, np.ndarray]) -> None:
     for schedule in SCHEDULES:
         p = gdfast.descend(f.gradient, 7.0, learning_rate=0.1, num_iterations=30, schedule=schedule)
         flatten(f"descend/schedule/{schedule}", p, out)
+    # the compiled objectives (src/_objectives.pxd), each with every optimizer
+    objectives = [
+        ("quadratic_form", functions.QuadraticForm([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]],
+                                                   [1.0, -2.0, 0.5]), [1.0, 2.0, -1.0], 0.05),
+        ("rosenbrock", functions.Rosenbrock(), [-1.2, 1.0, 0.5, 2.0], 1e-4),
+        ("rosenbrock2", functions.Rosenbrock(), [-1.2, 1.0], 1e-4),
+        ("beale", functions.Beale(), [1.0, 1.0], 1e-3),
+        ("himmelblau", functions.Himmelblau(), [0.0, 0.0], 1e-3),
+        ("booth", functions.Booth(), [0.0, 0.0], 0.01),
+        ("rastrigin", functions.Rastrigin(), [0.3, -1.7, 2.2], 1e-3),
+        ("styblinski_tang", functions.StyblinskiTang(), [1.0, -2.0, 3.0], 1e-3),
+    ]
+    for name, obj, x0, lr in objectives:
+        for opt in OPTIMIZERS:
+            p = gdfast.descend(obj.gradient, x0, learning_rate=lr if opt == "sgd" else 10 * lr, num_iterations=50,
+                               optimizer=opt, function=obj)
+            flatten(f"descend_objective/{name}/{opt}", p, out)
 
 
 def main(path: str) -> None:

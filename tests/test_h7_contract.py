@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import gdfast
-from gdfast import _contract, _train, optimizers, schedules
+from gdfast import _contract, _train, functions, optimizers, schedules
 from gdfast._engine import ACCUMULATE, LOSS_ALIASES, LOSSES, MARGIN_LOSSES, STATUS_NAMES, TrainOptions, TrainState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,15 @@ SCHEDULE_MEMBERS = {
     schedules.CosineAnnealing: "SCHEDULE_COSINE",
     schedules.PerUpdate: "SCHEDULE_TABLE",
 }
+OBJECTIVE_MEMBERS = {
+    functions.QuadraticForm: "OBJ_QUADRATIC_FORM",
+    functions.Rosenbrock: "OBJ_ROSENBROCK",
+    functions.Beale: "OBJ_BEALE",
+    functions.Himmelblau: "OBJ_HIMMELBLAU",
+    functions.Booth: "OBJ_BOOTH",
+    functions.Rastrigin: "OBJ_RASTRIGIN",
+    functions.StyblinskiTang: "OBJ_STYBLINSKI_TANG",
+}
 STATUS_MEMBERS = {
     "max_iter": "STATUS_RUNNING",
     "converged": "STATUS_CONVERGED",
@@ -57,7 +66,7 @@ RECORD_FIELDS = {
     "epochs_recorded": "i8", "best_loss": "f8", "first_loss": "f8", "epoch_loss_sum": "f8", "epoch_samples": "f8",
     "last_loss": "f8", "last_grad_norm": "f8", "mu_product": "f8", "l1_total": "f8", "averaged": "i8",
 }
-ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "ReductionCode", "Status"]
+ENUMS = ["LossCode", "OptimizerCode", "ScheduleCode", "AccumulateCode", "ReductionCode", "Status", "ObjectiveCode"]
 N_SAMPLES = 10
 
 
@@ -85,6 +94,16 @@ def test_every_optimizer_class_has_the_code_of_its_kernel_branch():
     for cls, member in OPTIMIZER_MEMBERS.items():
         assert cls._code is _contract.OptimizerCode[member], cls.__name__
     assert set(OPTIMIZER_MEMBERS.values()) == set(_contract.OptimizerCode.__members__)
+
+
+def test_every_objective_class_has_the_code_of_its_kernel_branch():
+    # (the package's classes: tests define subclasses of their own, which run in Python)
+    package_classes = {cls for cls in _all_subclasses(functions.Objective) if cls.__module__ == "gdfast.functions"}
+    assert package_classes == set(OBJECTIVE_MEMBERS), "add the new class to this test"
+    for cls, member in OBJECTIVE_MEMBERS.items():
+        assert cls._code is _contract.ObjectiveCode[member], cls.__name__
+    # every code but a user's C function (gdfast.descend's scipy.LowLevelCallable) is a class
+    assert set(OBJECTIVE_MEMBERS.values()) | {"OBJ_CALLBACK"} == set(_contract.ObjectiveCode.__members__)
 
 
 def test_every_schedule_class_has_the_code_of_its_kernel_branch():

@@ -66,6 +66,19 @@ cpdef enum ReductionCode:
     REDUCTION_MEAN = 0
     REDUCTION_SAMPLE_MEAN = 1
 
+# Objectives of gdfast.descend's compiled loop (``_code`` of the classes in gdfast/functions.py; their
+# values and gradients are src/_objectives.pxd). OBJ_CALLBACK is a user's C function, a
+# ``scipy.LowLevelCallable`` (gdfast/descent.py checks its signature).
+cpdef enum ObjectiveCode:
+    OBJ_QUADRATIC_FORM = 0
+    OBJ_ROSENBROCK = 1
+    OBJ_BEALE = 2
+    OBJ_HIMMELBLAU = 3
+    OBJ_BOOTH = 4
+    OBJ_RASTRIGIN = 5
+    OBJ_STYBLINSKI_TANG = 6
+    OBJ_CALLBACK = 7
+
 # Why a kernel call returned (gdfast/_engine.py STATUS_NAMES gives each its public name).
 cpdef enum Status:
     STATUS_RUNNING = 0
