@@ -687,4 +687,4 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
             f_rec[n_rec, :fx.size] = fx
         steps[n_rec] = t
         n_rec += 1
-    return status, t, n_rec, one_value
+    return status, t - t0, n_rec, one_value
