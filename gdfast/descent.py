@@ -606,8 +606,9 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
                     scalar: bool) -> tuple[int, int, int, bool]:
     """The compiled loop's twin for arbitrary callables: (status, updates done, points recorded, whether f
     has one value per point). The run continues one of ``t0`` updates whose buffers are ``opt_state``
-    and ``mu_product`` (shape (1,); both updated in place). A function whose value at x0 is a scalar while x0 has several
-    coordinates (or that is a gdfast.functions object) has one value per point, kept in f_rec[:, 0]."""
+    and ``mu_product`` (shape (1,); both updated in place). A function whose value at x0 is a scalar
+    while x0 has several coordinates (or that is a gdfast.functions object) has one value per point,
+    kept in f_rec[:, 0]."""
     dtype, size = x_rec.dtype, x_rec.shape[1]
     every = options.record_every
     lr0 = options.learning_rate
