@@ -18,7 +18,7 @@ import math
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, cast
 
 import numpy as np
@@ -513,9 +513,13 @@ def descend(
             objective = None  # float32: the Python loop, in the precision of x
 
     if state is not None:
+        if isinstance(state, DescentState):
+            # checked after copying (as train's state), so no other thread can change what was checked;
+            # the state itself is never modified
+            state = replace(state, x=np.array(state.x, order="C"), opt_state=np.array(state.opt_state, order="C"))
         _check_state(state, start, options, n)
         t0 = state.step
-        opt_state = np.array(state.opt_state, dtype=np.float64, order="C")  # a copy: the state is never modified
+        opt_state = state.opt_state
         mu_product = np.array([state.mu_product], dtype=np.float64)
     else:
         t0 = 0

@@ -1866,6 +1866,7 @@ def descend_quadratic(
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
     cdef bint want_tol = cfg.grad_tol > 0.0
     cdef bint want_clip = cfg.clip_norm > 0.0
+    cdef bint want_norm = want_tol or want_clip
     cdef bint finite = True
     cdef double lr, g, norm2, norm, coef
     cdef double mu = 1.0  # NAdam's running product
@@ -1908,16 +1909,17 @@ def descend_quadratic(
             if not finite:
                 status = STATUS_DIVERGED
                 break
-            norm = sqrt(norm2)
-            if want_tol and norm < cfg.grad_tol:
-                status = STATUS_CONVERGED
-                break
-            if want_clip:
-                # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
-                coef = cfg.clip_norm / (norm + 1e-6)
-                if coef < 1.0:
-                    for k in range(dim):
-                        grad[k] *= coef                             # NumPy: g = g * coef (float64)
+            if want_norm:
+                norm = sqrt(norm2)
+                if want_tol and norm < cfg.grad_tol:
+                    status = STATUS_CONVERGED
+                    break
+                if want_clip:
+                    # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                    coef = cfg.clip_norm / (norm + 1e-6)
+                    if coef < 1.0:
+                        for k in range(dim):
+                            grad[k] *= coef                         # NumPy: g = g * coef (float64)
             lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
             if plain:
                 step_lr = <floating>lr
