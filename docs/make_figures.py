@@ -187,7 +187,22 @@ def l1_path(out: str) -> str:
     return _save(ax, os.path.join(out, "l1_path.png"))
 
 
-FIGURES = [lesson_descent, loss_curves, contour, lr_sweep, optimizers, classifier_boundaries, l1_path]
+def optimizer_race(out: str) -> str:
+    """Four optimizers from (-1.5, 2) on Rosenbrock's valley, 2000 updates each, f and its gradient in the kernel."""
+    from gdfast.functions import Rosenbrock
+
+    f = Rosenbrock()
+    race = {name: gdfast.descend(f.gradient, [-1.5, 2.0], function=f, optimizer=opt, learning_rate=lr,
+                                 num_iterations=2000, record_every=10)
+            for name, opt, lr in [("SGD, lr 1e-3", "sgd", 1e-3), ("momentum 0.9, lr 2e-4", gdfast.SGD(momentum=0.9), 2e-4),
+                                  ("RMSprop, lr 3e-3", "rmsprop", 3e-3), ("Adam, lr 0.02", "adam", 0.02)]}
+    ax = plot.paths_2d(lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2, race, minimum=(1.0, 1.0),
+                       log_levels=True)
+    ax.set_title("Optimizers on Rosenbrock's valley (2000 updates each)")
+    return _save(ax, os.path.join(out, "optimizer_race.png"))
+
+
+FIGURES = [lesson_descent, loss_curves, contour, lr_sweep, optimizers, classifier_boundaries, l1_path, optimizer_race]
 
 
 def main(argv: list[str] | None = None) -> list[str]:

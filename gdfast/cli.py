@@ -1,4 +1,5 @@
-"""The ``gdfast`` command line: ``gdfast demo`` runs both lessons through the compiled kernels."""
+"""The ``gdfast`` command line: ``gdfast demo`` runs both lessons through the compiled kernels, then an
+optimizer race on Rosenbrock's valley."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +20,7 @@ def _demo(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import lesson, reference, train
+    from . import descend, lesson, reference, train
 
     out = os.path.abspath(args.output)
     os.makedirs(out, exist_ok=True)
@@ -38,6 +40,37 @@ def _demo(args: argparse.Namespace) -> int:
     fig1.savefig(path_png, dpi=100)
     plt.close(fig1)
     print(f"  plot: {path_png}\n")
+
+    print("An optimizer race on Rosenbrock's valley from (-1.5, 2), 2000 updates each (f and its gradient in the kernel)")
+    from .functions import Rosenbrock
+    from .optimizers import SGD
+    from .plot import animate_paths, paths_2d
+
+    rosen = Rosenbrock()
+    racers: list[tuple[str, Any, float]] = [("SGD", "sgd", 1e-3), ("momentum 0.9", SGD(momentum=0.9), 2e-4),
+                                            ("RMSprop", "rmsprop", 3e-3), ("Adam", "adam", 0.02)]
+    race = {}
+    for name, optimizer, lr in racers:
+        race[f"{name}, lr {lr:g}"] = path = descend(rosen.gradient, [-1.5, 2.0], function=rosen, optimizer=optimizer,
+                                                     learning_rate=lr, num_iterations=2000, record_every=10)
+        assert path.f is not None  # (function= given)
+        print(f"  {name:13s} lr {lr:<7g}: x = ({path.x[-1][0]:8.5f}, {path.x[-1][1]:8.5f})   f(x) = {path.f[-1]:.3e}")
+    print("  the minimum is f(1, 1) = 0")
+    ax = paths_2d(rosen, race, minimum=(1.0, 1.0), log_levels=True, n_points=120)
+    ax.set_title("Optimizers on Rosenbrock's valley")
+    race_png = os.path.join(out, "optimizer_race.png")
+    fig2 = ax.figure
+    assert isinstance(fig2, Figure)
+    fig2.savefig(race_png, dpi=100)
+    plt.close(fig2)
+    if args.animate:
+        race_gif = os.path.join(out, "optimizer_race.gif")
+        animate_paths(rosen, race, race_gif, frames=40, fps=10, minimum=(1.0, 1.0), log_levels=True, n_points=120)
+        plt.close("all")
+        print(f"  plots: {race_png}, {race_gif}\n")
+    else:
+        print(f"  plot: {race_png}")
+        print("  (--animate also saves the race as an animated GIF, about 10 s more)\n")
 
     print("Lesson 3.1: the linear layer W1 @ input and its MSE")
     step = lesson.one_update(args.learning_rate)
@@ -142,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="iterations of the timed long run (default: %(default)s)")
     demo.add_argument("--reference-iterations", type=_positive_int, default=20_000,
                       help="iterations the NumPy reference is timed over (default: %(default)s)")
+    demo.add_argument("--animate", action="store_true",
+                      help="also save the optimizer race as an animated GIF (about 10 s more)")
     demo.set_defaults(func=_demo)
     info = sub.add_parser("info", help="print the version, the build's OpenMP support, thread count and kernel variant",
                           description="Print gdfast's version, where it is installed and how it was built: OpenMP, "

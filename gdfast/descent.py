@@ -404,7 +404,8 @@ def descend(
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C; the compiled loop checks for it about every millisecond.
+        On Ctrl-C; the compiled loop checks for it about every millisecond when descend runs in the
+        main thread (the only thread where Python runs signal handlers).
 
     Examples
     --------

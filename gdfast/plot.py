@@ -215,7 +215,8 @@ def contour_2d(
     n_points : int, default 200
         Grid points per axis.
     log_levels : bool, default False
-        Space the contour levels logarithmically (for ill-conditioned valleys).
+        Space the contour levels logarithmically, over at most six decades below the largest value
+        (for ill-conditioned valleys).
 
     Returns
     -------
@@ -272,12 +273,12 @@ def _draw_contours(ax: Axes, function: Callable[[Any], Any], xlim: tuple[float, 
     xx, yy = np.meshgrid(np.linspace(*xlim, n_points), np.linspace(*ylim, n_points))
     zz = _grid_values(function, xx, yy)
     if log_levels:
-        lo = max(float(zz.min()), 1e-12 * max(float(zz.max()), 1e-300))
+        lo = max(float(zz.min()), 1e-6 * max(float(zz.max()), 1e-300))  # six decades at most
         lvl: Any = np.geomspace(lo, float(zz.max()), levels) if zz.max() > lo else levels
     else:
         lvl = levels
     cs = ax.contour(xx, yy, zz, levels=lvl, cmap="viridis", linewidths=0.8)
-    ax.figure.colorbar(cs, ax=ax, label="f")
+    ax.figure.colorbar(cs, ax=ax, label="f", format="%.3g")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_xlabel("x[0]")

@@ -41,6 +41,8 @@ from _schedules cimport scheduled_learning_rate
 from _optimizers cimport optimizer_step, penalised_sgd_step, running_mean_step
 from _objectives cimport Callbacks, objective_callback, objective_gradient, objective_value
 
+import threading
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -143,16 +145,43 @@ def block_rows():
 
 
 
+# A kernel call's stop flag, shared by all its threads: RUN_STOP once any of them must stop.
+cdef enum:
+    RUN_POLLING = 0   # running; ``interrupted`` polls Python's signal handlers (a call from the main thread)
+    RUN_QUIET = -1    # running; no polling: CPython runs signal handlers in the main thread only
+    RUN_STOP = 1
+
+# How many times ``interrupted`` took the GIL to poll the signal handlers (a test hook; written with the GIL).
+cdef long long _signal_polls = 0
+
+
+def signal_polls():
+    """Test hook: how many times a kernel took the GIL to poll for Ctrl-C in this process."""
+    return _signal_polls
+
+
+cdef int run_flag() noexcept:
+    """The stop flag a kernel call starts with (GIL held): RUN_POLLING from the main thread, else
+    RUN_QUIET. ``PyErr_CheckSignals`` does nothing outside the main thread, and taking the GIL to
+    call it costs a running thread up to a switch interval (5 ms) whenever another Python thread
+    computes: a call from a worker thread (a thread pool, a Dask worker) never takes it."""
+    return RUN_POLLING if threading.current_thread() is threading.main_thread() else RUN_QUIET
+
+
 cdef inline bint interrupted(int* stop_flag) noexcept nogil:
-    """Whether a run must stop now: another thread set ``stop_flag``, or a signal handler raised
-    (Python runs them in the main thread only; the exception stays set for the caller to raise)."""
-    cdef bint stop = stop_flag[0] != 0
-    if not stop:
+    """Whether a run must stop now: another thread set ``stop_flag``, or (RUN_POLLING) a signal
+    handler raised (the exception stays set for the caller to raise)."""
+    global _signal_polls
+    cdef int flag = stop_flag[0]
+    if flag == RUN_STOP:
+        return True
+    if flag == RUN_POLLING:
         with gil:
+            _signal_polls += 1
             if PyErr_CheckSignals() != 0:
-                stop_flag[0] = 1
-                stop = True
-    return stop
+                stop_flag[0] = RUN_STOP
+                return True
+    return False
 
 
 cdef inline bint poll_due(int64_t* left, int64_t every) noexcept nogil:
@@ -1532,7 +1561,7 @@ def advance_runs(
     # tasks[0:n_runs]: the runs in task order; tasks[n_runs + t], tasks[n_runs + n_tasks + t]: the
     # first run (index into the order) and the number of runs of task t
     cdef Py_ssize_t* tasks = <Py_ssize_t*>malloc(max(n_runs + 2 * n_tasks, 1) * sizeof(Py_ssize_t))
-    cdef int stop_flag = 0
+    cdef int stop_flag = run_flag()
     cdef int alloc_failed = 0
     cdef PyObject* saved[3]
     cdef int* alloc_flag = &alloc_failed  # shared: written through the pointer inside the parallel block
@@ -1615,7 +1644,7 @@ def advance_runs(
                     alloc_failed = 1
                 else:
                     for t in range(n_tasks):
-                        if stop_flag != 0 or alloc_failed != 0:
+                        if stop_flag == RUN_STOP or alloc_failed != 0:
                             break
                         advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
                                      &params[0, 0, 0], &ws, block_threads, &stop_flag, &alloc_failed)
@@ -1628,11 +1657,11 @@ def advance_runs(
                 if not scratch_ok(ws, n_block_partials):
                     alloc_flag[0] = 1
                 for t in prange(n_tasks, schedule="dynamic", chunksize=1):
-                    if stop_flag == 0 and alloc_flag[0] == 0:
+                    if stop_flag != RUN_STOP and alloc_flag[0] == 0:
                         advance_task(&runs, &data, tasks + tasks[n_runs + t], tasks[n_runs + n_tasks + t],
                                      &params[0, 0, 0], &ws, 1, &stop_flag, alloc_flag)
                 scratch_free(ws)
-        if stop_flag:
+        if stop_flag == RUN_STOP:
             _stash_exception(saved)
     finally:
         if blas_guard is not None:
@@ -1641,7 +1670,7 @@ def advance_runs(
         free(tasks)
     if alloc_failed:
         raise MemoryError("could not allocate the training loop's scratch buffers")
-    if stop_flag:
+    if stop_flag == RUN_STOP:
         _raise_stashed(saved)
 
 
@@ -1846,8 +1875,9 @@ def descend_quadratic(
     f(x) when ``with_function``) that is not finite ends the run at the previous point
     (STATUS_DIVERGED). The start (update count t0), points after a multiple of record_every updates
     (counted from the run's start), and the last one, are written to x_rec / f_rec with their update
-    count in steps_rec (capacity n_steps // record_every + 3). Polls for Ctrl-C about every
-    millisecond; an interrupt raises KeyboardInterrupt.
+    count in steps_rec (capacity n_steps // record_every + 3).
+    Called from the main thread, polls for Ctrl-C about every millisecond (an interrupt raises
+    KeyboardInterrupt); from another thread, where Python runs no signal handler, never (see run_flag).
     """
     cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t dim = x_rec.shape[1], k
@@ -1859,7 +1889,7 @@ def descend_quadratic(
     cdef int64_t check_every = max(<int64_t>1, (<int64_t>1 << 12) // (<int64_t>dim))
     cdef int64_t check_left = check_every
     cdef int status = STATUS_RUNNING
-    cdef int stop_flag = 0
+    cdef int stop_flag = run_flag()
     cdef floating fa = <floating>a, fb = <floating>b, fc = <floating>c
     cdef floating two_a = <floating>2 * fa
     cdef floating step_lr
@@ -2120,14 +2150,15 @@ def descend_objective(
     The start, points after a multiple of record_every updates (from the run's start), and the last
     one, are written to x_rec / f_rec (one value per point) with their update count in steps_rec
     (capacity n_steps // record_every + 3).
-    Polls for Ctrl-C about every millisecond; an interrupt raises KeyboardInterrupt.
+    Called from the main thread, polls for Ctrl-C about every millisecond (an interrupt raises
+    KeyboardInterrupt); from another thread, where Python runs no signal handler, never (see run_flag).
     """
     cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t dim = x_rec.shape[1]
     cdef Callbacks cb
     cdef DescentRun run
     cdef int status = STATUS_RUNNING
-    cdef int stop_flag = 0
+    cdef int stop_flag = run_flag()
     cdef PyObject* saved[3]
     cdef const double* par = &params[0] if params.shape[0] > 0 else NULL
     cdef double* work

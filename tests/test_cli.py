@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 import gdfast
@@ -83,7 +84,7 @@ def test_demo_writes_its_files_under_output(tmp_path, capsys):
     out_dir = tmp_path / "nested" / "out"
     assert main(["demo", "--output", str(out_dir), "--iterations", "2000", "--reference-iterations", "200"]) == 0
     text = capsys.readouterr().out
-    for name in ("descent_1d.png", "loss_curve.png"):
+    for name in ("descent_1d.png", "loss_curve.png", "optimizer_race.png"):
         image = plt.imread(out_dir / name)
         assert image.shape[0] > 100 and image.shape[1] > 100
         assert image[..., :3].std() > 0.05  # a drawing, not a blank canvas
@@ -93,6 +94,23 @@ def test_demo_writes_its_files_under_output(tmp_path, capsys):
     assert f"loss after one update = {step['new_loss']:.6f}" in text
     assert "15.199" in text and "1.102" in text
     assert "step 20: x =  -1.861" in text   # columns aligned: x = 10.0 and x = -1.86 end at one place
+    assert not (out_dir / "optimizer_race.gif").exists()  # only with --animate
+    # The race's Adam line: its end point is the same descend call's (the kernel computes the race).
+    from gdfast.functions import Rosenbrock
+    f = Rosenbrock()
+    adam = gdfast.descend(f.gradient, [-1.5, 2.0], function=f, optimizer="adam", learning_rate=0.02,
+                          num_iterations=2000)
+    assert f"Adam          lr 0.02   : x = ({adam.x[-1][0]:8.5f}, {adam.x[-1][1]:8.5f})" in text
+    assert np.linalg.norm(adam.x[-1] - 1.0) < 0.02  # Adam wins the race: near the minimum (1, 1)
+
+
+def test_demo_animate_saves_the_race_as_a_gif(tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["demo", "--output", str(tmp_path), "--iterations", "1000", "--reference-iterations", "100",
+                 "--animate"]) == 0
+    with Image.open(tmp_path / "optimizer_race.gif") as gif:
+        assert gif.n_frames > 10
 
 
 def test_demo_output_that_cannot_be_created_exits_1(tmp_path, capsys):
@@ -120,7 +138,7 @@ def test_python_dash_m_gdfast(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("gdfast demo: error: argument --iterations")
     r = _run_module("demo", "-o", "plots", "--iterations", "1000", "--reference-iterations", "100", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(tmp_path / "plots")) == ["descent_1d.png", "loss_curve.png"]
+    assert sorted(os.listdir(tmp_path / "plots")) == ["descent_1d.png", "loss_curve.png", "optimizer_race.png"]
 
 
 # --- issue 11: help texts, the subcommand's own usage, aligned columns, honest estimates, full paths ---

@@ -91,3 +91,50 @@ def test_sigint_stops_a_long_call_and_the_process_stays_usable(scenario):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "INTERRUPTED after" in proc.stdout, proc.stdout
     assert "USABLE" in proc.stdout
+
+
+# --- Polling for Ctrl-C takes the GIL: only a call from the main thread does it ---------------------
+# CPython runs signal handlers in the main thread only (PyErr_CheckSignals does nothing elsewhere), and
+# taking the GIL costs a kernel up to a switch interval whenever another Python thread computes; so a
+# kernel called from any other thread (a thread pool, a Dask worker) never polls.
+
+def _calls():
+    import numpy as np
+    from gdfast.functions import Rosenbrock
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((64, 4)), rng.standard_normal((64, 2))
+    f, q = Rosenbrock(), gdfast.Quadratic(1, 4, 4)
+    return {
+        "train": lambda: gdfast.train(np.zeros((2, 4)), X, Y, num_iterations=200_000, batch_size=4,
+                                      learning_rate=1e-3, record_every=200_000, seed=0).W,
+        "sweep on 2 threads": lambda: gdfast.sweep(np.zeros((2, 4)), X, Y, learning_rates=[1e-3, 2e-3, 3e-3],
+                                                   num_iterations=100_000, batch_size=4, record_every=100_000,
+                                                   seeds=[0], n_threads=2).W,
+        "descend (Quadratic)": lambda: gdfast.descend(q.gradient, np.full(8, 10.0), learning_rate=1e-4,
+                                                      num_iterations=200_000, record_every=200_000).x,
+        "descend (Rosenbrock)": lambda: gdfast.descend(f.gradient, [-1.5, 2.0], learning_rate=1e-3,
+                                                       num_iterations=200_000, optimizer="adam",
+                                                       record_every=200_000).x,
+    }
+
+
+@pytest.mark.parametrize("name", list(_calls()))
+def test_only_the_main_thread_polls_for_signals(name):
+    import threading
+
+    import numpy as np
+
+    from gdfast import _train
+
+    call = _calls()[name]
+    before = _train.signal_polls()
+    main_result = call()
+    assert _train.signal_polls() > before  # the main thread polls (about every millisecond of work)
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("result", call()))
+    before = _train.signal_polls()
+    worker.start()
+    worker.join()
+    assert _train.signal_polls() == before  # ... a worker thread never takes the GIL to poll
+    np.testing.assert_array_equal(out["result"], main_result)  # and computes the same bits
