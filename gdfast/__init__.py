@@ -37,7 +37,7 @@ from . import _isa  # noqa: F401
 from . import core, descent, descent_sweeps, functions, lesson, optimizers, reference, schedules, training
 from ._engine import TrainState
 from .core import mse, mse_gradient, predict, update
-from .descent import DescentPath, Quadratic, descend
+from .descent import DescentPath, DescentState, Quadratic, descend
 from .descent_sweeps import DescentSweepResult, descend_sweep
 from .optimizers import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
 from .sweeps import SweepResult, grid, sweep  # gdfast.sweep is the function; its module is gdfast.sweeps
@@ -47,7 +47,7 @@ __all__ = [
     "__version__",
     "predict", "mse", "mse_gradient", "update",
     "train", "TrainResult", "TrainState", "sweep", "SweepResult", "grid",
-    "descend", "Quadratic", "DescentPath", "descend_sweep", "DescentSweepResult",
+    "descend", "Quadratic", "DescentPath", "DescentState", "descend_sweep", "DescentSweepResult",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
     "optimizers", "schedules", "reference", "lesson", "functions",
 ]

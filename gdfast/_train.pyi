@@ -85,6 +85,8 @@ def descend_quadratic(
     f_rec: _FloatArray,
     steps_rec: _IntArray,
     opt_state: _DoubleArray,
+    mu_product: _DoubleArray,
+    t0: int,
     n_steps: int,
     with_function: bool,
     scalar_pow: bool,
@@ -99,6 +101,8 @@ def descend_objective(
     f_rec: _DoubleArray,
     steps_rec: _IntArray,
     opt_state: _DoubleArray,
+    mu_product: _DoubleArray,
+    t0: int,
     n_steps: int,
     with_function: bool,
 ) -> tuple[int, int, int]: ...

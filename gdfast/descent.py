@@ -1,7 +1,7 @@
 """Gradient descent on a function of x (lesson 3.1.1's loop), for any callable gradient.
 
-``descend`` takes the optimizers, schedules, ``grad_tol`` and ``record_every`` of :func:`gdfast.train`.
-Three paths run the same loop:
+``descend`` takes the optimizers, schedules, ``grad_tol``, ``clip_norm``, ``record_every`` and ``state=``
+continuation of :func:`gdfast.train`. Three paths run the same loop:
 
 - a :class:`Quadratic`'s gradient: the compiled kernel ``descend_quadratic`` (``src/_train.pyx``),
   element-wise;
@@ -18,7 +18,7 @@ import math
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, cast
 
 import numpy as np
@@ -31,7 +31,7 @@ from ._validation import as_array, as_float, check_real, common_float_dtype
 from .optimizers import Optimizer
 from .schedules import Schedule
 
-__all__ = ["Quadratic", "DescentPath", "descend", "GRADIENT_SIGNATURE", "VALUE_SIGNATURE"]
+__all__ = ["Quadratic", "DescentPath", "DescentState", "descend", "GRADIENT_SIGNATURE", "VALUE_SIGNATURE"]
 
 #: The C signature of a ``scipy.LowLevelCallable`` gradient: write the n values of the gradient at x
 #: to ``g``, return 0 (any other value stops the descent as diverged).
@@ -93,6 +93,93 @@ class Quadratic:
         return f"Quadratic(a={self.a!r}, b={self.b!r}, c={self.c!r})"
 
 
+@dataclass(frozen=True, eq=False)
+class DescentState:
+    """Everything :func:`descend` needs to continue a run exactly where it stopped (``path.state``).
+
+    Pass it as ``descend(gradient, path.x[-1], ..., state=path.state)``: the continued run's
+    points, values and ``steps`` are, bit for bit, those the single longer run would have reached
+    (update counts, the schedule's position and the optimizer's buffers carry over). Its arrays are
+    read-only copies, so one state can be continued several times.
+
+    Attributes
+    ----------
+    x : ndarray, shape (dim,)
+        The current point (in the path's dtype; a scalar run has dim 1).
+    step : int
+        Updates done since the run began (continued runs included).
+    opt_state : ndarray, shape (3, dim), float64
+        The optimizer's buffers (momentum, moments, accumulators).
+    mu_product : float
+        NAdam's running product of its momentum factors (1.0 before the first update).
+    optimizer : dict
+        The optimizer's name and hyper-parameters (``Optimizer.to_dict()``): a continuation must use
+        the same ones.
+    diverged : bool
+        Whether the run diverged (such a state cannot be continued).
+
+    Examples
+    --------
+    >>> import gdfast
+    >>> f = gdfast.Quadratic(1, 4, 4)
+    >>> path = gdfast.descend(f.gradient, 10.0, learning_rate=0.1, num_iterations=5, optimizer="adam")
+    >>> path.state.step, path.state.x.tolist() == [float(path.x[-1])]
+    (5, True)
+    """
+
+    x: np.ndarray
+    step: int
+    opt_state: np.ndarray
+    mu_product: float
+    optimizer: dict[str, Any]
+    diverged: bool
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """A read-only copy of arr."""
+    out = np.array(arr, order="C")
+    out.flags.writeable = False
+    return out
+
+
+def _check_state(state: Any, start: np.ndarray, options: TrainOptions, n: int) -> None:
+    """Refuse a state that cannot continue this call (its point, dimension, dtype, optimizer, a diverged
+    run, corrupt buffers), naming what differs and the way out."""
+    if not isinstance(state, DescentState):
+        raise TypeError(f"state must be a DescentState (path.state of an earlier descend); got {type(state).__name__}")
+    if state.diverged:
+        raise ValueError("state belongs to a run that diverged and cannot be continued: start again from "
+                         "path.x[-1] without state=, with a smaller learning_rate")
+    x = state.x
+    if not isinstance(x, np.ndarray) or x.ndim != 1 or x.dtype != start.dtype or x.shape != start.shape:
+        raise ValueError(
+            f"state belongs to a point of dimension {getattr(x, 'size', '?')} and dtype {getattr(x, 'dtype', '?')}; "
+            f"got x0 of dimension {start.size} and dtype {start.dtype} (pass path.x[-1] with path.state)"
+        )
+    optimizer = cast(Optimizer, options.optimizer).to_dict()
+    if state.optimizer != optimizer:
+        differ = sorted(k for k in set(optimizer) | set(state.optimizer) if state.optimizer.get(k) != optimizer.get(k))
+        raise ValueError(
+            f"state was made with optimizer {state.optimizer}; got {optimizer} (they differ in "
+            f"{', '.join(differ)}): continue it with the same optimizer and hyper-parameters"
+        )
+    opt = state.opt_state
+    if not isinstance(opt, np.ndarray) or opt.dtype != np.float64 or opt.shape != (3, start.size):
+        raise ValueError(f"state.opt_state must be a float64 array of shape (3, {start.size})")
+    negative = [row for row in cast(Optimizer, options.optimizer)._nonnegative_state_rows if (opt[row] < 0).any()]
+    if not np.isfinite(opt).all() or negative:
+        raise ValueError("state is corrupt: state.opt_state (the optimizer's buffers) must be finite, its sums of "
+                         "squares >= 0")
+    if not (isinstance(state.step, int) and 0 <= state.step <= np.iinfo(np.int64).max - n):
+        raise ValueError(f"state.step must be an int in [0, 2**63 - 1 - num_iterations]; got {state.step!r}")
+    if not 0.0 <= state.mu_product <= 1.0:  # a product of NAdam's mu_t in [0, beta1) (1.0 at first)
+        raise ValueError("state is corrupt: its NAdam mu_product must be in [0, 1] (1.0 at the start)")
+    if not np.isfinite(x).all():
+        raise ValueError("state is corrupt: state.x holds NaN or infinity")
+    if not np.array_equal(x, start):
+        raise ValueError("x0 differs from the state's current point: pass path.x[-1] as x0 with path.state")
+
+
 @dataclass(frozen=True)
 class DescentPath:
     """The points recorded by :func:`descend`.
@@ -102,19 +189,23 @@ class DescentPath:
     x : ndarray, shape (n_recorded,) or (n_recorded, dim)
         ``x[i]`` is the point after ``steps[i]`` updates: x0 first, then every ``record_every``-th
         point, then the last one. With the default ``record_every=1``, ``x[t]`` is the point after t
-        updates.
+        updates (for a new run).
     f : ndarray or None
         The function at those points (when a function was given).
     n_iter : int
-        Updates done (fewer than asked when the run converged or diverged).
+        Updates done by this call (fewer than asked when the run converged or diverged).
     diverged : bool
         Whether the descent stopped because a value (x, the gradient or f) stopped being finite.
     steps : ndarray of int64, shape (n_recorded,)
-        Update counts of the recorded points (``steps[-1] == n_iter``).
+        Update counts of the recorded points since the run began (``steps[-1] == state.step``; for a
+        new run ``steps[-1] == n_iter``). A run continued with ``state=`` starts at the state's step
+        and records the multiples of ``record_every`` of this count, as the single run would.
     converged : bool
         Whether the run stopped because the gradient's norm fell below ``grad_tol``.
     status : str
         ``"converged"``, ``"diverged"`` or ``"max_iter"`` (all updates done).
+    state : DescentState
+        What :func:`descend` needs to continue the run (``state=path.state``, with x0 = ``path.x[-1]``).
 
     Examples
     --------
@@ -132,6 +223,7 @@ class DescentPath:
     steps: np.ndarray
     converged: bool
     status: str
+    state: DescentState
 
 
 def _quadratic_owner(gradient: Any) -> Quadratic | None:
@@ -234,7 +326,9 @@ def descend(
     optimizer: Optimizer | str | None = "sgd",
     schedule: Schedule | str | None = None,
     grad_tol: float | None = None,
+    clip_norm: float | None = None,
     record_every: int = 1,
+    state: DescentState | None = None,
 ) -> DescentPath:
     """Gradient descent from ``x0``: by default ``x -= learning_rate * gradient(x)``.
 
@@ -280,8 +374,22 @@ def descend(
     grad_tol : float, optional
         Stop before an update when the Euclidean norm of the gradient over x is < grad_tol
         (``path.converged``).
+    clip_norm : float, optional
+        Clip the gradient to this Euclidean norm (> 0) before each update, as
+        ``torch.nn.utils.clip_grad_norm_`` and :func:`gdfast.train`: ``g *= clip_norm / (norm + 1e-6)``
+        when that factor is < 1. The norm (over all coordinates, squares summed in order in float64)
+        is the one ``grad_tol`` tests, computed once per update.
     record_every : int, default 1
         Keep every ``record_every``-th point (and the last one): memory stays bounded on long runs.
+    state : DescentState, optional
+        ``path.state`` of an earlier call, to continue that run exactly: pass ``path.x[-1]`` as x0
+        (any other x0 is a ValueError, as ``train``'s W with its state) and the same optimizer with
+        the same hyper-parameters, dimension and dtype (each mismatch is a ValueError naming it).
+        ``num_iterations`` more updates are done, counted on from ``state.step`` (the schedule and
+        ``path.steps`` too: a schedule spanning a run, e.g. ``CosineAnnealing()`` without t_max,
+        spans up to the end of this call, as in ``train``). The learning rate, schedule, grad_tol,
+        clip_norm, record_every and function may change. A state of a diverged run cannot be
+        continued (ValueError). The state is never modified.
 
     Returns
     -------
@@ -323,6 +431,19 @@ def descend(
     ...                       num_iterations=100_000, optimizer="adam", grad_tol=1e-8, record_every=1000)
     >>> path.status, path.x[-1].round(6).tolist()
     ('converged', [1.0, 1.0])
+
+    Clipping the gradient's norm to 1, and continuing a run: 300 updates, then 700 more, are the
+    1000 updates of one call to the bit:
+
+    >>> import numpy as np
+    >>> first = gdfast.descend(rosen.gradient, [-1.0, 1.0], learning_rate=0.01, num_iterations=300,
+    ...                        optimizer="adam", clip_norm=1.0)
+    >>> more = gdfast.descend(rosen.gradient, first.x[-1], learning_rate=0.01, num_iterations=700,
+    ...                       optimizer="adam", clip_norm=1.0, state=first.state)
+    >>> whole = gdfast.descend(rosen.gradient, [-1.0, 1.0], learning_rate=0.01, num_iterations=1000,
+    ...                        optimizer="adam", clip_norm=1.0)
+    >>> int(more.steps[0]), int(more.steps[-1]), more.n_iter, bool(np.array_equal(more.x, whole.x[300:]))
+    (300, 1000, 700, True)
 
     Your own function in C, here with ctypes (copy-paste ready; Numba's ``@cfunc``, shown below, runs
     in the kernel without any Python call):
@@ -372,7 +493,7 @@ def descend(
         raise TypeError(f"function must be callable or None; got {type(function).__name__}")
     options = TrainOptions.from_kwargs(
         learning_rate=learning_rate, num_iterations=num_iterations, optimizer=optimizer, schedule=schedule,
-        grad_tol=grad_tol, record_every=record_every,
+        grad_tol=grad_tol, clip_norm=clip_norm, record_every=record_every,
     )
     n = options.resolved_num_iterations(1)
     every = options.record_every
@@ -392,15 +513,28 @@ def descend(
         if dtype != np.float64:
             objective = None  # float32: the Python loop, in the precision of x
 
-    capacity = n // every + 2  # x0, every record_every-th point, the last one
+    if state is not None:
+        if isinstance(state, DescentState):
+            # checked after copying (as train's state), so no other thread can change what was checked;
+            # the state itself is never modified
+            state = replace(state, x=np.array(state.x, order="C"), opt_state=np.array(state.opt_state, order="C"))
+        _check_state(state, start, options, n)
+        t0 = state.step
+        opt_state = state.opt_state
+        mu_product = np.array([state.mu_product], dtype=np.float64)
+    else:
+        t0 = 0
+        opt_state = np.zeros((3, start.size), dtype=np.float64)
+        opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
+        mu_product = np.ones(1)  # NAdam's running product: the empty product before the first update
+    # x0, the multiples of record_every in (t0, t0 + n] (at most n // every + 1), the last one
+    capacity = n // every + 3
     if capacity > np.iinfo(np.intp).max // (8 * start.size):
         raise ValueError(
             f"num_iterations = {n} is too large: the path of {capacity} points would not fit an array "
             "(pass record_every to keep fewer points)"
         )
-    kernel_config = options.kernel_config(n_samples=1)
-    opt_state = np.zeros((3, start.size), dtype=np.float64)
-    opt_state[0] = cast(Optimizer, options.optimizer)._initial_state_value()
+    kernel_config = options.kernel_config(n_samples=1, end_step=t0 + n)
     x_rec = np.empty((capacity, start.size), dtype=dtype)
     x_rec[0] = start
     f_rec = np.empty_like(x_rec) if function is not None else None
@@ -414,19 +548,19 @@ def descend(
             assert objective is not None
             code, capsules = objective._code, (None, None)
         status, n_done, n_rec = _train.descend_objective(
-            kernel_config, int(code), params, capsules[0], capsules[1], x_rec, f_values, steps, opt_state, n,
-            function is not None,
+            kernel_config, int(code), params, capsules[0], capsules[1], x_rec, f_values, steps, opt_state,
+            mu_product, t0, n, function is not None,
         )
         f_rec, f_scalar = (f_values[:, None], True) if function is not None else (None, False)
     elif quad is not None:
         status, n_done, n_rec = _train.descend_quadratic(
-            kernel_config, quad.a, quad.b, quad.c, x_rec, x_rec[:1] if f_rec is None else f_rec, steps, opt_state, n,
-            f_rec is not None,
+            kernel_config, quad.a, quad.b, quad.c, x_rec, x_rec[:1] if f_rec is None else f_rec, steps, opt_state,
+            mu_product, t0, n, f_rec is not None,
             scalar,  # a scalar start is evaluated as a Python/NumPy scalar: x**2 is pow(x, 2) there
         )
     else:
         status, n_done, n_rec, f_scalar = _python_descent(gradient, function, options, kernel_config, x_rec, f_rec,
-                                                          steps, opt_state, n, scalar)
+                                                          steps, opt_state, mu_product, t0, n, scalar)
 
     if status == DIVERGED:
         why = ("the path left the finite numbers or a LowLevelCallable returned non-zero" if low_level
@@ -445,9 +579,12 @@ def descend(
     if scalar:
         x_path = x_path[:, 0]
         f_path = f_path[:, 0] if f_path is not None and not f_scalar else f_path
+    end = DescentState(x=_frozen(x_rec[n_rec - 1]), step=t0 + int(n_done), opt_state=_frozen(opt_state),
+                       mu_product=float(mu_product[0]), optimizer=cast(Optimizer, options.optimizer).to_dict(),
+                       diverged=status == DIVERGED)
     return DescentPath(x=x_path, f=f_path, n_iter=int(n_done), diverged=status == DIVERGED,
                        steps=steps[:n_rec].copy(), converged=status == CONVERGED,
-                       status=STATUS_NAMES[RUNNING if status not in (CONVERGED, DIVERGED) else status])
+                       status=STATUS_NAMES[RUNNING if status not in (CONVERGED, DIVERGED) else status], state=end)
 
 
 def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scalar: bool, dtype: np.dtype,
@@ -470,19 +607,22 @@ def _evaluate(name: str, func: Callable[[Any], Any] | None, x: np.ndarray, scala
 
 def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], Any] | None,
                     options: TrainOptions, kernel_config: dict[str, Any], x_rec: np.ndarray, f_rec: np.ndarray | None,
-                    steps: np.ndarray, opt_state: np.ndarray, n: int, scalar: bool) -> tuple[int, int, int, bool]:
+                    steps: np.ndarray, opt_state: np.ndarray, mu_product: np.ndarray, t0: int, n: int,
+                    scalar: bool) -> tuple[int, int, int, bool]:
     """The compiled loop's twin for arbitrary callables: (status, updates done, points recorded, whether f
-    has one value per point). A function whose value at x0 is a scalar while x0 has several
-    coordinates (or that is a gdfast.functions object) has one value per point, kept in f_rec[:, 0]."""
+    has one value per point). The run continues one of ``t0`` updates whose buffers are ``opt_state``
+    and ``mu_product`` (shape (1,); both updated in place). A function whose value at x0 is a scalar
+    while x0 has several coordinates (or that is a gdfast.functions object) has one value per point,
+    kept in f_rec[:, 0]."""
     dtype, size = x_rec.dtype, x_rec.shape[1]
     every = options.record_every
     lr0 = options.learning_rate
-    schedule = options.resolved_schedule(n)
+    schedule = options.resolved_schedule(t0 + n)
     plain = kernel_config["optimizer"] == 0 and kernel_config["momentum"] == 0.0 and kernel_config["weight_decay"] == 0.0
     tol = kernel_config["grad_tol"]
+    clip = kernel_config["clip_norm"]
     # Python floats for scalar float64 paths, so the arithmetic is exactly the notebook's.
     native = scalar and dtype == np.float64
-    mu_product = np.ones(1)  # NAdam's running product (the whole run is this one call)
     p64 = np.empty(size)
     x: Any = float(x_rec[0, 0]) if native else x_rec[0].copy()
     fx = None
@@ -491,25 +631,31 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
         fx = _evaluate("function", function, np.atleast_1d(x), scalar, dtype, size,
                        True if isinstance(function, Objective) else None)
         one_value = fx.size == 1 and (size > 1 or isinstance(function, Objective))
-    steps[0] = 0
+    steps[0] = t0
     n_rec = 1
-    t = 0
+    t, t_end = t0, t0 + n
     status = RUNNING
     if fx is not None:
         assert f_rec is not None
         f_rec[0, :fx.size] = fx
         if not np.isfinite(fx).all():
             status = DIVERGED
-    while status == RUNNING and t < n:
+    while status == RUNNING and t < t_end:
         g = _evaluate("gradient", gradient, np.atleast_1d(x), scalar, dtype, size)
         if not np.isfinite(g).all():
             status = DIVERGED
             break
         g64 = g.astype(np.float64)
-        # the kernel's norm: squares summed in order (cumsum is sequential), in float64
-        if tol > 0.0 and math.sqrt(float(np.cumsum(g64 * g64)[-1])) < tol:
-            status = CONVERGED
-            break
+        if tol > 0.0 or clip > 0.0:
+            # the kernel's norm: squares summed in order (cumsum is sequential), in float64
+            norm = math.sqrt(float(np.cumsum(g64 * g64)[-1]))
+            if tol > 0.0 and norm < tol:
+                status = CONVERGED
+                break
+            coef = clip / (norm + 1e-6)  # torch.nn.utils.clip_grad_norm_ (the kernel's clip)
+            if clip > 0.0 and coef < 1.0:
+                g64 = g64 * coef
+                g = g64.astype(dtype)  # plain SGD steps with the clipped gradient in the precision of x
         lr = schedule(lr0, t)
         if plain and native:
             x_new: Any = x - lr * float(g[0])
@@ -547,4 +693,4 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
             f_rec[n_rec, :fx.size] = fx
         steps[n_rec] = t
         n_rec += 1
-    return status, t, n_rec, one_value
+    return status, t - t0, n_rec, one_value

@@ -25,7 +25,7 @@ from ._validation import (
 )
 from .optimizers import SGD, Adagrad, Adam, Adamax, NAdam, Optimizer, RAdam, RMSprop
 from ._sparse import is_sparse
-from .descent import DescentPath, Quadratic, descend as _descend_any
+from .descent import DescentPath, DescentState, Quadratic, descend as _descend_any
 from .functions import Objective
 from .training import TrainResult, single_output
 
@@ -117,7 +117,8 @@ def update(W: npt.ArrayLike, G: npt.ArrayLike, learning_rate: float, out: np.nda
 
 def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, num_iterations: int,
             function: Callable[[Any], Any] | None = None, optimizer: Any = "sgd", schedule: Any = None,
-            grad_tol: float | None = None, record_every: int = 1) -> DescentPath:
+            grad_tol: float | None = None, clip_norm: float | None = None, record_every: int = 1,
+            state: DescentState | None = None) -> DescentPath:
     """:func:`gdfast.descend` as its Python loop, never the kernel (the methods of a Quadratic or of a
     :mod:`gdfast.functions` object are wrapped so the compiled path is not taken). Same options, same arithmetic (plain SGD in the
     precision of x; the other optimizers in float64 by the kernels' own step).
@@ -135,7 +136,7 @@ def descend(gradient: Callable[[Any], Any], x0: Any, *, learning_rate: float, nu
         gradient = lambda x: bound(x)  # noqa: E731 - hides the Quadratic from the fast path
     return _descend_any(gradient, x0, learning_rate=learning_rate, num_iterations=num_iterations,
                         function=function, optimizer=optimizer, schedule=schedule, grad_tol=grad_tol,
-                        record_every=record_every)
+                        clip_norm=clip_norm, record_every=record_every, state=state)
 
 
 # --- The random generator and the shuffle of src/_train.pyx ------------------------------------

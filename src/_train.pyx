@@ -20,7 +20,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.math cimport fabs, isfinite, pow, sqrt
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -1853,6 +1853,8 @@ def descend_quadratic(
     floating[:, ::1] f_rec,
     int64_t[::1] steps_rec,
     double[:, ::1] opt_state,
+    double[::1] mu_product,
+    int64_t t0,
     int64_t n_steps,
     bint with_function,
     bint scalar_pow,
@@ -1860,22 +1862,28 @@ def descend_quadratic(
     """Up to ``n_steps`` updates of x (starting at x_rec[0]) on f = a*x**2 + b*x + c, element-wise,
     the GIL released; returns (status, updates done, points recorded).
 
-    ``config`` is a TrainConfig (optimizer, schedule, grad_tol, record_every; the data fields are
-    unused). Each update t (0-based): g = 2*a*x + b (in the path's precision); stop with
-    STATUS_DIVERGED if g is not finite, with STATUS_CONVERGED if its 2-norm (summed in order, in
-    double) is < grad_tol > 0; then the optimizer step at the scheduled rate. Plain SGD (no momentum,
+    ``config`` is a TrainConfig (optimizer, schedule, grad_tol, clip_norm, record_every; the data
+    fields are unused). The run continues one that has done ``t0`` updates (0: a new run), whose
+    optimizer buffers are ``opt_state`` and NAdam's product ``mu_product[0]`` (both updated in place).
+    Each update t (0-based, counted from the run's start): g = 2*a*x + b (in the path's precision);
+    stop with STATUS_DIVERGED if g is not finite, with STATUS_CONVERGED if its 2-norm (summed in
+    order, in double) is < grad_tol > 0; scale g by clip_norm / (norm + 1e-6) when clip_norm > 0 and
+    that is < 1 (torch.nn.utils.clip_grad_norm_); then the optimizer step at the scheduled rate. Plain SGD (no momentum,
     no weight decay) is x - lr * g in the path's precision, the lesson's loop to the bit; the other
     optimizers are ``optimizer_step`` of src/_optimizers.pxd (double buffers in ``opt_state``, shape
     (3, dim)). A new x (or
     f(x) when ``with_function``) that is not finite ends the run at the previous point
-    (STATUS_DIVERGED). Points after a multiple of record_every updates, and the last one, are written
-    to x_rec / f_rec with their update count in steps_rec (capacity n_steps // record_every + 2).
+    (STATUS_DIVERGED). The start (update count t0), points after a multiple of record_every updates
+    (counted from the run's start), and the last one, are written to x_rec / f_rec with their update
+    count in steps_rec (capacity n_steps // record_every + 3).
     Called from the main thread, polls for Ctrl-C about every millisecond (an interrupt raises
     KeyboardInterrupt); from another thread, where Python runs no signal handler, never (see run_flag).
     """
     cdef TrainConfig cfg = kernel_config
     cdef Py_ssize_t dim = x_rec.shape[1], k
-    cdef int64_t t = 0, n_rec = 1, record_every = cfg.record_every, record_left = cfg.record_every
+    cdef int64_t t = t0, n_rec = 1, record_every = cfg.record_every
+    cdef int64_t record_left = cfg.record_every - t0 % cfg.record_every  # updates to the next multiple
+    cdef int64_t t_end = t0 + n_steps
     # at most ~1 ms between polls: 4096 coordinate updates (measured 25 ns each for SGD, 180 ns for
     # Adam, whose bias corrections call pow twice per update); a poll (taking the GIL) costs ~0.1 us
     cdef int64_t check_every = max(<int64_t>1, (<int64_t>1 << 12) // (<int64_t>dim))
@@ -1886,11 +1894,19 @@ def descend_quadratic(
     cdef floating two_a = <floating>2 * fa
     cdef floating step_lr
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-    cdef bint want_norm = cfg.grad_tol > 0.0
+    cdef bint want_tol = cfg.grad_tol > 0.0
+    cdef bint want_clip = cfg.clip_norm > 0.0
+    cdef bint want_norm = want_tol or want_clip
     cdef bint finite = True
-    cdef double lr, g, norm2
-    cdef double mu_product = 1.0  # NAdam's (the whole run is this one call)
+    cdef double lr, g, norm2, norm, coef
+    cdef double mu = 1.0  # NAdam's running product
     cdef PyObject* saved[3]
+    if x_rec.shape[0] < n_steps // record_every + 3 or steps_rec.shape[0] != x_rec.shape[0] \
+            or opt_state.shape[0] != 3 or opt_state.shape[1] != dim or mu_product.shape[0] != 1 or dim < 1 \
+            or t0 < 0 or n_steps < 0 or n_steps > INT64_MAX - t0 \
+            or (with_function and (f_rec.shape[0] != x_rec.shape[0] or f_rec.shape[1] != dim)):
+        raise ValueError("descend_quadratic: inconsistent buffer shapes or update counts")
+    mu = mu_product[0]
     cdef floating* cur = <floating*>malloc(2 * dim * sizeof(floating))
     cdef floating* nxt = cur + dim
     cdef floating* f_cur = <floating*>malloc(2 * dim * sizeof(floating))
@@ -1905,7 +1921,7 @@ def descend_quadratic(
         raise MemoryError()
     with nogil:
         memcpy(cur, &x_rec[0, 0], dim * sizeof(floating))
-        steps_rec[0] = 0
+        steps_rec[0] = t0
         if with_function:
             for k in range(dim):
                 f_cur[k] = quadratic_value(cur[k], fa, fb, fc, scalar_pow)
@@ -1913,7 +1929,7 @@ def descend_quadratic(
                 finite = finite and isfinite(f_cur[k])
             if not finite:
                 status = STATUS_DIVERGED
-        while status == STATUS_RUNNING and t < n_steps:
+        while status == STATUS_RUNNING and t < t_end:
             norm2 = 0.0
             for k in range(dim):
                 g = quadratic_gradient(cur[k], two_a, fb)
@@ -1923,16 +1939,24 @@ def descend_quadratic(
             if not finite:
                 status = STATUS_DIVERGED
                 break
-            if want_norm and sqrt(norm2) < cfg.grad_tol:
-                status = STATUS_CONVERGED
-                break
+            if want_norm:
+                norm = sqrt(norm2)
+                if want_tol and norm < cfg.grad_tol:
+                    status = STATUS_CONVERGED
+                    break
+                if want_clip:
+                    # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                    coef = cfg.clip_norm / (norm + 1e-6)
+                    if coef < 1.0:
+                        for k in range(dim):
+                            grad[k] *= coef                         # NumPy: g = g * coef (float64)
             lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
             if plain:
                 step_lr = <floating>lr
                 for k in range(dim):
                     nxt[k] = cur[k] - step_lr * <floating>grad[k]
             else:
-                optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], &mu_product, dim, lr, t + 1)
+                optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], &mu, dim, lr, t + 1)
             for k in range(dim):
                 finite = finite and isfinite(nxt[k])
             if finite and with_function:
@@ -1969,6 +1993,7 @@ def descend_quadratic(
                 memcpy(&f_rec[n_rec, 0], f_cur, dim * sizeof(floating))
             steps_rec[n_rec] = t
             n_rec += 1
+    mu_product[0] = mu
     if status == STATUS_INTERRUPTED:
         _stash_exception(saved)
     # cur and f_cur may have been swapped with their second halves: free the lower address of each
@@ -1977,14 +2002,14 @@ def descend_quadratic(
     free(grad)
     if status == STATUS_INTERRUPTED:
         _raise_stashed(saved)
-    return status, t, n_rec
+    return status, t - t0, n_rec
 
 
 # --- gdfast.descend on an objective of x (gdfast/functions.py or a user's C function), every optimizer ---
 
 cdef struct DescentRun:
     # the state of one descend_objective call, shared by its loop and its entry point
-    int64_t n_steps
+    int64_t n_steps     # the update count (from the run's start) to stop at
     int64_t t           # updates done
     int64_t n_rec       # points recorded
     bint with_function
@@ -1992,19 +2017,21 @@ cdef struct DescentRun:
     double* nxt         # the next one
     double* grad        # the gradient (overwritten by the optimizer step)
     double f_cur       # f at cur (when with_function)
-    double mu_product   # NAdam's (the whole run is this one call)
+    double mu_product   # NAdam's running product
 
 
 cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* params, const Callbacks* cb,
                                Py_ssize_t dim, DescentRun* run, double* x_rec, double* f_rec, int64_t* steps_rec,
                                double* opt_state, int* stop_flag) noexcept nogil:
-    """Up to run.n_steps updates from run.cur on the objective ``kind``; returns the Status.
+    """Updates from run.cur (after run.t) up to run.n_steps updates in all on the objective ``kind``;
+    returns the Status.
 
     Inline and called with a constant ``kind`` by descend_objective, so the compiler can resolve the
     objective's dispatch once per call rather than per update. The run's fields live in locals during
     the loop (no store through a double* can then be taken to change them) and are written back at the end.
     """
-    cdef int64_t record_every = cfg.record_every, record_left = cfg.record_every
+    cdef int64_t record_every = cfg.record_every
+    cdef int64_t record_left = cfg.record_every - run.t % cfg.record_every  # updates to the next multiple
     # at most ~1 ms between polls (as descend_quadratic): 4096 coordinate updates
     cdef int64_t check_every = max(<int64_t>1, (<int64_t>1 << 12) // (<int64_t>dim))
     cdef int64_t check_left = check_every
@@ -2015,13 +2042,15 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
     cdef double* swap
     cdef double f_cur = run.f_cur, f_nxt = 0.0
     cdef bint with_function = run.with_function
-    cdef bint want_norm = cfg.grad_tol > 0.0
-    cdef double lr, norm2
+    cdef bint want_tol = cfg.grad_tol > 0.0
+    cdef bint want_clip = cfg.clip_norm > 0.0
+    cdef bint want_norm = want_tol or want_clip
+    cdef double lr, norm2, norm, coef
     cdef Py_ssize_t k
     cdef bint finite = True
     cdef int status = STATUS_RUNNING
     while t < n_steps:
-        # g = gradient(x); stop if it failed or is not finite, or its 2-norm < grad_tol
+        # g = gradient(x); stop if it failed or is not finite, or its 2-norm < grad_tol; clip it
         if objective_gradient(kind, params, cb, dim, cur, grad) != 0:
             status = STATUS_DIVERGED
             break
@@ -2034,9 +2063,16 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
             norm2 = 0.0
             for k in range(dim):
                 norm2 = norm2 + grad[k] * grad[k]                   # NumPy: norm2 = np.cumsum(g * g)[-1]
-            if sqrt(norm2) < cfg.grad_tol:
+            norm = sqrt(norm2)
+            if want_tol and norm < cfg.grad_tol:
                 status = STATUS_CONVERGED
                 break
+            if want_clip:
+                # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                coef = cfg.clip_norm / (norm + 1e-6)
+                if coef < 1.0:
+                    for k in range(dim):
+                        grad[k] *= coef                             # NumPy: g = g * coef
         # x_new = optimizer step of x at the scheduled rate (plain SGD: x - lr * g)
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
         optimizer_step(cfg, cur, nxt, grad, opt_state, &run.mu_product, dim, lr, t + 1)
@@ -2093,6 +2129,8 @@ def descend_objective(
     double[::1] f_rec,
     int64_t[::1] steps_rec,
     double[:, ::1] opt_state,
+    double[::1] mu_product,
+    int64_t t0,
     int64_t n_steps,
     bint with_function,
 ):
@@ -2102,13 +2140,16 @@ def descend_objective(
     ``params``: the objective's parameters (src/_objectives.pxd); for OBJ_CALLBACK,
     ``gradient_capsule`` (and ``value_capsule``, or None) are the PyCapsules of scipy.LowLevelCallable
     objects whose signature gdfast/descent.py has checked (the user data is the capsule's context).
-    Each update t (0-based), as descend_quadratic: g = gradient(x); stop with STATUS_DIVERGED if it
-    failed (a callback's non-zero return) or is not finite, with STATUS_CONVERGED if its 2-norm
-    (summed in order) is < grad_tol > 0; then ``optimizer_step`` of src/_optimizers.pxd at the
+    As descend_quadratic, the run continues one of ``t0`` updates with the buffers ``opt_state`` and
+    ``mu_product[0]`` (updated in place). Each update t (0-based, from the run's start): g =
+    gradient(x); stop with STATUS_DIVERGED if it failed (a callback's non-zero return) or is not
+    finite, with STATUS_CONVERGED if its 2-norm (summed in order) is < grad_tol > 0; clip g to
+    clip_norm > 0 as torch.nn.utils.clip_grad_norm_; then ``optimizer_step`` of src/_optimizers.pxd at the
     scheduled rate (plain SGD: x - lr * g). A new x (or f(x) when ``with_function``) that is not
     finite or whose value function failed ends the run at the previous point (STATUS_DIVERGED).
-    Points after a multiple of record_every updates, and the last one, are written to x_rec / f_rec
-    (one value per point) with their update count in steps_rec (capacity n_steps // record_every + 2).
+    The start, points after a multiple of record_every updates (from the run's start), and the last
+    one, are written to x_rec / f_rec (one value per point) with their update count in steps_rec
+    (capacity n_steps // record_every + 3).
     Called from the main thread, polls for Ctrl-C about every millisecond (an interrupt raises
     KeyboardInterrupt); from another thread, where Python runs no signal handler, never (see run_flag).
     """
@@ -2122,9 +2163,10 @@ def descend_objective(
     cdef const double* par = &params[0] if params.shape[0] > 0 else NULL
     cdef double* work
     if x_rec.shape[0] < 2 or f_rec.shape[0] != x_rec.shape[0] or steps_rec.shape[0] != x_rec.shape[0] \
-            or x_rec.shape[0] < n_steps // cfg.record_every + 2 or opt_state.shape[0] != 3 \
-            or opt_state.shape[1] != dim or dim < 1:
-        raise ValueError("descend_objective: inconsistent buffer shapes")
+            or x_rec.shape[0] < n_steps // cfg.record_every + 3 or opt_state.shape[0] != 3 \
+            or opt_state.shape[1] != dim or dim < 1 or mu_product.shape[0] != 1 \
+            or t0 < 0 or n_steps < 0 or n_steps > INT64_MAX - t0:
+        raise ValueError("descend_objective: inconsistent buffer shapes or update counts")
     cb.gradient = NULL
     cb.value = NULL
     cb.gradient_data = NULL
@@ -2141,18 +2183,18 @@ def descend_objective(
     if work == NULL:
         raise MemoryError()
     saved[0] = saved[1] = saved[2] = NULL
-    run.n_steps = n_steps
-    run.t = 0
+    run.n_steps = t0 + n_steps
+    run.t = t0
     run.n_rec = 1
     run.with_function = with_function
     run.cur = work
     run.nxt = work + dim
     run.grad = work + 2 * dim
     run.f_cur = 0.0
-    run.mu_product = 1.0
+    run.mu_product = mu_product[0]
     with nogil:
         memcpy(run.cur, &x_rec[0, 0], dim * sizeof(double))
-        steps_rec[0] = 0
+        steps_rec[0] = t0
         f_rec[0] = 0.0
         if with_function:
             if objective_value(kind, par, &cb, dim, run.cur, &run.f_cur) != 0 or not isfinite(run.f_cur):
@@ -2189,12 +2231,13 @@ def descend_objective(
             f_rec[run.n_rec] = run.f_cur
             steps_rec[run.n_rec] = run.t
             run.n_rec += 1
+    mu_product[0] = run.mu_product
     if status == STATUS_INTERRUPTED:
         _stash_exception(saved)
     free(work)
     if status == STATUS_INTERRUPTED:
         _raise_stashed(saved)
-    return status, run.t, run.n_rec
+    return status, run.t - t0, run.n_rec
 
 
 def objective_at(int kind, const double[::1] params, const double[::1] x, double[::1] gradient):

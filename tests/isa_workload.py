@@ -6,7 +6,7 @@ Runs the single steps of ``gdfast.core``, ``train`` (every optimizer, loss, sche
 mini-batches, sample weights, intercepts, clipping, early stopping, resumed state, float32 and
 float64, a full batch large enough for BLAS, blocked batches on 1 and 2 threads, float32 sums with
 ``accumulate="float32"``), ``sweep`` (1 and 2 threads, runs in lockstep) and ``descend`` (a Quadratic and
-every gdfast.functions objective, each optimizer), and
+every gdfast.functions objective, each optimizer, with clip_norm and state= too), and
 saves every array and number of their results into OUT.npz, one entry per leaf, keyed by a path
 such as ``train/adam/huber/float64/W``. Nothing is drawn at random without a fixed seed, so two
 runs of the same build give the same file. It also saves ``_meta/isa`` (the variant that ran) and
@@ -202,6 +202,9 @@ def descents(out: dict[str, np.ndarray]) -> None:
         p = gdfast.descend(f.gradient, [10.0, -3.0, 0.25], learning_rate=0.1, num_iterations=50, optimizer=opt,
                            function=f)
         flatten(f"descend/{opt}", p, out)
+        q = gdfast.descend(f.gradient, p.x[-1], learning_rate=0.1, num_iterations=20, optimizer=opt, function=f,
+                           clip_norm=1e-4, record_every=3, state=p.state)  # a clip that fires near the minimum too
+        flatten(f"descend/clip_state/{opt}", q, out)
     for schedule in SCHEDULES:
         p = gdfast.descend(f.gradient, 7.0, learning_rate=0.1, num_iterations=30, schedule=schedule)
         flatten(f"descend/schedule/{schedule}", p, out)
@@ -222,6 +225,12 @@ def descents(out: dict[str, np.ndarray]) -> None:
             p = gdfast.descend(obj.gradient, x0, learning_rate=lr if opt == "sgd" else 10 * lr, num_iterations=50,
                                optimizer=opt, function=obj)
             flatten(f"descend_objective/{name}/{opt}", p, out)
+            # clipped gradients (the norm and the scaling in each build), then 20 more updates from the state
+            p = gdfast.descend(obj.gradient, x0, learning_rate=lr if opt == "sgd" else 10 * lr, num_iterations=30,
+                               optimizer=opt, function=obj, clip_norm=1.0)
+            q = gdfast.descend(obj.gradient, p.x[-1], learning_rate=lr if opt == "sgd" else 10 * lr,
+                               num_iterations=20, optimizer=opt, function=obj, clip_norm=1.0, state=p.state)
+            flatten(f"descend_objective/clip_state/{name}/{opt}", q, out)
 
 
 def main(path: str) -> None:
