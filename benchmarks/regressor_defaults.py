@@ -3,7 +3,9 @@
 Measured with ``python benchmarks/regressor_defaults.py`` (scikit-learn 1.9, x86-64, the
 baseline-ISA build, one thread, on a 2-core VM shared with other jobs: load average 4.5 to 4.9,
 so single timings of the millisecond fits spread from 0.2x to 7x; the medians are the figures to
-read; the streaming times are single runs, not interleaved)::
+read; the streaming times are single runs, not interleaved; the fits were alternated in a fixed
+order by an earlier version of this script, which now times them through ``timing.interleaved``,
+whose order rotates, with the ratio computed the same way, repeat by repeat)::
 
     problem            estimator                               mean R2   min R2 epochs time ratio     (min-max)   SGD s
     diabetes           SGDRegressor()                           0.3532   0.3518     10       1.00                 0.006
@@ -117,6 +119,7 @@ import time
 import warnings
 
 import numpy as np
+from timing import interleaved, load_average  # first: puts this checkout's gdfast on sys.path
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_linnerud, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDRegressor
@@ -181,15 +184,15 @@ def epochs(est) -> float:
     return float(np.mean([e.n_iter_ for e in est.estimators_])) if hasattr(est, "estimators_") else est.n_iter_
 
 
-def fit_timed(est, X, y):
+def fitted(est, X, y):
+    """``est`` fitted on (X, y), convergence warnings silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        return est, time.perf_counter() - t0
+        return est.fit(X, y)
 
 
 def compare(names, n_large: int, repeats: int) -> None:
+    print(f"load average {load_average()}")
     print(f"{'problem':18s} {'estimator':38s} {'mean R2':>8s} {'min R2':>8s} {'epochs':>6s} {'time ratio':>10s} "
           f"{'(min-max)':>13s} {'SGD s':>7s}")
     for problem, X, y in problems(n_large):
@@ -198,21 +201,22 @@ def compare(names, n_large: int, repeats: int) -> None:
         scores: dict[str, list[float]] = {k: [] for k in [REFERENCE, *cands]}
         n_epochs: dict[str, list[float]] = {k: [] for k in [REFERENCE, *cands]}
         ratios: dict[str, list[float]] = {k: [] for k in cands}
-        ref_times = []
+        ref_times: list[float] = []
         reps = repeats if len(X_tr) > 10_000 else 5 * repeats  # (small sets: fits of milliseconds)
+        multi = y_tr.ndim == 2
         for seed in range(3):
-            for rep in range(reps):
-                est, t_ref = fit_timed(sgd_regressor(seed, y_tr.ndim == 2), X_tr, y_tr)
-                ref_times.append(t_ref)
-                if rep == 0:
-                    scores[REFERENCE].append(est.score(X_te, y_te))
-                    n_epochs[REFERENCE].append(epochs(est))
-                for name, kw in cands.items():
-                    est, t = fit_timed(GDRegressor(random_state=seed, **kw), X_tr, y_tr)
-                    ratios[name].append(t / t_ref)
-                    if rep == 0:
-                        scores[name].append(est.score(X_te, y_te))
-                        n_epochs[name].append(epochs(est))
+            fits = {REFERENCE: lambda seed=seed: fitted(sgd_regressor(seed, multi), X_tr, y_tr)}
+            for name, kw in cands.items():
+                fits[name] = lambda seed=seed, kw=kw: fitted(GDRegressor(random_state=seed, **kw), X_tr, y_tr)
+            # timing.interleaved: every fit once untimed, then once per repeat in a rotating order; a
+            # candidate's ratio is its time over SGDRegressor's in the same repeat
+            times, last = interleaved(fits, reps)
+            ref_times.extend(times[REFERENCE])
+            for name, est in last.items():
+                scores[name].append(est.score(X_te, y_te))
+                n_epochs[name].append(epochs(est))
+            for name in cands:
+                ratios[name].extend(np.asarray(times[name]) / np.asarray(times[REFERENCE]))
         for name, sc in scores.items():
             r = ratios.get(name)
             timing = (f"{np.median(r):10.2f} {f'({min(r):.2f}-{max(r):.2f})':>13s}" if r

@@ -43,7 +43,8 @@ def test_make_figures_by_default_writes_to_the_temp_dir_not_docs(tmp_path):
     assert _status() == before
     written = sorted(os.listdir(tmp_path / "gdfast-figures"))
     assert written == sorted(["descent_contour.png", "lesson_descent_1d.png", "loss_curves.png",
-                              "lr_sweep.png", "optimizers.png", "classifier_boundaries.png", "l1_path.png"])
+                              "lr_sweep.png", "optimizers.png", "classifier_boundaries.png", "l1_path.png",
+                              "optimizer_race.png"])
 
 
 def test_benchmarks_run_by_default_writes_to_the_temp_dir(tmp_path):
