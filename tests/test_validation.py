@@ -428,8 +428,8 @@ def _result_arrays(res):
         if isinstance(v, np.ndarray):
             out.append(v)
     st = getattr(res, "state", None)
-    if st is not None:
-        out += [st.params, st.opt_state, st.perm]
+    if st is not None:  # a TrainState (params, opt_state, perm) or a DescentState (x, opt_state)
+        out += [getattr(st, name) for name in ("params", "opt_state", "perm", "x") if hasattr(st, name)]
     for r in getattr(res, "results", []):
         out += _result_arrays(r)
     return out
