@@ -63,6 +63,23 @@ cdef extern from *:
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
 
+cdef extern from *:
+    """
+    #include <time.h>
+    /* Seconds on a clock that only moves forward where the platform has one (POSIX); elsewhere the
+       C11 wall clock, whose rare jumps can only mis-size one poll's backoff (see ``interrupted``). */
+    static double gdfast_clock_seconds(void) {
+        struct timespec ts;
+    #if defined(CLOCK_MONOTONIC)
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    #else
+        timespec_get(&ts, TIME_UTC);
+    #endif
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    """
+    double gdfast_clock_seconds() noexcept nogil
+
 def have_openmp():
     """Whether this build runs sweeps in parallel (compiled with OpenMP)."""
     return bool(gdfast_have_openmp())
@@ -153,6 +170,18 @@ cdef enum:
 
 # How many times ``interrupted`` took the GIL to poll the signal handlers (a test hook; written with the GIL).
 cdef long long _signal_polls = 0
+cdef double _signal_poll_seconds = 0.0  # and the seconds those polls took (written after each, by the polling thread)
+
+# The main thread's poll spacing. Taking the GIL waits up to a switch interval (5 ms) while another
+# Python thread computes; a kernel that paid that on every poll (about every millisecond of work) ran
+# several times slower. So ``interrupted`` times each poll's round trip and skips the due polls of the
+# next POLL_GAP_FACTOR round trips (a contended poll then costs under 1/POLL_GAP_FACTOR of the time),
+# at most POLL_MAX_GAP seconds (the Ctrl-C latency while the contention lasts). An uncontended round
+# trip takes microseconds: every due call polls, as before. Reset by each main-thread kernel call
+# (run_flag); only the main thread polls.
+cdef double POLL_GAP_FACTOR = 50.0
+cdef double POLL_MAX_GAP = 0.25
+cdef double _next_poll = 0.0  # the clock (gdfast_clock_seconds) before which due calls skip their poll
 
 
 def signal_polls():
@@ -160,27 +189,56 @@ def signal_polls():
     return _signal_polls
 
 
+def signal_poll_seconds():
+    """Measurement hook: the seconds those polls took in all (taking the GIL and handing it back)."""
+    return _signal_poll_seconds
+
+
 cdef int run_flag() noexcept:
     """The stop flag a kernel call starts with (GIL held): RUN_POLLING from the main thread, else
     RUN_QUIET. ``PyErr_CheckSignals`` does nothing outside the main thread, and taking the GIL to
     call it costs a running thread up to a switch interval (5 ms) whenever another Python thread
-    computes: a call from a worker thread (a thread pool, a Dask worker) never takes it."""
-    return RUN_POLLING if threading.current_thread() is threading.main_thread() else RUN_QUIET
+    computes: a call from a worker thread (a thread pool, a Dask worker) never takes it, and the main
+    thread spaces its polls while the GIL is contended (``interrupted``)."""
+    global _next_poll
+    if threading.current_thread() is threading.main_thread():
+        _next_poll = 0.0
+        return RUN_POLLING
+    return RUN_QUIET
+
+
+cdef inline double poll_gap(double round_trip) noexcept nogil:
+    """Seconds to skip due polls for after a poll whose GIL round trip took ``round_trip``."""
+    return min(POLL_GAP_FACTOR * round_trip, POLL_MAX_GAP)
+
+
+def _poll_gap(double round_trip):
+    """Test hook: poll_gap."""
+    return poll_gap(round_trip)
 
 
 cdef inline bint interrupted(int* stop_flag) noexcept nogil:
     """Whether a run must stop now: another thread set ``stop_flag``, or (RUN_POLLING) a signal
-    handler raised (the exception stays set for the caller to raise)."""
-    global _signal_polls
+    handler raised (the exception stays set for the caller to raise). Polls unless within the gap
+    the last poll's round trip set (``poll_gap``)."""
+    global _signal_polls, _signal_poll_seconds, _next_poll
     cdef int flag = stop_flag[0]
+    cdef double asked, done
     if flag == RUN_STOP:
         return True
     if flag == RUN_POLLING:
+        asked = gdfast_clock_seconds()
+        if asked < _next_poll:
+            return False
         with gil:
             _signal_polls += 1
             if PyErr_CheckSignals() != 0:
                 stop_flag[0] = RUN_STOP
                 return True
+        # (the round trip: taking the GIL, and handing it back to a thread that waits for it)
+        done = gdfast_clock_seconds()
+        _signal_poll_seconds += done - asked
+        _next_poll = done + poll_gap(done - asked)
     return False
 
 

@@ -78,6 +78,24 @@ SCENARIOS = {
         except KeyboardInterrupt:
             print(f"INTERRUPTED after {time.perf_counter() - t_sent:.4f} s")
         """,
+    # another Python thread computes all along: the main thread's polls back off (see the test below),
+    # yet Ctrl-C still stops the call
+    "train_with_a_busy_thread": """
+        busy = True
+        def spin():
+            x = 0
+            while busy:
+                x += 1
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+        interrupt_after(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        try:
+            gdfast.train(W, X, Y, **LONG)
+        except KeyboardInterrupt:
+            print(f"INTERRUPTED after {time.perf_counter() - t_sent:.4f} s")
+        busy = False
+        spinner.join()
+        """,
 }
 
 
@@ -138,3 +156,44 @@ def test_only_the_main_thread_polls_for_signals(name):
     worker.join()
     assert _train.signal_polls() == before  # ... a worker thread never takes the GIL to poll
     np.testing.assert_array_equal(out["result"], main_result)  # and computes the same bits
+
+
+
+def test_polls_are_spaced_by_their_cost():
+    # Each poll takes the GIL; while another Python thread computes, that can wait for it to hand the
+    # GIL over (up to a switch interval, 5 ms), which made a main-thread kernel several times slower.
+    # The kernel times each poll's round trip and skips the due polls of the next 50 round trips
+    # (at most 0.25 s): an uncontended poll (microseconds) is followed by the next due one.
+    from gdfast import _train
+
+    assert _train._poll_gap(2e-6) == pytest.approx(1e-4)
+    assert _train._poll_gap(5e-3) == pytest.approx(0.25)
+    assert _train._poll_gap(1e-3) == pytest.approx(0.05)
+    assert _train._poll_gap(1.0) == 0.25
+
+
+@pytest.mark.parametrize("name", ["descend (Quadratic)", "descend (Rosenbrock)", "train"])
+def test_a_busy_python_thread_changes_no_result(name):
+    # the same bits with another thread computing all along (its polls then back off or not, as the
+    # round trips go); that Ctrl-C still stops such a call is the train_with_a_busy_thread scenario
+    import threading
+
+    import numpy as np
+
+    call = _calls()[name]
+    alone = call()
+    busy = [True]
+
+    def spin():
+        x = 0
+        while busy[0]:
+            x += 1
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        contended = call()
+    finally:
+        busy[0] = False
+        spinner.join()
+    np.testing.assert_array_equal(contended, alone)
