@@ -248,8 +248,9 @@ def test_any_callable_with_adam_equals_torch():
     def rosen_grad(x):
         return np.array([-2 * (1 - x[0]) - 40 * x[0] * (x[1] - x[0] ** 2), 20 * (x[1] - x[0] ** 2)])
 
-    # (a function of the whole vector is not a ``function=`` yet: that takes element-wise values)
-    p = gdfast.descend(rosen_grad, [-1.0, 1.5], learning_rate=0.01, num_iterations=50, optimizer="adam")
+    # function= of the whole vector: its values at the recorded points are path.f
+    p = gdfast.descend(rosen_grad, [-1.0, 1.5], learning_rate=0.01, num_iterations=50, optimizer="adam",
+                       function=rosen)
     x = torch.tensor([-1.0, 1.5], dtype=torch.float64, requires_grad=True)
     o = torch.optim.Adam([x], lr=0.01, foreach=False)
     for _ in range(50):
@@ -257,6 +258,7 @@ def test_any_callable_with_adam_equals_torch():
         rosen(x).backward()
         o.step()
     np.testing.assert_allclose(p.x[-1], x.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(p.f[-1], float(rosen(x.detach())), rtol=1e-10)  # torch evaluates f at its x
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the test's own lambda
