@@ -25,7 +25,8 @@ MODULES = ["gdfast", "gdfast.lesson", "gdfast.schedules", "gdfast.plot", "gdfast
 
 
 def _sections() -> dict[str, set[str]]:
-    """{module: the names its autosummary entries end in}, one section per ``.. currentmodule::``."""
+    """{module: the names its autosummary entries (and ``.. data::`` directives) end in}, one section per
+    ``.. currentmodule::``."""
     with open(API, encoding="utf-8") as fh:
         text = fh.read()
     sections: dict[str, set[str]] = {}
@@ -37,6 +38,8 @@ def _sections() -> dict[str, set[str]]:
                 entry = line.strip()
                 if entry and not entry.startswith(":"):
                     names.add(entry.rsplit(".", 1)[-1])
+        # a name documented by hand (``__version__``: a plain string, whose own docstring is str's)
+        names.update(re.findall(r"^\.\. (?:py:)?data:: (\S+)\s*$", body, flags=re.M))
     return sections
 
 
