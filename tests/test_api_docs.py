@@ -19,9 +19,10 @@ API = os.path.join(ROOT, "docs", "api.rst")
 pytestmark = pytest.mark.skipif(not os.path.isfile(API), reason="needs the source checkout (docs/api.rst)")
 
 # The modules the API reference covers (issue #16): the top level, the lessons, the schedules, the
-# plots, the optimizers, descend's test functions, the NumPy twin and the scikit-learn estimators.
+# plots, the optimizers, descend's test functions, the NumPy twin and the scikit-learn estimators;
+# and gdfast.bench (the timing behind ``gdfast bench``).
 MODULES = ["gdfast", "gdfast.lesson", "gdfast.schedules", "gdfast.plot", "gdfast.optimizers",
-           "gdfast.functions", "gdfast.reference", "gdfast.sklearn"]
+           "gdfast.functions", "gdfast.reference", "gdfast.sklearn", "gdfast.bench"]
 
 
 def _sections() -> dict[str, set[str]]:
