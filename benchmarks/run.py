@@ -7,7 +7,7 @@ counts; and the peak memory of a long run. The table, notes, JSON and chart come
 
 By default the results go to a folder in the system's temporary directory, so a run never rewrites
 tracked files; ``--update`` writes them to benchmarks/results/ and docs/benchmark.png and rewrites
-the README's benchmark section, for a commit.
+the benchmark section of docs/user_guide/performance.md, for a commit.
 """
 import argparse
 import json
@@ -111,13 +111,14 @@ def build_parser():
                         help="dtype of the workloads (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="threads of the parallel sweep row (default: 2)")
     parser.add_argument("--from-json", default=None, metavar="JSON",
-                        help="do not run anything: rebuild the table, chart and README section from a saved "
+                        help="do not run anything: rebuild the table, chart and markdown section from a saved "
                              "benchmark.json")
     parser.add_argument("--readme", default=None,
                         help="rewrite the part of this markdown file between the lines '<!-- benchmark:start -->' "
                              "and '<!-- benchmark:end -->' with the new table")
     parser.add_argument("--update", action="store_true",
-                        help="write benchmarks/results/, docs/benchmark.png and the README's benchmark section")
+                        help="write benchmarks/results/, docs/benchmark.png and the benchmark section of "
+                             "docs/user_guide/performance.md")
     return parser
 
 
@@ -128,7 +129,7 @@ def main(argv=None):
                        else os.path.join(tempfile.gettempdir(), "gdfast-benchmark"))
     if args.update:
         args.chart = args.chart or os.path.join(ROOT, "docs", "benchmark.png")
-        args.readme = args.readme or os.path.join(ROOT, "README.md")
+        args.readme = args.readme or os.path.join(ROOT, "docs", "user_guide", "performance.md")
     if args.from_json:
         with open(args.from_json) as fh:
             results = json.load(fh)

@@ -10,8 +10,9 @@ Run from the repository root (with the extension built in place and ``pip instal
     PYTHONPATH=. python docs/dask_sweep.py [--output DIR | --update]
 
 The plot goes to a folder in the system's temporary directory unless ``--update`` (docs/dask_sweep.png)
-or ``--output`` says otherwise. The README's table is made by ``docs/readme_numbers.py`` (the same
-sweep run locally: equal to the Dask sweep bit for bit, which this script asserts).
+or ``--output`` says otherwise. The user guide's table (docs/user_guide/sweeps.md) is made by
+``docs/readme_numbers.py`` (the same sweep run locally: equal to the Dask sweep bit for bit, which
+this script asserts).
 """
 from __future__ import annotations
 

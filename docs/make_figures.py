@@ -1,4 +1,4 @@
-"""Regenerate the README's figures under docs/ (never edit those PNGs by hand).
+"""Regenerate the figures of the README and the user guide under docs/ (never edit those PNGs by hand).
 
 Usage: ``python docs/make_figures.py [--output DIR | --update]``. By default the figures go to a
 folder in the system's temporary directory (printed), so a run never rewrites tracked files;

@@ -1,13 +1,14 @@
-"""Compute every deterministic number the README states, and write them into it between markers.
+"""Compute every deterministic number the README and the user guide state, and write them in.
 
-Each block of README.md between ``<!-- numbers:NAME:start -->`` and ``<!-- numbers:NAME:end -->`` is
-the output of ``BLOCKS[NAME]()`` below (tests/test_readme.py checks they are equal). Timings are
-not here: they are tables printed by the benchmark scripts, pasted with the command that made them.
+Each block between ``<!-- numbers:NAME:start -->`` and ``<!-- numbers:NAME:end -->`` is the output
+of ``BLOCKS[NAME]()`` below; it lives in the Markdown file ``WHERE[NAME]`` (README.md or a page of
+docs/user_guide/), once, and nowhere else (tests/test_readme.py checks both). Timings are not here:
+they are tables printed by the benchmark scripts, pasted with the command that made them.
 
 Usage (from the repository root)::
 
     python docs/readme_numbers.py            # print the blocks
-    python docs/readme_numbers.py --update   # rewrite them in README.md
+    python docs/readme_numbers.py --update   # rewrite them in README.md and docs/user_guide/*.md
 """
 from __future__ import annotations
 
@@ -145,6 +146,13 @@ def l1_path() -> str:
 BLOCKS = {"lessons": lessons, "lesson-assert": lesson_assert, "tour": tour, "optimizers": optimizers,
           "sweep-table": sweep_table, "classifier": classifier, "l1-path": l1_path}
 
+# The file of each block, relative to the repository root: the README keeps the short tour's numbers,
+# the user guide's pages the rest (their sections moved there from the README).
+WHERE = {"tour": "README.md",
+         "lessons": "docs/user_guide/lessons.md", "lesson-assert": "docs/user_guide/lessons.md",
+         "optimizers": "docs/user_guide/training.md", "l1-path": "docs/user_guide/training.md",
+         "sweep-table": "docs/user_guide/sweeps.md", "classifier": "docs/user_guide/sklearn.md"}
+
 
 def pattern(name: str) -> re.Pattern[str]:
     """Group 2 is the block's text (with a newline either side)."""
@@ -153,23 +161,25 @@ def pattern(name: str) -> re.Pattern[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update", action="store_true", help="rewrite the blocks in README.md")
+    parser.add_argument("--update", action="store_true", help="rewrite the blocks in README.md and docs/user_guide/*.md")
     args = parser.parse_args(argv)
     blocks = {name: make() for name, make in BLOCKS.items()}
     if not args.update:
         for name, text in blocks.items():
             print(f"<!-- numbers:{name} -->\n{text}\n")
         return 0
-    path = os.path.join(ROOT, "README.md")
-    with open(path, encoding="utf-8") as fh:
-        readme = fh.read()
-    for name, text in blocks.items():
-        readme, n = pattern(name).subn(lambda m: m.group(1) + "\n" + text + "\n" + m.group(3), readme)
-        if n != 1:
-            raise SystemExit(f"README.md has {n} blocks named {name!r} (expected 1)")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(readme)
-    print(f"updated {len(blocks)} blocks of {path}")
+    for where in sorted(set(WHERE.values())):
+        path = os.path.join(ROOT, where)
+        with open(path, encoding="utf-8") as fh:
+            content = fh.read()
+        names = [name for name in blocks if WHERE[name] == where]
+        for name in names:
+            content, n = pattern(name).subn(lambda m: m.group(1) + "\n" + blocks[name] + "\n" + m.group(3), content)
+            if n != 1:
+                raise SystemExit(f"{where} has {n} blocks named {name!r} (expected 1)")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        print(f"updated {len(names)} blocks of {path}")
     return 0
 
 

@@ -10,7 +10,7 @@ as its spread. The NumPy loop is timed over fewer iterations than gdfast and sca
 
 This is the model of bottleneck's ``bn.bench()``: small, and inside the package. Comparisons with
 other libraries (Numba, JAX, PyTorch, scikit-learn), the JSON/markdown/chart reports and the
-README's table are made by ``python benchmarks/run.py`` in a source checkout.
+user guide's benchmark table are made by ``python benchmarks/run.py`` in a source checkout.
 """
 from __future__ import annotations
 

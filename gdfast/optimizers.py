@@ -344,6 +344,7 @@ class Adamax(_AdamFamily, Optimizer):
     _nonnegative_state_rows = (1,)  # the weighted infinity norm u
 
 
+#: The optimizers that ``optimizer=`` accepts by name: name -> class (instantiated with its defaults).
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
                                           "nadam": NAdam, "radam": RAdam, "adamax": Adamax}
 

@@ -239,6 +239,7 @@ class PerUpdate(Schedule):
         return f"PerUpdate(<{self.rates.size} rates from {self.rates[0]:.4g} to {self.rates[-1]:.4g}>)"
 
 
+#: The schedules that ``schedule=`` accepts by name: name -> class (instantiated with its defaults).
 SCHEDULES: dict[str, type[Schedule]] = {
     "constant": Constant,
     "exponential": ExponentialDecay,
