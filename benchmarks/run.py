@@ -122,6 +122,9 @@ def build_parser():
                         help="folder for benchmark.json, benchmark.md and benchmark.png (default: a folder "
                              "in the system's temporary directory; benchmarks/results with --update)")
     parser.add_argument("--chart", default=None, help="also write the bar chart to this path")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the results (with the machine, date, load and command) to this JSON file, "
+                             "e.g. examples/benchmark_results.json, which the gallery's benchmark example reads")
     parser.add_argument("--no-peers", action="store_true", help="skip Numba, JAX, PyTorch and scikit-learn")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both",
                         help="dtype of the workloads (default: %(default)s)")
@@ -132,9 +135,6 @@ def build_parser():
     parser.add_argument("--readme", default=None,
                         help="rewrite the part of this markdown file between the lines '<!-- benchmark:start -->' "
                              "and '<!-- benchmark:end -->' with the new table")
-    parser.add_argument("--json", default=None, metavar="PATH",
-                        help="also write the results (with the machine, date, load and command) to this JSON file, "
-                             "e.g. examples/benchmark_results.json, which the gallery's benchmark example reads")
     parser.add_argument("--update", action="store_true",
                         help="write benchmarks/results/, docs/benchmark.png and the README's benchmark section")
     return parser
