@@ -25,8 +25,9 @@ import gdfast
 from gdfast.lesson import INPUT, TARGET, W1
 
 configs = gdfast.grid(optimizer=["sgd", "adam", "rmsprop", "adagrad"], learning_rate=np.logspace(-3, 0, 25))
-warnings.simplefilter("ignore", RuntimeWarning)  # the largest SGD rates diverge, on purpose
-local = gdfast.sweep(W1, INPUT, TARGET, configs=configs, num_iterations=200, seed=0)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # the largest SGD rates diverge, on purpose
+    local = gdfast.sweep(W1, INPUT, TARGET, configs=configs, num_iterations=200, seed=0)
 print(local)
 
 # %%
@@ -36,7 +37,8 @@ print(local)
 # on a real cluster only the ``Client`` changes. The data are sent to the workers once.
 
 with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-        Client(cluster) as client:
+        Client(cluster) as client, warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
     distributed = gdfast.sweep(W1, INPUT, TARGET, configs=configs, num_iterations=200, client=client,
                                n_chunks=4, seed=0)
 

@@ -28,6 +28,16 @@ np.testing.assert_allclose(prediction, W1 @ INPUT, rtol=1e-15)
 assert np.isclose(loss, np.mean((W1 @ INPUT - TARGET) ** 2), rtol=1e-15)
 
 # %%
+# The notebook asserts ``prediction.sum() == -0.8516999999999999`` for ``np.dot(W1, input)``. The
+# sum of ``W1 @ input`` is -1.2738: -0.8517 is the sum of ``input @ W1`` (the transposed product,
+# which the notebook's last cell uses), and its last digits depend on the order of the sums, so
+# both are checked with a tolerance (1e-12) rather than ``==``.
+
+print("sum of W1 @ input:", prediction.sum(), " sum of input @ W1:", (INPUT @ W1).sum())
+assert np.isclose(prediction.sum(), -1.2738, rtol=0, atol=1e-12)
+assert np.isclose((INPUT @ W1).sum(), -0.8517, rtol=0, atol=1e-12)
+
+# %%
 # The lesson's gradient is not the gradient
 # -----------------------------------------
 # The lesson computes ``np.mean((prediction - target) * input)``: one number, which it subtracts
