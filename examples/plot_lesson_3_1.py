@@ -70,9 +70,10 @@ print("largest |lesson - finite differences|:", np.abs(lesson_gradient - fd).max
 # %%
 # One update under 2.96
 # ---------------------
-# The lesson's update ``W1 - lr * gradient`` lowers every prediction by ``lr * g * sum(input)``,
-# so the new loss is a parabola in the learning rate, ``mean((r - 10 lr g)**2)`` with the residuals
-# ``r``: the learning rates that reach the goal are an interval, found in closed form.
+# The lesson's update ``W1 - lr * g`` subtracts the same number from every weight, so it shifts
+# every prediction by ``-lr * g * sum(input) = -10 lr g`` (``g`` is negative: the predictions go
+# up). The new loss is a parabola in the learning rate, ``mean((r - 10 lr g)**2)`` with the
+# residuals ``r``: the learning rates that reach the goal are an interval, found in closed form.
 
 residual = prediction - TARGET
 rates = np.linspace(0.0002, 0.08, 400)

@@ -70,12 +70,16 @@ ax.grid(True, which="both", alpha=0.3)
 ax.legend(fontsize=8)
 
 # %%
-# What the learner sees: plain SGD, Nesterov momentum, Adam and Adagrad reach the optimum (to
-# 1e-6 relative, below the noise of the last digits); AdamW stays above it because its decay pulls
-# ``W`` towards 0; RMSprop's constant step keeps it oscillating slightly above. No run ends below
-# the optimum (up to rounding).
+# What the learner sees: plain SGD, Nesterov momentum and Adagrad reach the optimum to rounding
+# (checked to 1e-10 relative; measured about 1e-14); Adam is still settling its last digits
+# (checked to 1e-5; measured 7e-7); AdamW stays above it because its decay pulls ``W`` towards 0;
+# RMSprop's constant step keeps it oscillating above. No run ends below the optimum (up to
+# rounding, 1e-9 relative).
 
-for label in ["SGD (lr=5)", "SGD momentum 0.9, Nesterov (lr=1)", "Adam (lr=0.05)", "Adagrad (lr=0.5)"]:
-    assert abs(results[label].loss - floor) <= 1e-6 * floor, label
+for label in ["SGD (lr=5)", "SGD momentum 0.9, Nesterov (lr=1)", "Adagrad (lr=0.5)"]:
+    assert abs(results[label].loss - floor) <= 1e-10 * floor, label
+assert abs(results["Adam (lr=0.05)"].loss - floor) <= 1e-5 * floor
+for label in ["AdamW wd=0.01 (lr=0.05)", "RMSprop (lr=0.01)"]:
+    assert results[label].loss > floor * (1 + 1e-3), label
 for r in results.values():
     assert r.loss >= floor * (1 - 1e-9)
