@@ -21,7 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 pytestmark = pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="needs the source checkout (examples/)")
 
-SCRIPTS = sorted(f for f in os.listdir(EXAMPLES) if re.fullmatch(r"plot_\w+\.py", f)) if os.path.isdir(EXAMPLES) else []
+SCRIPTS = (sorted(f for f in os.listdir(EXAMPLES) if re.fullmatch(r"plot_\w+\.py", f))
+           if os.path.isdir(EXAMPLES) else [])
 OPTIONAL = {"sklearn": "sklearn", "dask": "distributed", "numba": "numba", "pandas": "pandas"}
 
 # Runs the example as `python examples/plot_X.py` does (its folder first on sys.path, __name__ == "__main__",
@@ -67,7 +68,8 @@ def test_example_runs_as_a_script_and_draws_a_figure(name, tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-c", RUNNER, os.path.join(EXAMPLES, name)], cwd=tmp_path,
                           capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, f"{name} failed:\n--- stdout ---\n{proc.stdout[-2000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"{name} failed:\n--- stdout ---\n{proc.stdout[-2000:]}\n"
+                                  f"--- stderr ---\n{proc.stderr[-3000:]}")
     figures = int(proc.stdout.strip().splitlines()[-1].split()[-1])
     assert figures >= 1, f"{name} draws no figure"
     assert not list(tmp_path.iterdir()), f"{name} wrote files into its working directory"
