@@ -10,6 +10,7 @@ tracked files; ``--update`` writes them to benchmarks/results/ and docs/benchmar
 the benchmark section of docs/user_guide/performance.md, for a commit.
 """
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -72,6 +73,18 @@ def measure(w, repeats, peer_set, slow_n):
     return row
 
 
+def cpu_name():
+    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor() or the machine type."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2, log=print):
     """Run every workload with its peers, and the memory rows; returns the results as a dict."""
     from threadpoolctl import threadpool_limits
@@ -80,6 +93,7 @@ def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2,
     from gdfast import _train
 
     cfg = bench.QUICK if quick else bench.FULL
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     peer_set = peer_module.Peers(enabled=peers)
     rows, memory = [], []
     t_start = time.perf_counter()
@@ -93,8 +107,10 @@ def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2,
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "gdfast_version": gdfast.__version__, "quick": quick, "python": sys.version.split()[0],
-        "numpy": np.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-        "openmp": bool(_train.have_openmp()), "loadavg": load, "seconds": time.perf_counter() - t_start,
+        "numpy": np.__version__, "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+        "openmp": bool(_train.have_openmp()), "loadavg_before": load_before, "loadavg": load,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": time.perf_counter() - t_start,
         "rows": rows, "memory": memory, "peer_notes": peer_set.notes, "check_tolerances": bench.CHECK_TOL,
     }
 
@@ -106,6 +122,9 @@ def build_parser():
                         help="folder for benchmark.json, benchmark.md and benchmark.png (default: a folder "
                              "in the system's temporary directory; benchmarks/results with --update)")
     parser.add_argument("--chart", default=None, help="also write the bar chart to this path")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the results (with the machine, date, load and command) to this JSON file, "
+                             "e.g. examples/benchmark_results.json, which the gallery's benchmark example reads")
     parser.add_argument("--no-peers", action="store_true", help="skip Numba, JAX, PyTorch and scikit-learn")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both",
                         help="dtype of the workloads (default: %(default)s)")
@@ -137,6 +156,12 @@ def main(argv=None):
         print(f"gdfast benchmark suite ({'quick' if args.quick else 'full'}), load average {load_average()}")
         dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
         results = run_suite(quick=args.quick, peers=not args.no_peers, dtypes=dtypes, threads=args.threads)
+        results["command"] = " ".join(["python benchmarks/run.py"] + list(sys.argv[1:] if argv is None else argv))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+            fh.write("\n")
     report.write(results, args.output, chart=args.chart, readme=args.readme, json_in=args.from_json)
     return 0
 

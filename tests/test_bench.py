@@ -315,3 +315,25 @@ def test_table_gives_min_spread_and_ratios_per_contender(scripts):
     assert "| 100.00x (90.00–110.00) |" in table
     assert "| seed | float64 | C loop -O3 (limit) | 20.0 ns | 20.0 ns – 40.0 ns | 0.67x (0.67–0.72) |" in table
     assert "| seed | float64 | JAX | mismatch | – | – |" in table
+
+
+@needs_checkout
+def test_run_json_names_the_machine_date_load_and_command(scripts, monkeypatch, tmp_path):
+    # --json writes what the gallery's benchmark example quotes about where and when it was measured
+    run = scripts[3]
+    monkeypatch.setattr(bench, "QUICK", TINY)
+    monkeypatch.setitem(run.MEMORY_N, True, 2_000)
+    path = tmp_path / "sub" / "results.json"
+    argv = ["--quick", "--no-peers", "--dtype", "float64", "--threads", "1", "--json", str(path), "-o",
+            str(tmp_path / "out")]
+    assert run.main(argv) == 0
+    results = json.loads(path.read_text())
+    assert results["command"] == "python benchmarks/run.py " + " ".join(argv)
+    assert results["cpu"] and results["cpu_count"] == os.cpu_count() and results["platform"]
+    assert len(results["loadavg_before"]) == 3 and len(results["loadavg"]) == 3
+    import datetime
+    measured = datetime.datetime.fromisoformat(results["date"])
+    assert measured.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - measured).total_seconds()) < 600
+    assert [r["workload"] for r in results["rows"]][:2] == ["seed", "batch-4"]
+    assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["date"] == results["date"]
