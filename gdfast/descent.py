@@ -405,7 +405,8 @@ def descend(
     ------
     KeyboardInterrupt
         On Ctrl-C; the compiled loop checks for it about every millisecond when descend runs in the
-        main thread (the only thread where Python runs signal handlers).
+        main thread (the only thread where Python runs signal handlers), less often (up to 0.25 s)
+        while another Python thread holds the GIL.
 
     Examples
     --------
