@@ -818,6 +818,13 @@ def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray | CSRData, Y: np.n
     return float(dataset_losses([kernel_config], X, Y, sample_weight, fit_intercept, theta.reshape(1, -1))[0])
 
 
+def compact(view: np.ndarray) -> np.ndarray:
+    """``view`` of a preallocated buffer itself, or a copy when it holds under half of the buffer (so a
+    short run does not keep a large buffer alive, and a long one is not copied)."""
+    base = view.base if view.base is not None else view
+    return view.copy() if view.size < base.size // 2 else view
+
+
 def history_sizes(options: TrainOptions, n_samples: int, n_steps: int) -> tuple[int, int]:
     """Lengths of the loss and epoch-loss histories a run of ``n_steps`` updates can fill."""
     hist_len, epoch_len = history_lengths(n_steps, options.record_every, options.steps_per_epoch(n_samples))

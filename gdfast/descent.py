@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _train
 from ._contract import ObjectiveCode
-from ._engine import CONVERGED, DIVERGED, RUNNING, STATUS_NAMES, TrainOptions
+from ._engine import CONVERGED, DIVERGED, RUNNING, STATUS_NAMES, TrainOptions, compact
 from .functions import Beale, Booth, Himmelblau, Objective, QuadraticForm, Rastrigin, Rosenbrock, StyblinskiTang
 from ._validation import as_array, as_float, check_real, common_float_dtype
 from .optimizers import Optimizer
@@ -572,9 +572,9 @@ def descend(
             RuntimeWarning,
             stacklevel=2,
         )
-    # copies: a short run must not keep a large preallocated buffer alive
-    x_path = x_rec[:n_rec].copy()
-    f_path = f_rec[:n_rec].copy() if f_rec is not None else None
+    # views of the buffers, copied when under half of each is used (a short run keeps no large buffer)
+    x_path = compact(x_rec[:n_rec])
+    f_path = compact(f_rec[:n_rec]) if f_rec is not None else None
     if f_path is not None and f_scalar:
         f_path = f_path[:, 0]
     if scalar:
@@ -584,7 +584,7 @@ def descend(
                        mu_product=float(mu_product[0]), optimizer=cast(Optimizer, options.optimizer).to_dict(),
                        diverged=status == DIVERGED)
     return DescentPath(x=x_path, f=f_path, n_iter=int(n_done), diverged=status == DIVERGED,
-                       steps=steps[:n_rec].copy(), converged=status == CONVERGED,
+                       steps=compact(steps[:n_rec]), converged=status == CONVERGED,
                        status=STATUS_NAMES[RUNNING if status not in (CONVERGED, DIVERGED) else status], state=end)
 
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from ._sparse import CSRData
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
-    history_sizes, local_threads,
+    compact, history_sizes, local_threads,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
@@ -527,12 +527,12 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray 
     W, b = _split(theta, state)
     grad_norm = state.record["last_grad_norm"] if (options.grad_tol is not None or options.clip_norm) else np.nan
     recorded = history[: state.record["recorded"]]
-    losses = _compact(recorded if status != DIVERGED else _recorded(history, n_iter, options.record_every))
+    losses = compact(recorded if status != DIVERGED else _recorded(history, n_iter, options.record_every))
     # (a full batch's epochs are its updates: its epoch losses are its losses)
     epoch_losses = losses if full_batch else epoch_history[: state.record["epochs_recorded"]]
     return TrainResult(
         W=W, b=b, loss=final_loss,
-        losses=losses, epoch_losses=_compact(epoch_losses),
+        losses=losses, epoch_losses=compact(epoch_losses),
         n_iter=int(n_iter), converged=status == CONVERGED, stopped_early=status == NO_IMPROVEMENT,
         diverged=status == DIVERGED, status=STATUS_NAMES[status], grad_norm=float(grad_norm),
         seed=int(seed), state=state, best_step=int(best_step),
@@ -550,12 +550,6 @@ def _recorded(history: np.ndarray, n_iter: int, record_every: int) -> np.ndarray
     """The losses of updates 0, record_every, ... < n_iter: a diverged run's history, without the
     record of the blow-up (a fresh run of n_iter updates records exactly these)."""
     return history[: -(-n_iter // record_every)]
-
-
-def _compact(view: np.ndarray) -> np.ndarray:
-    """``view`` itself, or a copy when it holds under half of its buffer (frees the rest)."""
-    base = view.base if view.base is not None else view
-    return view.copy() if view.size < base.size // 2 else view
 
 
 def _split(theta: np.ndarray, state: TrainState) -> tuple[np.ndarray, np.ndarray | None]:

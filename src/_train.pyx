@@ -1950,7 +1950,7 @@ def descend_quadratic(
     cdef int stop_flag = run_flag()
     cdef floating fa = <floating>a, fb = <floating>b, fc = <floating>c
     cdef floating two_a = <floating>2 * fa
-    cdef floating step_lr
+    cdef floating step_lr, xk
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
     cdef bint want_tol = cfg.grad_tol > 0.0
     cdef bint want_clip = cfg.clip_norm > 0.0
@@ -1988,40 +1988,52 @@ def descend_quadratic(
             if not finite:
                 status = STATUS_DIVERGED
         while status == STATUS_RUNNING and t < t_end:
-            norm2 = 0.0
-            for k in range(dim):
-                g = quadratic_gradient(cur[k], two_a, fb)
-                grad[k] = g
-                finite = finite and isfinite(g)
-                norm2 = norm2 + g * g
-            if not finite:
-                status = STATUS_DIVERGED
-                break
-            if want_norm:
-                norm = sqrt(norm2)
-                if want_tol and norm < cfg.grad_tol:
-                    status = STATUS_CONVERGED
-                    break
-                if want_clip:
-                    # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
-                    coef = cfg.clip_norm / (norm + 1e-6)
-                    if coef < 1.0:
-                        for k in range(dim):
-                            grad[k] *= coef                         # NumPy: g = g * coef (float64)
             lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
-            if plain:
+            if plain and not want_norm:
+                # the lesson's loop in one pass, x kept in a register (no store of g to reload)
                 step_lr = <floating>lr
                 for k in range(dim):
-                    nxt[k] = cur[k] - step_lr * <floating>grad[k]
+                    xk = cur[k]
+                    g = quadratic_gradient(xk, two_a, fb)           # NumPy: g = 2*a*x + b
+                    finite = finite and isfinite(g)
+                    xk = xk - step_lr * <floating>g                 # NumPy: x_new = x - lr * g
+                    finite = finite and isfinite(xk)
+                    nxt[k] = xk
             else:
-                optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], &mu, dim, lr, t + 1)
-            for k in range(dim):
-                finite = finite and isfinite(nxt[k])
+                for k in range(dim):
+                    g = quadratic_gradient(cur[k], two_a, fb)
+                    grad[k] = g
+                    finite = finite and isfinite(g)
+                if not finite:
+                    status = STATUS_DIVERGED
+                    break
+                if want_norm:
+                    norm2 = 0.0
+                    for k in range(dim):
+                        norm2 = norm2 + grad[k] * grad[k]           # NumPy: norm2 = np.cumsum(g * g)[-1]
+                    norm = sqrt(norm2)
+                    if want_tol and norm < cfg.grad_tol:
+                        status = STATUS_CONVERGED
+                        break
+                    if want_clip:
+                        # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                        coef = cfg.clip_norm / (norm + 1e-6)
+                        if coef < 1.0:
+                            for k in range(dim):
+                                grad[k] *= coef                     # NumPy: g = g * coef (float64)
+                if plain:
+                    step_lr = <floating>lr
+                    for k in range(dim):
+                        nxt[k] = cur[k] - step_lr * <floating>grad[k]
+                else:
+                    optimizer_step(&cfg, cur, nxt, grad, &opt_state[0, 0], &mu, dim, lr, t + 1)
+                for k in range(dim):
+                    finite = finite and isfinite(nxt[k])
             if finite and with_function:
                 for k in range(dim):
                     f_nxt[k] = quadratic_value(nxt[k], fa, fb, fc, scalar_pow)
                     finite = finite and isfinite(f_nxt[k])
-            if not finite:
+            if not finite:  # a gradient, x or f(x) that is not finite: the run ends at x (cur)
                 status = STATUS_DIVERGED
                 break
             swap = cur
@@ -2034,9 +2046,12 @@ def descend_quadratic(
             record_left -= 1
             if record_left == 0:
                 record_left = record_every
-                memcpy(&x_rec[n_rec, 0], cur, dim * sizeof(floating))
+                # (loops, not memcpy: a call per recorded point cost the 1-D path about 3 ns an update)
+                for k in range(dim):
+                    x_rec[n_rec, k] = cur[k]
                 if with_function:
-                    memcpy(&f_rec[n_rec, 0], f_cur, dim * sizeof(floating))
+                    for k in range(dim):
+                        f_rec[n_rec, k] = f_cur[k]
                 steps_rec[n_rec] = t
                 n_rec += 1
             check_left -= 1
