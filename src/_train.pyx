@@ -1883,26 +1883,6 @@ cdef extern from *:
     float gdfast_descend_pow2f(float x) noexcept nogil
 
 
-cdef inline int gradient_norm_rules(const TrainConfig* cfg, Py_ssize_t dim, double* grad) noexcept nogil:
-    """The descend loops' rules on the gradient g (``dim`` doubles) when grad_tol or clip_norm is set:
-    STATUS_CONVERGED when its 2-norm (summed in order) is < grad_tol > 0; else, with clip_norm > 0,
-    g scaled as torch.nn.utils.clip_grad_norm_ does; then STATUS_RUNNING."""
-    cdef double norm2 = 0.0, norm, coef
-    cdef Py_ssize_t k
-    for k in range(dim):
-        norm2 = norm2 + grad[k] * grad[k]                           # NumPy: norm2 = np.cumsum(g * g)[-1]
-    norm = sqrt(norm2)
-    if cfg.grad_tol > 0.0 and norm < cfg.grad_tol:
-        return STATUS_CONVERGED
-    if cfg.clip_norm > 0.0:
-        # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
-        coef = cfg.clip_norm / (norm + 1e-6)
-        if coef < 1.0:
-            for k in range(dim):
-                grad[k] *= coef                                     # NumPy: g = g * coef (float64)
-    return STATUS_RUNNING
-
-
 cdef inline floating quadratic_value(floating x, floating a, floating b, floating c, bint use_pow) noexcept nogil:
     """a*x**2 + b*x + c in the path's precision, in Python's order; x**2 is x*x (as NumPy squares an
     array) or libm's pow(x, 2) (as Python floats and NumPy scalars do; they differ in the last bit
@@ -1972,9 +1952,11 @@ def descend_quadratic(
     cdef floating two_a = <floating>2 * fa
     cdef floating step_lr, xk
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-    cdef bint want_norm = cfg.grad_tol > 0.0 or cfg.clip_norm > 0.0
+    cdef bint want_tol = cfg.grad_tol > 0.0
+    cdef bint want_clip = cfg.clip_norm > 0.0
+    cdef bint want_norm = want_tol or want_clip
     cdef bint finite = True
-    cdef double lr, g
+    cdef double lr, g, norm2, norm, coef
     cdef double mu = 1.0  # NAdam's running product
     cdef PyObject* saved[3]
     if x_rec.shape[0] < n_steps // record_every + 3 or steps_rec.shape[0] != x_rec.shape[0] \
@@ -2026,9 +2008,19 @@ def descend_quadratic(
                     status = STATUS_DIVERGED
                     break
                 if want_norm:
-                    status = gradient_norm_rules(&cfg, dim, grad)
-                    if status != STATUS_RUNNING:
+                    norm2 = 0.0
+                    for k in range(dim):
+                        norm2 = norm2 + grad[k] * grad[k]           # NumPy: norm2 = np.cumsum(g * g)[-1]
+                    norm = sqrt(norm2)
+                    if want_tol and norm < cfg.grad_tol:
+                        status = STATUS_CONVERGED
                         break
+                    if want_clip:
+                        # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                        coef = cfg.clip_norm / (norm + 1e-6)
+                        if coef < 1.0:
+                            for k in range(dim):
+                                grad[k] *= coef                     # NumPy: g = g * coef (float64)
                 if plain:
                     step_lr = <floating>lr
                     for k in range(dim):
@@ -2123,8 +2115,10 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
     cdef double* swap
     cdef double f_cur = run.f_cur, f_nxt = 0.0
     cdef bint with_function = run.with_function
-    cdef bint want_norm = cfg.grad_tol > 0.0 or cfg.clip_norm > 0.0
-    cdef double lr
+    cdef bint want_tol = cfg.grad_tol > 0.0
+    cdef bint want_clip = cfg.clip_norm > 0.0
+    cdef bint want_norm = want_tol or want_clip
+    cdef double lr, norm2, norm, coef
     cdef Py_ssize_t k
     cdef bint finite = True
     cdef int status = STATUS_RUNNING
@@ -2139,9 +2133,19 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
             status = STATUS_DIVERGED
             break
         if want_norm:
-            status = gradient_norm_rules(cfg, dim, grad)
-            if status != STATUS_RUNNING:
+            norm2 = 0.0
+            for k in range(dim):
+                norm2 = norm2 + grad[k] * grad[k]                   # NumPy: norm2 = np.cumsum(g * g)[-1]
+            norm = sqrt(norm2)
+            if want_tol and norm < cfg.grad_tol:
+                status = STATUS_CONVERGED
                 break
+            if want_clip:
+                # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
+                coef = cfg.clip_norm / (norm + 1e-6)
+                if coef < 1.0:
+                    for k in range(dim):
+                        grad[k] *= coef                             # NumPy: g = g * coef
         # x_new = optimizer step of x at the scheduled rate (plain SGD: x - lr * g)
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
         optimizer_step(cfg, cur, nxt, grad, opt_state, &run.mu_product, dim, lr, t + 1)
