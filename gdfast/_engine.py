@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -816,6 +816,24 @@ def dataset_loss(kernel_config: dict[str, Any], X: np.ndarray | CSRData, Y: np.n
                  fit_intercept: bool, theta: np.ndarray) -> float:
     """The loss of parameters ``theta`` (W flattened, then b) on all samples, with the run's loss."""
     return float(dataset_losses([kernel_config], X, Y, sample_weight, fit_intercept, theta.reshape(1, -1))[0])
+
+
+def same_value(a: object, b: object) -> bool:
+    """Equality of result fields: arrays by dtype, shape and values (NaN equals NaN; structured
+    records field by field), dataclasses (a TrainState, a DescentState) field by field, NaN floats
+    equal; anything else by ``==``. The ``__eq__`` of the results that hold arrays (the dataclass
+    default compares arrays with ``==`` and raises "The truth value of an array ... is ambiguous")."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype):
+            return False
+        if a.dtype.names:  # a structured record: field by field
+            return all(same_value(a[name], b[name]) for name in a.dtype.names)
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(same_value(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN == NaN here (e.g. grad_norm when no gradient norm was asked for)
+    return bool(a == b)
 
 
 def compact(view: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _train
 from ._contract import ObjectiveCode
-from ._engine import CONVERGED, DIVERGED, RUNNING, STATUS_NAMES, TrainOptions, compact
+from ._engine import CONVERGED, DIVERGED, RUNNING, STATUS_NAMES, TrainOptions, compact, same_value
 from .functions import Beale, Booth, Himmelblau, Objective, QuadraticForm, Rastrigin, Rosenbrock, StyblinskiTang
 from ._validation import as_array, as_float, check_real, common_float_dtype
 from .optimizers import Optimizer
@@ -180,7 +180,7 @@ def _check_state(state: Any, start: np.ndarray, options: TrainOptions, n: int) -
         raise ValueError("x0 differs from the state's current point: pass path.x[-1] as x0 with path.state")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DescentPath:
     """The points recorded by :func:`descend`.
 
@@ -224,6 +224,18 @@ class DescentPath:
     converged: bool
     status: str
     state: DescentState
+
+    def __eq__(self, other: object) -> bool:
+        """Field-by-field equality, arrays compared by dtype, shape and values (NaN equal to NaN).
+
+        The dataclass's generated ``==`` compared the arrays with ``==`` and raised "The truth value
+        of an array ... is ambiguous"; paths are not hashable (they hold arrays).
+        """
+        if not isinstance(other, DescentPath):
+            return NotImplemented
+        return same_value(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _quadratic_owner(gradient: Any) -> Quadratic | None:

@@ -12,28 +12,13 @@ import numpy.typing as npt
 from ._sparse import CSRData
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
-    compact, history_sizes, local_threads,
+    compact, history_sizes, local_threads, same_value,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
 from .schedules import Schedule
 
 __all__ = ["train", "TrainResult"]
-
-
-def _same_value(a: object, b: object) -> bool:
-    """Equality of TrainResult fields: arrays by dtype, shape and values (NaN equals NaN)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype):
-            return False
-        if a.dtype.names:  # a structured record: field by field
-            return all(_same_value(a[name], b[name]) for name in a.dtype.names)
-        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
-    if isinstance(a, TrainState) and isinstance(b, TrainState):
-        return all(_same_value(getattr(a, f.name), getattr(b, f.name)) for f in fields(TrainState))
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True  # NaN == NaN here (e.g. grad_norm when no gradient norm was asked for)
-    return bool(a == b)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -154,7 +139,7 @@ class TrainResult:
         """
         if not isinstance(other, TrainResult):
             return NotImplemented
-        return all(_same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(TrainResult))
+        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(TrainResult))
 
     __hash__ = None  # type: ignore[assignment]
 

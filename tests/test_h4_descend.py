@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -347,3 +348,19 @@ def test_sigint_stops_a_long_descend(opt):
     print(proc.stdout.strip())  # the latency is printed, not asserted
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "INTERRUPTED after" in proc.stdout and "USABLE" in proc.stdout
+
+
+def test_paths_compare_by_value():
+    # DescentPath holds arrays: the dataclass's generated == raised "truth value ... ambiguous"
+    f = gdfast.Quadratic(1, 4, 4)
+    run = lambda lr: gdfast.descend(f.gradient, [10.0, -3.0], learning_rate=lr, num_iterations=20,  # noqa: E731
+                                    function=f, optimizer="adam")
+    a, b = run(0.1), run(0.1)
+    assert a == b and not (a != b)
+    assert a != run(0.1 * 1.01)  # another learning rate: other points
+    c = replace(a, x=a.x.copy())
+    c.x[-1, 0] = np.nextafter(c.x[-1, 0], np.inf)
+    assert a != c  # one ulp in one point
+    assert a != "a path" and a.__eq__("a path") is NotImplemented
+    with pytest.raises(TypeError):
+        hash(a)
