@@ -26,6 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gdfast.__file__)))
 PRELUDE = textwrap.dedent(
     """
     import os, signal, threading, time
+    # Python's Ctrl-C handler, even when this process inherited SIGINT ignored (a job started with
+    # `&` by a non-interactive shell: Python then leaves SIGINT ignored, and nothing could raise)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import gdfast
     from gdfast import reference as ref
