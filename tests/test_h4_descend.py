@@ -319,6 +319,7 @@ def test_inputs_not_modified():
 CHILD = textwrap.dedent(
     """
     import os, signal, threading, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if SIGINT was inherited ignored
     import gdfast
     f = gdfast.Quadratic(1, 4, 4)
     def send():

@@ -520,6 +520,7 @@ def test_numba_cfunc_equals_the_builtin_rosenbrock(opt):
 
 CHILD = """
 import ctypes, os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if SIGINT was inherited ignored (a `&` job)
 import numpy as np
 import gdfast
 from gdfast.functions import Rosenbrock
