@@ -1990,12 +1990,13 @@ def descend_quadratic(
         while status == STATUS_RUNNING and t < t_end:
             lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
             if plain and not want_norm:
-                # the lesson's loop in one pass, x kept in a register (no store of g to reload)
+                # the lesson's loop in one pass, g kept in a register (not stored and reloaded); x is
+                # finite, so a g that is not finite makes x_new not finite (lr * inf or lr * nan, also
+                # for lr = 0): checking x_new checks both
                 step_lr = <floating>lr
                 for k in range(dim):
                     xk = cur[k]
                     g = quadratic_gradient(xk, two_a, fb)           # NumPy: g = 2*a*x + b
-                    finite = finite and isfinite(g)
                     xk = xk - step_lr * <floating>g                 # NumPy: x_new = x - lr * g
                     finite = finite and isfinite(xk)
                     nxt[k] = xk
@@ -2046,12 +2047,9 @@ def descend_quadratic(
             record_left -= 1
             if record_left == 0:
                 record_left = record_every
-                # (loops, not memcpy: a call per recorded point cost the 1-D path about 3 ns an update)
-                for k in range(dim):
-                    x_rec[n_rec, k] = cur[k]
+                memcpy(&x_rec[n_rec, 0], cur, dim * sizeof(floating))
                 if with_function:
-                    for k in range(dim):
-                        f_rec[n_rec, k] = f_cur[k]
+                    memcpy(&f_rec[n_rec, 0], f_cur, dim * sizeof(floating))
                 steps_rec[n_rec] = t
                 n_rec += 1
             check_left -= 1
