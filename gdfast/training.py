@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -139,7 +139,7 @@ class TrainResult:
         """
         if not isinstance(other, TrainResult):
             return NotImplemented
-        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(TrainResult))
+        return same_value(self, other)
 
     __hash__ = None  # type: ignore[assignment]
 
