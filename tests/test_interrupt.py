@@ -10,10 +10,13 @@ assertion: it only catches "never interrupted". The measured latency (the kernel
 After the interrupt the child trains again and compares with ``gdfast.reference`` (RTOL_LOOP), and
 for a sweep runs a new sweep whose results must equal plain ``train`` calls bit for bit.
 """
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -175,19 +178,9 @@ def test_polls_are_spaced_by_their_cost():
     assert _train._poll_gap(1.0) == 0.25
 
 
-def test_polls_cost_little_beside_a_busy_python_thread():
-    # The defect: with another Python thread computing, every due poll waited for the GIL (up to 5 ms
-    # per ~1 ms of work): 0.25 s alone took 7.8 s. Measured by the kernel's own clock around each poll
-    # (signal_poll_seconds): the polls now take at most 1/50 of the time after the first one (<= 5 ms,
-    # a switch interval), plus that first one. When the busy thread happens not to hold the GIL at the
-    # polls, they cost microseconds and the bound holds trivially; it never depends on the machine's speed.
-    import threading
-    import time
-
-    from gdfast import _train
-    from gdfast.functions import Rosenbrock
-
-    f = Rosenbrock()
+@contextlib.contextmanager
+def busy_python_thread():
+    """Another Python thread computing (holding the GIL whenever it runs) for the duration of the block."""
     busy = [True]
 
     def spin():
@@ -198,15 +191,30 @@ def test_polls_cost_little_beside_a_busy_python_thread():
     spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     try:
+        yield
+    finally:
+        busy[0] = False
+        spinner.join()
+
+
+def test_polls_cost_little_beside_a_busy_python_thread():
+    # The defect: with another Python thread computing, every due poll waited for the GIL (up to 5 ms
+    # per ~1 ms of work): 0.25 s alone took 7.8 s. Measured by the kernel's own clock around each poll
+    # (signal_poll_seconds): the polls now take at most 1/50 of the time after the first one (<= 5 ms,
+    # a switch interval), plus that first one. When the busy thread happens not to hold the GIL at the
+    # polls, they cost microseconds and the bound holds trivially; it never depends on the machine's speed.
+    # With the spacing off (POLL_GAP_FACTOR = 0) it failed: 7.46 s of 7.80 s in polls.
+    from gdfast import _train
+    from gdfast.functions import Rosenbrock
+
+    f = Rosenbrock()
+    with busy_python_thread():
         before = _train.signal_poll_seconds()
         t = time.perf_counter()
         gdfast.descend(f.gradient, [-1.5, 2.0], learning_rate=1e-3, num_iterations=3_000_000, optimizer="adam",
                        record_every=3_000_000)
         wall = time.perf_counter() - t
         in_polls = _train.signal_poll_seconds() - before
-    finally:
-        busy[0] = False
-        spinner.join()
     assert in_polls <= wall / 50 + 0.02, (in_polls, wall)
 
 
@@ -214,24 +222,10 @@ def test_polls_cost_little_beside_a_busy_python_thread():
 def test_a_busy_python_thread_changes_no_result(name):
     # the same bits with another thread computing all along (its polls then back off or not, as the
     # round trips go); that Ctrl-C still stops such a call is the train_with_a_busy_thread scenario
-    import threading
-
     import numpy as np
 
     call = _calls()[name]
     alone = call()
-    busy = [True]
-
-    def spin():
-        x = 0
-        while busy[0]:
-            x += 1
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
-    try:
+    with busy_python_thread():
         contended = call()
-    finally:
-        busy[0] = False
-        spinner.join()
     np.testing.assert_array_equal(contended, alone)
