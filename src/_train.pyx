@@ -31,9 +31,9 @@ from gdfast._contract cimport (
 )
 from _linear cimport (
     BLOCK_ROWS, batch_scale, blas_pays, block_partial_into, block_stride, blocks_of, blocks_reduce, csr_dot,
-    csr_dot_params, csr_index, csr_loss_and_gradient, elementwise_loss, elementwise_loss_derivative,
-    float32_loss_and_gradient, gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient,
-    margin_loss_and_derivative, mse_and_gradient, row_of, softmax_row_term, sum_of_squares, terms_per_row, use_blas,
+    csr_dot_params, csr_index, csr_loss_and_gradient, dot, elementwise_loss, elementwise_loss_derivative,
+    float32_loss_and_gradient, gdfast_blas_allowed, gdfast_prefetch, is_margin_loss, loss_and_gradient, loss_term,
+    margin_loss_and_derivative, mse_and_gradient, mse_term, row_of, softmax_row_term, sum_of_squares, terms_per_row, use_blas,
     use_blocks,
 )
 from _rng cimport shuffle_in_place
@@ -335,6 +335,18 @@ cdef inline bint grown_past(double loss, double best_loss, double first_loss, do
 
 cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
+    """``simple_sgd_steps`` for the problem's sizes; the lesson's shape (one sample of four
+    features) is passed as constants, so the compiler's copy for it has every inner loop unrolled
+    (the same operations in the same order: the same bits)."""
+    if data.n_samples == 1 and data.n_features == 4:
+        return simple_sgd_steps(cfg, data, params, run, left, n_steps, check_every, stop_flag, 1, 4)
+    return simple_sgd_steps(cfg, data, params, run, left, n_steps, check_every, stop_flag, data.n_samples,
+                            data.n_features)
+
+
+cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+                                 Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag,
+                                 Py_ssize_t n_samples, Py_ssize_t n_features) noexcept nogil:
     """run_one's loop for plain full-batch SGD on the unweighted MSE, without the branches that
     cannot fire (no norm, momentum, weight decay, schedule, early stopping or restore_best): the
     same arithmetic, records and final record. Its own function, everything it reads or counts in
@@ -350,7 +362,7 @@ cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* 
     cdef double lr = cfg.learning_rate, factor = cfg.divergence_factor, loss
     cdef const floating* X = <const floating*>data.X
     cdef const floating* Y = <const floating*>data.Y
-    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t n_outputs = data.n_outputs
     cdef Py_ssize_t size_W = n_outputs * n_features, size = data.size, k
     cdef bint fit_intercept = data.fit_intercept
     cdef double* grad = run.grad
@@ -434,6 +446,115 @@ cdef inline void sample_sgd_step(
         for j in range(n_outputs):
             p_new[j] = <floating>(p_old[j] - lr * ((0.0 + D[j]) * scale))
 
+
+cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+                        Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
+    """run_one's loop for per-sample plain SGD on dense data (batch_size 1, not a full batch; no
+    momentum, weight decay, gradient norm, penalty, averaging or restore_best; one loss term per
+    output, not LOSS_MULTINOMIAL; any schedule, reduction and sample weights): the general loop's
+    arithmetic (``loss_and_gradient`` of the sample's row, then ``sample_sgd_step``), its records and
+    its rules, with everything it reads or counts in local variables. Per update, with x the row::
+
+        p_j = W[j] @ x + b_j;  loss = scale * sum_j w l(p_j, y_j);  D_j = w l'(p_j, y_j)
+        W[j] -= lr * (scale * (0.0 + D_j * x));  b_j -= lr * (scale * (0.0 + D_j))
+
+    The update is made in place, in the parameters' row ``record.current``: nothing needs the
+    previous iterate of a per-sample run (a diverged mini-batch run is replayed from its start by
+    the caller). Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch
+    branch. Returns the STATUS_*."""
+    cdef RunRecord rec = run.record[0]
+    cdef int64_t t = rec.step, position = rec.position, epoch = rec.epoch
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t no_improvement = rec.no_improvement
+    cdef uint64_t rng = rec.rng
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double epoch_loss_sum = rec.epoch_loss_sum, epoch_samples = rec.epoch_samples
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
+    cdef int64_t record_every = cfg.record_every, epoch_record_every = cfg.epoch_record_every
+    cdef int64_t n_iter_no_change = cfg.n_iter_no_change
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef const floating* sw = <const floating*>data.sample_weight
+    cdef Py_ssize_t n_samples = data.n_samples, n_features = data.n_features, n_outputs = data.n_outputs
+    cdef Py_ssize_t size_W = n_outputs * n_features, i, j
+    cdef bint fit_intercept = data.fit_intercept, shuffle = cfg.shuffle
+    cdef bint constant_lr = cfg.schedule == SCHEDULE_CONSTANT
+    cdef bint unweighted_mse = cfg.loss == LOSS_MSE and sw == NULL
+    cdef int kind = cfg.loss, reduction = cfg.reduction
+    cdef double width = cfg.epsilon, factor = cfg.divergence_factor, loss_tol = cfg.loss_tol
+    cdef double weight, loss, lr = cfg.learning_rate, scale, epoch_loss
+    # batch_scale of an unweighted sample (its weight sum 0.0 + 1.0), the same for every sample
+    cdef double unit_scale = batch_scale(reduction, terms_per_row(kind, n_outputs), 0.0 + 1.0, 1)
+    cdef double* D = run.residual_grad  # (n_outputs,) the sample's weighted d loss / d prediction
+    cdef Py_ssize_t* perm = run.perm
+    cdef floating* p = params + rec.current * data.size
+    cdef const floating* b = p + size_W if fit_intercept else <floating*>NULL
+    cdef const floating* x
+    cdef int64_t i_step
+    cdef int status = STATUS_RUNNING
+    for i_step in range(n_steps):
+        if position == 0 and shuffle:
+            shuffle_in_place(perm, n_samples, &rng)
+        i = perm[position]
+        x = X + i * n_features
+        loss = 0.0
+        if unweighted_mse:
+            # r_j = W[j] @ x + b_j - y_j;  loss_sum += r_j**2;  D_j = 2 r_j  (loss_and_gradient's MSE branch)
+            for j in range(n_outputs):
+                loss += mse_term(dot(p + j * n_features, x, n_features), b, Y + i * n_outputs, j, D + j)
+            scale = unit_scale
+        else:
+            weight = sw[i] if sw != NULL else 1.0
+            for j in range(n_outputs):
+                loss += loss_term(kind, width, weight, dot(p + j * n_features, x, n_features), b, Y + i * n_outputs,
+                                  j, D + j)
+            scale = unit_scale if sw == NULL else batch_scale(reduction, terms_per_row(kind, n_outputs),
+                                                              0.0 + weight, 1)
+        loss = loss * scale
+        record_left = keep_every(loss, run.history, &recorded, record_left, record_every)
+        if not isfinite(loss):
+            status = STATUS_DIVERGED  # (the caller replays the run to its last finite iterate)
+            break
+        last_loss = loss
+        if not constant_lr:
+            lr = scheduled_learning_rate(cfg, t)
+        sample_sgd_step(p, p, x, D, scale, lr, n_features, n_outputs, fit_intercept)
+        t += 1
+        epoch_loss_sum += loss  # (loss * 1 row)
+        epoch_samples += 1.0
+        position = position_after(position, 1, n_samples)
+        if position == 0:
+            epoch_loss = epoch_loss_sum / epoch_samples
+            epoch_left = keep_every(epoch_loss, run.epoch_history, &epochs_recorded, epoch_left, epoch_record_every)
+            epoch += 1
+            epoch_loss_sum = 0.0
+            epoch_samples = 0.0
+            if grown_past(epoch_loss, best_loss, first_loss, factor):
+                status = STATUS_DIVERGED
+                break
+            if first_loss != first_loss:  # NaN: this was the run's first epoch
+                first_loss = epoch_loss
+            if n_iter_no_change > 0:
+                if epoch_loss > best_loss - loss_tol:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+            if epoch_loss < best_loss:
+                best_loss = epoch_loss
+            if n_iter_no_change > 0 and no_improvement >= n_iter_no_change:
+                status = STATUS_NO_IMPROVEMENT
+                break
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
+    rec.step, rec.position, rec.epoch = t, position, epoch
+    rec.recorded, rec.epochs_recorded, rec.no_improvement, rec.rng = recorded, epochs_recorded, no_improvement, rng
+    rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
+    rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
+    rec.status = status
+    run.record[0] = rec
+    left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
+    return status
 
 # csr_sgd_loop prefetches the next row's weights only above this many weights (2 MiB of doubles).
 cdef enum:
@@ -819,6 +940,15 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
                             and not need_norm and cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
                             and not penalised_or_averaged)
     cdef double sample_weight_sum
+    # ... and dense data with one loss term per output: its own loop, the same arithmetic.
+    if (sample_sgd and not full_batch and cfg.loss != LOSS_MULTINOMIAL and not cfg.restore_best and X_blas == NULL
+            and n_steps > 0):
+        run.record[0] = rec
+        status = dense_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
+        free(X_copy)
+        free(W_blas)
+        free(f32_scratch)
+        return status
 
     # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
     # it: held in registers, not reloaded after every store through the parameter or gradient pointers.

@@ -99,6 +99,18 @@ def trainings(out: dict[str, np.ndarray]) -> None:
         r = gdfast.train(W0, X, Y, learning_rate=0.01, batch_size=10, seed=11, num_epochs=50, n_iter_no_change=3,
                          loss_tol=0.1, restore_best=True, record_every=3)
         flatten(f"train/early_stop_restore_best/{dtype}", r, out)
+        # dense per-sample plain SGD (its own loop: dense_sgd_loop), weighted, and the lesson's
+        # one-sample shape (simple_sgd_loop's copy for one row of four features)
+        W64, X64, Y64, sw64 = data(40, 64, 1, dtype, seed=17)
+        r = gdfast.train(W64, X64, Y64, learning_rate=0.005, batch_size=1, seed=17, num_epochs=3, fit_intercept=True,
+                         sample_weight=sw64)
+        flatten(f"train/per_sample_plain/{dtype}", r, out)
+        r = gdfast.train(W64, X64, Y64, loss="huber", learning_rate=0.01, batch_size=1,
+                         shuffle=False, num_epochs=2, seed=18)
+        flatten(f"train/per_sample_plain_huber/{dtype}", r, out)
+        W4, X4, Y4, _ = data(1, 4, 4, dtype, seed=19)
+        flatten(f"train/one_sample_four_features/{dtype}",
+                gdfast.train(W4, X4, Y4, learning_rate=0.01, num_iterations=300, record_every=7, seed=19), out)
         # per-sample SGD with the elastic net (truncated gradient) and averaging (the running mean)
         r = gdfast.train(W0, X, Y, learning_rate=0.01, batch_size=1, seed=13, num_epochs=2, fit_intercept=True,
                          penalty="elasticnet", alpha=0.05, average=20)

@@ -1,14 +1,17 @@
 """Plain SGD one sample at a time (``batch_size=1``): the training loop updates the parameters straight
 from the sample's d loss / d prediction, without storing its gradient (``sample_sgd_step`` in
-src/_train.pyx).
+src/_train.pyx); on dense data in a loop of its own (``dense_sgd_loop``). Also the full batch of one
+sample (the lesson's shape), whose loop has a compiled copy for four features.
 
-Two checks:
+Checks:
 - the same bits as the general loop, which forms the gradient and then steps: ``clip_norm=1e300``
   sends a run through that loop (a norm is computed) without changing any step (the clipping factor
   1e300 / (norm + 1e-6) is never below 1);
 - a hand loop written here in NumPy (the definition: one sample's weighted mean loss over its
   outputs, so the weight cancels and each output's gradient is l'(p) / n_outputs), to 1e-12
-  relative: the loop sums each prediction in another order than the kernel's dot (a few ulps a step).
+  relative: the loop sums each prediction in another order than the kernel's dot (a few ulps a step);
+- the dedicated loop's stopping rules, records and continuation against the general loop's;
+- the one-sample full batch against the kernels' arithmetic written out with Python floats, bit for bit.
 """
 import numpy as np
 import pytest
@@ -100,3 +103,87 @@ def test_equals_a_hand_loop(rng, loss):
     # the tolerance tells a 1%-off learning rate apart
     W_off, _ = hand_loop(W0, b0, X, Y, sw, lr * 1.01, 2, DERIVATIVES[loss])
     assert np.max(np.abs(result.W - W_off)) > 1e-6 * scale
+
+
+def _same_run(a, b):
+    np.testing.assert_array_equal(a.W, b.W)
+    if a.b is not None:
+        np.testing.assert_array_equal(a.b, b.b)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.epoch_losses, b.epoch_losses)
+    assert (a.state.step, a.status, a.converged, a.diverged) == (b.state.step, b.status, b.converged, b.diverged)
+    assert a.loss == b.loss or (np.isnan(a.loss) and np.isnan(b.loss))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rules_and_continuation_as_the_general_loop(rng, dtype):
+    """Dense per-sample plain SGD has its own loop (``dense_sgd_loop``): its stopping rules, records
+    and state must be the general loop's (``clip_norm=1e300`` forces that loop, see the module
+    docstring), and a run continued in pieces with ``state=`` must equal the run in one call."""
+    X, Y = problem(rng, "mse", 30, 6, 2, dtype)
+    W0 = (0.1 * rng.standard_normal((2, 6))).astype(dtype)
+    cases = [
+        dict(shuffle=True, seed=3, num_epochs=5, record_every=4, fit_intercept=True),  # reshuffled each epoch
+        dict(shuffle=False, num_epochs=200, n_iter_no_change=2, loss_tol=1e-3),  # stops on no improvement
+        dict(shuffle=False, num_epochs=50, learning_rate=40.0),  # diverges: the caller's replay
+        dict(schedule=gdfast.schedules.ExponentialDecay(gamma=0.97), num_epochs=4),
+        dict(loss="huber", num_epochs=3, fit_intercept=True, reduction="sample_mean"),
+    ]
+    for options in cases:
+        kwargs = {"learning_rate": 0.05, "batch_size": 1, "seed": 0, **options}
+        fused = gdfast.train(W0, X, Y, **kwargs)
+        general = gdfast.train(W0, X, Y, clip_norm=1e300, **kwargs)
+        _same_run(fused, general)
+    # the first case stopped by n_iter_no_change and the third diverged: the rules did fire
+    stopped = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, shuffle=False, num_epochs=200,
+                           n_iter_no_change=2, loss_tol=1e-3)
+    assert stopped.state.step < 200 * 30 and not stopped.diverged
+    assert gdfast.train(W0, X, Y, learning_rate=40.0, batch_size=1, shuffle=False, num_epochs=50).diverged
+    # continued in pieces (a piece ends mid-epoch: 45 updates = 1.5 epochs) = one call
+    whole = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, seed=1, num_iterations=135, record_every=1)
+    part = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, seed=1, num_iterations=45, record_every=1)
+    for _ in range(2):
+        part = gdfast.train(part.W, X, Y, learning_rate=0.05, batch_size=1, seed=1, num_iterations=45,
+                            record_every=1, state=part.state)
+    np.testing.assert_array_equal(part.W, whole.W)
+    np.testing.assert_array_equal(part.losses, whole.losses[90:])
+
+
+def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype):
+    """Full-batch SGD on one sample, written out with Python floats in the kernels' order: each
+    prediction in dot's four partial sums from +0.0 (((0 + w0 x0) + (0 + w1 x1)) + ((0 + w2 x2) + (0 +
+    w3 x3)), a remainder into the first), the residual, g = (0.0 + 2 r x_k) * (1 / m), W - lr g
+    rounded to the parameters' type. Exact in float64 (Python floats are doubles)."""
+    W = [[float(v) for v in row] for row in W]
+    x = [float(v) for v in x]
+    m, d = len(W), len(x)
+    scale = 1.0 / (m * 1.0)
+    cast = (lambda v: float(np.float32(v))) if dtype == np.float32 else float
+    for _ in range(n_steps):
+        grads = []
+        for j in range(m):
+            s = [0.0, 0.0, 0.0, 0.0]
+            for k in range(d - d % 4):
+                s[k % 4] += W[j][k] * x[k]
+            for k in range(d - d % 4, d):
+                s[0] += W[j][k] * x[k]
+            r = ((s[0] + s[1]) + (s[2] + s[3])) - float(y[j])
+            c = 2.0 * r
+            grads.append([(0.0 + c * xk) * scale for xk in x])
+        W = [[cast(W[j][k] - lr * grads[j][k]) for k in range(d)] for j in range(m)]
+    return np.array(W, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_features", [4, 5])
+def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_features):
+    """The lesson's shape (one sample, four features) has its own compiled copy of the full-batch
+    loop (``simple_sgd_loop``); it and the general copy (five features) must give the bits of the
+    kernels' arithmetic written out by hand."""
+    W0 = rng.standard_normal((4, n_features)).astype(dtype)
+    x = rng.standard_normal(n_features).astype(dtype)
+    y = rng.standard_normal(4).astype(dtype)
+    result = gdfast.train(W0, x[None, :], y[None, :], learning_rate=0.01, num_iterations=60, record_every=60)
+    np.testing.assert_array_equal(result.W, scalar_sgd_one_row(W0, x, y, 0.01, 60, dtype))
+    # and the check can fail: a learning rate 0.01% away changes the bits
+    assert not np.array_equal(result.W, scalar_sgd_one_row(W0, x, y, 0.01 * (1 + 1e-4), 60, dtype))
