@@ -458,9 +458,8 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
         p_j = W[j] @ x + b_j;  loss = scale * sum_j w l(p_j, y_j);  D_j = w l'(p_j, y_j)
         W[j] -= lr * (scale * (0.0 + D_j * x));  b_j -= lr * (scale * (0.0 + D_j))
 
-    The update is made in place, in the parameters' row ``record.current``: nothing needs the
-    previous iterate of a per-sample run (a diverged mini-batch run is replayed from its start by
-    the caller). Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch
+    Each update goes from the parameters' row ``record.current`` into the other row, which then
+    becomes current (as the general loop: the state keeps the previous iterate). Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch
     branch. Returns the STATUS_*."""
     cdef RunRecord rec = run.record[0]
     cdef int64_t t = rec.step, position = rec.position, epoch = rec.epoch
@@ -487,8 +486,10 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
     cdef double unit_scale = batch_scale(reduction, terms_per_row(kind, n_outputs), 0.0 + 1.0, 1)
     cdef double* D = run.residual_grad  # (n_outputs,) the sample's weighted d loss / d prediction
     cdef Py_ssize_t* perm = run.perm
-    cdef floating* p = params + rec.current * data.size
-    cdef const floating* b = p + size_W if fit_intercept else <floating*>NULL
+    cdef int64_t cur = rec.current
+    cdef Py_ssize_t size = data.size
+    cdef floating* p
+    cdef const floating* b
     cdef const floating* x
     cdef int64_t i_step
     cdef int status = STATUS_RUNNING
@@ -497,6 +498,8 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
             shuffle_in_place(perm, n_samples, &rng)
         i = perm[position]
         x = X + i * n_features
+        p = params + cur * size
+        b = p + size_W if fit_intercept else <floating*>NULL
         loss = 0.0
         if unweighted_mse:
             # r_j = W[j] @ x + b_j - y_j;  loss_sum += r_j**2;  D_j = 2 r_j  (loss_and_gradient's MSE branch)
@@ -518,7 +521,8 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
         last_loss = loss
         if not constant_lr:
             lr = scheduled_learning_rate(cfg, t)
-        sample_sgd_step(p, p, x, D, scale, lr, n_features, n_outputs, fit_intercept)
+        sample_sgd_step(p, params + (1 - cur) * size, x, D, scale, lr, n_features, n_outputs, fit_intercept)
+        cur = 1 - cur
         t += 1
         epoch_loss_sum += loss  # (loss * 1 row)
         epoch_samples += 1.0
@@ -547,7 +551,7 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
         if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
-    rec.step, rec.position, rec.epoch = t, position, epoch
+    rec.step, rec.current, rec.position, rec.epoch = t, cur, position, epoch
     rec.recorded, rec.epochs_recorded, rec.no_improvement, rec.rng = recorded, epochs_recorded, no_improvement, rng
     rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
     rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
