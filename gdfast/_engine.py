@@ -938,6 +938,13 @@ class RunSet:
         return TrainState(params=arrays[0], opt_state=arrays[1], perm=arrays[2], record=arrays[3],
                           optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
 
+    def states(self, runs: Sequence[int], rows: int) -> list[TrainState]:
+        """``[self.state(r, rows, copy=False) for r in runs]``, the views made in bulk."""
+        params, perm = self.params[:, :rows], self.perm[:, : self.n_samples]
+        return [TrainState(params=params[r], opt_state=self.opt_state[r], perm=perm[r], record=self.records[r, ...],
+                           optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
+                for r in runs]
+
     def advance(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
         """One kernel call: run r advances by up to ``n_steps[r]`` updates (runs that can, in lockstep)."""

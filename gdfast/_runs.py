@@ -15,7 +15,7 @@ import numpy as np
 
 from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record
 from ._sparse import CSRData
-from .training import TrainResult, finish
+from .training import TrainResult, finish_runs
 
 __all__ = ["Run", "Plan", "execute"]
 
@@ -95,6 +95,5 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
                 updates_per_call=updates_per_call)
     final_losses = run_set.final_losses(X, Y, sample_weight).tolist()
     # (finish replays the rare diverged mini-batch run from its start)
-    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, first_states[r], run.seed, warn=False,
-                   final_loss=final_losses[r])
-            for r, run in enumerate(runs)]
+    return finish_runs(kernel_configs, [run.options for run in runs], X, Y, sample_weight, run_set,
+                       first_states.__getitem__, [run.seed for run in runs], final_losses)
