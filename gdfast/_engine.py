@@ -1147,10 +1147,13 @@ def _stack(arrays: Sequence[np.ndarray], dtype: npt.DTypeLike, aligned: bool, pa
     buf = np.zeros(nbytes + CACHE_LINE, dtype=np.uint8)
     offset = -buf.ctypes.data % CACHE_LINE
     out = buf[offset: offset + nbytes].view(dtype).reshape((len(index),) + shape)
-    rows_of: dict[int, list[int]] = {}
-    for r, i in enumerate(index):
-        rows_of.setdefault(i, []).append(r)
-    for i, rows in rows_of.items():
+    which = np.asarray(index)
+    distinct = np.unique(which)
+    if distinct.size > 8:  # (each row alone rather than a pass over the index per array)
+        for r, i in enumerate(which.tolist()):
+            out[r, : arrays[i].shape[0]] = arrays[i]
+        return out
+    for i in distinct.tolist():
         a = arrays[i]
-        out[rows[0] if len(rows) == 1 else rows, : a.shape[0]] = a
+        out[slice(None) if distinct.size == 1 else which == i, : a.shape[0]] = a
     return out

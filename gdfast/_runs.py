@@ -75,28 +75,30 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
     kernel_configs, history_lengths, groups = [], [], []
     shared_values = operator.itemgetter(*(name for name in vars(runs[0].options) if name not in _PER_RUN))
     values_before: tuple[Any, ...] = ()
-    n_steps_before = -1
+    n_steps_before, index = -1, -1
+    start_before: int | None = -1
     for run in runs:
         options = run.options
         values = shared_values(vars(options))
-        if not (len(values) == len(values_before) and all(map(operator.is_, values, values_before))
-                and run.n_steps == n_steps_before):
+        same = len(values) == len(values_before) and all(map(operator.is_, values, values_before))
+        if not (same and run.n_steps == n_steps_before):
             key = (*map(id, values), run.n_steps)
             if key not in shared:
                 shared[key] = (options.kernel_config(n_samples), history_sizes(options, n_samples, run.n_steps),
                                len(shared))
             config, lengths, group = shared[key]
-            values_before, n_steps_before = values, run.n_steps
         kernel_configs.append({**config, "learning_rate": options.learning_rate})
         history_lengths.append(lengths)
         groups.append(group)
-        template = (id(options.optimizer), run.start, options.fit_intercept, options.restore_best)
-        index = templates.get(template)
-        if index is None:
-            index = templates[template] = len(start_states)
-            start_states.append(TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b,
-                                               n_samples, options, run.seed))
+        if not (same and run.start == start_before):  # (the template's options are among the values)
+            template = (id(options.optimizer), run.start, options.fit_intercept, options.restore_best)
+            if template not in templates:
+                templates[template] = len(start_states)
+                start_states.append(TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b,
+                                                   n_samples, options, run.seed))
+            index = templates[template]
         start_of.append(index)
+        values_before, n_steps_before, start_before = values, run.n_steps, run.start
     seeds = [run.seed for run in runs]
     run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples,
                                config_groups=groups)

@@ -486,8 +486,12 @@ def _as_list(name: str, seq: Any) -> list[Any] | None:
         return None
     if isinstance(seq, (str, bytes, dict)):
         raise ValueError(f"{name} must be a non-empty sequence; got {type(seq).__name__}")
+    items: list[Any]
     try:
-        items = [v.item() if isinstance(v, np.generic) else v for v in seq]  # NumPy scalars -> Python
+        if isinstance(seq, np.ndarray) and seq.ndim == 1 and seq.dtype.kind in "biufc":
+            items = seq.tolist()  # (as .item() of each entry, in one call)
+        else:
+            items = [v.item() if isinstance(v, np.generic) else v for v in seq]  # NumPy scalars -> Python
     except TypeError:
         raise TypeError(f"{name} must be a sequence; got {type(seq).__name__}: {seq!r}") from None
     if not items:

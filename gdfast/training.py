@@ -597,6 +597,9 @@ def _result_of(fields: dict[str, Any]) -> TrainResult:
 def _gathered_rows(buffer: np.ndarray, index: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
     """``[buffer[index[i], :lengths[i]].copy() for i ...]``, the rows of one length views of one new
     array (``buffer[index[same], :length]``): one copy per distinct length rather than per row."""
+    if len(set(lengths)) == 1:  # (a sweep's usual case: one block)
+        block = buffer[index, : lengths[0]] if len(index) < buffer.shape[0] else buffer[:, : lengths[0]].copy()
+        return list(block)
     by_length: dict[int, list[int]] = {}
     for i, length in enumerate(lengths):
         by_length.setdefault(length, []).append(i)
