@@ -989,9 +989,9 @@ class RunSet:
 
     def states(self, runs: Sequence[int], rows: int) -> list[TrainState]:
         """``[self.state(r, rows, copy=False) for r in runs]``, the views made in bulk."""
-        params, perm = self.params[:, :rows], self.perm[:, : self.n_samples]
-        return [TrainState(params=params[r], opt_state=self.opt_state[r], perm=perm[r], record=self.records[r, ...],
-                           optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
+        params, opt_state, perm, records = self.params[:, :rows], self.opt_state, self.perm[:, : self.n_samples], self.records
+        optimizers, fit_intercept, shape = self.optimizers, self.fit_intercept, self.shape
+        return [TrainState(params[r], opt_state[r], perm[r], records[r, ...], optimizers[r], fit_intercept, shape)
                 for r in runs]
 
     def advance(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,

@@ -171,6 +171,8 @@ def expand_configs(
         axes.append([{"initial_weights": i} for i in range(initial_weights_count)])
     if configs is not None:
         axes.append([dict(c) for c in configs])
+    if len(axes) == 1:
+        return axes[0]  # (its dicts are new, one per run)
     out = []
     for combo in itertools.product(*axes):
         merged = {}
@@ -442,7 +444,7 @@ def _checked(options: TrainOptions, dtype: np.dtype, sparse: bool, n_samples: in
 
 
 # The options a sweep's runs mostly differ in; no other option's checks depend on them.
-_LEARNING_RATE_AND_SEED = ("learning_rate", "seed")
+_LEARNING_RATE_AND_SEED = frozenset(("learning_rate", "seed"))
 
 
 def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: np.dtype, sparse: bool,
@@ -460,7 +462,8 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
     try:
         for override in overrides:
             # (the ids of the other values, which the overrides keep alive: equal ids, the same objects)
-            key = tuple([(name, id(value)) for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED])
+            key = () if override.keys() <= _LEARNING_RATE_AND_SEED else tuple(
+                [(name, id(value)) for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED])
             base = base_of.get(key)
             if base is None:
                 if any(name in RENAMED_OPTIONS for name in override):
