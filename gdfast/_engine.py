@@ -989,8 +989,9 @@ class RunSet:
 
     def states(self, runs: Sequence[int], rows: int) -> list[TrainState]:
         """``[self.state(r, rows, copy=False) for r in runs]``, the views made in bulk."""
-        params, opt_state, perm, records = self.params[:, :rows], self.opt_state, self.perm[:, : self.n_samples], self.records
-        optimizers, fit_intercept, shape = self.optimizers, self.fit_intercept, self.shape
+        params, perm = self.params[:, :rows], self.perm[:, : self.n_samples]
+        opt_state, records, optimizers, fit_intercept, shape = (
+            self.opt_state, self.records, self.optimizers, self.fit_intercept, self.shape)
         return [TrainState(params[r], opt_state[r], perm[r], records[r, ...], optimizers[r], fit_intercept, shape)
                 for r in runs]
 

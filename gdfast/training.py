@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -429,7 +429,9 @@ def train(
 
 def single_output(result: TrainResult) -> TrainResult:
     """``result`` of a one-output model given a 1-D W: W of shape (n_features,), b a 0-d array."""
-    return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
+    fields = dict(vars(result))  # (dataclasses.replace would run the frozen __init__ again)
+    fields["W"], fields["b"] = result.W[0], None if result.b is None else result.b.reshape(())
+    return _result_of(fields)
 
 
 def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,

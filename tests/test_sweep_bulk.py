@@ -203,3 +203,23 @@ def test_a_stack_from_a_few_arrays_is_np_stack_of_the_indexed_arrays(n_starts, p
     np.testing.assert_array_equal(out[:, : shape[0]], np.stack([arrays[i] for i in index]))
     if pad_rows:
         assert not out[:, shape[0]:].any()
+
+
+def test_a_one_output_sweep_with_diverged_runs_equals_train_and_the_hand_loop():
+    """1-D W (results drop the outputs' axis), bulk and diverged runs mixed; the kept runs follow the
+    hand loop (tolerances as above) and every run equals train with a 1-D W."""
+    lrs = np.logspace(-3, 0.5, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (the diverged runs)
+        res = gdfast.sweep(W1[0], INPUT, TARGET[0], learning_rates=lrs, num_iterations=10, fit_intercept=True)
+        assert 0 < res.diverged.sum() < len(res)
+        for lr, r in zip(lrs.tolist(), res.results):
+            assert r.W.shape == (4,) and r.b.shape == ()
+            assert_bitwise_equal(r, gdfast.train(W1[0], INPUT, TARGET[0], learning_rate=lr, num_iterations=10,
+                                                 fit_intercept=True, seed=r.seed))
+    for lr, r in zip(lrs.tolist(), res.results):
+        if not r.diverged:
+            X = np.append(INPUT, 1.0)  # (the bias as a weight on a constant feature)
+            W, losses, loss = hand_gd(np.append(W1[0], 0.0)[None], X, TARGET[:1], lr, 10)
+            np.testing.assert_allclose(np.append(r.W, r.b), W[0], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(r.losses, losses, rtol=1e-12, atol=1e-14)
