@@ -13,7 +13,7 @@ import numpy.typing as npt
 from ._sparse import CSRData
 from ._engine import (
     CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
-    compact, history_sizes, local_threads, param_rows, same_value,
+    compact, history_sizes, local_threads, same_value,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
