@@ -476,7 +476,7 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
             options = options.with_learning_rate_and_seed(override.get("learning_rate", options.learning_rate),
                                                           override.get("seed", options.seed))
             planned.append((options, start_index, n_steps))
-    except (TypeError, ValueError):
+    except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
         return None
     drawn = iter(draw_seeds(sum(options.seed is None for options, _, _ in planned)))
     return [Run(options, start_index, next(drawn) if options.seed is None else options.seed, n_steps)
