@@ -458,9 +458,11 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
     comes once per run).
     """
     base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int]] = {}
-    planned = []
+    runs = []
+    # seeds for the runs that leave theirs to chance (one read for all; those of seeded runs go unused)
+    drawn = draw_seeds(len(overrides)) if shared.seed is None or any("seed" in o for o in overrides) else []
     try:
-        for override in overrides:
+        for i, override in enumerate(overrides):
             # (the ids of the other values, which the overrides keep alive: equal ids, the same objects)
             key = () if override.keys() <= _LEARNING_RATE_AND_SEED else tuple(
                 [(name, id(value)) for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED])
@@ -475,12 +477,10 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
             options, start_index, n_steps = base
             options = options.with_learning_rate_and_seed(override.get("learning_rate", options.learning_rate),
                                                           override.get("seed", options.seed))
-            planned.append((options, start_index, n_steps))
+            runs.append(Run(options, start_index, drawn[i] if options.seed is None else options.seed, n_steps))
     except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
         return None
-    drawn = iter(draw_seeds(sum(options.seed is None for options, _, _ in planned)))
-    return [Run(options, start_index, next(drawn) if options.seed is None else options.seed, n_steps)
-            for options, start_index, n_steps in planned]
+    return runs
 
 
 def _as_list(name: str, seq: Any) -> list[Any] | None:
