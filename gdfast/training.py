@@ -567,8 +567,9 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
         W_all = runs.params[rows + (slice(0, m * n),)].reshape(-1, m, n)
         b_all = runs.params[rows + (slice(m * n, None),)] if runs.fit_intercept else None
         losses = _gathered_rows(runs.history, index, [recorded[r] for r in fast])
-        epoch_losses = _gathered_rows(runs.epoch_history, index, [0 if full_batch[r] else epochs_recorded[r]
-                                                                  for r in fast])
+        epoch_losses = ([] if all(full_batch[r] for r in fast) else  # (a full batch's are its losses)
+                        _gathered_rows(runs.epoch_history, index, [0 if full_batch[r] else epochs_recorded[r]
+                                                                   for r in fast]))
         states = runs.states(fast, 2)  # (2 params rows: no restore_best)
         for i, r in enumerate(fast):
             o = options[r]
