@@ -78,6 +78,8 @@ DEFAULT_DIVERGENCE_FACTOR = 1e4
 DEFAULT_NUM_ITERATIONS = 100
 # Counts reach the kernel as int64.
 INT64_MAX = 2**63 - 1
+# Seeds of the generator (the record's uint64 ``rng``).
+SEED_MAX = 2**64 - 1
 
 
 def get_accumulate(accumulate: Any) -> str:
@@ -224,6 +226,20 @@ class TrainOptions:
         merged = dict(self.__dict__)
         merged.update(overrides)
         return self._validated(merged, only=overrides)
+
+    def with_learning_rate_and_seed(self, learning_rate: Any, seed: Any) -> "TrainOptions":
+        """``self.with_overrides(learning_rate=learning_rate, seed=seed)`` (the same checks and
+        errors) in a fraction of the time: no other option's checks depend on these two, so the
+        others are taken as they are (a sweep's runs mostly differ in these alone)."""
+        if not (type(learning_rate) is float and 0.0 < learning_rate < math.inf):  # else the full check
+            learning_rate = _VALIDATORS["learning_rate"](learning_rate)
+        if not (seed is None or (type(seed) is int and 0 <= seed <= SEED_MAX)):
+            seed = _VALIDATORS["seed"](seed)
+        options = object.__new__(type(self))
+        options.__dict__.update(self.__dict__)
+        options.__dict__["learning_rate"] = learning_rate
+        options.__dict__["seed"] = seed
+        return options
 
     def _validated(self, values: dict[str, Any], only: dict[str, Any] | None = None) -> "TrainOptions":
         if values["num_iterations"] is not None and values["num_epochs"] is not None:
@@ -381,7 +397,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "fit_intercept": lambda v: check_bool(v, "fit_intercept"),
     "batch_size": lambda v: check_int(v, "batch_size", low=1),
     "shuffle": lambda v: check_bool(v, "shuffle"),
-    "seed": lambda v: check_int(v, "seed", low=0, high=2**64 - 1),
+    "seed": lambda v: check_int(v, "seed", low=0, high=SEED_MAX),
     "grad_tol": lambda v: check_real(v, "grad_tol", low=0.0),
     "loss_tol": lambda v: check_real(v, "loss_tol", low=0.0),
     "n_iter_no_change": lambda v: check_int(v, "n_iter_no_change", low=1, high=INT64_MAX),
@@ -429,19 +445,38 @@ def check_average(value: Any) -> int:
 
 def draw_seed() -> int:
     """A fresh 64-bit seed from the operating system's entropy."""
-    return int.from_bytes(os.urandom(8), "little")
+    return draw_seeds(1)[0]
+
+
+def draw_seeds(n: int) -> list[int]:
+    """n fresh 64-bit seeds from the operating system's entropy (one read of 8 n bytes)."""
+    seeds: list[int] = np.frombuffer(os.urandom(8 * n), dtype="<u8").tolist()
+    return seeds
 
 
 def new_record(seed: int) -> np.ndarray:
     """The record (a 0-d array of ``RECORD_DTYPE``) of a run that has not started."""
     record = np.zeros((), dtype=RECORD_DTYPE)
-    record["rng"] = seed
-    record["best_step"] = -1  # no best weights kept yet
-    record["best_loss"] = np.inf  # no epoch has ended yet
-    record["first_loss"] = np.nan
-    record["last_grad_norm"] = np.nan  # no gradient norm computed yet
-    record["mu_product"] = 1.0  # NAdam's product of mu_1 ... mu_t, the empty product at t = 0
+    _start_records(record, seed)
     return record
+
+
+def new_records(seeds: Sequence[int]) -> np.ndarray:
+    """The records (shape ``(len(seeds),)``) of runs that have not started, run r's with seed ``seeds[r]``:
+    ``np.stack([new_record(seed) for seed in seeds])``, made in one go."""
+    records = np.zeros(len(seeds), dtype=RECORD_DTYPE)
+    _start_records(records, np.array(seeds, dtype=np.uint64))
+    return records
+
+
+def _start_records(records: np.ndarray, seeds: Any) -> None:
+    """Fill fresh (zeroed) ``records`` as runs that have not started, with generator seeds ``seeds``."""
+    records["rng"] = seeds
+    records["best_step"] = -1  # no best weights kept yet
+    records["best_loss"] = np.inf  # no epoch has ended yet
+    records["first_loss"] = np.nan
+    records["last_grad_norm"] = np.nan  # no gradient norm computed yet
+    records["mu_product"] = 1.0  # NAdam's product of mu_1 ... mu_t, the empty product at t = 0
 
 
 @dataclass
@@ -876,7 +911,7 @@ class RunSet:
     ``records[r]``, ``params[r]``, ``opt_state[r]``, ``perm[r, :n_samples]`` and the history rows
     are run r's; ``kernel_configs[r]`` its kernel config. ``advance``/``run`` move every run forward with
     one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
-    :class:`TrainState`. Made by :meth:`of` from the runs' start states.
+    :class:`TrainState`. Made by :meth:`of` from the runs' start states (:meth:`of_shared`: from a few).
     """
 
     kernel_configs: list[dict[str, Any]]
@@ -890,6 +925,7 @@ class RunSet:
     fit_intercept: bool
     shape: tuple[int, int]
     n_samples: int
+    config_groups: list[int] | None = None  # see of_shared
 
     @classmethod
     def of(cls, starts: Sequence[TrainState], kernel_configs: list[dict[str, Any]],
@@ -902,14 +938,28 @@ class RunSet:
         every run is a full batch, epoch losses share the loss history (the kernel writes the same
         value at the same index) and cost no memory of their own.
         """
-        k = len(starts)
-        rows = max(s.params.shape[0] for s in starts)  # a best-iterate row for all when any run keeps one
-        aligned = k > 1
         # (contiguous: the kernel takes RunRecord[::1]; filled row by row: np.stack promotes a
         # structured dtype field by field, 30 us a run)
-        records = np.empty(k, dtype=starts[0].record.dtype)
+        records = np.empty(len(starts), dtype=starts[0].record.dtype)
         for i, s in enumerate(starts):
             records[i] = s.record
+        return cls.of_shared(starts, range(len(starts)), records, kernel_configs, history_lengths, n_samples)
+
+    @classmethod
+    def of_shared(cls, starts: Sequence[TrainState], start_of: Sequence[int], records: np.ndarray,
+                  kernel_configs: list[dict[str, Any]], history_lengths: Sequence[tuple[int, int]], n_samples: int,
+                  config_groups: list[int] | None = None) -> "RunSet":
+        """:meth:`of` for K runs from a few start points (a sweep's): run r starts at the params,
+        opt_state and perm of ``starts[start_of[r]]`` (copied; the starts' records are not used)
+        with the record ``records[r]`` (taken as it is, its history origins set as in :meth:`of`).
+        Each start's arrays are copied into the runs' rows in one operation.
+
+        ``config_groups``: runs with the same group number have kernel configs equal but for the
+        learning rate (``lockstep_tasks`` then compares groups, not configs); None: not known.
+        """
+        k = len(start_of)
+        rows = max(starts[i].params.shape[0] for i in set(start_of))  # a best-iterate row for all when any keeps one
+        aligned = k > 1
         records["history_origin"] = records["step"]
         records["epoch_origin"] = records["epoch"]
         records["recorded"] = records["epochs_recorded"] = 0
@@ -919,14 +969,13 @@ class RunSet:
         return cls(
             kernel_configs=list(kernel_configs), records=records,
             params=_stack([s.params if s.params.shape[0] == rows else np.resize(s.params, (rows, s.params.shape[1]))
-                           for s in starts], starts[0].params.dtype,
-                          aligned),
-            opt_state=_stack([s.opt_state for s in starts], np.float64, aligned),
-            perm=_stack([s.perm for s in starts], np.intp, aligned, pad_rows=True),
+                           for s in starts], starts[0].params.dtype, aligned, index=start_of),
+            opt_state=_stack([s.opt_state for s in starts], np.float64, aligned, index=start_of),
+            perm=_stack([s.perm for s in starts], np.intp, aligned, pad_rows=True, index=start_of),
             history=history,
             epoch_history=history if full_batch else np.full((k, max(e for _, e in history_lengths)), np.nan),
-            optimizers=[s.optimizer for s in starts], fit_intercept=starts[0].fit_intercept,
-            shape=starts[0].shape, n_samples=n_samples,
+            optimizers=[starts[i].optimizer for i in start_of], fit_intercept=starts[start_of[0]].fit_intercept,
+            shape=starts[start_of[0]].shape, n_samples=n_samples, config_groups=config_groups,
         )
 
     def state(self, r: int, rows: int, copy: bool) -> TrainState:
@@ -937,6 +986,14 @@ class RunSet:
             arrays = [a.copy() for a in arrays]
         return TrainState(params=arrays[0], opt_state=arrays[1], perm=arrays[2], record=arrays[3],
                           optimizer=self.optimizers[r], fit_intercept=self.fit_intercept, shape=self.shape)
+
+    def states(self, runs: Sequence[int], rows: int) -> list[TrainState]:
+        """``[self.state(r, rows, copy=False) for r in runs]``, the views made in bulk."""
+        params, perm = self.params[:, :rows], self.perm[:, : self.n_samples]
+        opt_state, records, optimizers, fit_intercept, shape = (
+            self.opt_state, self.records, self.optimizers, self.fit_intercept, self.shape)
+        return [TrainState(params[r], opt_state[r], perm[r], records[r, ...], optimizers[r], fit_intercept, shape)
+                for r in runs]
 
     def advance(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                 n_threads: int = 1, X_double: np.ndarray | None = None) -> None:
@@ -967,11 +1024,20 @@ class RunSet:
         n_samples, n_features = X.shape
         groups: dict[tuple[Any, ...], list[int]] = {}
         alone = []
-        plain_of: dict[tuple[Any, ...], bool] = {}  # by config less the learning rate (runs of a sweep share few)
+        plain_of: dict[int, bool] = {}  # by config less the learning rate (runs of a sweep share few)
         shared = list(zip(*(self.records[f].tolist() for f in LOCKSTEP_SHARED)))
         rngs = self.records["rng"].tolist()
+        steps = np.asarray(n_steps).tolist()
+        # A number per config less the learning rate, worked out once per config group when the groups are known.
+        numbers: dict[tuple[Any, ...], int] = {}
+        number_of_group: dict[int, int] = {}
+        groups_of_runs = self.config_groups
         for r, c in enumerate(self.kernel_configs):
-            config = (tuple(c), tuple({**c, "learning_rate": None}.values()))
+            config = number_of_group.get(groups_of_runs[r], -1) if groups_of_runs is not None else -1
+            if config < 0:
+                config = numbers.setdefault((tuple(c), tuple({**c, "learning_rate": None}.values())), len(numbers))
+                if groups_of_runs is not None:
+                    number_of_group[groups_of_runs[r]] = config
             full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
             plain = plain_of.get(config)
             if plain is None:
@@ -985,10 +1051,10 @@ class RunSet:
                     and c["average"] == 0
                     and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
                     and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
-            if not plain or n_steps[r] <= 0:
+            if not plain or steps[r] <= 0:
                 alone.append(r)
                 continue
-            key = (config, int(n_steps[r]), shared[r],
+            key = (config, int(steps[r]), shared[r],
                    None if full_batch else self.perm[r, : self.n_samples].tobytes(),
                    rngs[r] if c["shuffle"] and not full_batch else None)
             groups.setdefault(key, []).append(r)
@@ -1060,25 +1126,35 @@ class RunSet:
             between_calls()
 
 
-def _stack(arrays: Sequence[np.ndarray], dtype: npt.DTypeLike, aligned: bool, pad_rows: bool = False) -> np.ndarray:
-    """np.stack(arrays) as a new C-contiguous array of ``dtype``.
+def _stack(arrays: Sequence[np.ndarray], dtype: npt.DTypeLike, aligned: bool, pad_rows: bool = False,
+           index: Sequence[int] | None = None) -> np.ndarray:
+    """np.stack([arrays[i] for i in index]) (default: np.stack(arrays)) as a new C-contiguous array of ``dtype``.
 
     ``aligned``: its data starts on a cache line. ``pad_rows`` (1-D arrays): every row is padded
     with zeros to whole cache lines, so each starts on one (shape (K, padded width); the kernel
-    reads the first ``arrays[i].size`` entries of row i): rows that threads write side by side in
-    place then never share a cache line.
+    reads the first ``arrays[index[r]].size`` entries of row r): rows that threads write side by
+    side in place then never share a cache line. Each array is copied into all its rows at once.
     """
     dtype = np.dtype(dtype)
+    if index is None:
+        index = range(len(arrays))
     if not aligned:
-        return np.stack(arrays).astype(dtype, copy=False)
-    shape = arrays[0].shape
+        return np.stack([arrays[i] for i in index]).astype(dtype, copy=False)
+    shape = arrays[index[0]].shape
     if pad_rows:
         per_line = max(1, CACHE_LINE // dtype.itemsize)
-        shape = (-(-max(a.size for a in arrays) // per_line) * per_line,)
-    nbytes = len(arrays) * int(np.prod(shape)) * dtype.itemsize
+        shape = (-(-max(arrays[i].size for i in set(index)) // per_line) * per_line,)
+    nbytes = len(index) * int(np.prod(shape)) * dtype.itemsize
     buf = np.zeros(nbytes + CACHE_LINE, dtype=np.uint8)
     offset = -buf.ctypes.data % CACHE_LINE
-    out = buf[offset: offset + nbytes].view(dtype).reshape((len(arrays),) + shape)
-    for i, a in enumerate(arrays):
-        out[i, : a.shape[0]] = a
+    out = buf[offset: offset + nbytes].view(dtype).reshape((len(index),) + shape)
+    which = np.asarray(index)
+    distinct = np.unique(which)
+    if distinct.size > 8:  # (each row alone rather than a pass over the index per array)
+        for r, i in enumerate(which.tolist()):
+            out[r, : arrays[i].shape[0]] = arrays[i]
+        return out
+    for i in distinct.tolist():
+        a = arrays[i]
+        out[slice(None) if distinct.size == 1 else which == i, : a.shape[0]] = a
     return out

@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record
+from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record, new_records
 from ._sparse import CSRData
-from .training import TrainResult, finish
+from .training import TrainResult, finish_runs
 
 __all__ = ["Run", "Plan", "execute"]
 
@@ -60,41 +60,58 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
     advances in several kernel calls, ``between_calls()`` before each further one).
     """
     n_samples = X.shape[0]
-
-    fresh: dict[tuple[Any, ...], TrainState] = {}
-
-    def start_of(run: Run) -> TrainState:
-        # Runs from the same start point with the same optimizer object, intercept and restore_best
-        # (the rows kept) share one fresh state's arrays (only read: RunSet.of copies them), each
-        # with its own record (its seed).
-        key = (id(run.options.optimizer), run.start, run.options.fit_intercept, run.options.restore_best)
-        template = fresh.get(key)
-        if template is None:
-            template = fresh[key] = TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b,
-                                                   n_samples, run.options, run.seed)
-        return TrainState(params=template.params, opt_state=template.opt_state, perm=template.perm,
-                          record=new_record(run.seed), optimizer=template.optimizer,
-                          fit_intercept=template.fit_intercept, shape=template.shape)
-
+    # Runs from the same start point with the same optimizer object, intercept and restore_best (the
+    # rows kept) share one fresh state's params, opt_state and perm (copied into the set's rows once
+    # per start), each with its own record (its seed).
+    templates: dict[tuple[Any, ...], int] = {}
+    start_states: list[TrainState] = []
+    start_of: list[int] = []
     # Per distinct options besides the learning rate and the seed (the runs of a sweep mostly
-    # differ in those alone): the kernel config (learning rate set per run) and the histories' lengths.
-    shared: dict[tuple[int, ...], tuple[dict[str, Any], tuple[int, int]]] = {}
-    kernel_configs, history_lengths = [], []
-    # (the ids of the option values, which the runs keep alive: equal ids, the same objects)
+    # differ in those alone): the kernel config (learning rate set per run), the histories' lengths
+    # and the group number that tells RunSet.lockstep_tasks so. The key: the ids of the option values
+    # (which the runs keep alive: equal ids, the same objects), looked up only when a run's values are
+    # not those of the run before it.
+    shared: dict[tuple[int, ...], tuple[dict[str, Any], tuple[int, int], int]] = {}
+    kernel_configs, history_lengths, groups = [], [], []
     shared_values = operator.itemgetter(*(name for name in vars(runs[0].options) if name not in _PER_RUN))
+    values_before: tuple[Any, ...] = ()
+    n_steps_before, index = -1, -1
+    start_before: int | None = -1
     for run in runs:
-        key = (*map(id, shared_values(vars(run.options))), run.n_steps)
-        if key not in shared:
-            shared[key] = (run.options.kernel_config(n_samples), history_sizes(run.options, n_samples, run.n_steps))
-        config, lengths = shared[key]
-        kernel_configs.append({**config, "learning_rate": run.options.learning_rate})
+        options = run.options
+        values = shared_values(vars(options))
+        same = len(values) == len(values_before) and all(map(operator.is_, values, values_before))
+        if not (same and run.n_steps == n_steps_before):
+            key = (*map(id, values), run.n_steps)
+            if key not in shared:
+                shared[key] = (options.kernel_config(n_samples), history_sizes(options, n_samples, run.n_steps),
+                               len(shared))
+            config, lengths, group = shared[key]
+        kernel_configs.append({**config, "learning_rate": options.learning_rate})
         history_lengths.append(lengths)
-    first_states = [start_of(run) for run in runs]  # (RunSet.of copies them: they stay as they are)
-    run_set = RunSet.of(first_states, kernel_configs, history_lengths, n_samples)
+        groups.append(group)
+        if not (same and run.start == start_before):  # (the template's options are among the values)
+            template = (id(options.optimizer), run.start, options.fit_intercept, options.restore_best)
+            if template not in templates:
+                templates[template] = len(start_states)
+                start_states.append(TrainState.new(W if run.start is None else cast(np.ndarray, starts)[run.start], b,
+                                                   n_samples, options, run.seed))
+            index = templates[template]
+        start_of.append(index)
+        values_before, n_steps_before, start_before = values, run.n_steps, run.start
+    seeds = [run.seed for run in runs]
+    run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples,
+                               config_groups=groups)
     run_set.run(X, Y, sample_weight, [run.n_steps for run in runs], n_threads, between_calls=between_calls,
                 updates_per_call=updates_per_call)
     final_losses = run_set.final_losses(X, Y, sample_weight).tolist()
-    # (finish replays the rare diverged mini-batch run from its start)
-    return [finish(kernel_configs[r], run.options, X, Y, sample_weight, run_set, r, first_states[r], run.seed, warn=False,
-                   final_loss=final_losses[r])
-            for r, run in enumerate(runs)]
+
+    def first_state(r: int) -> TrainState:
+        # run r's state before the kernel call (finish replays the rare diverged mini-batch run from it)
+        template = start_states[start_of[r]]
+        return TrainState(params=template.params, opt_state=template.opt_state, perm=template.perm,
+                          record=new_record(seeds[r]), optimizer=template.optimizer,
+                          fit_intercept=template.fit_intercept, shape=template.shape)
+
+    return finish_runs(kernel_configs, [run.options for run in runs], X, Y, sample_weight, run_set, first_state,
+                       seeds, final_losses)

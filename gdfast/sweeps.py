@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from ._engine import (
     LOSS_ALIASES, MULTINOMIAL, RENAMED_OPTIONS, TrainOptions, check_accumulate, check_sparse_options, check_targets,
-    class_targets, draw_seed, initial_bias, local_threads,
+    class_targets, draw_seed, draw_seeds, initial_bias, local_threads,
 )
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
@@ -171,6 +171,8 @@ def expand_configs(
         axes.append([{"initial_weights": i} for i in range(initial_weights_count)])
     if configs is not None:
         axes.append([dict(c) for c in configs])
+    if len(axes) == 1:
+        return axes[0]  # (its dicts are new, one per run)
     out = []
     for combo in itertools.product(*axes):
         merged = {}
@@ -403,21 +405,15 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
     overrides = expand_configs(learning_rates, seeds, None if starts is None else starts.shape[0], configs)
 
     n_samples = X2.shape[0]
-    runs = []
     shared = TrainOptions.from_kwargs(**train_options)  # validated once, not once per run
-    for override in overrides:
-        changes = dict(override)
-        start_index = changes.pop("initial_weights", None)
-        # A run's own length replaces the shared one, whichever way each is given.
-        for mine, other in (("num_epochs", "num_iterations"), ("num_iterations", "num_epochs")):
-            if mine in changes and other not in changes:
-                changes[other] = None
-        options = shared.with_overrides(**changes)
-        check_accumulate(options, W_arr.dtype)
-        if sparse:
-            check_sparse_options(options, n_samples)  # (what train refuses on sparse X, named the same way)
-        seed = options.seed if options.seed is not None else draw_seed()
-        runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
+    runs = _runs_in_bulk(shared, overrides, W_arr.dtype, sparse, n_samples)
+    if runs is None:  # the reference loop: each run's options validated in turn (it raises for the first bad run)
+        runs = []
+        for override in overrides:
+            changes, start_index = _changes(override)
+            options = _checked(shared.with_overrides(**changes), W_arr.dtype, sparse, n_samples)
+            seed = options.seed if options.seed is not None else draw_seed()
+            runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
     for loss in sorted({run.options.loss for run in runs}):
@@ -427,14 +423,78 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
                  vector=vector)
 
 
+def _changes(override: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """A run's changes to the shared options (``override`` less its ``initial_weights`` entry, its
+    own length replacing the shared one) and its start index (that entry)."""
+    changes = dict(override)
+    start_index = changes.pop("initial_weights", None)
+    # A run's own length replaces the shared one, whichever way each is given.
+    for mine, other in (("num_epochs", "num_iterations"), ("num_iterations", "num_epochs")):
+        if mine in changes and other not in changes:
+            changes[other] = None
+    return changes, start_index
+
+
+def _checked(options: TrainOptions, dtype: np.dtype, sparse: bool, n_samples: int) -> TrainOptions:
+    """A run's ``options``, refused as train refuses them with these data."""
+    check_accumulate(options, dtype)
+    if sparse:
+        check_sparse_options(options, n_samples)  # (what train refuses on sparse X, named the same way)
+    return options
+
+
+# The options a sweep's runs mostly differ in; no other option's checks depend on them.
+_LEARNING_RATE_AND_SEED = frozenset(("learning_rate", "seed"))
+
+
+def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: np.dtype, sparse: bool,
+                  n_samples: int) -> list[Run] | None:
+    """The runs of the reference loop in :func:`_plan` (equal options, starts, lengths; seeds left
+    to chance drawn in one go), each distinct set of the overrides' other options validated once
+    and the learning rate and seed of each run checked alone (``TrainOptions.with_learning_rate_and_seed``).
+
+    None, for the reference loop to do (and raise the error of the first bad run, as it always
+    has), when any check fails, or when an override uses a deprecated option name (whose warning
+    comes once per run).
+    """
+    base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int]] = {}
+    runs = []
+    # seeds for the runs that leave theirs to chance (one read for all; those of seeded runs go unused)
+    drawn = draw_seeds(len(overrides)) if shared.seed is None or any("seed" in o for o in overrides) else []
+    try:
+        for i, override in enumerate(overrides):
+            # (the ids of the other values, which the overrides keep alive: equal ids, the same objects)
+            key = () if override.keys() <= _LEARNING_RATE_AND_SEED else tuple(
+                [(name, id(value)) for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED])
+            base = base_of.get(key)
+            if base is None:
+                if any(name in RENAMED_OPTIONS for name in override):
+                    return None
+                changes, start_index = _changes(
+                    {name: value for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED})
+                options = _checked(shared.with_overrides(**changes), dtype, sparse, n_samples)
+                base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples))
+            options, start_index, n_steps = base
+            options = options.with_learning_rate_and_seed(override.get("learning_rate", options.learning_rate),
+                                                          override.get("seed", options.seed))
+            runs.append(Run(options, start_index, drawn[i] if options.seed is None else options.seed, n_steps))
+    except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
+        return None
+    return runs
+
+
 def _as_list(name: str, seq: Any) -> list[Any] | None:
     """A non-empty list from a sequence or iterable argument (None stays None)."""
     if seq is None:
         return None
     if isinstance(seq, (str, bytes, dict)):
         raise ValueError(f"{name} must be a non-empty sequence; got {type(seq).__name__}")
+    items: list[Any]
     try:
-        items = [v.item() if isinstance(v, np.generic) else v for v in seq]  # NumPy scalars -> Python
+        if isinstance(seq, np.ndarray) and seq.ndim == 1 and seq.dtype.kind in "biufc":
+            items = seq.tolist()  # (as .item() of each entry, in one call)
+        else:
+            items = [v.item() if isinstance(v, np.generic) else v for v in seq]  # NumPy scalars -> Python
     except TypeError:
         raise TypeError(f"{name} must be a sequence; got {type(seq).__name__}: {seq!r}") from None
     if not items:

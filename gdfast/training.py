@@ -1,10 +1,11 @@
 """``gdfast.train``: the whole gradient-descent loop in one compiled call."""
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -428,7 +429,9 @@ def train(
 
 def single_output(result: TrainResult) -> TrainResult:
     """``result`` of a one-output model given a 1-D W: W of shape (n_features,), b a 0-d array."""
-    return replace(result, W=result.W[0], b=None if result.b is None else result.b.reshape(()))
+    fields = dict(vars(result))  # (dataclasses.replace would run the frozen __init__ again)
+    fields["W"], fields["b"] = result.W[0], None if result.b is None else result.b.reshape(())
+    return _result_of(fields)
 
 
 def _advance(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray | CSRData, Y2: np.ndarray, sw: np.ndarray | None,
@@ -522,6 +525,93 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray 
         diverged=status == DIVERGED, status=STATUS_NAMES[status], grad_norm=float(grad_norm),
         seed=int(seed), state=state, best_step=int(best_step),
     )
+
+
+def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[TrainOptions], X2: np.ndarray | CSRData,
+                Y2: np.ndarray, sw: np.ndarray | None, runs: RunSet, start_of: Callable[[int], TrainState],
+                seeds: Sequence[int], final_losses: Sequence[float]) -> list[TrainResult]:
+    """:func:`finish` (``warn=False``) for every run of a set of fresh runs, in bulk: the TrainResults, in order.
+
+    Every run's result equals ``finish(kernel_configs[r], options[r], ..., runs, r, start_of(r),
+    seeds[r], warn=False, final_loss=final_losses[r])`` field for field, bit for bit. The runs that
+    ended plainly (not diverged, a finite final loss, no ``restore_best``, no ``average``: a sweep's
+    usual runs) are finished together: their W, b and loss histories are gathered in one NumPy
+    operation per field, each result's arrays views of those new arrays (no two results' arrays
+    overlap, none shares memory with the set's buffers or the inputs). The others go through
+    :func:`finish` one by one; ``start_of(r)`` (run r's start state, unchanged) is asked for them only.
+    The runs' starts are the records' ``history_origin`` (``RunSet.of`` sets it to the start's step).
+    """
+    records = runs.records
+    n_runs = len(kernel_configs)
+    n_samples = X2.shape[0]
+    status, step, start, current, recorded, epochs_recorded, grad_norms = (
+        records[name].tolist() for name in ("status", "step", "history_origin", "current", "recorded",
+                                            "epochs_recorded", "last_grad_norm"))
+    losses_now = np.asarray(final_losses, dtype=np.float64)
+    full_batch = [c["batch_size"] >= n_samples and not c["shuffle"] for c in kernel_configs]
+    # _grown_past of every run at once (only the full batches' verdicts count): the same float64 operations
+    factors = np.array([np.nan if o.divergence_factor is None else o.divergence_factor for o in options])
+    with np.errstate(invalid="ignore", over="ignore"):
+        grown = ~np.isfinite(losses_now) | (~np.isnan(factors) & (losses_now > factors * records["best_loss"])
+                                            & (losses_now > records["first_loss"]))
+    grown_list = grown.tolist()
+    plain = [status[r] != DIVERGED and not (full_batch[r] and grown_list[r]) and math.isfinite(final_losses[r])
+             and not options[r].restore_best and not options[r].average for r in range(n_runs)]
+    results: list[TrainResult | None] = [None] * n_runs
+    fast = [r for r in range(n_runs) if plain[r]]
+    if fast:
+        index = np.array(fast, dtype=np.intp)
+        m, n = runs.shape
+        # theta = params[r, current[r]]; W, b = theta[:m * n], theta[m * n:] (each a new (len(fast), ...) array)
+        rows = (index, records["current"][index])
+        W_all = runs.params[rows + (slice(0, m * n),)].reshape(-1, m, n)
+        b_all = runs.params[rows + (slice(m * n, None),)] if runs.fit_intercept else None
+        losses = _gathered_rows(runs.history, index, [recorded[r] for r in fast])
+        epoch_losses = ([] if all(full_batch[r] for r in fast) else  # (a full batch's are its losses)
+                        _gathered_rows(runs.epoch_history, index, [0 if full_batch[r] else epochs_recorded[r]
+                                                                   for r in fast]))
+        states = runs.states(fast, 2)  # (2 params rows: no restore_best)
+        for i, r in enumerate(fast):
+            o = options[r]
+            # (a full batch's epochs are its updates: its epoch losses are its losses)
+            results[r] = _result_of({
+                "W": W_all[i], "b": None if b_all is None else b_all[i], "loss": final_losses[r],
+                "losses": losses[i], "epoch_losses": losses[i] if full_batch[r] else epoch_losses[i],
+                "n_iter": step[r] - start[r], "converged": status[r] == CONVERGED,
+                "stopped_early": status[r] == NO_IMPROVEMENT, "diverged": False, "status": STATUS_NAMES[status[r]],
+                "grad_norm": grad_norms[r] if (o.grad_tol is not None or o.clip_norm) else math.nan,
+                "seed": int(seeds[r]), "state": states[i], "best_step": step[r],
+            })
+    for r in range(n_runs):
+        if not plain[r]:
+            results[r] = finish(kernel_configs[r], options[r], X2, Y2, sw, runs, r, start_of(r), seeds[r], warn=False,
+                                final_loss=final_losses[r])
+    return cast(list[TrainResult], results)
+
+
+def _result_of(fields: dict[str, Any]) -> TrainResult:
+    """``TrainResult(**fields)`` (every field given) without the frozen dataclass's ``__init__``, whose
+    ``object.__setattr__`` per field costs 2 us a result (a sweep makes one per run)."""
+    result = object.__new__(TrainResult)
+    result.__dict__.update(fields)
+    return result
+
+
+def _gathered_rows(buffer: np.ndarray, index: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    """``[buffer[index[i], :lengths[i]].copy() for i ...]``, the rows of one length views of one new
+    array (``buffer[index[same], :length]``): one copy per distinct length rather than per row."""
+    if len(set(lengths)) == 1:  # (a sweep's usual case: one block)
+        block = buffer[index, : lengths[0]] if len(index) < buffer.shape[0] else buffer[:, : lengths[0]].copy()
+        return list(block)
+    by_length: dict[int, list[int]] = {}
+    for i, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(i)
+    out: list[np.ndarray] = [buffer[:0, 0]] * len(lengths)
+    for length, which in by_length.items():
+        block = buffer[index[which] if len(which) < len(index) else index, :length]  # (a new array)
+        for i, row in zip(which, block):
+            out[i] = row
+    return out
 
 
 def _grown_past(loss: float, state: TrainState, options: TrainOptions) -> bool:
