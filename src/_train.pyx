@@ -1279,7 +1279,11 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
 # parameters (same data, batches, sample order and counters; gdfast/_engine.py groups them) advance
 # together: their parameters in a structure-of-arrays block (element e of lane l at
 # [e * n_lanes + l]), so that every data element is loaded once for all of them and the loops over
-# lanes vectorise. Each lane does exactly the arithmetic of run_one on its own run (the same
+# lanes vectorise. The long sums (a dot product's partial sums over the features, a gradient
+# element's sum over the batch rows) run a register block of LANE_BLOCK lanes at a time, the block's
+# sums held in vector registers from the first term to the last rather than stored and reloaded at
+# every term (lanes_partial_dot, lanes_gradient_update); the lanes past the last whole block take
+# the same sums through memory. Each lane does exactly the arithmetic of run_one on its own run (the same
 # operations on the same values in the same order: mse_and_gradient's sums, optimizer_step's plain
 # SGD), so each run ends with the bits it has when advanced alone; the tests compare every run of a
 # sweep with train.
