@@ -79,7 +79,7 @@ def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", [1, 2, 4])
 @pytest.mark.parametrize("options", [
-    dict(fit_intercept=True),
+    dict(fit_intercept=True, seeds=[3]),
     dict(batch_size=4, seeds=[5]),
     dict(batch_size=3, shuffle=False, fit_intercept=True, seeds=[1]),
 ], ids=["full-intercept", "minibatch", "unshuffled-intercept"])
@@ -99,9 +99,12 @@ def test_lanes_in_register_blocks_and_the_lanes_left_over_equal_train(groups, dt
     seeds = options.pop("seeds", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the diverging runs
-        s = gdfast.sweep(W, X, Y, learning_rates=lrs, seeds=seeds, num_iterations=30, n_threads=1, **options)
-        for lr, r in zip(lrs, s.results):
-            same_run(r, gdfast.train(W, X, Y, learning_rate=lr, num_iterations=30, seed=r.seed, **options))
+        alone = [gdfast.train(W, X, Y, learning_rate=lr, num_iterations=30, seed=seeds[0], **options) for lr in lrs]
+        for n_threads in (1, 2):  # (two threads: a task of about half the lanes each)
+            s = gdfast.sweep(W, X, Y, learning_rates=lrs, seeds=seeds, num_iterations=30, n_threads=n_threads,
+                             **options)
+            for a, r in zip(alone, s.results):
+                same_run(r, a)
     assert max(max(g, default=1) for g in groups) == min(L, most)  # the runs went in lockstep, in one task if they can
     diverged = [r.diverged for r in s.results]
     assert 0 < sum(diverged[:L - L % block]) < L - L % block or L < block
