@@ -1322,6 +1322,8 @@ cdef struct Lanes:
     double* residual_grad    # (batch rows, n_outputs, n_lanes): D = 2 R
     double* sums             # (4, n_lanes): a dot product's four partial sums
     double* batch_columns    # (n_features + 1, batch rows): the batch's X transposed, then a row of 1.0
+    double* wide_params      # (size, n_lanes): a float32 set's current parameters in double (its blocks' sums)
+    double* wide_row         # (n_features,): a float32 set's sample row in double
     void* minus_zero         # (n_lanes,) -0.0 of the set's float type: the bias of a model without one
     double* loss             # the batch loss of each lane
     double* loss_sum
@@ -1343,13 +1345,15 @@ cdef inline void lanes_free(Lanes* w) noexcept nogil:
     free(w.residual_grad)
     free(w.sums)
     free(w.batch_columns)
+    free(w.wide_params)
+    free(w.wide_row)
     free(w.minus_zero)
     free(w.current_row)
     free(w.active)
 
 
 cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssize_t float_bytes,
-                           Py_ssize_t n_residual_grad, Py_ssize_t n_batch_columns) noexcept nogil:
+                           Py_ssize_t n_residual_grad, Py_ssize_t n_batch_columns, Py_ssize_t n_features) noexcept nogil:
     """Allocate ``w`` for n_lanes lanes; False (and nothing left allocated) when malloc failed."""
     w.current = malloc(size * n_lanes * float_bytes)
     w.previous = malloc(size * n_lanes * float_bytes)
@@ -1357,11 +1361,13 @@ cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssi
     w.residual_grad = <double*>malloc(n_residual_grad * n_lanes * sizeof(double))
     w.sums = <double*>malloc(12 * n_lanes * sizeof(double))
     w.batch_columns = <double*>malloc(n_batch_columns * sizeof(double))
+    w.wide_params = <double*>malloc(size * n_lanes * sizeof(double))
+    w.wide_row = <double*>malloc(n_features * sizeof(double))
     w.minus_zero = malloc(n_lanes * float_bytes)
     w.current_row = <int64_t*>malloc(n_lanes * sizeof(int64_t))
     w.active = <int*>malloc(n_lanes * sizeof(int))
     if (w.current == NULL or w.previous == NULL or w.grad == NULL or w.residual_grad == NULL or w.sums == NULL
-            or w.batch_columns == NULL or w.minus_zero == NULL or w.current_row == NULL or w.active == NULL):
+            or w.batch_columns == NULL or w.wide_params == NULL or w.wide_row == NULL or w.minus_zero == NULL or w.current_row == NULL or w.active == NULL):
         lanes_free(w)
         return False
     w.loss = w.sums + 4 * n_lanes
@@ -1375,15 +1381,16 @@ cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssi
     return True
 
 
-cdef inline void lanes_partial_dot(const floating* p, const floating* x, Py_ssize_t n_blocks, Py_ssize_t L,
+cdef inline void lanes_partial_dot(const double* p, const double* x, Py_ssize_t n_blocks, Py_ssize_t L,
                                    double* out) noexcept nogil:
     """One of dot's four partial sums (src/_linear.pxd) for the LANE_BLOCK lanes at p, over its
     n_blocks features x[0], x[4], x[8], ...: with w_k the lanes' parameter row p[k * L:k * L + LANE_BLOCK],
-    out = ((0.0 + w_0 x[0]) + w_4 x[4]) + ..., in that order, the sums in registers."""
+    out = ((0.0 + w_0 x[0]) + w_4 x[4]) + ..., in that order, the sums in registers (parameters and
+    data in double: a float32 set's are converted once, as each product would convert them)."""
     cdef double acc[MAX_LANE_BLOCK]
     cdef Py_ssize_t b, l
     cdef double xk
-    cdef const floating* pk = p
+    cdef const double* pk = p
     if n_blocks == 0:
         for l in range(LANE_BLOCK):
             out[l] = 0.0
@@ -1392,13 +1399,13 @@ cdef inline void lanes_partial_dot(const floating* p, const floating* x, Py_ssiz
     # step on, and the first block starts the sums: the compiler keeps them in registers then)
     xk = x[0]
     for l in range(LANE_BLOCK):
-        acc[l] = 0.0 + <double>pk[l] * xk
+        acc[l] = 0.0 + pk[l] * xk
     for b in range(1, n_blocks):
         x += 4
         pk += 4 * L
         xk = x[0]
         for l in range(LANE_BLOCK):
-            acc[l] = acc[l] + <double>pk[l] * xk
+            acc[l] = acc[l] + pk[l] * xk
     for l in range(LANE_BLOCK):
         out[l] = acc[l]
 
@@ -1436,7 +1443,7 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
     cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t n_blocks = n_features // 4, size_W = n_outputs * n_features
     cdef Py_ssize_t n_lane_blocks = L // LANE_BLOCK, L_blocked = n_lane_blocks * LANE_BLOCK  # whole register blocks
-    cdef Py_ssize_t ii, i, j, k, l, b, lb
+    cdef Py_ssize_t ii, i, j, k, l, b, lb, e
     cdef double x0, x1, x2, x3, y, r
     cdef const floating* x
     cdef const floating* p
@@ -1448,12 +1455,26 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
     cdef double* d
     cdef double* loss_sum = w.loss_sum  # (local pointers: the compiler need not reload them after each store)
     cdef const floating* minus_zero = <const floating*>w.minus_zero
+    cdef const double* P_wide   # the parameters (then a sample row) in double for the register blocks
+    cdef const double* x_wide
     for l in range(L):
         loss_sum[l] = 0.0
+    if floating is double:
+        P_wide = P
+    else:
+        for e in range(size_W * L if n_lane_blocks > 0 and n_features != 4 else 0):
+            w.wide_params[e] = P[e]
+        P_wide = w.wide_params
     # R[ii, j, :] = X[rows[ii]] @ W[j].T (+ b[j]) - Y[rows[ii], j];  loss_sum += R**2;  D = 2 R
     for ii in range(n_rows):
         i = rows[ii] if rows != NULL else ii
         x = X + i * n_features
+        if floating is double:
+            x_wide = x
+        else:
+            for k in range(n_features if n_lane_blocks > 0 and n_features != 4 else 0):
+                w.wide_row[k] = x[k]
+            x_wide = w.wide_row
         for j in range(n_outputs):
             y = Y[i * n_outputs + j]
             d = w.residual_grad + (ii * n_outputs + j) * L
@@ -1473,13 +1494,12 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
             # dot(W[j], x) with dot's four partial sums: s_m = 0.0 + sum over blocks of W[j, k + m] x[k + m]
             # (s_0 then + the features past the last block): whole blocks of lanes one partial sum
             # at a time, its sums in registers (lanes_partial_dot); the lanes left over in memory
-            p = P + j * n_features * L
             for b in range(n_lane_blocks):
-                lb = b * LANE_BLOCK
-                lanes_partial_dot(p + lb, x, n_blocks, L, s0 + lb)
-                lanes_partial_dot(p + L + lb, x + 1, n_blocks, L, s1 + lb)
-                lanes_partial_dot(p + 2 * L + lb, x + 2, n_blocks, L, s2 + lb)
-                lanes_partial_dot(p + 3 * L + lb, x + 3, n_blocks, L, s3 + lb)
+                lb = j * n_features * L + b * LANE_BLOCK
+                lanes_partial_dot(P_wide + lb, x_wide, n_blocks, L, s0 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + L + lb, x_wide + 1, n_blocks, L, s1 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + 2 * L + lb, x_wide + 2, n_blocks, L, s2 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + 3 * L + lb, x_wide + 3, n_blocks, L, s3 + b * LANE_BLOCK)
             for l in range(L_blocked, L):
                 s0[l] = 0.0
                 s1[l] = 0.0
@@ -1689,7 +1709,8 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
     cdef int64_t i_step, record_left, epoch_left, check_left = s.check_every
     if perm == NULL:
         return -1
-    if not lanes_new(&w, L, size, sizeof(floating), batch * data.n_outputs, (data.n_features + 1) * batch):
+    if not lanes_new(&w, L, size, sizeof(floating), batch * data.n_outputs, (data.n_features + 1) * batch,
+                     data.n_features):
         free(perm)
         return -1
     memcpy(perm, s.perm + runs[0] * s.perm_stride, n_samples * sizeof(Py_ssize_t))
