@@ -1353,7 +1353,8 @@ cdef inline void lanes_free(Lanes* w) noexcept nogil:
 
 
 cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssize_t float_bytes,
-                           Py_ssize_t n_residual_grad, Py_ssize_t n_batch_columns, Py_ssize_t n_features) noexcept nogil:
+                           Py_ssize_t n_residual_grad, Py_ssize_t n_batch_columns,
+                           Py_ssize_t n_features) noexcept nogil:
     """Allocate ``w`` for n_lanes lanes; False (and nothing left allocated) when malloc failed."""
     w.current = malloc(size * n_lanes * float_bytes)
     w.previous = malloc(size * n_lanes * float_bytes)
@@ -1367,7 +1368,8 @@ cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssi
     w.current_row = <int64_t*>malloc(n_lanes * sizeof(int64_t))
     w.active = <int*>malloc(n_lanes * sizeof(int))
     if (w.current == NULL or w.previous == NULL or w.grad == NULL or w.residual_grad == NULL or w.sums == NULL
-            or w.batch_columns == NULL or w.wide_params == NULL or w.wide_row == NULL or w.minus_zero == NULL or w.current_row == NULL or w.active == NULL):
+            or w.batch_columns == NULL or w.wide_params == NULL or w.wide_row == NULL or w.minus_zero == NULL
+            or w.current_row == NULL or w.active == NULL):
         lanes_free(w)
         return False
     w.loss = w.sums + 4 * n_lanes
