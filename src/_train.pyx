@@ -1283,18 +1283,51 @@ cdef inline void advance_one(const RunSet* s, const Problem* data, Py_ssize_t r,
 # parameters (same data, batches, sample order and counters; gdfast/_engine.py groups them) advance
 # together: their parameters in a structure-of-arrays block (element e of lane l at
 # [e * n_lanes + l]), so that every data element is loaded once for all of them and the loops over
-# lanes vectorise. Each lane does exactly the arithmetic of run_one on its own run (the same
+# lanes vectorise. The long sums (a dot product's partial sums over the features, a gradient
+# element's sum over the batch rows) run a register block of LANE_BLOCK lanes at a time, the block's
+# sums held in vector registers from the first term to the last rather than stored and reloaded at
+# every term (lanes_partial_dot, lanes_gradient_update); the lanes past the last whole block take
+# the same sums through memory. Each lane does exactly the arithmetic of run_one on its own run (the same
 # operations on the same values in the same order: mse_and_gradient's sums, optimizer_step's plain
 # SGD), so each run ends with the bits it has when advanced alone; the tests compare every run of a
 # sweep with train.
+
+cdef extern from *:
+    """
+    /* Lanes per register block of lockstep_sgd (src/_train.pyx): a block's sums stay in eight vector
+       registers of the variant's ISA (8 x 8, 8 x 4 or 8 x 2 doubles) across a whole sum; with eight
+       independent sums in flight the adds never wait on one another. Each lane's arithmetic is the
+       same for any block size: this only sets how many lanes go through the register-blocked loops. */
+    #if defined(__AVX512F__)
+    #define GDFAST_LANE_BLOCK 64
+    #elif defined(__AVX__)
+    #define GDFAST_LANE_BLOCK 32
+    #else
+    #define GDFAST_LANE_BLOCK 16
+    #endif
+    """
+    enum: LANE_BLOCK "GDFAST_LANE_BLOCK"
+
+cdef enum:
+    MAX_LANE_BLOCK = 64  # the largest LANE_BLOCK: the size of the blocks' local arrays
+
+
+def lane_block():
+    """LANE_BLOCK: the lanes that lockstep_sgd sums in registers together in this build (a sweep's
+    lanes past the last whole block go through the same sums one lane at a time in memory)."""
+    return LANE_BLOCK
+
 
 cdef struct Lanes:
     # The working state of lockstep_sgd: blocks of n_lanes values.
     void* current            # (size, n_lanes) current parameters, of the set's float type
     void* previous           # (size, n_lanes) the iterate before
-    double* grad             # (n_lanes,): one parameter's gradient sums, lane by lane
+    double* grad             # (n_lanes,): one parameter's gradient sums of the lanes past the last register block
     double* residual_grad    # (batch rows, n_outputs, n_lanes): D = 2 R
     double* sums             # (4, n_lanes): a dot product's four partial sums
+    double* batch_columns    # (n_features + 1, batch rows): the batch's X transposed, then a row of 1.0
+    double* wide_params      # (size, n_lanes): a float32 set's current parameters in double (its blocks' sums)
+    double* wide_row         # (n_features,): a float32 set's sample row in double
     void* minus_zero         # (n_lanes,) -0.0 of the set's float type: the bias of a model without one
     double* loss             # the batch loss of each lane
     double* loss_sum
@@ -1315,24 +1348,32 @@ cdef inline void lanes_free(Lanes* w) noexcept nogil:
     free(w.grad)
     free(w.residual_grad)
     free(w.sums)
+    free(w.batch_columns)
+    free(w.wide_params)
+    free(w.wide_row)
     free(w.minus_zero)
     free(w.current_row)
     free(w.active)
 
 
 cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssize_t float_bytes,
-                           Py_ssize_t n_residual_grad) noexcept nogil:
+                           Py_ssize_t n_residual_grad, Py_ssize_t n_batch_columns,
+                           Py_ssize_t n_features) noexcept nogil:
     """Allocate ``w`` for n_lanes lanes; False (and nothing left allocated) when malloc failed."""
     w.current = malloc(size * n_lanes * float_bytes)
     w.previous = malloc(size * n_lanes * float_bytes)
     w.grad = <double*>malloc(n_lanes * sizeof(double))
     w.residual_grad = <double*>malloc(n_residual_grad * n_lanes * sizeof(double))
     w.sums = <double*>malloc(12 * n_lanes * sizeof(double))
+    w.batch_columns = <double*>malloc(n_batch_columns * sizeof(double))
+    w.wide_params = <double*>malloc(size * n_lanes * sizeof(double))
+    w.wide_row = <double*>malloc(n_features * sizeof(double))
     w.minus_zero = malloc(n_lanes * float_bytes)
     w.current_row = <int64_t*>malloc(n_lanes * sizeof(int64_t))
     w.active = <int*>malloc(n_lanes * sizeof(int))
     if (w.current == NULL or w.previous == NULL or w.grad == NULL or w.residual_grad == NULL or w.sums == NULL
-            or w.minus_zero == NULL or w.current_row == NULL or w.active == NULL):
+            or w.batch_columns == NULL or w.wide_params == NULL or w.wide_row == NULL or w.minus_zero == NULL
+            or w.current_row == NULL or w.active == NULL):
         lanes_free(w)
         return False
     w.loss = w.sums + 4 * n_lanes
@@ -1346,6 +1387,58 @@ cdef inline bint lanes_new(Lanes* w, Py_ssize_t n_lanes, Py_ssize_t size, Py_ssi
     return True
 
 
+cdef inline void lanes_partial_dot(const double* p, const double* x, Py_ssize_t n_blocks, Py_ssize_t L,
+                                   double* out) noexcept nogil:
+    """One of dot's four partial sums (src/_linear.pxd) for the LANE_BLOCK lanes at p, over its
+    n_blocks features x[0], x[4], x[8], ...: with w_k the lanes' parameter row p[k * L:k * L + LANE_BLOCK],
+    out = ((0.0 + w_0 x[0]) + w_4 x[4]) + ..., in that order, the sums in registers (parameters and
+    data in double: a float32 set's are converted once, as each product would convert them)."""
+    cdef double acc[MAX_LANE_BLOCK]
+    cdef Py_ssize_t b, l
+    cdef double xk
+    cdef const double* pk = p
+    if n_blocks == 0:
+        for l in range(LANE_BLOCK):
+            out[l] = 0.0
+        return
+    # acc = 0.0 + P[0, block] * x[0]; acc += P[4 b, block] * x[4 b] for b = 1, 2, ... (the pointers
+    # step on, and the first block starts the sums: the compiler keeps them in registers then)
+    xk = x[0]
+    for l in range(LANE_BLOCK):
+        acc[l] = 0.0 + pk[l] * xk
+    for b in range(1, n_blocks):
+        x += 4
+        pk += 4 * L
+        xk = x[0]
+        for l in range(LANE_BLOCK):
+            acc[l] = acc[l] + pk[l] * xk
+    for l in range(LANE_BLOCK):
+        out[l] = acc[l]
+
+
+cdef inline void lanes_gradient_update(const floating* P, floating* P_new, const double* lr, const double* d,
+                                       Py_ssize_t d_stride, const double* x, Py_ssize_t n_rows,
+                                       double scale) noexcept nogil:
+    """One parameter element of lanes_sgd_update for the LANE_BLOCK lanes at P, its gradient sums in
+    registers: g = ((0.0 + D[0] x[0]) + D[1] x[1]) + ... in the order of the n_rows >= 1 batch rows,
+    with D[ii] the lanes' residual gradients at d + ii * d_stride, then P_new = P - lr * (g * scale)."""
+    cdef double acc[MAX_LANE_BLOCK]
+    cdef Py_ssize_t ii, l
+    cdef double x0 = x[0]
+    # acc = 0.0 + D[0, block] * x[0]; acc += D[ii, block] * x[ii] for ii = 1, 2, ... (as in lanes_partial_dot)
+    for l in range(LANE_BLOCK):
+        acc[l] = 0.0 + d[l] * x0
+    for ii in range(1, n_rows):
+        x += 1
+        d += d_stride
+        x0 = x[0]
+        for l in range(LANE_BLOCK):
+            acc[l] = acc[l] + d[l] * x0
+    # P_new = P - lr * (grad * scale)
+    for l in range(LANE_BLOCK):
+        P_new[l] = <floating>(<double>P[l] - lr[l] * (acc[l] * scale))
+
+
 cdef inline void lanes_residuals(const Problem* data, const floating* P, const Py_ssize_t* rows, Py_ssize_t n_rows,
                                  Py_ssize_t L, Lanes* w) noexcept nogil:
     """The first half of mse_and_gradient (src/_linear.pxd) for every lane at once: D = 2 R of the
@@ -1355,7 +1448,8 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
     cdef const floating* Y = <const floating*>data.Y
     cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t n_blocks = n_features // 4, size_W = n_outputs * n_features
-    cdef Py_ssize_t ii, i, j, k, l
+    cdef Py_ssize_t n_lane_blocks = L // LANE_BLOCK, L_blocked = n_lane_blocks * LANE_BLOCK  # whole register blocks
+    cdef Py_ssize_t ii, i, j, k, l, b, lb, e
     cdef double x0, x1, x2, x3, y, r
     cdef const floating* x
     cdef const floating* p
@@ -1367,12 +1461,26 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
     cdef double* d
     cdef double* loss_sum = w.loss_sum  # (local pointers: the compiler need not reload them after each store)
     cdef const floating* minus_zero = <const floating*>w.minus_zero
+    cdef const double* P_wide   # the parameters (then a sample row) in double for the register blocks
+    cdef const double* x_wide
     for l in range(L):
         loss_sum[l] = 0.0
+    if floating is double:
+        P_wide = P
+    else:
+        for e in range(size_W * L if n_lane_blocks > 0 and n_features != 4 else 0):
+            w.wide_params[e] = P[e]
+        P_wide = w.wide_params
     # R[ii, j, :] = X[rows[ii]] @ W[j].T (+ b[j]) - Y[rows[ii], j];  loss_sum += R**2;  D = 2 R
     for ii in range(n_rows):
         i = rows[ii] if rows != NULL else ii
         x = X + i * n_features
+        if floating is double:
+            x_wide = x
+        else:
+            for k in range(n_features if n_lane_blocks > 0 and n_features != 4 else 0):
+                w.wide_row[k] = x[k]
+            x_wide = w.wide_row
         for j in range(n_outputs):
             y = Y[i * n_outputs + j]
             d = w.residual_grad + (ii * n_outputs + j) * L
@@ -1390,7 +1498,15 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
                     d[l] = 2.0 * r
                 continue
             # dot(W[j], x) with dot's four partial sums: s_m = 0.0 + sum over blocks of W[j, k + m] x[k + m]
-            for l in range(L):
+            # (s_0 then + the features past the last block): whole blocks of lanes one partial sum
+            # at a time, its sums in registers (lanes_partial_dot); the lanes left over in memory
+            for b in range(n_lane_blocks):
+                lb = j * n_features * L + b * LANE_BLOCK
+                lanes_partial_dot(P_wide + lb, x_wide, n_blocks, L, s0 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + L + lb, x_wide + 1, n_blocks, L, s1 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + 2 * L + lb, x_wide + 2, n_blocks, L, s2 + b * LANE_BLOCK)
+                lanes_partial_dot(P_wide + 3 * L + lb, x_wide + 3, n_blocks, L, s3 + b * LANE_BLOCK)
+            for l in range(L_blocked, L):
                 s0[l] = 0.0
                 s1[l] = 0.0
                 s2[l] = 0.0
@@ -1398,7 +1514,7 @@ cdef inline void lanes_residuals(const Problem* data, const floating* P, const P
             for k in range(0, 4 * n_blocks, 4):
                 x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
                 p = P + (j * n_features + k) * L
-                for l in range(L):
+                for l in range(L_blocked, L):
                     s0[l] += <double>p[l] * x0
                     s1[l] += <double>p[L + l] * x1
                     s2[l] += <double>p[2 * L + l] * x2
@@ -1425,7 +1541,8 @@ cdef inline void lanes_sgd_update(const Problem* data, const floating* P, floati
     cdef const floating* X = <const floating*>data.X
     cdef Py_ssize_t n_features = data.n_features, n_outputs = data.n_outputs
     cdef Py_ssize_t size_W = n_outputs * n_features
-    cdef Py_ssize_t ii, j, k, l, e
+    cdef Py_ssize_t n_lane_blocks = L // LANE_BLOCK, L_blocked = n_lane_blocks * LANE_BLOCK  # whole register blocks
+    cdef Py_ssize_t ii, j, k, l, e, b, lb
     cdef double x0, scale = 1.0 / (<double>n_outputs * <double>n_rows)
     cdef const floating* x
     cdef double* acc = w.grad  # one element's gradient sums, lane by lane
@@ -1433,6 +1550,7 @@ cdef inline void lanes_sgd_update(const Problem* data, const floating* P, floati
     cdef const double* lr = w.lr
     cdef const double* residual_grad = w.residual_grad
     cdef const double* d
+    cdef double* xt = w.batch_columns
     if n_rows == 1:
         # one sample: grad[e] = (0.0 + D[0, j] * x[k]) * scale, fused with the update
         x = X + (rows[0] if rows != NULL else 0) * n_features
@@ -1443,20 +1561,35 @@ cdef inline void lanes_sgd_update(const Problem* data, const floating* P, floati
             for l in range(L):
                 P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * ((0.0 + d[l] * x0) * scale))
         return
+    if n_lane_blocks > 0:
+        # the batch's columns for the blocks: xt[k, ii] = X[rows[ii], k], and xt[n_features, ii] = 1.0
+        # for a bias element (1.0 * D is D exactly)
+        for ii in range(n_rows):
+            x = X + (rows[ii] if rows != NULL else ii) * n_features
+            for k in range(n_features):
+                xt[k * n_rows + ii] = x[k]
+            xt[n_features * n_rows + ii] = 1.0
     for e in range(size_W + (n_outputs if data.fit_intercept else 0)):
         j = e // n_features if e < size_W else e - size_W
         k = e - j * n_features  # (unused for a bias element)
+        # whole blocks of lanes with their sums in registers; the lanes left over below, in memory
+        for b in range(n_lane_blocks):
+            lb = b * LANE_BLOCK
+            lanes_gradient_update(P + e * L + lb, P_new + e * L + lb, lr + lb, residual_grad + j * L + lb,
+                                  n_outputs * L, xt + (k if e < size_W else n_features) * n_rows, n_rows, scale)
+        if L_blocked == L:
+            continue
         for ii in range(n_rows):
             # x0 = X[rows[ii], k] (1.0 for a bias element: 1.0 * D is D exactly)
             x0 = X[(rows[ii] if rows != NULL else ii) * n_features + k] if e < size_W else 1.0
             d = residual_grad + (ii * n_outputs + j) * L
             if ii == 0:
-                for l in range(L):
+                for l in range(L_blocked, L):
                     acc[l] = 0.0 + d[l] * x0
             else:
-                for l in range(L):
+                for l in range(L_blocked, L):
                     acc[l] = acc[l] + d[l] * x0
-        for l in range(L):
+        for l in range(L_blocked, L):
             P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * (acc[l] * scale))
 
 
@@ -1582,7 +1715,8 @@ cdef int lockstep_sgd(const RunSet* s, const Problem* data, const Py_ssize_t* ru
     cdef int64_t i_step, record_left, epoch_left, check_left = s.check_every
     if perm == NULL:
         return -1
-    if not lanes_new(&w, L, size, sizeof(floating), batch * data.n_outputs):
+    if not lanes_new(&w, L, size, sizeof(floating), batch * data.n_outputs, (data.n_features + 1) * batch,
+                     data.n_features):
         free(perm)
         return -1
     memcpy(perm, s.perm + runs[0] * s.perm_stride, n_samples * sizeof(Py_ssize_t))

@@ -173,6 +173,14 @@ def sweeps(out: dict[str, np.ndarray]) -> None:
         s = gdfast.sweep(W0, X, Y, learning_rates=list(np.linspace(0.001, 0.05, 9)), num_iterations=40,
                          fit_intercept=True, seeds=[0], n_threads=1)
         flatten(f"sweep/lockstep/{dtype}", s.results, out)
+        # Many lanes: whole register blocks of lanes (_train.lane_block(): 16, 32 or 64 by variant) and
+        # the lanes past them (51: one task; 67: a task of 64 and one of 3), on mini-batches of nine
+        # features (one past the blocks of four), some lanes diverging
+        W9, X9, Y9, _ = data(40, 9, 2, dtype, seed=9)
+        for n_lanes in (51, 67):
+            s = gdfast.sweep(W9, X9, Y9, learning_rates=list(np.geomspace(1e-3, 30.0, n_lanes)), batch_size=6,
+                             num_iterations=20, fit_intercept=True, seeds=[2], n_threads=1)
+            flatten(f"sweep/lockstep_lanes{n_lanes}/{dtype}", s.results, out)
 
 
 def sparse_runs(out: dict[str, np.ndarray]) -> None:

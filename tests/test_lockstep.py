@@ -76,6 +76,41 @@ def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
         assert len({r.n_iter for r in s.results if r.diverged}) > 1
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [1, 2, 4])
+@pytest.mark.parametrize("options", [
+    dict(fit_intercept=True, seeds=[3]),
+    dict(batch_size=4, seeds=[5]),
+    dict(batch_size=3, shuffle=False, fit_intercept=True, seeds=[1]),
+], ids=["full-intercept", "minibatch", "unshuffled-intercept"])
+@pytest.mark.parametrize("n_lanes", [5, "blocks+3"])
+def test_lanes_in_register_blocks_and_the_lanes_left_over_equal_train(groups, dtype, case, options, n_lanes):
+    # lockstep_sgd sums _train.lane_block() lanes at a time in registers and the lanes past the last
+    # whole block in memory: a sweep of whole blocks and 3 more lanes (one thread: one task of them
+    # all, or with 64-lane blocks a task of one block and one of 3 lanes), and one of fewer lanes
+    # than a block, each lane still bit for bit the run alone
+    block, most = _train.lane_block(), _engine.LOCKSTEP_LANES
+    assert block in (16, 32, 64)  # 8 vector registers of two, four or eight doubles
+    L = max(1, (most - 3) // block) * block + 3 if n_lanes == "blocks+3" else n_lanes
+    # the large rates diverge (at different updates), in the blocks and past them
+    lrs = list(np.random.default_rng(L).permutation(np.geomspace(1e-3, 1e8, L)))
+    W, X, Y = problem(case, dtype)
+    options = dict(options)
+    seeds = options.pop("seeds", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the diverging runs
+        alone = [gdfast.train(W, X, Y, learning_rate=lr, num_iterations=30, seed=seeds[0], **options) for lr in lrs]
+        for n_threads in (1, 2):  # (two threads: a task of about half the lanes each)
+            s = gdfast.sweep(W, X, Y, learning_rates=lrs, seeds=seeds, num_iterations=30, n_threads=n_threads,
+                             **options)
+            for a, r in zip(alone, s.results):
+                same_run(r, a)
+    assert max(max(g, default=1) for g in groups) == min(L, most)  # the runs went in lockstep, in one task if they can
+    diverged = [r.diverged for r in s.results]
+    assert 0 < sum(diverged[:L - L % block]) < L - L % block or L < block
+    assert 0 < sum(diverged) < L
+
+
 def test_a_sweep_continued_in_pieces_goes_in_lockstep_and_equals_train(groups):
     W, X, Y = problem(1, np.float64)
     with warnings.catch_warnings():
