@@ -458,9 +458,14 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
         p_j = W[j] @ x + b_j;  loss = scale * sum_j w l(p_j, y_j);  D_j = w l'(p_j, y_j)
         W[j] -= lr * (scale * (0.0 + D_j * x));  b_j -= lr * (scale * (0.0 + D_j))
 
-    Each update goes from the parameters' row ``record.current`` into the other row, which then
-    becomes current (as the general loop: the state keeps the previous iterate). Epoch bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch
-    branch. Returns the STATUS_*."""
+    Updates are made in place, except those after which the call may end (its last update, an
+    epoch's last, one before a poll): these go from one of the parameters' two rows into the other,
+    so that the state ends as the general loop's, which steps from row ``record.current`` into the
+    other row at every update: the previous iterate in one row, the current one in row
+    ``(current + updates) % 2``. (A run stopped by a non-finite loss ends with its iterate in that
+    row and an older one in the other: the caller replays such a run from its start.) Epoch
+    bookkeeping, records, divergence and n_iter_no_change as run_one's mini-batch branch. Returns
+    the STATUS_*."""
     cdef RunRecord rec = run.record[0]
     cdef int64_t t = rec.step, position = rec.position, epoch = rec.epoch
     cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
@@ -491,7 +496,7 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
     cdef floating* p
     cdef const floating* b
     cdef const floating* x
-    cdef int64_t i_step
+    cdef int64_t i_step, last_step = n_steps - 1, start_row = rec.current
     cdef int status = STATUS_RUNNING
     for i_step in range(n_steps):
         if position == 0 and shuffle:
@@ -517,12 +522,29 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
         record_left = keep_every(loss, run.history, &recorded, record_left, record_every)
         if not isfinite(loss):
             status = STATUS_DIVERGED  # (the caller replays the run to its last finite iterate)
+            if cur != (start_row + i_step) & 1:  # the iterate in the general loop's current row
+                memcpy(params + (1 - cur) * size, p, size * sizeof(floating))
+                cur = 1 - cur
             break
         last_loss = loss
         if not constant_lr:
             lr = scheduled_learning_rate(cfg, t)
-        sample_sgd_step(p, params + (1 - cur) * size, x, D, scale, lr, n_features, n_outputs, fit_intercept)
-        cur = 1 - cur
+        if i_step != last_step and position + 1 < n_samples and check_left != 1:
+            # in place: same bits, ~5% faster at 64 features than into the other row
+            sample_sgd_step(p, p, x, D, scale, lr, n_features, n_outputs, fit_intercept)
+        else:
+            # An update after which the call may end (its last; an epoch's last, after which the
+            # epoch rules may stop the run; one before a poll): the state must then be the general
+            # loop's, the previous iterate in one row and this update in the other, which is current,
+            # row (record.current + updates) % 2 (the general loop flips rows at every update).
+            if cur == (start_row + i_step) & 1:  # in the row the general loop has this iterate in
+                sample_sgd_step(p, params + (1 - cur) * size, x, D, scale, lr, n_features, n_outputs,
+                                fit_intercept)
+                cur = 1 - cur
+            else:  # in the row the general loop updates into: the iterate to the other row first
+                memcpy(params + (1 - cur) * size, p, size * sizeof(floating))
+                sample_sgd_step(params + (1 - cur) * size, p, x, D, scale, lr, n_features, n_outputs,
+                                fit_intercept)
         t += 1
         epoch_loss_sum += loss  # (loss * 1 row)
         epoch_samples += 1.0

@@ -149,6 +149,39 @@ def test_rules_and_continuation_as_the_general_loop(rng, dtype):
     np.testing.assert_array_equal(part.losses, whole.losses[90:])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_samples", [1, 2, 7])
+def test_state_rows_as_the_general_loops(rng, dtype, n_samples):
+    """``dense_sgd_loop`` updates in place except where a call may end: the state it leaves must
+    still be the general loop's, both parameter rows (the previous iterate and the current one, in
+    the same rows), for calls that end anywhere in an epoch, after an odd or even number of
+    updates, on the epoch rules, and continued in pieces."""
+    X, Y = problem(rng, "mse", n_samples, 5, 2, dtype)
+    W0 = (0.1 * rng.standard_normal((2, 5))).astype(dtype)
+    n_updates = [1, 2, 3, n_samples, n_samples + 1, 3 * n_samples - 1, 3 * n_samples + 2, 20]
+    for n in n_updates:
+        for options in (dict(shuffle=False), dict(seed=4, fit_intercept=True),
+                        dict(shuffle=False, n_iter_no_change=1, loss_tol=10.0)):  # (the last stops after 2 epochs)
+            kwargs = {"learning_rate": 0.05, "batch_size": 1, "num_iterations": n, **options}
+            fused = gdfast.train(W0, X, Y, **kwargs)
+            general = gdfast.train(W0, X, Y, clip_norm=1e300, **kwargs)
+            assert fused.state.params.tobytes() == general.state.params.tobytes(), (n, options)
+            for name in ("current", "step", "position", "epoch"):
+                assert fused.state.record[name] == general.state.record[name], (n, options, name)
+            # continued: a call of 3 updates from this state, both ways
+            kwargs["num_iterations"] = 3
+            more = gdfast.train(fused.W, X, Y, state=fused.state, **kwargs)
+            more_general = gdfast.train(general.W, X, Y, state=general.state, clip_norm=1e300, **kwargs)
+            assert more.state.params.tobytes() == more_general.state.params.tobytes(), (n, options)
+    # the first row of the state is the previous iterate: one more plain step from it gives W
+    last = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, shuffle=False, num_iterations=n_samples + 2)
+    previous = last.state.params[1 - last.state.record["current"]][:10].reshape(2, 5)
+    i = (n_samples + 1) % n_samples  # the sample of the last update
+    r = previous.astype(np.float64) @ X[i].astype(np.float64) - Y[i]
+    expected = previous - 0.05 * (2 * r[:, None] * X[i] / 2)  # mean over the 2 outputs of r**2
+    np.testing.assert_allclose(last.W, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype):
     """Full-batch SGD on one sample, written out with Python floats in the kernels' order: each
     prediction in dot's four partial sums from +0.0 (((0 + w0 x0) + (0 + w1 x1)) + ((0 + w2 x2) + (0 +
