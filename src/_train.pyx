@@ -333,6 +333,24 @@ cdef inline bint grown_past(double loss, double best_loss, double first_loss, do
     return factor > 0.0 and loss > factor * best_loss and loss > first_loss
 
 
+cdef inline bint epoch_ended(double epoch_loss, double* first_loss, double* best_loss, int64_t* no_improvement,
+                             int64_t n_iter_no_change, double loss_tol) noexcept nogil:
+    """The records of an epoch whose loss passed the divergence test: the run's first epoch loss (NaN
+    until its first epoch ends), n_iter_no_change's count of epochs in a row whose loss is not below
+    the best by loss_tol (n_iter_no_change 0: not counted), the best epoch loss. True when the count
+    has reached n_iter_no_change: the run stops (STATUS_NO_IMPROVEMENT)."""
+    if first_loss[0] != first_loss[0]:  # NaN: this was the run's first epoch
+        first_loss[0] = epoch_loss
+    if n_iter_no_change > 0:
+        if epoch_loss > best_loss[0] - loss_tol:
+            no_improvement[0] += 1
+        else:
+            no_improvement[0] = 0
+    if epoch_loss < best_loss[0]:
+        best_loss[0] = epoch_loss
+    return n_iter_no_change > 0 and no_improvement[0] >= n_iter_no_change
+
+
 cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """``simple_sgd_steps`` for the problem's sizes; the lesson's shape (one sample of four
@@ -558,16 +576,7 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
             if grown_past(epoch_loss, best_loss, first_loss, factor):
                 status = STATUS_DIVERGED
                 break
-            if first_loss != first_loss:  # NaN: this was the run's first epoch
-                first_loss = epoch_loss
-            if n_iter_no_change > 0:
-                if epoch_loss > best_loss - loss_tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-            if epoch_loss < best_loss:
-                best_loss = epoch_loss
-            if n_iter_no_change > 0 and no_improvement >= n_iter_no_change:
+            if epoch_ended(epoch_loss, &first_loss, &best_loss, &no_improvement, n_iter_no_change, loss_tol):
                 status = STATUS_NO_IMPROVEMENT
                 break
         if poll_due(&check_left, check_every) and interrupted(stop_flag):
@@ -773,16 +782,8 @@ cdef int csr_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* par
             if grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
                 status = STATUS_DIVERGED
                 break
-            if first_loss != first_loss:  # NaN: this was the run's first epoch
-                first_loss = epoch_loss
-            if cfg.n_iter_no_change > 0:
-                if epoch_loss > best_loss - cfg.loss_tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-            if epoch_loss < best_loss:
-                best_loss = epoch_loss
-            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
+            if epoch_ended(epoch_loss, &first_loss, &best_loss, &no_improvement, cfg.n_iter_no_change,
+                           cfg.loss_tol):
                 status = STATUS_NO_IMPROVEMENT
                 break
         if poll_due(&check_left, check_every) and interrupted(stop_flag):
@@ -1113,21 +1114,13 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             if not full_batch and grown_past(epoch_loss, best_loss, first_loss, cfg.divergence_factor):
                 status = STATUS_DIVERGED  # (a full batch ran this test before its update)
                 break
-            if first_loss != first_loss:  # NaN: this was the run's first epoch
-                first_loss = epoch_loss
             if cfg.restore_best and epoch_loss < best_loss:
                 # best = the weights this epoch's loss belongs to: a full batch's loss is that of the
                 # iterate before this update, a mini-batch epoch's that of the weights it ends with
                 memcpy(best_params, current if full_batch else other, size * sizeof(floating))
                 best_step = t - 1 if full_batch else t
-            if cfg.n_iter_no_change > 0:
-                if epoch_loss > best_loss - cfg.loss_tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-            if epoch_loss < best_loss:
-                best_loss = epoch_loss
-            if cfg.n_iter_no_change > 0 and no_improvement >= cfg.n_iter_no_change:
+            if epoch_ended(epoch_loss, &first_loss, &best_loss, &no_improvement, cfg.n_iter_no_change,
+                           cfg.loss_tol):
                 status = STATUS_NO_IMPROVEMENT
                 break
 
