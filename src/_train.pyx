@@ -586,7 +586,6 @@ cdef int dense_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* p
     rec.recorded, rec.epochs_recorded, rec.no_improvement, rec.rng = recorded, epochs_recorded, no_improvement, rng
     rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
     rec.epoch_loss_sum, rec.epoch_samples = epoch_loss_sum, epoch_samples
-    rec.status = status
     run.record[0] = rec
     left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
     return status
@@ -972,10 +971,8 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
             and n_steps > 0):
         run.record[0] = rec
         status = dense_sgd_loop(&cfg, data, params, run, &left, n_steps, check_every, stop_flag)
-        free(X_copy)
-        free(W_blas)
-        free(f32_scratch)
-        return status
+        rec = run.record[0]
+        n_steps = 0  # the general loop below has nothing left to do (as after simple_sgd_loop)
 
     # The loop counts in local variables (as simple_sgd_loop does), written back to the record after
     # it: held in registers, not reloaded after every store through the parameter or gradient pointers.
