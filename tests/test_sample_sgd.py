@@ -134,7 +134,7 @@ def test_rules_and_continuation_as_the_general_loop(rng, dtype):
         fused = gdfast.train(W0, X, Y, **kwargs)
         general = gdfast.train(W0, X, Y, clip_norm=1e300, **kwargs)
         _same_run(fused, general)
-    # the first case stopped by n_iter_no_change and the third diverged: the rules did fire
+    # the second case stopped by n_iter_no_change and the third diverged: the rules did fire
     stopped = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, shuffle=False, num_epochs=200,
                            n_iter_no_change=2, loss_tol=1e-3)
     assert stopped.state.step < 200 * 30 and not stopped.diverged
@@ -159,6 +159,7 @@ def test_state_rows_as_the_general_loops(rng, dtype, n_samples):
     X, Y = problem(rng, "mse", n_samples, 5, 2, dtype)
     W0 = (0.1 * rng.standard_normal((2, 5))).astype(dtype)
     n_updates = [1, 2, 3, n_samples, n_samples + 1, 3 * n_samples - 1, 3 * n_samples + 2, 20]
+    stopped = 0
     for n in n_updates:
         for options in (dict(shuffle=False), dict(seed=4, fit_intercept=True),
                         dict(shuffle=False, n_iter_no_change=1, loss_tol=10.0)):  # (the last stops after 2 epochs)
@@ -168,12 +169,14 @@ def test_state_rows_as_the_general_loops(rng, dtype, n_samples):
             assert fused.state.params.tobytes() == general.state.params.tobytes(), (n, options)
             for name in ("current", "step", "position", "epoch"):
                 assert fused.state.record[name] == general.state.record[name], (n, options, name)
+            stopped += fused.stopped_early
             # continued: a call of 3 updates from this state, both ways
             kwargs["num_iterations"] = 3
             more = gdfast.train(fused.W, X, Y, state=fused.state, **kwargs)
             more_general = gdfast.train(general.W, X, Y, state=general.state, clip_norm=1e300, **kwargs)
             assert more.state.params.tobytes() == more_general.state.params.tobytes(), (n, options)
-    # the first row of the state is the previous iterate: one more plain step from it gives W
+    assert stopped >= 3  # n_iter_no_change did end calls (after the second epoch, before their last update)
+    # the state's other row is the previous iterate: one plain step from it, written here, gives W
     last = gdfast.train(W0, X, Y, learning_rate=0.05, batch_size=1, shuffle=False, num_iterations=n_samples + 2)
     previous = last.state.params[1 - last.state.record["current"]][:10].reshape(2, 5)
     i = (n_samples + 1) % n_samples  # the sample of the last update
