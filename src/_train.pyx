@@ -1413,19 +1413,27 @@ cdef inline void lanes_partial_dot(const double* p, const double* x, Py_ssize_t 
         for l in range(LANE_BLOCK):
             out[l] = 0.0
         return
-    # acc = 0.0 + P[0, block] * x[0]; acc += P[4 b, block] * x[4 b] for b = 1, 2, ... (the pointers
-    # step on, and the first block starts the sums: the compiler keeps them in registers then)
     xk = x[0]
+    if n_blocks == 1:
+        for l in range(LANE_BLOCK):
+            out[l] = 0.0 + pk[l] * xk
+        return
+    # acc = 0.0 + P[0, block] * x[0]; acc += P[4 b, block] * x[4 b] for b = 1, 2, ... (the pointers
+    # step on, and the first block starts the sums: the compiler keeps them in registers then); the
+    # last block's sums go straight to out (a copy of acc after the loop went through the stack)
     for l in range(LANE_BLOCK):
         acc[l] = 0.0 + pk[l] * xk
-    for b in range(1, n_blocks):
+    for b in range(1, n_blocks - 1):
         x += 4
         pk += 4 * L
         xk = x[0]
         for l in range(LANE_BLOCK):
             acc[l] = acc[l] + pk[l] * xk
+    x += 4
+    pk += 4 * L
+    xk = x[0]
     for l in range(LANE_BLOCK):
-        out[l] = acc[l]
+        out[l] = acc[l] + pk[l] * xk
 
 
 cdef inline void lanes_gradient_update(const floating* P, floating* P_new, const double* lr, const double* d,
