@@ -77,7 +77,7 @@ def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", [1, 2, 4])
+@pytest.mark.parametrize("case", [1, 2, 3, 4])  # features 3, 20, 5, 9: 0, 5, 1 and 2 blocks of four
 @pytest.mark.parametrize("options", [
     dict(fit_intercept=True, seeds=[3]),
     dict(batch_size=4, seeds=[5]),
