@@ -531,6 +531,38 @@ cdef inline double mse_and_gradient(
     return loss_sum * scale
 
 
+cdef inline double mse_terms_in_four_sums(
+    double* P, const floating* b, const floating* Y, Py_ssize_t n_rows, Py_ssize_t n_outputs
+) noexcept nogil:
+    """A full batch's MSE terms from its predictions P (n_rows, n_outputs), in place:
+    R = P + b - Y, P[:] = D = 2 R, and returns sum(R**2) in ``dot``'s four partial sums (in each row,
+    output j = 4 m + q into s_q and the outputs past the last four into s_0; every row continues the
+    same four sums; then (s0 + s1) + (s2 + s3)): four chains of adds instead of one.
+
+    NumPy equivalent (up to the order of the sum)::
+
+        R = P + b - Y;  P[:] = 2 * R;  return (R ** 2).sum()
+    """
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t ii, j
+    cdef double* d
+    cdef const floating* y
+    for ii in range(n_rows):
+        d = P + ii * n_outputs
+        y = Y + ii * n_outputs
+        j = 0
+        while j + 4 <= n_outputs:
+            s0 += mse_term(d[j], b, y, j, d + j)
+            s1 += mse_term(d[j + 1], b, y, j + 1, d + j + 1)
+            s2 += mse_term(d[j + 2], b, y, j + 2, d + j + 2)
+            s3 += mse_term(d[j + 3], b, y, j + 3, d + j + 3)
+            j += 4
+        while j < n_outputs:
+            s0 += mse_term(d[j], b, y, j, d + j)
+            j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef inline double loss_and_gradient(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
@@ -589,7 +621,12 @@ cdef inline double loss_and_gradient(
                 residual_grad[ii * n_outputs + j] = dot(W + j * n_features, x, n_features)
 
     # Residuals, loss terms and d loss / d prediction (weighted, unscaled), in (sample, output) order.
-    if loss_kind == LOSS_MSE and sample_weight == NULL:
+    if loss_kind == LOSS_MSE and sample_weight == NULL and blas:
+        # dgemm's predictions are BLAS's bits anyway: the loss in four partial sums (one chain of
+        # n_rows * n_outputs dependent adds was 6% of a 256 x 64 step)
+        loss_sum = mse_terms_in_four_sums(residual_grad, b, Y, n_rows, n_outputs)
+        weight_sum = <double>n_rows
+    elif loss_kind == LOSS_MSE and sample_weight == NULL:
         # R = P + b - Y[rows];  loss_sum = sum(R**2);  D = 2 R;  sum(w) = n_rows (exact for n < 2**53)
         for ii in range(n_rows):
             i = row_of(rows, ii)

@@ -113,3 +113,37 @@ def test_gdfast_blas_bad_value_is_a_clear_error():
                           env=environ, timeout=120)
     assert proc.returncode != 0
     assert "ValueError" in proc.stderr and "GDFAST_BLAS='off'" in proc.stderr and "set it to 0" in proc.stderr
+
+
+# With BLAS, the MSE loss of a full batch is summed in dot's four partial sums (each row's output
+# j = 4m + q into s_q, every row continuing them; then (s0 + s1) + (s2 + s3)), the loops' in one
+# chain in (sample, output) order. Integer data make dgemm's predictions exact in any order, so the
+# loss is known to the bit: one residual of 2**27 (square 2**54, whose ulp is 4) and 127 of 1.0. In
+# one chain every +1.0 rounds away; in four sums the 96 ones of s1, s2 and s3 survive.
+LOSS_ORDER = """
+    import json, numpy as np, gdfast
+    rng = np.random.default_rng(3)
+    X = rng.integers(-2, 3, (16, 16)).astype(float); W = rng.integers(-2, 3, (8, 16)).astype(float)
+    R = np.ones((16, 8)); R[0, 0] = 2.0 ** 27
+    Y = X @ W.T - R  # (integers: exact)
+    terms = (R ** 2).tolist()
+    s = [0.0, 0.0, 0.0, 0.0]
+    for row in terms:
+        for j, t in enumerate(row):
+            s[j % 4 if j < 8 - 8 % 4 else 0] += t
+    four = ((s[0] + s[1]) + (s[2] + s[3])) / 128.0
+    chain = 0.0
+    for row in terms:
+        for t in row:
+            chain += t
+    r = gdfast.train(W, X, Y, learning_rate=1e-30, num_iterations=1, record_every=1)
+    print(json.dumps({"loss": float(r.losses[0]), "four": four, "chain": chain / 128.0}))
+"""
+
+
+def test_blas_full_batch_loss_is_summed_in_four_partial_sums_and_the_loops_in_one_chain():
+    with_blas = json.loads(_run(LOSS_ORDER))
+    assert with_blas["four"] != with_blas["chain"]  # (the data tell the two orders apart)
+    assert with_blas["loss"] == with_blas["four"]
+    loops = json.loads(_run(LOSS_ORDER, GDFAST_BLAS="0"))
+    assert loops["loss"] == loops["chain"]
