@@ -7,8 +7,9 @@ BLAS gdfast calls (SciPy's OpenBLAS, ``scipy.linalg.blas``) and with the peers' 
 A step of ``train`` on a full batch X (n x d) with W (m x d) computes R = X W^T (minus Y) and the
 gradient R^T X: two products of 2 n d m multiply-adds each. When a peer's two products alone take
 less time than the BLAS gdfast calls, that gap is in the BLAS libraries, not in gdfast's loop. All
-calls on one thread (threadpoolctl, torch.set_num_threads(1), XLA single-threaded), interleaved
-repeat by repeat; each product's answer is checked against NumPy's before its time counts.
+calls on one thread (threadpoolctl, torch.set_num_threads(1), XLA single-threaded, and on Linux the
+whole process pinned to one CPU, ``timing.one_cpu``), interleaved repeat by repeat; each product's
+answer is checked against NumPy's before its time counts.
 """
 import argparse
 import os
@@ -16,7 +17,7 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
-from timing import interleaved  # noqa: E402  (puts the checkout's gdfast first on sys.path)
+from timing import interleaved, one_cpu  # noqa: E402  (puts the checkout's gdfast first on sys.path)
 
 import gdfast  # noqa: E402
 
@@ -74,9 +75,11 @@ def main(argv=None):
                   for k, f in calls.items()}
             calls["gdfast.train, one whole step"] = lambda: gdfast.train(W, X, Y, learning_rate=1e-3,
                                                                           num_iterations=50, record_every=50, **options)
-            times, _ = interleaved(calls, args.repeats)
+            with one_cpu() as pinned:  # (XLA's flags alone left JAX a second core)
+                times, _ = interleaved(calls, args.repeats)
             step = np.asarray(times.pop("gdfast.train, one whole step")) / 50
-            print(f"{name} {dtype.name} (n={n}, d={d}, m={m}); min and median over {args.repeats} repeats")
+            print(f"{name} {dtype.name} (n={n}, d={d}, m={m}); min and median over {args.repeats} repeats"
+                  + ("; the process pinned to one CPU" if pinned else ""))
             print(f"  {'gdfast.train, one whole step':32s} min {step.min() * 1e6:9.1f} us  "
                   f"median {np.median(step) * 1e6:9.1f} us  (50-step call / 50, validation included)")
             for k, t in times.items():

@@ -10,6 +10,7 @@ tracked files; ``--update`` writes them to benchmarks/results/ and docs/benchmar
 the benchmark section of docs/user_guide/performance.md, for a commit.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 
-from timing import ROOT, load_average  # first: puts the checkout's gdfast on sys.path
+from timing import ROOT, load_average, one_cpu  # first: puts the checkout's gdfast on sys.path
 
 import peers as peer_module  # noqa: E402
 import report  # noqa: E402
@@ -96,19 +97,26 @@ def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2,
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     peer_set = peer_module.Peers(enabled=peers)
     rows, memory = [], []
+    pinned = False
     t_start = time.perf_counter()
     with threadpool_limits(limits=1):
         for dn in dtypes:
             for w in bench.workloads(np.dtype(dn).type, cfg, threads):
                 t = time.perf_counter()
-                rows.append(measure(w, cfg["repeats"], peer_set, peer_module.SLOW_PEER_N[quick]))
+                # one-thread rows on one CPU (timing.one_cpu: a peer that starts more threads than
+                # asked shares it); the parallel sweep row keeps the machine's CPUs
+                parallel = w.options.get("n_threads", 1) > 1
+                with contextlib.nullcontext(False) if parallel else one_cpu() as on_one_cpu:
+                    rows.append(measure(w, cfg["repeats"], peer_set, peer_module.SLOW_PEER_N[quick]))
+                pinned = pinned or on_one_cpu
                 log(f"  {w.name:<20} {dn:<8} done in {time.perf_counter() - t:5.1f} s")
             memory.append(bench_memory(dn, MEMORY_N[quick]))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "gdfast_version": gdfast.__version__, "quick": quick, "python": sys.version.split()[0],
         "numpy": np.__version__, "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-        "openmp": bool(_train.have_openmp()), "loadavg_before": load_before, "loadavg": load,
+        "openmp": bool(_train.have_openmp()), "one_thread_rows_on_one_cpu": pinned,
+        "loadavg_before": load_before, "loadavg": load,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": time.perf_counter() - t_start,
         "rows": rows, "memory": memory, "peer_notes": peer_set.notes, "check_tolerances": bench.CHECK_TOL,

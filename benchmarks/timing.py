@@ -7,6 +7,7 @@ puts the checkout's root first on ``sys.path``, so the scripts time the gdfast b
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ if ROOT not in sys.path:
 
 from gdfast.bench import interleaved  # noqa: E402
 
-__all__ = ["ROOT", "interleaved", "median", "best", "calibrate", "load_average"]
+__all__ = ["ROOT", "interleaved", "median", "best", "calibrate", "load_average", "one_cpu"]
 
 
 def median(funcs, repeats):
@@ -50,3 +51,32 @@ def calibrate(make_call, seconds):
 def load_average():
     """The load average as text ('n/a' where the platform has none)."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+@contextlib.contextmanager
+def one_cpu():
+    """Every thread of this process on one CPU while the block runs; yields whether it could (Linux).
+
+    For the one-thread rows: a peer's library may use more threads than it was asked for, and then
+    its time is not one thread's. JAX 0.10's XLA, with ``intra_op_parallelism_threads=1`` and
+    ``--xla_cpu_multi_thread_eigen=false``, ran batch-512's step at 1.64 CPUs of wall time on the
+    2-core development machine (5.5 ms a step, and 9.3 ms with the process pinned to one CPU). On
+    one CPU the extra threads share it. Threads started inside the block inherit the CPU; every
+    thread gets the process's former CPUs back at the end."""
+    if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
+        yield False
+        return
+    before = os.sched_getaffinity(0)
+
+    def pin(cpus):
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:  # (a thread that has just ended)
+                pass
+
+    pin({max(before)})
+    try:
+        yield True
+    finally:
+        pin(before)

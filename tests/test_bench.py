@@ -337,3 +337,38 @@ def test_run_json_names_the_machine_date_load_and_command(scripts, monkeypatch, 
     assert abs((datetime.datetime.now(datetime.timezone.utc) - measured).total_seconds()) < 600
     assert [r["workload"] for r in results["rows"]][:2] == ["seed", "batch-4"]
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["date"] == results["date"]
+
+
+@needs_checkout
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux thread affinity and two CPUs")
+def test_one_cpu_pins_every_thread_and_gives_the_cpus_back(scripts):
+    import threading
+
+    timing = scripts[0]
+    before = os.sched_getaffinity(0)
+    seen = {}
+    started, stop = threading.Event(), threading.Event()
+
+    def worker(key):  # a thread started before the block (a peer's pool) and one started inside it
+        seen[key] = os.sched_getaffinity(0)
+        started.set()
+        stop.wait(30)
+        seen[key + " at the end"] = os.sched_getaffinity(0)
+
+    early = threading.Thread(target=worker, args=("early",))
+    early.start()
+    started.wait(30)
+    started.clear()
+    with timing.one_cpu() as pinned:
+        assert pinned and len(os.sched_getaffinity(0)) == 1
+        late = threading.Thread(target=worker, args=("late",))
+        late.start()
+        started.wait(30)
+        early_now = os.sched_getaffinity(early.native_id)
+    stop.set()
+    early.join(30)
+    late.join(30)
+    assert early_now == seen["late"]
+    assert len(early_now) == 1 and seen["early"] == before
+    assert os.sched_getaffinity(0) == before == seen["early at the end"] == seen["late at the end"]
