@@ -55,28 +55,43 @@ def load_average():
 
 @contextlib.contextmanager
 def one_cpu():
-    """Every thread of this process on one CPU while the block runs; yields whether it could (Linux).
+    """This thread and XLA's thread pools on one CPU while the block runs; yields whether it could (Linux).
 
-    For the one-thread rows: a peer's library may use more threads than it was asked for, and then
-    its time is not one thread's. JAX 0.10's XLA, with ``intra_op_parallelism_threads=1`` and
-    ``--xla_cpu_multi_thread_eigen=false``, ran batch-512's step at 1.64 CPUs of wall time on the
-    2-core development machine (5.5 ms a step, and 9.3 ms with the process pinned to one CPU). On
-    one CPU the extra threads share it. Threads started inside the block inherit the CPU; every
-    thread gets the process's former CPUs back at the end."""
+    For the one-thread rows: JAX 0.10's XLA runs its products on its own pool of threads (named
+    ``tf_...``) whatever ``XLA_FLAGS`` says (``intra_op_parallelism_threads=1``,
+    ``--xla_cpu_multi_thread_eigen=false``): batch-512's step ran at 1.64 CPUs of wall time on the
+    2-core development machine (5.5 ms a step; 9.3 ms on one CPU). Pinned to the CPU of the calling
+    thread, those threads share one CPU. Other threads are left where they are: pinned too, a
+    library's idle worker that spins (OpenBLAS's, seen here) would take the measured thread's time.
+    Threads started inside the block by a pinned thread inherit its CPU; every thread pinned or
+    started in the block gets the process's former CPUs back at the end."""
     if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
         yield False
         return
-    before = os.sched_getaffinity(0)
+    import threading
 
-    def pin(cpus):
-        for tid in os.listdir("/proc/self/task"):
+    before = os.sched_getaffinity(0)
+    cpu = {max(before)}
+    me = threading.get_native_id()
+    existing = set(os.listdir("/proc/self/task"))
+
+    def name(tid):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as fh:
+                return fh.read().strip()
+        except OSError:  # (a thread that has just ended)
+            return ""
+
+    def set_cpus(tids, cpus):
+        for tid in tids:
             try:
                 os.sched_setaffinity(int(tid), cpus)
-            except OSError:  # (a thread that has just ended)
+            except OSError:
                 pass
 
-    pin({max(before)})
+    pinned = [tid for tid in existing if int(tid) == me or name(tid).startswith("tf_")]
+    set_cpus(pinned, cpu)
     try:
         yield True
     finally:
-        pin(before)
+        set_cpus(pinned + [tid for tid in os.listdir("/proc/self/task") if tid not in existing], before)

@@ -340,35 +340,40 @@ def test_run_json_names_the_machine_date_load_and_command(scripts, monkeypatch, 
 
 
 @needs_checkout
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux thread affinity and two CPUs")
-def test_one_cpu_pins_every_thread_and_gives_the_cpus_back(scripts):
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not os.path.exists("/proc/thread-self/comm"),
+                    reason="needs Linux thread affinity and names, and two CPUs")
+def test_one_cpu_pins_this_thread_and_xlas_pools_and_gives_the_cpus_back(scripts):
     import threading
 
     timing = scripts[0]
     before = os.sched_getaffinity(0)
-    seen = {}
-    started, stop = threading.Event(), threading.Event()
+    seen, events = {}, {key: threading.Event() for key in ("other", "tf_pool", "late")}
+    stop = threading.Event()
 
-    def worker(key):  # a thread started before the block (a peer's pool) and one started inside it
+    def worker(key):
+        # "tf_pool" plays an XLA pool thread (their names start with tf_), "other" a library's
+        # worker started before the block, "late" a thread the pinned thread starts in the block
+        if key == "tf_pool":
+            with open("/proc/thread-self/comm", "w") as fh:
+                fh.write("tf_pool")
         seen[key] = os.sched_getaffinity(0)
-        started.set()
+        events[key].set()
         stop.wait(30)
         seen[key + " at the end"] = os.sched_getaffinity(0)
 
-    early = threading.Thread(target=worker, args=("early",))
-    early.start()
-    started.wait(30)
-    started.clear()
+    threads = {key: threading.Thread(target=worker, args=(key,)) for key in events}
+    for key in ("other", "tf_pool"):
+        threads[key].start()
+        events[key].wait(30)
     with timing.one_cpu() as pinned:
         assert pinned and len(os.sched_getaffinity(0)) == 1
-        late = threading.Thread(target=worker, args=("late",))
-        late.start()
-        started.wait(30)
-        early_now = os.sched_getaffinity(early.native_id)
+        threads["late"].start()
+        events["late"].wait(30)
+        now = {key: os.sched_getaffinity(threads[key].native_id) for key in ("other", "tf_pool")}
     stop.set()
-    early.join(30)
-    late.join(30)
-    assert early_now == seen["late"]
-    assert len(early_now) == 1 and seen["early"] == before
-    assert os.sched_getaffinity(0) == before == seen["early at the end"] == seen["late at the end"]
+    for t in threads.values():
+        t.join(30)
+    assert len(now["tf_pool"]) == 1 and now["tf_pool"] == seen["late"]
+    assert now["other"] == before == seen["other"] == seen["tf_pool"]
+    assert all(seen[key + " at the end"] == before for key in events) and os.sched_getaffinity(0) == before
