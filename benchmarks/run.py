@@ -10,7 +10,6 @@ tracked files; ``--update`` writes them to benchmarks/results/ and docs/benchmar
 the benchmark section of docs/user_guide/performance.md, for a commit.
 """
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -62,7 +61,13 @@ def bench_memory(dtype_name, long_n):
 def measure(w, repeats, peer_set, slow_n):
     """One row: gdfast, the reference and the peers that agree with gdfast, timed interleaved."""
     good, failed = peer_module.checked_calls(w, peer_set, slow_n)
-    row, ns = bench.time_workload(w, repeats, {name: (c.run, c.n) for name, c in good.items()})
+    runs = {name: (c.run, c.n) for name, c in good.items()}
+    if "jax" in runs:
+        # XLA runs its products on its own threads whatever its flags say: each JAX call runs with
+        # this thread and XLA's pools on one CPU (timing.one_cpu; a few system calls a call)
+        jax_run, n = runs["jax"]
+        runs["jax"] = (lambda run=jax_run: _on_one_cpu(run), n)
+    row, ns = bench.time_workload(w, repeats, runs)
     # the spread of gdfast's and the reference's repeats (the medians are time_workload's)
     for who in ("gdfast", "reference"):
         row[f"{who}_min_ns"], row[f"{who}_max_ns"] = float(ns[who].min()), float(ns[who].max())
@@ -72,6 +77,12 @@ def measure(w, repeats, peer_set, slow_n):
                                                gdfast_ns=ns["gdfast"])
     row["peers"].update(failed)
     return row
+
+
+def _on_one_cpu(run):
+    """``run()`` with this thread and XLA's thread pools on one CPU (``timing.one_cpu``)."""
+    with one_cpu():
+        return run()
 
 
 def cpu_name():
@@ -97,25 +108,21 @@ def run_suite(quick=False, peers=True, dtypes=("float64", "float32"), threads=2,
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     peer_set = peer_module.Peers(enabled=peers)
     rows, memory = [], []
-    pinned = False
+    with one_cpu() as pinned:  # (whether this platform can pin JAX's calls, see measure)
+        pass
     t_start = time.perf_counter()
     with threadpool_limits(limits=1):
         for dn in dtypes:
             for w in bench.workloads(np.dtype(dn).type, cfg, threads):
                 t = time.perf_counter()
-                # one-thread rows on one CPU (timing.one_cpu: a peer that starts more threads than
-                # asked shares it); the parallel sweep row keeps the machine's CPUs
-                parallel = w.options.get("n_threads", 1) > 1
-                with contextlib.nullcontext(False) if parallel else one_cpu() as on_one_cpu:
-                    rows.append(measure(w, cfg["repeats"], peer_set, peer_module.SLOW_PEER_N[quick]))
-                pinned = pinned or on_one_cpu
+                rows.append(measure(w, cfg["repeats"], peer_set, peer_module.SLOW_PEER_N[quick]))
                 log(f"  {w.name:<20} {dn:<8} done in {time.perf_counter() - t:5.1f} s")
             memory.append(bench_memory(dn, MEMORY_N[quick]))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "gdfast_version": gdfast.__version__, "quick": quick, "python": sys.version.split()[0],
         "numpy": np.__version__, "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-        "openmp": bool(_train.have_openmp()), "one_thread_rows_on_one_cpu": pinned,
+        "openmp": bool(_train.have_openmp()), "jax_on_one_cpu": pinned,
         "loadavg_before": load_before, "loadavg": load,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": time.perf_counter() - t_start,

@@ -57,8 +57,8 @@ def load_average():
 def one_cpu():
     """This thread and XLA's thread pools on one CPU while the block runs; yields whether it could (Linux).
 
-    For the one-thread rows: JAX 0.10's XLA runs its products on its own pool of threads (named
-    ``tf_...``) whatever ``XLA_FLAGS`` says (``intra_op_parallelism_threads=1``,
+    For JAX's calls in the one-thread rows: JAX 0.10's XLA runs its products on its own pool of
+    threads (named ``tf_...``) whatever ``XLA_FLAGS`` says (``intra_op_parallelism_threads=1``,
     ``--xla_cpu_multi_thread_eigen=false``): batch-512's step ran at 1.64 CPUs of wall time on the
     2-core development machine (5.5 ms a step; 9.3 ms on one CPU). Pinned to the CPU of the calling
     thread, those threads share one CPU. Other threads are left where they are: pinned too, a
