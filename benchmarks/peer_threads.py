@@ -1,12 +1,12 @@
 """How many CPUs each peer of the benchmark table keeps busy, with and without ``timing.one_cpu``.
 
 The table's one-thread rows ask every peer for one thread (threadpoolctl, ``torch.set_num_threads(1)``,
-``XLA_FLAGS`` with ``intra_op_parallelism_threads=1``), and run each JAX call with the calling thread
-and XLA's thread pools pinned to one CPU (``timing.one_cpu``). This script shows why: for each workload it runs
-gdfast and each peer (the calls of ``peers.py``, checked against gdfast first) some repeats free and
-some pinned, alternated, and prints the median wall time of a call and the process's CPU time over
-its wall time (all threads: about 1.0 for one busy thread). A peer above 1.0 free is using more than
-one CPU.
+``XLA_FLAGS`` with ``intra_op_parallelism_threads=1``), and time the rows where JAX takes part with
+the timing thread and XLA's thread pools pinned to one CPU (``timing.one_cpu``). This script shows
+why: for each workload it runs gdfast and each peer (the calls of ``peers.py``, checked against
+gdfast first) some repeats free and some pinned, alternated, and prints the median wall time of a
+call and the process's CPU time over its wall time (all threads: about 1.0 for one busy thread). A
+peer above 1.0 free is using more than one CPU.
 
     python benchmarks/peer_threads.py [--workloads batch-512,minibatch-sweep-64] [--repeats 5]
                                       [--dtype float64]

@@ -77,8 +77,8 @@ def notes_text(results):
         f"over {repeats} repeats in which gdfast, the NumPy reference and the peers are called in turn (the "
         "order rotating from repeat to repeat, one process), BLAS pinned to 1 thread (threadpoolctl), "
         "torch.set_num_threads(1), XLA single-threaded"
-        + ("; each JAX call with the calling thread and XLA's thread pools pinned to one CPU (XLA's "
-           "flags alone left JAX a second core)" if results.get("jax_on_one_cpu") else "")
+        + ("; every row where JAX takes part with the timing thread and XLA's thread pools pinned to one "
+           "CPU (XLA's flags alone left JAX a second core)" if results.get("jax_on_one_cpu") else "")
         + ". min: the fastest repeat; spread: fastest – slowest repeat; time / gdfast: the "
         "median over the repeats of that repeat's time over gdfast's (above 1: gdfast is faster), and its "
         "smallest and largest value. Absolute times on a shared machine jump between levels; the ratios, "

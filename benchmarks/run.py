@@ -10,6 +10,7 @@ tracked files; ``--update`` writes them to benchmarks/results/ and docs/benchmar
 the benchmark section of docs/user_guide/performance.md, for a commit.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -61,13 +62,13 @@ def bench_memory(dtype_name, long_n):
 def measure(w, repeats, peer_set, slow_n):
     """One row: gdfast, the reference and the peers that agree with gdfast, timed interleaved."""
     good, failed = peer_module.checked_calls(w, peer_set, slow_n)
-    runs = {name: (c.run, c.n) for name, c in good.items()}
-    if "jax" in runs:
-        # XLA runs its products on its own threads whatever its flags say: each JAX call runs with
-        # this thread and XLA's pools on one CPU (timing.one_cpu; a few system calls a call)
-        jax_run, n = runs["jax"]
-        runs["jax"] = (lambda run=jax_run: _on_one_cpu(run), n)
-    row, ns = bench.time_workload(w, repeats, runs)
+    # XLA runs its products on its own threads whatever its flags say: a row where JAX takes part is
+    # timed with this thread and XLA's pools on one CPU (timing.one_cpu), gdfast and the other peers
+    # included. (Pinning each JAX call alone made JAX's small calls about 12% slower than pinning
+    # the row: its pool moved CPU at every call. gdfast's calls may run a few % slower pinned:
+    # benchmarks/peer_threads.py.)
+    with one_cpu() if "jax" in good else contextlib.nullcontext():
+        row, ns = bench.time_workload(w, repeats, {name: (c.run, c.n) for name, c in good.items()})
     # the spread of gdfast's and the reference's repeats (the medians are time_workload's)
     for who in ("gdfast", "reference"):
         row[f"{who}_min_ns"], row[f"{who}_max_ns"] = float(ns[who].min()), float(ns[who].max())
@@ -77,12 +78,6 @@ def measure(w, repeats, peer_set, slow_n):
                                                gdfast_ns=ns["gdfast"])
     row["peers"].update(failed)
     return row
-
-
-def _on_one_cpu(run):
-    """``run()`` with this thread and XLA's thread pools on one CPU (``timing.one_cpu``)."""
-    with one_cpu():
-        return run()
 
 
 def cpu_name():
