@@ -8,7 +8,7 @@ A step of ``train`` on a full batch X (n x d) with W (m x d) computes R = X W^T 
 gradient R^T X: two products of 2 n d m multiply-adds each. When a peer's two products alone take
 less time than the BLAS gdfast calls, that gap is in the BLAS libraries, not in gdfast's loop. All
 calls on one thread (threadpoolctl, torch.set_num_threads(1), XLA single-threaded, and on Linux the
-whole process pinned to one CPU, ``timing.one_cpu``), interleaved repeat by repeat; each product's
+timing thread and XLA's thread pools pinned to one CPU, ``timing.one_cpu``), interleaved repeat by repeat; each product's
 answer is checked against NumPy's before its time counts.
 """
 import argparse
@@ -79,7 +79,7 @@ def main(argv=None):
                 times, _ = interleaved(calls, args.repeats)
             step = np.asarray(times.pop("gdfast.train, one whole step")) / 50
             print(f"{name} {dtype.name} (n={n}, d={d}, m={m}); min and median over {args.repeats} repeats"
-                  + ("; the process pinned to one CPU" if pinned else ""))
+                  + ("; this thread and XLA's pools pinned to one CPU" if pinned else ""))
             print(f"  {'gdfast.train, one whole step':32s} min {step.min() * 1e6:9.1f} us  "
                   f"median {np.median(step) * 1e6:9.1f} us  (50-step call / 50, validation included)")
             for k, t in times.items():
