@@ -1573,13 +1573,21 @@ cdef inline void lanes_sgd_update(const Problem* data, const floating* P, floati
     cdef double* xt = w.batch_columns
     if n_rows == 1:
         # one sample: grad[e] = (0.0 + D[0, j] * x[k]) * scale, fused with the update
+        # (element e = j * n_features + k of W, then e = size_W + j of b: walked by j and k, no
+        # division per element)
         x = X + (rows[0] if rows != NULL else 0) * n_features
-        for e in range(size_W + (n_outputs if data.fit_intercept else 0)):
-            j = e // n_features if e < size_W else e - size_W
-            x0 = x[e - j * n_features] if e < size_W else 1.0
+        for j in range(n_outputs):
             d = d0 + j * L
-            for l in range(L):
-                P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * ((0.0 + d[l] * x0) * scale))
+            for k in range(n_features):
+                e = j * n_features + k
+                x0 = x[k]
+                for l in range(L):
+                    P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * ((0.0 + d[l] * x0) * scale))
+            if data.fit_intercept:
+                # (x0 = 1.0 for a bias element)
+                e = size_W + j
+                for l in range(L):
+                    P_new[e * L + l] = <floating>(<double>P[e * L + l] - lr[l] * ((0.0 + d[l] * 1.0) * scale))
         return
     if n_lane_blocks > 0:
         # the batch's columns for the blocks: xt[k, ii] = X[rows[ii], k], and xt[n_features, ii] = 1.0
