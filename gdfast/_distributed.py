@@ -142,5 +142,6 @@ def _run_chunk(runs: list[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.nd
 
         check_cancel()  # a task that starts after the cancel (e.g. a retry) does no work
         between_calls = check_cancel
-    return execute(runs, W, X, Y, sample_weight, starts, n_threads, b, between_calls=between_calls)
+    # (a list: a task's results travel to the client made, not as the run set's buffers)
+    return list(execute(runs, W, X, Y, sample_weight, starts, n_threads, b, between_calls=between_calls))
 

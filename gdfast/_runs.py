@@ -15,7 +15,7 @@ import numpy as np
 
 from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record, new_records
 from ._sparse import CSRData
-from .training import TrainResult, finish_runs
+from .training import RunResults, TrainResult, finish_runs
 
 __all__ = ["Run", "Plan", "execute"]
 
@@ -52,8 +52,9 @@ class Plan:
 def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.ndarray,
             sample_weight: np.ndarray | None, starts: np.ndarray | None, n_threads: int, b: np.ndarray | None = None, *,
             between_calls: Callable[[], None] | None = None,
-            updates_per_call: int | None = None) -> list[TrainResult]:
-    """Run planned runs as one :class:`~gdfast._engine.RunSet`; their TrainResults, in order.
+            updates_per_call: int | None = None) -> RunResults:
+    """Run planned runs as one :class:`~gdfast._engine.RunSet`; their TrainResults, in order (a
+    :class:`~gdfast.training.RunResults`).
 
     The arrays are the validated ones of a :class:`Plan` (``gdfast.sweeps``); this is all a Dask
     task executes. ``between_calls`` and ``updates_per_call``: see ``RunSet.run`` (the set then

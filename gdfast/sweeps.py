@@ -20,7 +20,7 @@ from ._engine import (
 from ._validation import as_array, as_float, check_int, prepare_sample_weight, prepare_samples
 from ._runs import Plan, Run, execute
 from ._sparse import CSRData, is_sparse, prepare_sparse_samples
-from .training import TrainResult, single_output
+from .training import RunResults, TrainResult, single_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +37,10 @@ class SweepResult:
     configs : list of dict
         The options that vary between runs (``learning_rate``, ``seed``, ``initial_weights`` index, and
         whatever ``configs`` gave), one dict per run.
-    results : list of TrainResult
+    results : sequence of TrainResult
         The full result of each run (identical to a :func:`gdfast.train` call with the same options).
+        A run's TrainResult is made when first asked for; ``W``, ``loss`` and the other stacked
+        fields below do not make them.
 
     Examples
     --------
@@ -50,7 +52,7 @@ class SweepResult:
     """
 
     configs: list[dict[str, Any]]
-    results: list[TrainResult]
+    results: Sequence[TrainResult]
 
     def __len__(self) -> int:
         return len(self.results)
@@ -59,8 +61,8 @@ class SweepResult:
         """A few lines: how the runs ended, the spread of their losses, the shapes (not the arrays)."""
         n = len(self.results)
         statuses: dict[str, int] = {}
-        for r in self.results:
-            statuses[r.status] = statuses.get(r.status, 0) + 1
+        for status in self._stacked("status").tolist():
+            statuses[status] = statuses.get(status, 0) + 1
         ended = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
         loss = self.loss
         finite = np.isfinite(loss)
@@ -72,37 +74,46 @@ class SweepResult:
         return "\n".join([
             f"SweepResult({n} runs: {ended};",
             f"            {spread};",
-            f"            W: {self.results[0].W.dtype} {self.W.shape}, losses: {self.losses.shape};",
+            f"            W: {self.W.dtype} {self.W.shape}, losses: {self.losses.shape};",
             "            per run: .configs[i], .results[i]; tables: .to_records(), .to_dataframe())",
         ])
+
+    def _stacked(self, name: str) -> np.ndarray:
+        """``np.array([getattr(r, name) for r in self.results])`` (a new array), from the run set's
+        arrays when the results came from one (``RunResults.stacked``)."""
+        if isinstance(self.results, RunResults):
+            return self.results.stacked(name)
+        return np.array([getattr(r, name) for r in self.results])
 
     @property
     def W(self) -> np.ndarray:
         """Final weights, shape (n_configs, n_outputs, n_features)."""
-        return np.stack([r.W for r in self.results])
+        return self._stacked("W")
 
     @property
     def b(self) -> np.ndarray | None:
         """Final biases, shape (n_configs, n_outputs), or None without an intercept."""
+        if isinstance(self.results, RunResults):
+            return self.results.stacked("b") if self.results.has_bias else None
         biases = [r.b for r in self.results if r.b is not None]
         return np.stack(biases) if len(biases) == len(self.results) else None
 
     @property
     def loss(self) -> np.ndarray:
         """Final loss of each run."""
-        return np.array([r.loss for r in self.results])
+        return self._stacked("loss")
 
     @property
     def n_iter(self) -> np.ndarray:
-        return np.array([r.n_iter for r in self.results])
+        return self._stacked("n_iter")
 
     @property
     def converged(self) -> np.ndarray:
-        return np.array([r.converged for r in self.results])
+        return self._stacked("converged")
 
     @property
     def diverged(self) -> np.ndarray:
-        return np.array([r.diverged for r in self.results])
+        return self._stacked("diverged")
 
     @property
     def losses(self) -> np.ndarray:
@@ -115,10 +126,10 @@ class SweepResult:
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per run: its config plus final loss, n_iter, converged, diverged, status."""
+        columns = zip(*(self._stacked(name).tolist() for name in ("loss", "n_iter", "converged", "diverged", "status")))
         return [
-            {**cfg, "loss": r.loss, "n_iter": r.n_iter, "converged": r.converged,
-             "diverged": r.diverged, "status": r.status}
-            for cfg, r in zip(self.configs, self.results)
+            {**cfg, "loss": loss, "n_iter": n_iter, "converged": converged, "diverged": diverged, "status": status}
+            for cfg, (loss, n_iter, converged, diverged, status) in zip(self.configs, columns)
         ]
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -343,6 +354,7 @@ def sweep(
 
         _distributed.check_client(client)
     plan = _plan(W, X, Y, learning_rates, seeds, initial_weights, configs, sample_weight, train_options, b)
+    results: Sequence[TrainResult]
     if client is None:
         n_threads = local_threads(n_threads, "sweep")
         results = execute(plan.runs, plan.W, plan.X, plan.Y, plan.sample_weight, plan.starts, n_threads, plan.b)
@@ -352,8 +364,9 @@ def sweep(
         results = _distributed.run_sweep(client, plan, n_threads=n_threads, chunk_size=chunk_size,
                                          n_chunks=n_chunks, retries=retries)
     if plan.vector:
-        results = [single_output(r) for r in results]
-    n_diverged = sum(r.diverged for r in results)
+        results = results.single_output() if isinstance(results, RunResults) else [single_output(r) for r in results]
+    n_diverged = int(results.stacked("diverged").sum()) if isinstance(results, RunResults) else sum(
+        r.diverged for r in results)
     if n_diverged:
         warnings.warn(f"sweep: {n_diverged} of {len(results)} runs diverged (see result.diverged)",
                       RuntimeWarning, stacklevel=2)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -529,7 +530,7 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray 
 
 def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[TrainOptions], X2: np.ndarray | CSRData,
                 Y2: np.ndarray, sw: np.ndarray | None, runs: RunSet, start_of: Callable[[int], TrainState],
-                seeds: Sequence[int], final_losses: Sequence[float]) -> list[TrainResult]:
+                seeds: Sequence[int], final_losses: Sequence[float]) -> RunResults:
     """:func:`finish` (``warn=False``) for every run of a set of fresh runs, in bulk: the TrainResults, in order.
 
     Every run's result equals ``finish(kernel_configs[r], options[r], ..., runs, r, start_of(r),
@@ -537,16 +538,15 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
     ended plainly (not diverged, a finite final loss, no ``restore_best``, no ``average``: a sweep's
     usual runs) are finished together: their W, b and loss histories are gathered in one NumPy
     operation per field, each result's arrays views of those new arrays (no two results' arrays
-    overlap, none shares memory with the set's buffers or the inputs). The others go through
-    :func:`finish` one by one; ``start_of(r)`` (run r's start state, unchanged) is asked for them only.
+    overlap, none shares memory with the set's buffers or the inputs), and each of their
+    TrainResults is made when it is first asked for (:class:`RunResults`). The others go through
+    :func:`finish` one by one, here; ``start_of(r)`` (run r's start state, unchanged) is asked for them only.
     The runs' starts are the records' ``history_origin`` (``RunSet.of`` sets it to the start's step).
     """
     records = runs.records
     n_runs = len(kernel_configs)
     n_samples = X2.shape[0]
-    status, step, start, current, recorded, epochs_recorded, grad_norms = (
-        records[name].tolist() for name in ("status", "step", "history_origin", "current", "recorded",
-                                            "epochs_recorded", "last_grad_norm"))
+    status = records["status"]
     losses_now = np.asarray(final_losses, dtype=np.float64)
     full_batch = [c["batch_size"] >= n_samples and not c["shuffle"] for c in kernel_configs]
     # _grown_past of every run at once (only the full batches' verdicts count): the same float64 operations
@@ -554,39 +554,142 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
     with np.errstate(invalid="ignore", over="ignore"):
         grown = ~np.isfinite(losses_now) | (~np.isnan(factors) & (losses_now > factors * records["best_loss"])
                                             & (losses_now > records["first_loss"]))
-    grown_list = grown.tolist()
-    plain = [status[r] != DIVERGED and not (full_batch[r] and grown_list[r]) and math.isfinite(final_losses[r])
-             and not options[r].restore_best and not options[r].average for r in range(n_runs)]
-    results: list[TrainResult | None] = [None] * n_runs
-    fast = [r for r in range(n_runs) if plain[r]]
-    if fast:
-        index = np.array(fast, dtype=np.intp)
+    plain = ((status != DIVERGED) & ~(np.array(full_batch, dtype=bool) & grown) & np.isfinite(losses_now)
+             & ~np.array([o.restore_best or bool(o.average) for o in options], dtype=bool))
+    made: list[TrainResult | None] = [None] * n_runs
+    for r in np.flatnonzero(~plain).tolist():
+        made[r] = finish(kernel_configs[r], options[r], X2, Y2, sw, runs, r, start_of(r), seeds[r], warn=False,
+                         final_loss=final_losses[r])
+    return RunResults(made, plain, runs, options, full_batch, seeds, final_losses)
+
+
+class RunResults(Sequence[TrainResult]):
+    """The TrainResults of a set of fresh runs (:func:`finish_runs`), in order, as a sequence.
+
+    The result of a run that ended plainly is made when first asked for (then kept), from arrays
+    gathered here for all of them at once: W and b (one new array each), the loss histories (one
+    new array per distinct length), the counters and statuses of the records. :meth:`stacked` gives
+    a field of every run as one array without making the TrainResults (``gdfast.sweep``'s
+    ``SweepResult.W``, ``.loss``, ...). Equal, field for field and bit for bit, to the list of
+    results :func:`finish` makes run by run; ``list(results)`` is that list.
+    """
+
+    def __init__(self, made: list[TrainResult | None], plain: np.ndarray, runs: RunSet, options: Sequence[TrainOptions],
+                 full_batch: Sequence[bool], seeds: Sequence[int], final_losses: Sequence[float]) -> None:
+        self._made = made
+        self._plain = plain
+        self._runs = runs
+        self._options = options
+        self._full_batch = full_batch
+        self._seeds = seeds
+        self._final_losses = final_losses
+        self._vector = False
+        fast = np.flatnonzero(plain)
+        self._fast = fast
+        self._slot = np.full(len(made), -1, dtype=np.intp)  # run -> its row in the gathered arrays
+        self._slot[fast] = np.arange(len(fast))
+        records = runs.records
+        self._records = records
         m, n = runs.shape
         # theta = params[r, current[r]]; W, b = theta[:m * n], theta[m * n:] (each a new (len(fast), ...) array)
-        rows = (index, records["current"][index])
-        W_all = runs.params[rows + (slice(0, m * n),)].reshape(-1, m, n)
-        b_all = runs.params[rows + (slice(m * n, None),)] if runs.fit_intercept else None
-        losses = _gathered_rows(runs.history, index, [recorded[r] for r in fast])
-        epoch_losses = ([] if all(full_batch[r] for r in fast) else  # (a full batch's are its losses)
-                        _gathered_rows(runs.epoch_history, index, [0 if full_batch[r] else epochs_recorded[r]
-                                                                   for r in fast]))
-        states = runs.states(fast, 2)  # (2 params rows: no restore_best)
-        for i, r in enumerate(fast):
-            o = options[r]
+        rows = (fast, records["current"][fast])
+        self._W = runs.params[rows + (slice(0, m * n),)].reshape(-1, m, n)
+        self._b = runs.params[rows + (slice(m * n, None),)] if runs.fit_intercept else None
+        recorded, epochs_recorded = records["recorded"].tolist(), records["epochs_recorded"].tolist()
+        fast_list = fast.tolist()
+        self._losses = _gathered_rows(runs.history, fast, [recorded[r] for r in fast_list]) if fast_list else []
+        self._epoch_losses = (
+            [] if all(full_batch[r] for r in fast_list) else  # (a full batch's are its losses)
+            _gathered_rows(runs.epoch_history, fast, [0 if full_batch[r] else epochs_recorded[r] for r in fast_list]))
+
+    @property
+    def has_bias(self) -> bool:
+        """Whether the runs fit an intercept (every result's b is an array, else None)."""
+        return bool(self._runs.fit_intercept)
+
+    def single_output(self) -> RunResults:
+        """These results with W of shape (n_features,) and b a 0-d array (:func:`single_output`; a
+        one-output model given a 1-D W)."""
+        out = object.__new__(RunResults)
+        out.__dict__.update(self.__dict__)
+        out._made = [None if r is None else single_output(r) for r in self._made]
+        out._W = self._W[:, 0]
+        out._b = None if self._b is None else self._b.reshape(-1)
+        out._vector = True
+        return out
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def __eq__(self, other: object) -> bool:
+        """As a list's: the same length and equal results in order (``list(self) == list(other)``),
+        against another RunResults or a list."""
+        if not isinstance(other, (RunResults, list)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[r] for r in range(*index.indices(len(self)))]
+        r = operator.index(index)
+        if r < 0:
+            r += len(self)
+        if not 0 <= r < len(self):
+            raise IndexError(f"run index {index} out of range for {len(self)} runs")
+        result = self._made[r]
+        if result is None:
+            result = self._made[r] = self._result(r)
+        return result
+
+    def _result(self, r: int) -> TrainResult:
+        """Run r's TrainResult, made from the gathered arrays (a plain run)."""
+        i = int(self._slot[r])
+        record = self._records[r]
+        o = self._options[r]
+        status = int(record["status"])
+        step = int(record["step"])
+        losses = self._losses[i]
+        state = self._runs.states([r], 2)[0]  # (2 params rows: no restore_best)
+        return _result_of({
+            "W": self._W[i], "b": None if self._b is None else (self._b[i].reshape(()) if self._vector else self._b[i]),
+            "loss": self._final_losses[r], "losses": losses,
             # (a full batch's epochs are its updates: its epoch losses are its losses)
-            results[r] = _result_of({
-                "W": W_all[i], "b": None if b_all is None else b_all[i], "loss": final_losses[r],
-                "losses": losses[i], "epoch_losses": losses[i] if full_batch[r] else epoch_losses[i],
-                "n_iter": step[r] - start[r], "converged": status[r] == CONVERGED,
-                "stopped_early": status[r] == NO_IMPROVEMENT, "diverged": False, "status": STATUS_NAMES[status[r]],
-                "grad_norm": grad_norms[r] if (o.grad_tol is not None or o.clip_norm) else math.nan,
-                "seed": int(seeds[r]), "state": states[i], "best_step": step[r],
-            })
-    for r in range(n_runs):
-        if not plain[r]:
-            results[r] = finish(kernel_configs[r], options[r], X2, Y2, sw, runs, r, start_of(r), seeds[r], warn=False,
-                                final_loss=final_losses[r])
-    return cast(list[TrainResult], results)
+            "epoch_losses": losses if self._full_batch[r] else self._epoch_losses[i],
+            "n_iter": step - int(record["history_origin"]), "converged": status == CONVERGED,
+            "stopped_early": status == NO_IMPROVEMENT, "diverged": False, "status": STATUS_NAMES[status],
+            "grad_norm": float(record["last_grad_norm"]) if (o.grad_tol is not None or o.clip_norm) else math.nan,
+            "seed": int(self._seeds[r]), "state": state, "best_step": step,
+        })
+
+    def stacked(self, name: str) -> np.ndarray:
+        """``np.array([result.<name> for result in self])`` for ``name`` in W, b, loss, n_iter,
+        converged, diverged, status (b: every run has one), without making the plain runs' results."""
+        records = self._records
+        plain_values: Any
+        if name == "W":
+            plain_values = self._W
+        elif name == "b":
+            plain_values = self._b
+        elif name == "loss":
+            plain_values = np.array(self._final_losses, dtype=np.float64)[self._fast]
+        elif name == "n_iter":
+            plain_values = (records["step"] - records["history_origin"])[self._fast]
+        elif name in ("converged", "diverged", "status"):
+            status = records["status"][self._fast]
+            plain_values = (status == CONVERGED if name == "converged" else
+                            np.zeros(len(self._fast), dtype=bool) if name == "diverged" else
+                            [STATUS_NAMES[s] for s in status.tolist()])
+        else:
+            raise ValueError(f"stacked: no field {name!r}")
+        if len(self._fast) == len(self):
+            return np.array(plain_values)  # (a new array)
+        values = [getattr(self[r], name) if self._slot[r] < 0 else plain_values[self._slot[r]] for r in range(len(self))]
+        return np.array(values)
 
 
 def _result_of(fields: dict[str, Any]) -> TrainResult:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,8 @@ def flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             flatten(f"{prefix}/{key}", item, out)
+    elif isinstance(value, Sequence) and not isinstance(value, (str, list, tuple)):  # (a sweep's RunResults)
+        flatten(prefix, list(value), out)
     elif isinstance(value, (list, tuple)) and any(not np.isscalar(v) for v in value):
         for i, item in enumerate(value):
             flatten(f"{prefix}/{i}", item, out)
