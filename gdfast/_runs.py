@@ -26,12 +26,24 @@ _PER_RUN = ("learning_rate", "seed")
 @dataclass(frozen=True)
 class Run:
     """One planned run: validated options, start point (None: W, else an index into the starts),
-    the seed of its generator (already drawn when the user gave none) and its number of updates."""
+    the seed of its generator (already drawn when the user gave none) and its number of updates.
+
+    ``family``: runs of a plan with the same family number >= 0 have equal options but for the
+    learning rate and the seed (``gdfast.sweeps`` knows it when it makes them); -1: not known."""
 
     options: TrainOptions
     start: int | None
     seed: int
     n_steps: int
+    family: int = -1
+
+    @classmethod
+    def of(cls, options: TrainOptions, start: int | None, seed: int, n_steps: int, family: int = -1) -> Run:
+        """``Run(options, start, seed, n_steps, family)`` without the frozen dataclass's ``__init__``
+        (one ``object.__setattr__`` per field: a sweep makes one Run per run)."""
+        run = object.__new__(cls)
+        run.__dict__.update(options=options, start=start, seed=seed, n_steps=n_steps, family=family)
+        return run
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,16 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
     kernel_configs, history_lengths, groups = [], [], []
     shared_values = operator.itemgetter(*(name for name in vars(runs[0].options) if name not in _PER_RUN))
     values_before: tuple[Any, ...] = ()
-    n_steps_before, index = -1, -1
+    n_steps_before, index, family_before = -1, -1, -1
     start_before: int | None = -1
     for run in runs:
         options = run.options
-        values = shared_values(vars(options))
-        same = len(values) == len(values_before) and all(map(operator.is_, values, values_before))
+        if run.family >= 0 and run.family == family_before:
+            same = True  # (the options of the run before but for the learning rate and the seed)
+        else:
+            values = shared_values(vars(options))
+            same = len(values) == len(values_before) and all(map(operator.is_, values, values_before))
+            values_before = values
         if not (same and run.n_steps == n_steps_before):
             key = (*map(id, values), run.n_steps)
             if key not in shared:
@@ -99,7 +115,7 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
                                                    n_samples, options, run.seed))
             index = templates[template]
         start_of.append(index)
-        values_before, n_steps_before, start_before = values, run.n_steps, run.start
+        n_steps_before, start_before, family_before = run.n_steps, run.start, run.family
     seeds = [run.seed for run in runs]
     run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples,
                                config_groups=groups)

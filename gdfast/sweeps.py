@@ -426,7 +426,7 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
             changes, start_index = _changes(override)
             options = _checked(shared.with_overrides(**changes), W_arr.dtype, sparse, n_samples)
             seed = options.seed if options.seed is not None else draw_seed()
-            runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
+            runs.append(Run.of(options, start_index, seed, options.resolved_num_iterations(n_samples)))
     if len({run.options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
     for loss in sorted({run.options.loss for run in runs}):
@@ -470,7 +470,7 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
     has), when any check fails, or when an override uses a deprecated option name (whose warning
     comes once per run).
     """
-    base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int]] = {}
+    base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int, int]] = {}
     runs = []
     # seeds for the runs that leave theirs to chance (one read for all; those of seeded runs go unused)
     drawn = draw_seeds(len(overrides)) if shared.seed is None or any("seed" in o for o in overrides) else []
@@ -486,11 +486,12 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
                 changes, start_index = _changes(
                     {name: value for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED})
                 options = _checked(shared.with_overrides(**changes), dtype, sparse, n_samples)
-                base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples))
-            options, start_index, n_steps = base
+                base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples), len(base_of))
+            options, start_index, n_steps, family = base
             options = options.with_learning_rate_and_seed(override.get("learning_rate", options.learning_rate),
                                                           override.get("seed", options.seed))
-            runs.append(Run(options, start_index, drawn[i] if options.seed is None else options.seed, n_steps))
+            runs.append(Run.of(options, start_index, drawn[i] if options.seed is None else options.seed, n_steps,
+                               family))
     except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
         return None
     return runs
