@@ -118,10 +118,12 @@ class SweepResult:
     @property
     def losses(self) -> np.ndarray:
         """Loss histories, shape (n_configs, longest), padded with NaN after a run's end."""
-        longest = max(r.losses.size for r in self.results)
-        out = np.full((len(self.results), longest), np.nan)
-        for i, r in enumerate(self.results):
-            out[i, : r.losses.size] = r.losses
+        histories = (self.results.histories() if isinstance(self.results, RunResults)
+                     else [r.losses for r in self.results])
+        longest = max(h.size for h in histories)
+        out = np.full((len(histories), longest), np.nan)
+        for i, h in enumerate(histories):
+            out[i, : h.size] = h
         return out
 
     def to_records(self) -> list[dict[str, Any]]:

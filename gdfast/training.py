@@ -666,6 +666,10 @@ class RunResults(Sequence[TrainResult]):
             "seed": int(self._seeds[r]), "state": state, "best_step": step,
         })
 
+    def histories(self) -> list[np.ndarray]:
+        """``[result.losses for result in self]`` without making the plain runs' results."""
+        return [self[r].losses if self._slot[r] < 0 else self._losses[self._slot[r]] for r in range(len(self))]
+
     def stacked(self, name: str) -> np.ndarray:
         """``np.array([result.<name> for result in self])`` for ``name`` in W, b, loss, n_iter,
         converged, diverged, status (b: every run has one), without making the plain runs' results."""

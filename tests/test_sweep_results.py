@@ -1,5 +1,5 @@
 """``SweepResult``'s stacked fields (``W``, ``b``, ``loss``, ``n_iter``, ``converged``, ``diverged``,
-``to_records``) and its ``results`` sequence, whose TrainResults are made when first asked for.
+``losses``, ``to_records``) and its ``results`` sequence, whose TrainResults are made when first asked for.
 
 The oracle is a hand loop of plain ``gdfast.train`` calls (``train`` finishes a run by itself, through
 ``finish``, not through the sweep's bulk path), stacked here with NumPy; the runs mix plain ones
@@ -40,6 +40,11 @@ def assert_stacks_equal(res, alone):
         got, want = getattr(res, name), np.array(values)
         assert got.dtype == want.dtype and got.shape == want.shape, name
         assert got.tobytes() == want.tobytes(), name
+    # the padded loss histories
+    want = np.full((len(alone), max(r.losses.size for r in alone)), np.nan)
+    for i, r in enumerate(alone):
+        want[i, : r.losses.size] = r.losses
+    assert res.losses.tobytes() == want.tobytes()
     assert res.to_records() == [
         {**cfg, "loss": r.loss, "n_iter": r.n_iter, "converged": r.converged, "diverged": r.diverged,
          "status": r.status} for cfg, r in zip(res.configs, alone)]
