@@ -367,12 +367,12 @@ def sweep(
                                          n_chunks=n_chunks, retries=retries)
     if plan.vector:
         results = results.single_output() if isinstance(results, RunResults) else [single_output(r) for r in results]
-    n_diverged = int(results.stacked("diverged").sum()) if isinstance(results, RunResults) else sum(
-        r.diverged for r in results)
+    swept = SweepResult(configs=plan.configs, results=results)
+    n_diverged = int(swept.diverged.sum())
     if n_diverged:
         warnings.warn(f"sweep: {n_diverged} of {len(results)} runs diverged (see result.diverged)",
                       RuntimeWarning, stacklevel=2)
-    return SweepResult(configs=plan.configs, results=results)
+    return swept
 
 
 def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,

@@ -577,7 +577,6 @@ class RunResults(Sequence[TrainResult]):
     def __init__(self, made: list[TrainResult | None], plain: np.ndarray, runs: RunSet, options: Sequence[TrainOptions],
                  full_batch: Sequence[bool], seeds: Sequence[int], final_losses: Sequence[float]) -> None:
         self._made = made
-        self._plain = plain
         self._runs = runs
         self._options = options
         self._full_batch = full_batch
