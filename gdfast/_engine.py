@@ -231,15 +231,21 @@ class TrainOptions:
         """``self.with_overrides(learning_rate=learning_rate, seed=seed)`` (the same checks and
         errors) in a fraction of the time: no other option's checks depend on these two, so the
         others are taken as they are (a sweep's runs mostly differ in these alone)."""
-        if not (type(learning_rate) is float and 0.0 < learning_rate < math.inf):  # else the full check
-            learning_rate = _VALIDATORS["learning_rate"](learning_rate)
-        if not (seed is None or (type(seed) is int and 0 <= seed <= SEED_MAX)):
-            seed = _VALIDATORS["seed"](seed)
+        learning_rate, seed = self.checked_learning_rate_and_seed(learning_rate, seed)
         options = object.__new__(type(self))
         options.__dict__.update(self.__dict__)
         options.__dict__["learning_rate"] = learning_rate
         options.__dict__["seed"] = seed
         return options
+
+    @staticmethod
+    def checked_learning_rate_and_seed(learning_rate: Any, seed: Any) -> tuple[float, int | None]:
+        """The options ``learning_rate`` and ``seed`` validated (as ``with_overrides`` does)."""
+        if not (type(learning_rate) is float and 0.0 < learning_rate < math.inf):  # else the full check
+            learning_rate = _VALIDATORS["learning_rate"](learning_rate)
+        if not (seed is None or (type(seed) is int and 0 <= seed <= SEED_MAX)):
+            seed = _VALIDATORS["seed"](seed)
+        return learning_rate, seed
 
     def _validated(self, values: dict[str, Any], only: dict[str, Any] | None = None) -> "TrainOptions":
         if values["num_iterations"] is not None and values["num_epochs"] is not None:
@@ -826,24 +832,22 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray | CSR
     """The loss of each row of ``thetas`` (W flattened, then b) on all samples, with the loss of the
     run whose config is ``kernel_configs[r]`` (its float32 sums too, ``_train.run_sums_in_float32``),
     in one kernel call."""
-    out = np.empty(len(kernel_configs))
+    configs = KernelConfigs.of(kernel_configs)
+    out = np.empty(len(configs))
     if isinstance(X, CSRData):
         data, indices = X.kernel_arrays()
         _train.csr_dataset_losses(
-            np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
-            np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
-            np.array([c["reduction"] for c in kernel_configs], dtype=np.intc),
-            data, indices, X.indptr, X.shape[1], Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+            configs.per_run(lambda c: c["loss"], np.intc), configs.per_run(lambda c: c["epsilon"], np.float64),
+            configs.per_run(lambda c: c["reduction"], np.intc), data, indices, X.indptr, X.shape[1], Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
         return out
     n_samples, n_features = X.shape
     float32 = ACCUMULATE["float32"]
     _train.dataset_losses(
-        np.array([c["loss"] for c in kernel_configs], dtype=np.intc),
-        np.array([c["epsilon"] for c in kernel_configs], dtype=np.float64),
-        np.array([c["accumulate"] == float32 and _train.run_sums_in_float32(c, n_samples, n_features, Y.shape[1])
-                  for c in kernel_configs], dtype=np.intc),
+        configs.per_run(lambda c: c["loss"], np.intc), configs.per_run(lambda c: c["epsilon"], np.float64),
+        configs.per_run(lambda c: c["accumulate"] == float32 and _train.run_sums_in_float32(
+            c, n_samples, n_features, Y.shape[1]), np.intc),
         X, Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out,
-        np.array([c["reduction"] for c in kernel_configs], dtype=np.intc))
+        configs.per_run(lambda c: c["reduction"], np.intc))
     return out
 
 
@@ -904,17 +908,74 @@ LOCKSTEP_LANES = 64
 LOCKSTEP_SHARED = ("step", "epoch", "position", "history_origin", "epoch_origin", "recorded", "epochs_recorded")
 
 
+def identity_index(items: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """The distinct objects of ``items`` (by identity, in first-seen order) and each item's position
+    among them (intp): ``items[i] is distinct[index[i]]``. A sweep's runs share a few option and
+    config objects; what is worked out from them is then worked out once per object. (The loops over
+    the items run in C: ``map``, ``dict``, ``zip``.)"""
+    ids = list(map(id, items))
+    position = {key: i for i, key in enumerate(dict.fromkeys(ids))}
+    distinct = list(dict(zip(ids, items)).values())
+    return distinct, np.fromiter(map(position.__getitem__, ids), dtype=np.intp, count=len(ids))
+
+
+class KernelConfigs(Sequence[dict[str, Any]]):
+    """The kernel configs of a set of runs: run r's is ``{**shared[r], "learning_rate":
+    learning_rates[r]}`` (a new dict at each ``[r]``).
+
+    Runs whose configs differ in the learning rate alone (a sweep's mostly do) share one dict in
+    ``shared`` (the same object; its own ``learning_rate`` is not theirs), so a set of many runs
+    holds a few dicts, and the kernels convert each once (``_train.advance_runs`` takes ``shared``
+    and ``learning_rates=``). :meth:`per_run` evaluates what does not depend on the learning rate
+    once per shared dict.
+    """
+
+    __slots__ = ("shared", "learning_rates", "_index")
+
+    def __init__(self, shared: list[dict[str, Any]], learning_rates: np.ndarray) -> None:
+        if len(shared) != learning_rates.shape[0]:
+            raise ValueError("KernelConfigs: one learning rate per config")
+        self.shared = shared
+        self.learning_rates = learning_rates  # float64, C-contiguous (the kernel's)
+        self._index: tuple[list[dict[str, Any]], np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, configs: Sequence[dict[str, Any]]) -> "KernelConfigs":
+        """``configs`` as they are when already KernelConfigs, else full dicts, each run its own."""
+        if isinstance(configs, KernelConfigs):
+            return configs
+        shared = list(configs)
+        return cls(shared, np.array([c["learning_rate"] for c in shared], dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.shared)
+
+    def __getitem__(self, r: Any) -> Any:
+        if isinstance(r, slice):
+            return [self[i] for i in range(*r.indices(len(self)))]
+        return {**self.shared[r], "learning_rate": float(self.learning_rates[r])}
+
+    def per_run(self, value: Callable[[dict[str, Any]], Any], dtype: npt.DTypeLike) -> np.ndarray:
+        """``np.array([value(self[r]) for r ...], dtype)`` for a ``value`` that does not read the
+        learning rate: evaluated once per distinct dict of ``shared`` (by identity), not once per run."""
+        if self._index is None:
+            self._index = identity_index(self.shared)
+        distinct, index = self._index
+        values: np.ndarray = np.array([value(c) for c in distinct], dtype=dtype)[index]
+        return values
+
+
 @dataclass
 class RunSet:
     """K >= 1 runs on the same data, their arrays stacked along a leading run axis.
 
     ``records[r]``, ``params[r]``, ``opt_state[r]``, ``perm[r, :n_samples]`` and the history rows
-    are run r's; ``kernel_configs[r]`` its kernel config. ``advance``/``run`` move every run forward with
+    are run r's; ``kernel_configs[r]`` its kernel config (:class:`KernelConfigs`). ``advance``/``run`` move every run forward with
     one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
     :class:`TrainState`. Made by :meth:`of` from the runs' start states (:meth:`of_shared`: from a few).
     """
 
-    kernel_configs: list[dict[str, Any]]
+    kernel_configs: KernelConfigs
     records: np.ndarray
     params: np.ndarray
     opt_state: np.ndarray
@@ -925,10 +986,9 @@ class RunSet:
     fit_intercept: bool
     shape: tuple[int, int]
     n_samples: int
-    config_groups: list[int] | None = None  # see of_shared
 
     @classmethod
-    def of(cls, starts: Sequence[TrainState], kernel_configs: list[dict[str, Any]],
+    def of(cls, starts: Sequence[TrainState], kernel_configs: Sequence[dict[str, Any]],
            history_lengths: Sequence[tuple[int, int]], n_samples: int) -> "RunSet":
         """A set of the runs that start at ``starts`` (copied), histories of the given lengths.
 
@@ -947,15 +1007,12 @@ class RunSet:
 
     @classmethod
     def of_shared(cls, starts: Sequence[TrainState], start_of: Sequence[int], records: np.ndarray,
-                  kernel_configs: list[dict[str, Any]], history_lengths: Sequence[tuple[int, int]], n_samples: int,
-                  config_groups: list[int] | None = None) -> "RunSet":
+                  kernel_configs: Sequence[dict[str, Any]], history_lengths: Sequence[tuple[int, int]],
+                  n_samples: int) -> "RunSet":
         """:meth:`of` for K runs from a few start points (a sweep's): run r starts at the params,
         opt_state and perm of ``starts[start_of[r]]`` (copied; the starts' records are not used)
         with the record ``records[r]`` (taken as it is, its history origins set as in :meth:`of`).
         Each start's arrays are copied into the runs' rows in one operation.
-
-        ``config_groups``: runs with the same group number have kernel configs equal but for the
-        learning rate (``lockstep_tasks`` then compares groups, not configs); None: not known.
         """
         k = len(start_of)
         rows = max(starts[i].params.shape[0] for i in set(start_of))  # a best-iterate row for all when any keeps one
@@ -964,10 +1021,11 @@ class RunSet:
         records["epoch_origin"] = records["epoch"]
         records["recorded"] = records["epochs_recorded"] = 0
         records["status"] = RUNNING
-        full_batch = all(c["batch_size"] >= n_samples and not c["shuffle"] for c in kernel_configs)
+        configs = KernelConfigs.of(kernel_configs)
+        full_batch = bool(configs.per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"], bool).all())
         history = np.full((k, max(h for h, _ in history_lengths)), np.nan)
         return cls(
-            kernel_configs=list(kernel_configs), records=records,
+            kernel_configs=configs, records=records,
             params=_stack([s.params if s.params.shape[0] == rows else np.resize(s.params, (rows, s.params.shape[1]))
                            for s in starts], starts[0].params.dtype, aligned, index=start_of),
             opt_state=_stack([s.opt_state for s in starts], np.float64, aligned, index=start_of),
@@ -975,7 +1033,7 @@ class RunSet:
             history=history,
             epoch_history=history if full_batch else np.full((k, max(e for _, e in history_lengths)), np.nan),
             optimizers=[starts[i].optimizer for i in start_of], fit_intercept=starts[start_of[0]].fit_intercept,
-            shape=starts[start_of[0]].shape, n_samples=n_samples, config_groups=config_groups,
+            shape=starts[start_of[0]].shape, n_samples=n_samples,
         )
 
     def state(self, r: int, rows: int, copy: bool) -> TrainState:
@@ -1001,15 +1059,16 @@ class RunSet:
         n_steps = np.ascontiguousarray(n_steps, dtype=np.int64)
         if isinstance(X, CSRData):  # every run alone (no lockstep), runs side by side on n_threads threads
             data, indices = X.kernel_arrays()
-            _train.advance_runs(self.kernel_configs, data.reshape(1, -1), Y, sample_weight, self.fit_intercept,
+            _train.advance_runs(self.kernel_configs.shared, data.reshape(1, -1), Y, sample_weight, self.fit_intercept,
                                 self.records, self.params, self.opt_state, self.perm, self.history,
                                 self.epoch_history, n_steps, n_threads if len(self.kernel_configs) > 1 else 1,
-                                csr_indices=indices, csr_indptr=X.indptr, csr_n_features=X.shape[1])
+                                csr_indices=indices, csr_indptr=X.indptr, csr_n_features=X.shape[1],
+                                learning_rates=self.kernel_configs.learning_rates)
             return
         order, task_sizes = self.lockstep_tasks(X, Y, sample_weight, n_steps, n_threads)
-        _train.advance_runs(self.kernel_configs, X, Y, sample_weight, self.fit_intercept, self.records, self.params,
-                            self.opt_state, self.perm, self.history, self.epoch_history, n_steps, n_threads,
-                            X_double, order, task_sizes)
+        _train.advance_runs(self.kernel_configs.shared, X, Y, sample_weight, self.fit_intercept, self.records,
+                            self.params, self.opt_state, self.perm, self.history, self.epoch_history, n_steps, n_threads,
+                            X_double, order, task_sizes, learning_rates=self.kernel_configs.learning_rates)
 
     def lockstep_tasks(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: np.ndarray,
                        n_threads: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -1019,56 +1078,73 @@ class RunSet:
         sums in float32) or blocked batches (the kernel's plain path), with the same config but the learning rate, the same number of updates to do,
         the same shared record fields (``LOCKSTEP_SHARED``) and, with mini-batches, the same sample
         order (and generator, when they shuffle). A group is cut into about one task per thread of
-        at most ``LOCKSTEP_LANES`` runs. (None, None): every run alone.
+        at most ``LOCKSTEP_LANES`` runs; the groups come in the order of their first runs, each
+        run's in increasing order, then the runs that go alone. (None, None): every run alone.
+
+        What depends on a run's config is worked out once per config (``KernelConfigs.per_run``),
+        the grouping of the runs with NumPy (a sweep's thousands of runs are one or a few groups).
         """
         n_samples, n_features = X.shape
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        alone = []
-        plain_of: dict[int, bool] = {}  # by config less the learning rate (runs of a sweep share few)
-        shared = list(zip(*(self.records[f].tolist() for f in LOCKSTEP_SHARED)))
-        rngs = self.records["rng"].tolist()
-        steps = np.asarray(n_steps).tolist()
-        # A number per config less the learning rate, worked out once per config group when the groups are known.
-        numbers: dict[tuple[Any, ...], int] = {}
-        number_of_group: dict[int, int] = {}
-        groups_of_runs = self.config_groups
-        for r, c in enumerate(self.kernel_configs):
-            config = number_of_group.get(groups_of_runs[r], -1) if groups_of_runs is not None else -1
-            if config < 0:
-                config = numbers.setdefault((tuple(c), tuple({**c, "learning_rate": None}.values())), len(numbers))
-                if groups_of_runs is not None:
-                    number_of_group[groups_of_runs[r]] = config
+        configs = self.kernel_configs
+        steps = np.asarray(n_steps, dtype=np.int64)
+        numbers: dict[tuple[Any, ...], int] = {}  # a number per config less the learning rate
+
+        def number(c: dict[str, Any]) -> int:
+            return numbers.setdefault(tuple({**c, "learning_rate": None}.items()), len(numbers))
+
+        def plain_path(c: dict[str, Any]) -> bool:
             full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
-            plain = plain_of.get(config)
-            if plain is None:
-                plain = plain_of[config] = (
-                    sample_weight is None and c["loss"] == LossCode.LOSS_MSE
-                    and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
-                    and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
-                    and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
-                    and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
-                    and c["reduction"] == ReductionCode.REDUCTION_MEAN
-                    and c["average"] == 0
-                    and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
-                    and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
-            if not plain or steps[r] <= 0:
-                alone.append(r)
-                continue
-            key = (config, int(steps[r]), shared[r],
-                   None if full_batch else self.perm[r, : self.n_samples].tobytes(),
-                   rngs[r] if c["shuffle"] and not full_batch else None)
-            groups.setdefault(key, []).append(r)
-        if all(len(g) < 2 for g in groups.values()):
+            return bool(
+                sample_weight is None and c["loss"] == LossCode.LOSS_MSE
+                and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
+                and c["weight_decay"] == 0.0 and c["schedule"] == ScheduleCode.SCHEDULE_CONSTANT
+                and c["grad_tol"] < 0.0 and c["clip_norm"] <= 0.0 and c["n_iter_no_change"] <= 0
+                and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
+                and c["reduction"] == ReductionCode.REDUCTION_MEAN
+                and c["average"] == 0
+                and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
+                and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
+
+        lockstep = configs.per_run(plain_path, bool) & (steps > 0)
+        candidates = np.flatnonzero(lockstep)
+        if candidates.size < 2:
             return None, None
-        order, sizes = [], []
-        for group in groups.values():
-            per_task = max(1, min(LOCKSTEP_LANES, -(-len(group) // max(1, n_threads))))
-            for start in range(0, len(group), per_task):
-                order += group[start: start + per_task]
-                sizes.append(len(group[start: start + per_task]))
-        order += alone
-        sizes += [1] * len(alone)
-        return np.array(order, dtype=np.intp), np.array(sizes, dtype=np.intp)
+        full_batch = configs.per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"], bool)[candidates]
+        shuffled = configs.per_run(lambda c: bool(c["shuffle"]), bool)[candidates] & ~full_batch
+        records = self.records[candidates]
+        # One row of integers per candidate run: runs with equal rows go in lockstep.
+        columns = [configs.per_run(number, np.int64)[candidates], steps[candidates]]
+        columns += [records[f] for f in LOCKSTEP_SHARED]
+        orders = np.full(candidates.size, -1, dtype=np.int64)  # the sample order's number (-1: a full batch's, none)
+        if not full_batch.all():
+            mini = np.flatnonzero(~full_batch)
+            perms = self.perm[candidates[mini], : self.n_samples]
+            if (perms == perms[0]).all():
+                orders[mini] = 0
+            else:
+                seen: dict[bytes, int] = {}
+                orders[mini] = [seen.setdefault(row.tobytes(), len(seen)) for row in perms]
+        columns += [orders, shuffled, np.where(shuffled, records["rng"], 0).view(np.int64)]
+        keys = np.column_stack(columns)
+        if (keys == keys[0]).all():
+            group = np.zeros(candidates.size, dtype=np.intp)
+        else:
+            _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+            rank = np.empty(first.size, dtype=np.intp)
+            rank[np.argsort(first)] = np.arange(first.size)  # groups numbered in the order of their first runs
+            group = rank[inverse.reshape(-1)]
+        sizes_of_groups = np.bincount(group)
+        if sizes_of_groups.max() < 2:
+            return None, None
+        grouped = candidates[np.argsort(group, kind="stable")]
+        order, sizes = [grouped], []
+        for size in sizes_of_groups.tolist():
+            per_task = max(1, min(LOCKSTEP_LANES, -(-size // max(1, n_threads))))
+            sizes += [per_task] * (size // per_task) + ([size % per_task] if size % per_task else [])
+        alone = np.flatnonzero(~lockstep)
+        order.append(alone)
+        sizes += [1] * alone.size
+        return np.concatenate(order).astype(np.intp), np.array(sizes, dtype=np.intp)
 
     def final_losses(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
         """Each run's loss on all samples at the iterate it stands at (its current parameters row),
@@ -1081,7 +1157,7 @@ class RunSet:
         """Blocks of the largest blocked batch of the set's runs (``_train.run_uses_blocks``), or 0."""
         n_samples = X.shape[0]
         return max((-(-min(int(c["batch_size"]), n_samples) // _train.block_rows())
-                    for c in self.kernel_configs if _train.run_uses_blocks(c, n_samples, Y.shape[1])), default=0)
+                    for c in self.kernel_configs.shared if _train.run_uses_blocks(c, n_samples, Y.shape[1])), default=0)
 
     def run(self, X: np.ndarray | CSRData, Y: np.ndarray, sample_weight: np.ndarray | None, n_steps: Sequence[int],
             n_threads: int = 1, *, between_calls: Callable[[], None] | None = None,
@@ -1107,10 +1183,10 @@ class RunSet:
         n_samples, n_features = X.shape
         # float32 data on the dgemm path is converted to float64 by the kernel: once here, not per call.
         X_double = (X.astype(np.float64) if isinstance(X, np.ndarray) and X.dtype == np.float32 and any(
-            _train.run_uses_dgemm(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs) else None)
+            _train.run_uses_dgemm(c, n_samples, n_features, Y.shape[1]) for c in self.kernel_configs.shared) else None)
         adapt = updates_per_call is None
         per_update = sum(min(int(c["batch_size"]), n_samples) * n_features * Y.shape[1] * 2 + UPDATE_OVERHEAD
-                         for c in self.kernel_configs)
+                         for c in self.kernel_configs.shared)
         per_call = updates_per_call or max(1, CALL_WORK * n_threads // per_update)
         while True:
             todo = np.minimum(left, per_call)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ._engine import RunSet, TrainOptions, TrainState, history_sizes, new_record, new_records
+from ._engine import KernelConfigs, RunSet, TrainOptions, TrainState, history_sizes, new_record, new_records
 from ._sparse import CSRData
 from .training import RunResults, TrainResult, finish_runs
 
@@ -23,27 +23,59 @@ __all__ = ["Run", "Plan", "execute"]
 _PER_RUN = ("learning_rate", "seed")
 
 
-@dataclass(frozen=True)
 class Run:
-    """One planned run: validated options, start point (None: W, else an index into the starts),
+    """One planned run: its validated options, start point (None: W, else an index into the starts),
     the seed of its generator (already drawn when the user gave none) and its number of updates.
 
-    ``family``: runs of a plan with the same family number >= 0 have equal options but for the
-    learning rate and the seed (``gdfast.sweeps`` knows it when it makes them); -1: not known."""
+    A run keeps the options it shares with its family (``shared_options``: every option validated
+    but for the learning rate and the seed, which are the family's first run's) and its own
+    ``learning_rate`` and seed option (``seed_option``, None when it was left to chance);
+    ``options``, the run's own :class:`~gdfast._engine.TrainOptions`, is made from them when first
+    read (a sweep of many runs mostly needs the shared ones alone).
 
-    options: TrainOptions
-    start: int | None
-    seed: int
-    n_steps: int
-    family: int = -1
+    ``family``: runs of a plan with the same family number >= 0 have the same ``shared_options``
+    object (``gdfast.sweeps`` knows it when it makes them); -1: not known.
+    """
+
+    __slots__ = ("shared_options", "learning_rate", "seed_option", "start", "seed", "n_steps", "family", "_options")
+
+    shared_options: TrainOptions
+    _options: TrainOptions | None
+
+    def __init__(self, options: TrainOptions, start: int | None, seed: int, n_steps: int, family: int = -1) -> None:
+        self.shared_options = self._options = options
+        self.learning_rate, self.seed_option = options.learning_rate, options.seed
+        self.start, self.seed, self.n_steps, self.family = start, seed, n_steps, family
 
     @classmethod
-    def of(cls, options: TrainOptions, start: int | None, seed: int, n_steps: int, family: int = -1) -> Run:
-        """``Run(options, start, seed, n_steps, family)`` without the frozen dataclass's ``__init__``
-        (one ``object.__setattr__`` per field: a sweep makes one Run per run)."""
+    def of_family(cls, shared_options: TrainOptions, learning_rate: float, seed_option: int | None,
+                  start: int | None, seed: int, n_steps: int, family: int) -> Run:
+        """A run of a family: ``shared_options`` with this ``learning_rate`` and ``seed_option``
+        (both validated: ``TrainOptions.with_learning_rate_and_seed``'s checks)."""
         run = object.__new__(cls)
-        run.__dict__.update(options=options, start=start, seed=seed, n_steps=n_steps, family=family)
+        run.shared_options, run._options = shared_options, None
+        run.learning_rate, run.seed_option = learning_rate, seed_option
+        run.start, run.seed, run.n_steps, run.family = start, seed, n_steps, family
         return run
+
+    @property
+    def options(self) -> TrainOptions:
+        """The run's own options: ``shared_options`` with its learning rate and seed option."""
+        if self._options is None:
+            self._options = self.shared_options.with_learning_rate_and_seed(self.learning_rate, self.seed_option)
+        return self._options
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Run):
+            return NotImplemented
+        return (self.options, self.start, self.seed, self.n_steps, self.family) == (
+            other.options, other.start, other.seed, other.n_steps, other.family)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Run(options={self.options!r}, start={self.start!r}, seed={self.seed!r}, n_steps={self.n_steps!r}, "
+                f"family={self.family!r})")
 
 
 @dataclass(frozen=True)
@@ -80,18 +112,19 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
     start_states: list[TrainState] = []
     start_of: list[int] = []
     # Per distinct options besides the learning rate and the seed (the runs of a sweep mostly
-    # differ in those alone): the kernel config (learning rate set per run), the histories' lengths
-    # and the group number that tells RunSet.lockstep_tasks so. The key: the ids of the option values
+    # differ in those alone): the kernel config (one dict, shared by those runs: KernelConfigs) and the
+    # histories' lengths. The key: the ids of the option values
     # (which the runs keep alive: equal ids, the same objects), looked up only when a run's values are
     # not those of the run before it.
-    shared: dict[tuple[int, ...], tuple[dict[str, Any], tuple[int, int], int]] = {}
-    kernel_configs, history_lengths, groups = [], [], []
-    shared_values = operator.itemgetter(*(name for name in vars(runs[0].options) if name not in _PER_RUN))
+    shared: dict[tuple[int, ...], tuple[dict[str, Any], tuple[int, int]]] = {}
+    shared_configs: list[dict[str, Any]] = []
+    learning_rates, history_lengths = [], []
+    shared_values = operator.itemgetter(*(name for name in vars(runs[0].shared_options) if name not in _PER_RUN))
     values_before: tuple[Any, ...] = ()
     n_steps_before, index, family_before = -1, -1, -1
     start_before: int | None = -1
     for run in runs:
-        options = run.options
+        options = run.shared_options  # (all but the learning rate and the seed, which are the run's)
         if run.family >= 0 and run.family == family_before:
             same = True  # (the options of the run before but for the learning rate and the seed)
         else:
@@ -101,12 +134,11 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
         if not (same and run.n_steps == n_steps_before):
             key = (*map(id, values), run.n_steps)
             if key not in shared:
-                shared[key] = (options.kernel_config(n_samples), history_sizes(options, n_samples, run.n_steps),
-                               len(shared))
-            config, lengths, group = shared[key]
-        kernel_configs.append({**config, "learning_rate": options.learning_rate})
+                shared[key] = (options.kernel_config(n_samples), history_sizes(options, n_samples, run.n_steps))
+            config, lengths = shared[key]
+        shared_configs.append(config)
+        learning_rates.append(run.learning_rate)
         history_lengths.append(lengths)
-        groups.append(group)
         if not (same and run.start == start_before):  # (the template's options are among the values)
             template = (id(options.optimizer), run.start, options.fit_intercept, options.restore_best)
             if template not in templates:
@@ -117,8 +149,8 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
         start_of.append(index)
         n_steps_before, start_before, family_before = run.n_steps, run.start, run.family
     seeds = [run.seed for run in runs]
-    run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples,
-                               config_groups=groups)
+    kernel_configs = KernelConfigs(shared_configs, np.array(learning_rates, dtype=np.float64))
+    run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples)
     run_set.run(X, Y, sample_weight, [run.n_steps for run in runs], n_threads, between_calls=between_calls,
                 updates_per_call=updates_per_call)
     final_losses = run_set.final_losses(X, Y, sample_weight).tolist()
@@ -130,5 +162,5 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
                           record=new_record(seeds[r]), optimizer=template.optimizer,
                           fit_intercept=template.fit_intercept, shape=template.shape)
 
-    return finish_runs(kernel_configs, [run.options for run in runs], X, Y, sample_weight, run_set, first_state,
-                       seeds, final_losses)
+    return finish_runs(kernel_configs, [run.shared_options for run in runs], X, Y, sample_weight, run_set,
+                       first_state, seeds, final_losses)

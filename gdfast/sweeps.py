@@ -428,12 +428,12 @@ def _plan(W: npt.ArrayLike, X: npt.ArrayLike, Y: npt.ArrayLike,
             changes, start_index = _changes(override)
             options = _checked(shared.with_overrides(**changes), W_arr.dtype, sparse, n_samples)
             seed = options.seed if options.seed is not None else draw_seed()
-            runs.append(Run.of(options, start_index, seed, options.resolved_num_iterations(n_samples)))
-    if len({run.options.fit_intercept for run in runs}) > 1:
+            runs.append(Run(options, start_index, seed, options.resolved_num_iterations(n_samples)))
+    if len({run.shared_options.fit_intercept for run in runs}) > 1:
         raise ValueError("fit_intercept must be the same for every run of a sweep")
-    for loss in sorted({run.options.loss for run in runs}):
+    for loss in sorted({run.shared_options.loss for run in runs}):
         check_targets(loss, Y2)  # class labels for a classification loss
-    bias = initial_bias(b, W_arr, runs[0].options)
+    bias = initial_bias(b, W_arr, runs[0].shared_options)
     return Plan(configs=overrides, runs=runs, W=W_arr, X=X2, Y=Y2, sample_weight=sw, starts=starts, b=bias,
                  vector=vector)
 
@@ -466,7 +466,8 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
                   n_samples: int) -> list[Run] | None:
     """The runs of the reference loop in :func:`_plan` (equal options, starts, lengths; seeds left
     to chance drawn in one go), each distinct set of the overrides' other options validated once
-    and the learning rate and seed of each run checked alone (``TrainOptions.with_learning_rate_and_seed``).
+    and the learning rate and seed of each run checked alone (``TrainOptions.checked_learning_rate_and_seed``;
+    the runs of one such set share its options object: ``Run.shared_options``).
 
     None, for the reference loop to do (and raise the error of the first bad run, as it always
     has), when any check fails, or when an override uses a deprecated option name (whose warning
@@ -490,10 +491,10 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
                 options = _checked(shared.with_overrides(**changes), dtype, sparse, n_samples)
                 base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples), len(base_of))
             options, start_index, n_steps, family = base
-            options = options.with_learning_rate_and_seed(override.get("learning_rate", options.learning_rate),
-                                                          override.get("seed", options.seed))
-            runs.append(Run.of(options, start_index, drawn[i] if options.seed is None else options.seed, n_steps,
-                               family))
+            learning_rate, seed = options.checked_learning_rate_and_seed(
+                override.get("learning_rate", options.learning_rate), override.get("seed", options.seed))
+            runs.append(Run.of_family(options, learning_rate, seed, start_index, drawn[i] if seed is None else seed,
+                                      n_steps, family))
     except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
         return None
     return runs

@@ -13,8 +13,8 @@ import numpy.typing as npt
 
 from ._sparse import CSRData
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
-    compact, history_sizes, local_threads, same_value,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, KernelConfigs, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
+    compact, history_sizes, identity_index, local_threads, same_value,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
@@ -534,7 +534,10 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
     """:func:`finish` (``warn=False``) for every run of a set of fresh runs, in bulk: the TrainResults, in order.
 
     Every run's result equals ``finish(kernel_configs[r], options[r], ..., runs, r, start_of(r),
-    seeds[r], warn=False, final_loss=final_losses[r])`` field for field, bit for bit. The runs that
+    seeds[r], warn=False, final_loss=final_losses[r])`` field for field, bit for bit. ``options[r]``
+    is run r's options, of which neither this nor :func:`finish` reads the learning rate or the seed
+    (``kernel_configs[r]`` and ``seeds[r]`` are the run's): a sweep passes the options each run
+    shares with its family (``gdfast._runs.Run.shared_options``). The runs that
     ended plainly (not diverged, a finite final loss, no ``restore_best``, no ``average``: a sweep's
     usual runs) are finished together: their W, b and loss histories are gathered in one NumPy
     operation per field, each result's arrays views of those new arrays (no two results' arrays
@@ -548,14 +551,16 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
     n_samples = X2.shape[0]
     status = records["status"]
     losses_now = np.asarray(final_losses, dtype=np.float64)
-    full_batch = [c["batch_size"] >= n_samples and not c["shuffle"] for c in kernel_configs]
+    full_batch = KernelConfigs.of(kernel_configs).per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"],
+                                                          bool)
+    distinct, index = identity_index(options)  # (a sweep's runs share a few options objects)
     # _grown_past of every run at once (only the full batches' verdicts count): the same float64 operations
-    factors = np.array([np.nan if o.divergence_factor is None else o.divergence_factor for o in options])
+    factors = np.array([np.nan if o.divergence_factor is None else o.divergence_factor for o in distinct])[index]
     with np.errstate(invalid="ignore", over="ignore"):
         grown = ~np.isfinite(losses_now) | (~np.isnan(factors) & (losses_now > factors * records["best_loss"])
                                             & (losses_now > records["first_loss"]))
-    plain = ((status != DIVERGED) & ~(np.array(full_batch, dtype=bool) & grown) & np.isfinite(losses_now)
-             & ~np.array([o.restore_best or bool(o.average) for o in options], dtype=bool))
+    plain = ((status != DIVERGED) & ~(full_batch & grown) & np.isfinite(losses_now)
+             & ~np.array([o.restore_best or bool(o.average) for o in distinct], dtype=bool)[index])
     made: list[TrainResult | None] = [None] * n_runs
     for r in np.flatnonzero(~plain).tolist():
         made[r] = finish(kernel_configs[r], options[r], X2, Y2, sw, runs, r, start_of(r), seeds[r], warn=False,
@@ -575,7 +580,7 @@ class RunResults(Sequence[TrainResult]):
     """
 
     def __init__(self, made: list[TrainResult | None], plain: np.ndarray, runs: RunSet, options: Sequence[TrainOptions],
-                 full_batch: Sequence[bool], seeds: Sequence[int], final_losses: Sequence[float]) -> None:
+                 full_batch: np.ndarray, seeds: Sequence[int], final_losses: Sequence[float]) -> None:
         self._made = made
         self._runs = runs
         self._options = options
@@ -594,12 +599,10 @@ class RunResults(Sequence[TrainResult]):
         rows = (fast, records["current"][fast])
         self._W = runs.params[rows + (slice(0, m * n),)].reshape(-1, m, n)
         self._b = runs.params[rows + (slice(m * n, None),)] if runs.fit_intercept else None
-        recorded, epochs_recorded = records["recorded"].tolist(), records["epochs_recorded"].tolist()
-        fast_list = fast.tolist()
-        self._losses = _gathered_rows(runs.history, fast, [recorded[r] for r in fast_list]) if fast_list else []
+        self._losses = _gathered_rows(runs.history, fast, records["recorded"][fast].tolist()) if len(fast) else []
         self._epoch_losses = (
-            [] if all(full_batch[r] for r in fast_list) else  # (a full batch's are its losses)
-            _gathered_rows(runs.epoch_history, fast, [0 if full_batch[r] else epochs_recorded[r] for r in fast_list]))
+            [] if full_batch[fast].all() else  # (a full batch's are its losses)
+            _gathered_rows(runs.epoch_history, fast, np.where(full_batch[fast], 0, records["epochs_recorded"][fast]).tolist()))
 
     @property
     def has_bias(self) -> bool:

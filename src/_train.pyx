@@ -1877,6 +1877,7 @@ def advance_runs(
     object csr_indices=None,
     object csr_indptr=None,
     Py_ssize_t csr_n_features=0,
+    const double[::1] learning_rates=None,
 ):
     """Advance each of K runs by up to ``n_steps[r]`` updates, the GIL released.
 
@@ -1901,6 +1902,11 @@ def advance_runs(
     C-contiguous and valid (checked in Python), ``csr_n_features`` its columns, and X its ``data``
     as a (1, nnz) array (with nnz 0: indices and data of one entry, never read); every run alone (no
     lockstep), each on one thread (several runs side by side on ``n_threads`` threads, as for dense X).
+
+    ``learning_rates`` (K,): run r's learning rate, in place of its config's ``learning_rate``
+    (a sweep's runs that differ in the learning rate alone then share one config dict, which is
+    converted once: ``kernel_configs[r] is kernel_configs[r - 1]`` reuses the conversion); None:
+    the configs' own.
     """
     cdef Py_ssize_t n_runs = len(kernel_configs), r, t
     cdef bint csr = csr_indices is not None
@@ -1951,8 +1957,15 @@ def advance_runs(
             tasks[r] = r if order is None else order[r]
             if not 0 <= tasks[r] < n_runs:
                 raise ValueError("advance_runs: order holds a run index out of range")
+        if learning_rates is not None and learning_rates.shape[0] != n_runs:
+            raise ValueError("advance_runs: learning_rates needs one entry per config")
         for r in range(n_runs):
-            cfgs[r] = kernel_configs[r]
+            if r > 0 and kernel_configs[r] is kernel_configs[r - 1]:
+                cfgs[r] = cfgs[r - 1]  # (the same dict: the same struct)
+            else:
+                cfgs[r] = kernel_configs[r]
+            if learning_rates is not None:
+                cfgs[r].learning_rate = learning_rates[r]
             batch_max = max(batch_max, min(<Py_ssize_t>cfgs[r].batch_size, n_samples))
             any_blas = not csr and (any_blas or _run_uses_dgemm(&cfgs[r], n_samples, n_features, Y.shape[1])
                                     or _run_sums_in_float32(&cfgs[r], n_samples, n_features, Y.shape[1]))

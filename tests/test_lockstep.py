@@ -146,7 +146,7 @@ def test_the_kernel_checks_its_task_arguments():
     W, X, Y = problem(3, np.float64)
     runs = _engine.RunSet.of([_engine.TrainState.new(W, None, X.shape[0], _engine.TrainOptions.from_kwargs(), 0)],
                              [_engine.TrainOptions.from_kwargs().kernel_config(X.shape[0])], [(5, 5)], X.shape[0])
-    args = (runs.kernel_configs, X, Y, None, False, runs.records, runs.params, runs.opt_state, runs.perm,
+    args = (runs.kernel_configs.shared, X, Y, None, False, runs.records, runs.params, runs.opt_state, runs.perm,
             runs.history, runs.epoch_history, np.ones(1, dtype=np.int64), 1, None)
     with pytest.raises(ValueError, match="order"):
         _train.advance_runs(*args, np.zeros(1, dtype=np.intp), None)
@@ -154,3 +154,65 @@ def test_the_kernel_checks_its_task_arguments():
         _train.advance_runs(*args, np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp))
     with pytest.raises(ValueError, match="out of range"):
         _train.advance_runs(*args, np.array([3], dtype=np.intp), np.array([1], dtype=np.intp))
+    with pytest.raises(ValueError, match="learning_rates needs one entry per config"):
+        _train.advance_runs(*args, learning_rates=np.ones(2))
+
+
+def hand_tasks(runs, n_samples, steps, n_threads, plain):
+    """The grouping rule of ``RunSet.lockstep_tasks``, as a loop over the runs: ``plain[r]`` says
+    whether run r's config takes the lockstep path (the test's own list); groups keyed by config
+    less the learning rate, updates to do, the shared record fields, sample order and generator."""
+    groups, alone = {}, []
+    for r in range(len(steps)):
+        c = runs.kernel_configs[r]
+        if not plain[r] or steps[r] <= 0:
+            alone.append(r)
+            continue
+        full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
+        key = (tuple((k, v) for k, v in c.items() if k != "learning_rate"), steps[r],
+               tuple(int(runs.records[r][f]) for f in _engine.LOCKSTEP_SHARED),
+               None if full_batch else runs.perm[r, :n_samples].tobytes(),
+               int(runs.records[r]["rng"]) if c["shuffle"] and not full_batch else None)
+        groups.setdefault(key, []).append(r)
+    if all(len(g) < 2 for g in groups.values()):
+        return None, None
+    order, sizes = [], []
+    for g in groups.values():
+        per_task = max(1, min(_engine.LOCKSTEP_LANES, -(-len(g) // n_threads)))
+        for i in range(0, len(g), per_task):
+            order += g[i:i + per_task]
+            sizes.append(len(g[i:i + per_task]))
+    return order + alone, sizes + [1] * len(alone)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_lockstep_tasks_group_runs_as_a_loop_over_the_runs_does(n_threads):
+    # Runs of several kinds, interleaved: mini-batches from two seeds (two sample orders and
+    # generators), a full batch, Adam (alone), mini-batches in order from two sample orders (kinds 4
+    # and 5: a state continued from another order), a run with no update to do, other lengths, and a
+    # group larger than LOCKSTEP_LANES (cut into tasks).
+    W, X, Y = problem(1, np.float64)
+    n = X.shape[0]
+    kinds = [dict(batch_size=8, seed=3), dict(batch_size=8, seed=4), dict(seed=3), dict(optimizer="adam", seed=3),
+             dict(batch_size=8, seed=3, shuffle=False), dict(batch_size=8, seed=3, shuffle=False)]
+    runs_of = []  # (kind, steps)
+    for i in range(200):
+        kind = [0, 1, 0, 2, 3, 0, 4, 2, 1, 0][i % 10] if i % 7 else 5
+        runs_of.append((kind, 0 if i == 17 else 9 if i % 25 == 3 else 10))
+    starts, configs, plain = [], [], []
+    for i, (kind, _) in enumerate(runs_of):
+        options = _engine.TrainOptions.from_kwargs(learning_rate=0.001 * (i + 1), num_iterations=10, **kinds[kind])
+        starts.append(_engine.TrainState.new(W, None, n, options, options.seed))
+        if kind == 5:
+            starts[-1].perm[:] = starts[-1].perm[::-1].copy()
+        configs.append(options.kernel_config(n))
+        plain.append(kind != 3)
+    runs = _engine.RunSet.of(starts, configs, [(11, 11)] * len(starts), n)
+    steps = np.array([s for _, s in runs_of], dtype=np.int64)
+    order, sizes = runs.lockstep_tasks(X, Y, None, steps, n_threads)
+    want_order, want_sizes = hand_tasks(runs, n, steps.tolist(), n_threads, plain)
+    assert order.tolist() == want_order and sizes.tolist() == want_sizes
+    assert n_threads > 1 or _engine.LOCKSTEP_LANES in want_sizes  # (kind 0: a group of more than LOCKSTEP_LANES runs, cut)
+    # Runs that share nothing: every run alone.
+    lone = _engine.RunSet.of(starts[:2], configs[:2], [(11, 11)] * 2, n)  # kinds 0 and 1: two orders
+    assert lone.lockstep_tasks(X, Y, None, steps[:2], n_threads) == (None, None)
