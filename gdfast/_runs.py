@@ -27,55 +27,36 @@ class Run:
     """One planned run: its validated options, start point (None: W, else an index into the starts),
     the seed of its generator (already drawn when the user gave none) and its number of updates.
 
-    A run keeps the options it shares with its family (``shared_options``: every option validated
+    A run keeps the options it shares with its family (``shared_options``: every option validated,
     but for the learning rate and the seed, which are the family's first run's) and its own
-    ``learning_rate`` and seed option (``seed_option``, None when it was left to chance);
-    ``options``, the run's own :class:`~gdfast._engine.TrainOptions`, is made from them when first
-    read (a sweep of many runs mostly needs the shared ones alone).
+    validated ``learning_rate`` and seed option (``seed_option``, None when it was left to chance):
+    a sweep of many runs holds one options object per family, not one per run. The run's own
+    options are ``shared_options.with_learning_rate_and_seed(learning_rate, seed_option)``.
 
     ``family``: runs of a plan with the same family number >= 0 have the same ``shared_options``
     object (``gdfast.sweeps`` knows it when it makes them); -1: not known.
     """
 
-    __slots__ = ("shared_options", "learning_rate", "seed_option", "start", "seed", "n_steps", "family", "_options")
-
+    __slots__ = ("shared_options", "learning_rate", "seed_option", "start", "seed", "n_steps", "family")
     shared_options: TrainOptions
-    _options: TrainOptions | None
 
     def __init__(self, options: TrainOptions, start: int | None, seed: int, n_steps: int, family: int = -1) -> None:
-        self.shared_options = self._options = options
-        self.learning_rate, self.seed_option = options.learning_rate, options.seed
+        self.shared_options, self.learning_rate, self.seed_option = options, options.learning_rate, options.seed
         self.start, self.seed, self.n_steps, self.family = start, seed, n_steps, family
 
     @classmethod
     def of_family(cls, shared_options: TrainOptions, learning_rate: float, seed_option: int | None,
                   start: int | None, seed: int, n_steps: int, family: int) -> Run:
         """A run of a family: ``shared_options`` with this ``learning_rate`` and ``seed_option``
-        (both validated: ``TrainOptions.with_learning_rate_and_seed``'s checks)."""
+        (both validated: ``TrainOptions.checked_learning_rate_and_seed``)."""
         run = object.__new__(cls)
-        run.shared_options, run._options = shared_options, None
-        run.learning_rate, run.seed_option = learning_rate, seed_option
+        run.shared_options, run.learning_rate, run.seed_option = shared_options, learning_rate, seed_option
         run.start, run.seed, run.n_steps, run.family = start, seed, n_steps, family
         return run
 
-    @property
-    def options(self) -> TrainOptions:
-        """The run's own options: ``shared_options`` with its learning rate and seed option."""
-        if self._options is None:
-            self._options = self.shared_options.with_learning_rate_and_seed(self.learning_rate, self.seed_option)
-        return self._options
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Run):
-            return NotImplemented
-        return (self.options, self.start, self.seed, self.n_steps, self.family) == (
-            other.options, other.start, other.seed, other.n_steps, other.family)
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
-        return (f"Run(options={self.options!r}, start={self.start!r}, seed={self.seed!r}, n_steps={self.n_steps!r}, "
-                f"family={self.family!r})")
+        return (f"Run(learning_rate={self.learning_rate!r}, seed={self.seed!r}, start={self.start!r}, "
+                f"n_steps={self.n_steps!r}, family={self.family!r})")
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,34 @@ def test_with_learning_rate_and_seed_is_with_overrides():
         assert (type(fast_error.value), str(fast_error.value)) == (type(slow_error.value), str(slow_error.value))
 
 
+def test_a_family_of_runs_shares_one_options_object_and_each_run_keeps_its_rate_and_seed():
+    """A planned run's own options (its family's with its learning rate and seed) are the options
+    train would take for that run, made here from the keywords alone; the runs of one family (the
+    same other options) hold one options object."""
+    from gdfast import sweeps
+
+    lrs, seeds = [0.001, 0.01, 2], [3, 4]
+    configs = [{"optimizer": "adam"}, {"batch_size": 1}, {"optimizer": "adam", "learning_rate": 0.5}]
+    plan = sweeps._plan(W1, INPUT, TARGET, lrs, seeds, None, configs, None, {"num_iterations": 7}, None)
+    assert len(plan.runs) == len(lrs) * len(seeds) * len(configs)
+    for run, override in zip(plan.runs, plan.configs):
+        own = run.shared_options.with_learning_rate_and_seed(run.learning_rate, run.seed_option)
+        expected = _engine.TrainOptions.from_kwargs(num_iterations=7, **override)
+        assert vars(own).keys() == vars(expected).keys()
+        for name, value in vars(expected).items():
+            got = vars(own)[name]
+            assert type(got) is type(value) and (got == value or vars(got) == vars(value)), name
+        assert (run.seed, run.n_steps, run.start) == (override["seed"], 7, None)
+    # one options object per family: each config's runs share one (adam's two configs differ in the
+    # learning rate alone, so they are one family)
+    assert len({id(run.shared_options) for run in plan.runs}) == 2
+    # a plan without options to share (the run-by-run path: a deprecated name) gives each run its own
+    with pytest.warns(DeprecationWarning):
+        plan = sweeps._plan(W1, INPUT, TARGET, [0.1, 0.2], None, None, [{"tol": 0.0}],
+                            None, {}, None)
+    assert [run.learning_rate for run in plan.runs] == [0.1, 0.2]
+
+
 def test_new_records_are_new_record_stacked():
     seeds = [0, 1, 2**63, 2**64 - 1]
     records = _engine.new_records(seeds)
