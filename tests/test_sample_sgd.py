@@ -35,7 +35,7 @@ def problem(rng, loss, n_samples, n_features, n_outputs, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-@pytest.mark.parametrize("n_features,n_outputs", [(3, 1), (20, 3)])
+@pytest.mark.parametrize("n_features,n_outputs", [(3, 1), (9, 1), (20, 3)])
 def test_same_bits_as_the_general_loop(rng, dtype, loss, n_features, n_outputs):
     if loss == "multinomial":
         n_outputs = max(n_outputs, 2)  # (K >= 2 classes)
