@@ -838,7 +838,8 @@ def dataset_losses(kernel_configs: Sequence[dict[str, Any]], X: np.ndarray | CSR
         data, indices = X.kernel_arrays()
         _train.csr_dataset_losses(
             configs.per_run(lambda c: c["loss"], np.intc), configs.per_run(lambda c: c["epsilon"], np.float64),
-            configs.per_run(lambda c: c["reduction"], np.intc), data, indices, X.indptr, X.shape[1], Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
+            configs.per_run(lambda c: c["reduction"], np.intc),
+            data, indices, X.indptr, X.shape[1], Y, sample_weight, fit_intercept, thetas, np.empty(Y.size), out)
         return out
     n_samples, n_features = X.shape
     float32 = ACCUMULATE["float32"]

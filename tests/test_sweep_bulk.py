@@ -251,3 +251,28 @@ def test_a_one_output_sweep_with_diverged_runs_equals_train_and_the_hand_loop():
             W, losses, loss = hand_gd(np.append(W1[0], 0.0)[None], X, TARGET[:1], lr, 10)
             np.testing.assert_allclose(np.append(r.W, r.b), W[0], rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(r.losses, losses, rtol=1e-12, atol=1e-14)
+
+
+def test_kernel_configs_give_each_run_its_learning_rate_and_work_out_the_rest_once_per_dict():
+    a = _engine.TrainOptions.from_kwargs(learning_rate=0.5).kernel_config(3)
+    b = _engine.TrainOptions.from_kwargs(learning_rate=0.5, batch_size=2).kernel_config(3)
+    configs = _engine.KernelConfigs([a, a, b, a], np.array([0.1, 0.2, 0.3, 0.4]))
+    assert len(configs) == 4
+    for r, (base, lr) in enumerate([(a, 0.1), (a, 0.2), (b, 0.3), (a, 0.4)]):
+        assert configs[r] == dict(base, learning_rate=lr) and configs[r] is not base
+    assert configs[1:3] == [dict(a, learning_rate=0.2), dict(b, learning_rate=0.3)]
+    assert a["learning_rate"] == b["learning_rate"] == 0.5  # (the shared dicts are left as they are)
+    calls = []
+
+    def batch_size(c):
+        calls.append(c["batch_size"])
+        return c["batch_size"]
+
+    assert configs.per_run(batch_size, np.int64).tolist() == [a["batch_size"]] * 2 + [2, a["batch_size"]]
+    assert sorted(calls) == sorted([a["batch_size"], 2])  # once per distinct dict
+    full = _engine.KernelConfigs.of([dict(a, learning_rate=0.1), dict(b, learning_rate=0.3)])
+    assert full.learning_rates.tolist() == [0.1, 0.3] and _engine.KernelConfigs.of(full) is full
+    with pytest.raises(ValueError, match="one learning rate per config"):
+        _engine.KernelConfigs([a], np.ones(2))
+    distinct, index = _engine.identity_index([a, b, a, a, b])
+    assert distinct[0] is a and distinct[1] is b and len(distinct) == 2 and index.tolist() == [0, 1, 0, 0, 1]
