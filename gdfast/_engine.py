@@ -909,6 +909,12 @@ LOCKSTEP_LANES = 64
 LOCKSTEP_SHARED = ("step", "epoch", "position", "history_origin", "epoch_origin", "recorded", "epochs_recorded")
 
 
+def is_full_batch(kernel_config: dict[str, Any], n_samples: int) -> bool:
+    """Whether a run of this config takes every sample in order at every update (a full batch: its
+    epochs are its updates), as the kernel's ``batch_size >= n_samples and not shuffle``."""
+    return bool(kernel_config["batch_size"] >= n_samples and not kernel_config["shuffle"])
+
+
 def identity_index(items: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """The distinct objects of ``items`` (by identity, in first-seen order) and each item's position
     among them (intp): ``items[i] is distinct[index[i]]``. A sweep's runs share a few option and
@@ -971,8 +977,8 @@ class RunSet:
     """K >= 1 runs on the same data, their arrays stacked along a leading run axis.
 
     ``records[r]``, ``params[r]``, ``opt_state[r]``, ``perm[r, :n_samples]`` and the history rows
-    are run r's; ``kernel_configs[r]`` its kernel config (:class:`KernelConfigs`). ``advance``/``run`` move every run forward with
-    one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
+    are run r's; ``kernel_configs[r]`` its kernel config (:class:`KernelConfigs`). ``advance``/``run``
+    move every run forward with one kernel call (``_train.advance_runs``) per step of the driver; ``state(r)`` is run r's
     :class:`TrainState`. Made by :meth:`of` from the runs' start states (:meth:`of_shared`: from a few).
     """
 
@@ -1023,7 +1029,7 @@ class RunSet:
         records["recorded"] = records["epochs_recorded"] = 0
         records["status"] = RUNNING
         configs = KernelConfigs.of(kernel_configs)
-        full_batch = bool(configs.per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"], bool).all())
+        full_batch = bool(configs.per_run(lambda c: is_full_batch(c, n_samples), bool).all())
         history = np.full((k, max(h for h, _ in history_lengths)), np.nan)
         return cls(
             kernel_configs=configs, records=records,
@@ -1094,7 +1100,6 @@ class RunSet:
             return numbers.setdefault(tuple({**c, "learning_rate": None}.items()), len(numbers))
 
         def plain_path(c: dict[str, Any]) -> bool:
-            full_batch = c["batch_size"] >= n_samples and not c["shuffle"]
             return bool(
                 sample_weight is None and c["loss"] == LossCode.LOSS_MSE
                 and c["optimizer"] == OptimizerCode.OPT_SGD and c["momentum"] == 0.0
@@ -1103,14 +1108,14 @@ class RunSet:
                 and not c["restore_best"] and c["l2_penalty"] == 0.0 and c["l1_penalty"] == 0.0
                 and c["reduction"] == ReductionCode.REDUCTION_MEAN
                 and c["average"] == 0
-                and not (full_batch and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
+                and not (is_full_batch(c, n_samples) and _train.run_uses_blas(c, n_samples, n_features, Y.shape[1]))
                 and not _train.run_uses_blocks(c, n_samples, Y.shape[1]))
 
         lockstep = configs.per_run(plain_path, bool) & (steps > 0)
         candidates = np.flatnonzero(lockstep)
         if candidates.size < 2:
             return None, None
-        full_batch = configs.per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"], bool)[candidates]
+        full_batch = configs.per_run(lambda c: is_full_batch(c, n_samples), bool)[candidates]
         shuffled = configs.per_run(lambda c: bool(c["shuffle"]), bool)[candidates] & ~full_batch
         records = self.records[candidates]
         # One row of integers per candidate run: runs with equal rows go in lockstep.

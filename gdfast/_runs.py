@@ -31,32 +31,31 @@ class Run:
     but for the learning rate and the seed, which are the family's first run's) and its own
     validated ``learning_rate`` and seed option (``seed_option``, None when it was left to chance):
     a sweep of many runs holds one options object per family, not one per run. The run's own
-    options are ``shared_options.with_learning_rate_and_seed(learning_rate, seed_option)``.
-
-    ``family``: runs of a plan with the same family number >= 0 have the same ``shared_options``
-    object (``gdfast.sweeps`` knows it when it makes them); -1: not known.
+    options are ``shared_options.with_learning_rate_and_seed(learning_rate, seed_option)``. Runs
+    that hold the same ``shared_options`` object are one family (:func:`execute` compares the
+    options of the others value by value).
     """
 
-    __slots__ = ("shared_options", "learning_rate", "seed_option", "start", "seed", "n_steps", "family")
+    __slots__ = ("shared_options", "learning_rate", "seed_option", "start", "seed", "n_steps")
     shared_options: TrainOptions
 
-    def __init__(self, options: TrainOptions, start: int | None, seed: int, n_steps: int, family: int = -1) -> None:
+    def __init__(self, options: TrainOptions, start: int | None, seed: int, n_steps: int) -> None:
         self.shared_options, self.learning_rate, self.seed_option = options, options.learning_rate, options.seed
-        self.start, self.seed, self.n_steps, self.family = start, seed, n_steps, family
+        self.start, self.seed, self.n_steps = start, seed, n_steps
 
     @classmethod
     def of_family(cls, shared_options: TrainOptions, learning_rate: float, seed_option: int | None,
-                  start: int | None, seed: int, n_steps: int, family: int) -> Run:
+                  start: int | None, seed: int, n_steps: int) -> Run:
         """A run of a family: ``shared_options`` with this ``learning_rate`` and ``seed_option``
         (both validated: ``TrainOptions.checked_learning_rate_and_seed``)."""
         run = object.__new__(cls)
         run.shared_options, run.learning_rate, run.seed_option = shared_options, learning_rate, seed_option
-        run.start, run.seed, run.n_steps, run.family = start, seed, n_steps, family
+        run.start, run.seed, run.n_steps = start, seed, n_steps
         return run
 
     def __repr__(self) -> str:
         return (f"Run(learning_rate={self.learning_rate!r}, seed={self.seed!r}, start={self.start!r}, "
-                f"n_steps={self.n_steps!r}, family={self.family!r})")
+                f"n_steps={self.n_steps!r})")
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,13 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
     learning_rates, history_lengths = [], []
     shared_values = operator.itemgetter(*(name for name in vars(runs[0].shared_options) if name not in _PER_RUN))
     values_before: tuple[Any, ...] = ()
-    n_steps_before, index, family_before = -1, -1, -1
+    n_steps_before, index = -1, -1
     start_before: int | None = -1
+    options_before: TrainOptions | None = None
     for run in runs:
         options = run.shared_options  # (all but the learning rate and the seed, which are the run's)
-        if run.family >= 0 and run.family == family_before:
-            same = True  # (the options of the run before but for the learning rate and the seed)
+        if options is options_before:
+            same = True  # (a family: the options of the run before but for the learning rate and the seed)
         else:
             values = shared_values(vars(options))
             same = len(values) == len(values_before) and all(map(operator.is_, values, values_before))
@@ -128,7 +128,7 @@ def execute(runs: Sequence[Run], W: np.ndarray, X: np.ndarray | CSRData, Y: np.n
                                                    n_samples, options, run.seed))
             index = templates[template]
         start_of.append(index)
-        n_steps_before, start_before, family_before = run.n_steps, run.start, run.family
+        n_steps_before, start_before, options_before = run.n_steps, run.start, options
     seeds = [run.seed for run in runs]
     kernel_configs = KernelConfigs(shared_configs, np.array(learning_rates, dtype=np.float64))
     run_set = RunSet.of_shared(start_states, start_of, new_records(seeds), kernel_configs, history_lengths, n_samples)

@@ -473,7 +473,7 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
     has), when any check fails, or when an override uses a deprecated option name (whose warning
     comes once per run).
     """
-    base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int, int]] = {}
+    base_of: dict[tuple[Any, ...], tuple[TrainOptions, int | None, int]] = {}
     runs = []
     # seeds for the runs that leave theirs to chance (one read for all; those of seeded runs go unused)
     drawn = draw_seeds(len(overrides)) if shared.seed is None or any("seed" in o for o in overrides) else []
@@ -489,12 +489,12 @@ def _runs_in_bulk(shared: TrainOptions, overrides: list[dict[str, Any]], dtype: 
                 changes, start_index = _changes(
                     {name: value for name, value in override.items() if name not in _LEARNING_RATE_AND_SEED})
                 options = _checked(shared.with_overrides(**changes), dtype, sparse, n_samples)
-                base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples), len(base_of))
-            options, start_index, n_steps, family = base
+                base = base_of[key] = (options, start_index, options.resolved_num_iterations(n_samples))
+            options, start_index, n_steps = base
             learning_rate, seed = options.checked_learning_rate_and_seed(
                 override.get("learning_rate", options.learning_rate), override.get("seed", options.seed))
             runs.append(Run.of_family(options, learning_rate, seed, start_index, drawn[i] if seed is None else seed,
-                                      n_steps, family))
+                                      n_steps))
     except Exception:  # (whatever a check raised, the reference loop raises it for the right run)
         return None
     return runs

@@ -13,8 +13,8 @@ import numpy.typing as npt
 
 from ._sparse import CSRData
 from ._engine import (
-    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, KernelConfigs, RunSet, TrainCall, TrainOptions, TrainState, dataset_loss,
-    compact, history_sizes, identity_index, local_threads, same_value,
+    CONVERGED, DIVERGED, NO_IMPROVEMENT, STATUS_NAMES, KernelConfigs, RunSet, TrainCall, TrainOptions, TrainState,
+    compact, dataset_loss, history_sizes, identity_index, is_full_batch, local_threads, same_value,
 )
 from ._validation import check_int
 from .optimizers import Optimizer
@@ -477,7 +477,7 @@ def finish(kernel_config: dict[str, Any], options: TrainOptions, X2: np.ndarray 
     history, epoch_history = runs.history[r], runs.epoch_history[r]
     status = int(state.record["status"])
     t0 = start.step
-    full_batch = kernel_config["batch_size"] >= X2.shape[0] and not kernel_config["shuffle"]
+    full_batch = is_full_batch(kernel_config, X2.shape[0])
     if final_loss is None:
         final_loss = loss_of(state.current_params())
     if full_batch and status != DIVERGED and _grown_past(final_loss, state, options):
@@ -551,8 +551,7 @@ def finish_runs(kernel_configs: Sequence[dict[str, Any]], options: Sequence[Trai
     n_samples = X2.shape[0]
     status = records["status"]
     losses_now = np.asarray(final_losses, dtype=np.float64)
-    full_batch = KernelConfigs.of(kernel_configs).per_run(lambda c: c["batch_size"] >= n_samples and not c["shuffle"],
-                                                          bool)
+    full_batch = KernelConfigs.of(kernel_configs).per_run(lambda c: is_full_batch(c, n_samples), bool)
     distinct, index = identity_index(options)  # (a sweep's runs share a few options objects)
     # _grown_past of every run at once (only the full batches' verdicts count): the same float64 operations
     factors = np.array([np.nan if o.divergence_factor is None else o.divergence_factor for o in distinct])[index]
@@ -602,7 +601,8 @@ class RunResults(Sequence[TrainResult]):
         self._losses = _gathered_rows(runs.history, fast, records["recorded"][fast].tolist()) if len(fast) else []
         self._epoch_losses = (
             [] if full_batch[fast].all() else  # (a full batch's are its losses)
-            _gathered_rows(runs.epoch_history, fast, np.where(full_batch[fast], 0, records["epochs_recorded"][fast]).tolist()))
+            _gathered_rows(runs.epoch_history, fast,
+                           np.where(full_batch[fast], 0, records["epochs_recorded"][fast]).tolist()))
 
     @property
     def has_bias(self) -> bool:
