@@ -11,7 +11,9 @@ Checks:
   outputs, so the weight cancels and each output's gradient is l'(p) / n_outputs), to 1e-12
   relative: the loop sums each prediction in another order than the kernel's dot (a few ulps a step);
 - the dedicated loop's stopping rules, records and continuation against the general loop's;
-- the one-sample full batch against the kernels' arithmetic written out with Python floats, bit for bit.
+- the one-sample full batch against the kernels' arithmetic written out with Python floats, bit for
+  bit, and (four features, its loop with the outputs in vector lanes) its rules and state against
+  the general loop's.
 """
 import numpy as np
 import pytest
@@ -185,41 +187,103 @@ def test_state_rows_as_the_general_loops(rng, dtype, n_samples):
     np.testing.assert_allclose(last.W, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
-def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype):
+def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype, b=None):
     """Full-batch SGD on one sample, written out with Python floats in the kernels' order: each
-    prediction in dot's four partial sums from +0.0 (((0 + w0 x0) + (0 + w1 x1)) + ((0 + w2 x2) + (0 +
-    w3 x3)), a remainder into the first), the residual, g = (0.0 + 2 r x_k) * (1 / m), W - lr g
+    prediction in dot's four partial sums (then + b_j), the residual, D = 2 r, each gradient
+    element (0.0 + D_j x_k) / m and the bias's (0.0 + D_j) / m, each update
     rounded to the parameters' type. Exact in float64 (Python floats are doubles)."""
     W = [[float(v) for v in row] for row in W]
     x = [float(v) for v in x]
     m, d = len(W), len(x)
+    bias = None if b is None else [float(v) for v in b]
     scale = 1.0 / (m * 1.0)
     cast = (lambda v: float(np.float32(v))) if dtype == np.float32 else float
     for _ in range(n_steps):
-        grads = []
+        grads, bias_grads = [], []
         for j in range(m):
             s = [0.0, 0.0, 0.0, 0.0]
             for k in range(d - d % 4):
                 s[k % 4] += W[j][k] * x[k]
             for k in range(d - d % 4, d):
                 s[0] += W[j][k] * x[k]
-            r = ((s[0] + s[1]) + (s[2] + s[3])) - float(y[j])
+            p = (s[0] + s[1]) + (s[2] + s[3])
+            if bias is not None:
+                p = p + bias[j]
+            r = p - float(y[j])
             c = 2.0 * r
             grads.append([(0.0 + c * xk) * scale for xk in x])
+            bias_grads.append((0.0 + c) * scale)
         W = [[cast(W[j][k] - lr * grads[j][k]) for k in range(d)] for j in range(m)]
-    return np.array(W, dtype=dtype)
+        if bias is not None:
+            bias = [cast(bias[j] - lr * bias_grads[j]) for j in range(m)]
+    if bias is None:
+        return np.array(W, dtype=dtype)
+    return np.array(W, dtype=dtype), np.array(bias, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_features", [4, 5])
-def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_features):
-    """The lesson's shape (one sample, four features) has its own compiled copy of the full-batch
-    loop (``simple_sgd_loop``); it and the general copy (five features) must give the bits of the
-    kernels' arithmetic written out by hand."""
-    W0 = rng.standard_normal((4, n_features)).astype(dtype)
+@pytest.mark.parametrize("n_features,n_outputs", [(4, 4), (5, 4), (4, 1), (4, 7), (4, 64)])
+def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_features, n_outputs):
+    """The lesson's shape (one sample, four features) has loops of its own: ``one_sample_sgd_steps``
+    (four or more outputs, held transposed so that the outputs fill vector lanes) and a compiled
+    copy of ``simple_sgd_steps`` (fewer outputs); five features take the general copy. Each must
+    give the bits of the kernels' arithmetic written out by hand, with and without an intercept."""
+    W0 = rng.standard_normal((n_outputs, n_features)).astype(dtype)
     x = rng.standard_normal(n_features).astype(dtype)
-    y = rng.standard_normal(4).astype(dtype)
+    y = rng.standard_normal(n_outputs).astype(dtype)
     result = gdfast.train(W0, x[None, :], y[None, :], learning_rate=0.01, num_iterations=60, record_every=60)
     np.testing.assert_array_equal(result.W, scalar_sgd_one_row(W0, x, y, 0.01, 60, dtype))
     # and the check can fail: a learning rate 0.01% away changes the bits
     assert not np.array_equal(result.W, scalar_sgd_one_row(W0, x, y, 0.01 * (1 + 1e-4), 60, dtype))
+    b0 = rng.standard_normal(n_outputs).astype(dtype)
+    fitted = gdfast.train(W0, x[None, :], y[None, :], b=b0, fit_intercept=True, learning_rate=0.01,
+                          num_iterations=60, record_every=60)
+    W_hand, b_hand = scalar_sgd_one_row(W0, x, y, 0.01, 60, dtype, b=b0)
+    np.testing.assert_array_equal(fitted.W, W_hand)
+    np.testing.assert_array_equal(fitted.b, b_hand)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_outputs", [4, 9])
+def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype, n_outputs):
+    """``one_sample_sgd_steps`` (one sample of four features, four or more outputs) holds the
+    parameters transposed for the whole call: its records, stopping rules (a diverged run steps
+    back to its last finite iterate), both parameter rows of the state and a run continued in
+    pieces must be the general loop's (``clip_norm=1e300``, see the module docstring)."""
+    W0 = (0.5 * rng.standard_normal((n_outputs, 4))).astype(dtype)
+    x = rng.standard_normal((1, 4)).astype(dtype)
+    y = rng.standard_normal((1, n_outputs)).astype(dtype)
+    unit = n_outputs / (2.0 * float(np.sum(x.astype(np.float64) ** 2)))  # the learning rate of q = 1
+    cases = [
+        dict(num_iterations=1),
+        dict(num_iterations=2, fit_intercept=True),
+        dict(num_iterations=37, record_every=1, fit_intercept=True),
+        # each step multiplies the residual by 1 - q, q = lr * 2 |x|**2 / n_outputs
+        dict(num_iterations=400, learning_rate=40.0 * unit, divergence_factor=None),  # to inf: steps back
+        dict(num_iterations=200, learning_rate=3.0 * unit, divergence_factor=2.0),  # grows past the factor
+    ]
+    diverged = 0
+    for options in cases:
+        kwargs = {"learning_rate": 0.05, **options}
+        fast = gdfast.train(W0, x, y, **kwargs)
+        general = gdfast.train(W0, x, y, clip_norm=1e300, **kwargs)
+        _same_run(fast, general)
+        assert fast.state.params.tobytes() == general.state.params.tobytes(), options
+        for name in ("current", "step", "epoch"):
+            assert fast.state.record[name] == general.state.record[name], (options, name)
+        diverged += fast.diverged
+        if fast.diverged:
+            continue  # (a diverged run's state cannot be continued)
+        # continued: 3 more steps from this state, both ways
+        kwargs["num_iterations"] = 3
+        more = gdfast.train(fast.W, x, y, b=fast.b, state=fast.state, **kwargs)
+        more_general = gdfast.train(general.W, x, y, b=general.b, state=general.state, clip_norm=1e300, **kwargs)
+        assert more.state.params.tobytes() == more_general.state.params.tobytes(), options
+    assert diverged == 2  # the two divergence cases did diverge
+    # continued in pieces = one call
+    whole = gdfast.train(W0, x, y, learning_rate=0.05, num_iterations=30, record_every=1)
+    part = gdfast.train(W0, x, y, learning_rate=0.05, num_iterations=10, record_every=1)
+    for _ in range(2):
+        part = gdfast.train(part.W, x, y, learning_rate=0.05, num_iterations=10, record_every=1, state=part.state)
+    np.testing.assert_array_equal(part.W, whole.W)
+    np.testing.assert_array_equal(part.losses, whole.losses[20:])
