@@ -353,13 +353,14 @@ cdef inline bint epoch_ended(double epoch_loss, double* first_loss, double* best
 
 cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
-    """``simple_sgd_steps`` for the problem's sizes, or ``one_sample_sgd_steps`` for one sample of four
-    features and at least OUTPUT_LANES_MIN outputs (the lesson's shape); one sample of four features
-    and fewer outputs is passed as constants, so the compiler's copy for it has every inner loop
-    unrolled (the same operations in the same order: the same bits)."""
+    """``simple_sgd_steps`` for the problem's sizes, or, in float64, ``one_sample_sgd_steps`` for one
+    sample of four features and at least OUTPUT_LANES_MIN outputs (the lesson's shape); one sample of
+    four features otherwise is passed as constants, so the compiler's copy for it has every inner
+    loop unrolled (the same operations in the same order: the same bits)."""
     cdef int status
-    if data.n_samples == 1 and data.n_features == 4 and data.n_outputs >= OUTPUT_LANES_MIN:
-        # the lesson's shape and wider: the outputs in vector lanes (its scratch allocated, else below)
+    if floating is double and data.n_samples == 1 and data.n_features == 4 and data.n_outputs >= OUTPUT_LANES_MIN:
+        # the lesson's shape and wider, float64: the outputs in vector lanes (its scratch allocated,
+        # else below); float32 ran the lesson 20% slower there (the conversions), and keeps the copy below
         status = one_sample_sgd_steps(cfg, data, params, run, left, n_steps, check_every, stop_flag)
         if status >= 0:
             return status
@@ -436,12 +437,12 @@ cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, fl
     return status
 
 
-# one_sample_sgd_steps takes one sample of four features from this many outputs on (fewer leave
-# its vector lanes mostly empty). Measured on one sample, A/B against simple_sgd_steps, min of 7
-# runs of 10^5-10^6 steps: 4 features x 4 outputs (the lesson) 12-15% faster (interleaved with
-# the C seed loop of benchmarks/peers.py as the yardstick), x 64 outputs 1.4-2x faster; the same
-# layout for 64 features (partial sums over the outputs in memory) ran 4 outputs 2.3x slower, so
-# it is kept to four features.
+# one_sample_sgd_steps takes one float64 sample of four features from this many outputs on (fewer
+# leave its vector lanes mostly empty). Measured A/B against simple_sgd_steps' copy for four
+# features: the lesson (4 outputs) 1.3-1.5x faster, each build's time over the C seed loop of
+# benchmarks/peers.py in the same process; 64 outputs about 2x faster (min of 7 runs of 10^5 steps).
+# The same layout for 64 features (partial sums over the outputs in memory) ran 4 outputs 2.3x
+# slower, so it is kept to four features; float32 ran the lesson 20% slower, so it is kept to float64.
 cdef enum:
     OUTPUT_LANES_MIN = 4
 

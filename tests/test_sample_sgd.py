@@ -225,9 +225,10 @@ def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype, b=None):
 @pytest.mark.parametrize("n_features,n_outputs", [(4, 4), (5, 4), (4, 1), (4, 7), (4, 64)])
 def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_features, n_outputs):
     """The lesson's shape (one sample, four features) has loops of its own: ``one_sample_sgd_steps``
-    (four or more outputs, held transposed so that the outputs fill vector lanes) and a compiled
-    copy of ``simple_sgd_steps`` (fewer outputs); five features take the general copy. Each must
-    give the bits of the kernels' arithmetic written out by hand, with and without an intercept."""
+    (float64, four or more outputs, held transposed so that the outputs fill vector lanes) and a
+    compiled copy of ``simple_sgd_steps`` (fewer outputs, or float32); five features take the general
+    copy. Each must give the bits of the kernels' arithmetic written out by hand, with and without
+    an intercept."""
     W0 = rng.standard_normal((n_outputs, n_features)).astype(dtype)
     x = rng.standard_normal(n_features).astype(dtype)
     y = rng.standard_normal(n_outputs).astype(dtype)
@@ -246,7 +247,7 @@ def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_featur
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_outputs", [4, 9])
 def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype, n_outputs):
-    """``one_sample_sgd_steps`` (one sample of four features, four or more outputs) holds the
+    """``one_sample_sgd_steps`` (one float64 sample of four features, four or more outputs) holds the
     parameters transposed for the whole call: its records, stopping rules (a diverged run steps
     back to its last finite iterate), both parameter rows of the state and a run continued in
     pieces must be the general loop's (``clip_norm=1e300``, see the module docstring)."""
