@@ -25,6 +25,7 @@ import sys
 import warnings
 
 import numpy as np
+from timing import ROOT  # noqa: F401  (puts this checkout first on sys.path)
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier

@@ -26,6 +26,17 @@ checks (its dot product is one plain chain, not gdfast's four). When gdfast is a
 faster, the per-sample bookkeeping is not where the time goes: the gathers and scatters into the
 weights at the data's random columns are.
 
+When a C compiler is found (``gcc``, ``cc`` or ``$CC``), a fourth side is timed the same way:
+``floor``, the memory traffic of per-sample SGD on this data and nothing else, written in C and
+compiled at run time with benchmarks/peers.py's flags (-O3 -march=native -ffp-contract=off): each
+row's dot product with the weights (gathers at the row's columns, in four partial sums), a step of
+fixed size whose sign depends on that product (no loss function, no L2 scale, no records), then the
+scatter of the update into the same columns. It trains no model (its answer is not checked): it is
+the time any implementation of exact per-sample SGD on this data needs at the least for its
+gathers and scatters, on this machine, so scikit-learn / floor is the most that an implementation
+can gain on scikit-learn here. (Prefetching the next row's weights, in a pass of its own or inside
+the scatter, made this loop slower here.)
+
     python benchmarks/sparse.py [--repeats 7] [--epochs 5] [--n 100000] [--density 0.001]
 """
 import argparse
@@ -99,6 +110,64 @@ def numba_limit():
     return limit
 
 
+FLOOR_C = r"""
+/* Per-sample SGD's memory traffic on CSR data (benchmarks/sparse.py, the floor): each row's dot
+   product with w, gathered in four partial sums, a step of fixed size whose sign depends on it, and
+   the scatter of the update into the row's columns. Returns the sum of the products (so that the
+   compiler keeps them). */
+double floor_epochs(const double* data, const int* indices, const int* indptr, long n_rows, double* w,
+                    long epochs, double lr) {
+    double total = 0.0;
+    for (long e = 0; e < epochs; e++) {
+        for (long i = 0; i < n_rows; i++) {
+            long start = indptr[i], end = indptr[i + 1], k = start;
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            for (; k + 4 <= end; k += 4) {
+                s0 += data[k] * w[indices[k]];
+                s1 += data[k + 1] * w[indices[k + 1]];
+                s2 += data[k + 2] * w[indices[k + 2]];
+                s3 += data[k + 3] * w[indices[k + 3]];
+            }
+            for (; k < end; k++) s0 += data[k] * w[indices[k]];
+            double p = (s0 + s1) + (s2 + s3);
+            double step = lr * (p > 0.0 ? -0.5 : 0.5);
+            total += p;
+            for (k = start; k < end; k++) w[indices[k]] -= step * data[k];
+        }
+    }
+    return total;
+}
+"""
+
+
+def c_floor():
+    """The floor loop (``FLOOR_C``) compiled at run time, as a ctypes function; None without a
+    working C compiler."""
+    import ctypes
+    import shutil
+    import subprocess
+    import tempfile
+
+    from peers import C_FLAGS
+
+    cc = next((p for p in (os.environ.get("CC"), "gcc", "cc") if p and shutil.which(p)), None)
+    if cc is None:
+        return None
+    folder = tempfile.mkdtemp(prefix="gdfast-floor-")
+    src, lib = os.path.join(folder, "floor.c"), os.path.join(folder, "floor.so")
+    with open(src, "w") as fh:
+        fh.write(FLOOR_C)
+    for flags in (C_FLAGS, [f for f in C_FLAGS if f != "-march=native"]):
+        try:
+            subprocess.run([cc, *flags, "-o", lib, src], check=True, capture_output=True, text=True)
+        except (subprocess.CalledProcessError, OSError):
+            continue
+        func = ctypes.CDLL(lib).floor_epochs
+        func.restype = ctypes.c_double
+        return func
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
@@ -131,6 +200,18 @@ def main():
         limit(X.data, X.indices, X.indptr, y, w, epochs, LR, ALPHA)
         return w
 
+    floor = c_floor()
+    indices32, indptr32 = X.indices.astype(np.int32), X.indptr.astype(np.int32)
+
+    def floor_run(epochs):
+        import ctypes
+
+        w = np.zeros(X.shape[1])
+        address = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+        floor(address(X.data), address(indices32), address(indptr32), ctypes.c_long(X.shape[0]), address(w),
+              ctypes.c_long(epochs), ctypes.c_double(LR))
+        return w
+
     e = args.epochs
     ours, theirs = gdfast_run(e), sklearn_run(e)
     answers = {"gdfast": ours}
@@ -144,6 +225,8 @@ def main():
     runs = {"gdfast": gdfast_run, "scikit-learn": sklearn_run}
     if limit is not None:
         runs["limit"] = limit_run
+    if floor is not None:
+        runs["floor"] = floor_run  # (its answer is no model: not checked)
     calls = {}
     for name, run in runs.items():
         calls[name] = lambda run=run: run(e)
@@ -162,6 +245,11 @@ def main():
         bound = per_epoch["limit"] / per_epoch["gdfast"]
         print(f"limit / gdfast per epoch: median {statistics.median(bound):.2f}x (min {bound.min():.2f}x, "
               f"max {bound.max():.2f}x)")
+    if floor is not None:
+        for name in ("scikit-learn", "gdfast"):
+            bound = per_epoch[name] / per_epoch["floor"]
+            print(f"{name} / floor per epoch: median {statistics.median(bound):.2f}x (min {bound.min():.2f}x, "
+                  f"max {bound.max():.2f}x)")
 
 
 if __name__ == "__main__":

@@ -183,10 +183,9 @@ def test_every_script_in_benchmarks_times_through_timing_py():
             # a repeat loop collecting times is timing.py's job (single clock readings are fine)
             assert "times.append(" not in text and "_median_time" not in text, f"{name} has its own timing loop"
             # (memory.py measures peak memory, not time; builds_ab.py reads the times gdfast bench,
-            # which times through the same helper, prints for each build; classifier_defaults.py
-            # measures test accuracy, not time)
+            # which times through the same helper, prints for each build)
             assert ("import timing" in text or "from timing import" in text
-                    or name in ("peers.py", "report.py", "memory.py", "builds_ab.py", "classifier_defaults.py")), name
+                    or name in ("peers.py", "report.py", "memory.py", "builds_ab.py")), name
     assert not any(m in sys.modules.get("gdfast.bench").__dict__ for m in ("numba", "jax", "torch", "sklearn"))
 
 
