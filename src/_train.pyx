@@ -505,11 +505,15 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
         for j in range(size_W, size):
             held[j] = row[j]
     for i_step in range(n_steps):
-        # p_j = dot(W[j], x): ((0 + w0 x0) + (0 + w1 x1)) + ((0 + w2 x2) + (0 + w3 x3));
+        # p_j = dot(W[j], x), whose four partial sums hold one term each: ((0 + w0 x0) + (0 + w1 x1)) +
+        # ((0 + w2 x2) + (0 + w3 x3)), here without the "0 +": 0.0 + v is v except for v = -0.0, and
+        # an operand's zero sign can change a sum only where the sum is zero, so p_j is dot's value
+        # or a zero of the other sign; then r_j is the same or a zero of the other sign, and so is
+        # D_j, while r**2 and every (0.0 + D_j x_k) (finite x) and (0.0 + D_j) are the same: W, b and
+        # the loss keep every bit, one add shorter on the step's chain of dependent operations.
         # r_j = (p_j + b_j) - y_j;  terms = r**2;  D = 2 r  (mse_term)
         for j in range(m):
-            p = ((0.0 + <double>wt[j] * x0) + (0.0 + <double>wt[m + j] * x1)) + (
-                (0.0 + <double>wt[2 * m + j] * x2) + (0.0 + <double>wt[3 * m + j] * x3))
+            p = (<double>wt[j] * x0 + <double>wt[m + j] * x1) + (<double>wt[2 * m + j] * x2 + <double>wt[3 * m + j] * x3)
             if fit_intercept:
                 p = p + <double>wt[size_W + j]
             r = p - <double>y[j]

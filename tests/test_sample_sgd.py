@@ -288,3 +288,33 @@ def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype
         part = gdfast.train(part.W, x, y, learning_rate=0.05, num_iterations=10, record_every=1, state=part.state)
     np.testing.assert_array_equal(part.W, whole.W)
     np.testing.assert_array_equal(part.losses, whole.losses[20:])
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_one_sample_signed_zeros_as_the_general_loop(fit_intercept):
+    """``one_sample_sgd_steps`` sums each prediction without dot's "+0.0" starts (its comment shows
+    why no bit of W, b or the loss can change): products and predictions of -0.0 and +0.0, targets
+    of 0.0 and a row of W at zero, against the general loop (``clip_norm=1e300``) and the scalar
+    loop written out here, bit for bit, the loss history too."""
+    x = np.array([[0.0, -0.0, 1.5, -2.0]])
+    y = np.array([[0.0, -0.0, 0.0, 1.0, 0.0]])
+    W0 = np.array([[-1.0, 2.0, 0.0, 0.0],     # products -0.0, -0.0, +0.0, -0.0: a prediction of zero
+                   [0.0, 0.0, 0.0, 0.0],      # a row at zero, a target of -0.0
+                   [1.0, -3.0, -0.0, 0.0],
+                   [0.5, 0.5, 0.25, -0.125],
+                   [-0.0, -0.0, -0.0, -0.0]])
+    b0 = np.array([-0.0, 0.0, -0.0, 0.5, -0.0])
+    kwargs = dict(learning_rate=0.05, num_iterations=40, record_every=1)
+    if fit_intercept:
+        kwargs.update(b=b0, fit_intercept=True)
+    fast = gdfast.train(W0, x, y, **kwargs)
+    general = gdfast.train(W0, x, y, clip_norm=1e300, **kwargs)
+    _same_run(fast, general)
+    assert fast.W.tobytes() == general.W.tobytes()  # (the signs of zeros too)
+    if fit_intercept:
+        assert fast.b.tobytes() == general.b.tobytes()
+        W_hand, b_hand = scalar_sgd_one_row(W0, x[0], y[0], 0.05, 40, np.float64, b=b0)
+        assert fast.b.tobytes() == b_hand.tobytes()
+    else:
+        W_hand = scalar_sgd_one_row(W0, x[0], y[0], 0.05, 40, np.float64)
+    assert fast.W.tobytes() == W_hand.tobytes()
