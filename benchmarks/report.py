@@ -98,8 +98,9 @@ def notes_text(results):
         "before its time is shown. JAX compile time is "
         "excluded (reported in the JSON). "
         "scikit-learn's SGDRegressor does per-sample SGD, so it only appears on persample-64.",
-        "C loop -O3 (limit), on seed and sweep-64: gdfast's loop written out in C (same operations in the same "
-        "order; the sweep's 64 runs in lockstep, runs innermost), compiled at run time with -O3 -march=native "
+        "C loop -O3 (limit), on seed and sweep-64: gdfast's arithmetic written out in C (the operations of "
+        "src/_linear.pxd's dot and mse_and_gradient and the plain-SGD update in the same order, one output after "
+        "another on seed; the sweep's 64 runs in lockstep, runs innermost), compiled at run time with -O3 -march=native "
         "(where the compiler accepts it) -ffp-contract=off and no -ffast-math, called through ctypes; its final weights must be bit-equal to gdfast's before "
         "its time is shown. It leaves out gdfast's per-step bookkeeping (loss history, divergence rule).",
         "minibatch-sweep-64 (64 learning rates, 256 x 32, one output, batches of 32 shuffled every epoch, one "
