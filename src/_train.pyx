@@ -351,6 +351,21 @@ cdef inline bint epoch_ended(double epoch_loss, double* first_loss, double* best
     return n_iter_no_change > 0 and no_improvement[0] >= n_iter_no_change
 
 
+cdef inline int64_t full_batch_epoch_end(double loss, double* epoch_history, int64_t* epochs_recorded,
+                                         int64_t epoch_left, int64_t epoch_record_every, int64_t* epoch,
+                                         double* first_loss, double* best_loss) noexcept nogil:
+    """The end of a plain full batch's epoch, which is its one step, taken with batch loss ``loss``
+    (simple_sgd_steps, one_sample_sgd_steps): the epoch record (``keep_every``; returns the epoch
+    countdown), the epoch count, the run's first epoch loss (NaN until this first epoch) and its best."""
+    epoch_left = keep_every(loss, epoch_history, epochs_recorded, epoch_left, epoch_record_every)
+    epoch[0] += 1
+    if first_loss[0] != first_loss[0]:  # NaN: this was the run's first epoch
+        first_loss[0] = loss
+    if loss < best_loss[0]:
+        best_loss[0] = loss
+    return epoch_left
+
+
 cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """``simple_sgd_steps`` for the problem's sizes, or, in float64, ``one_sample_sgd_steps`` for one
@@ -421,12 +436,8 @@ cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, fl
             other[k] = <floating>(current[k] - lr * grad[k])
         cur = 1 - cur
         t += 1
-        epoch_left = keep_every(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every)
-        epoch += 1
-        if first_loss != first_loss:  # NaN: this was the run's first epoch
-            first_loss = loss
-        if loss < best_loss:
-            best_loss = loss
+        epoch_left = full_batch_epoch_end(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every,
+                                          &epoch, &first_loss, &best_loss)
         if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
@@ -547,12 +558,8 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
         wt, wt_new = wt_new, wt
         cur = 1 - cur
         t += 1
-        epoch_left = keep_every(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every)
-        epoch += 1
-        if first_loss != first_loss:  # NaN: this was the run's first epoch
-            first_loss = loss
-        if loss < best_loss:
-            best_loss = loss
+        epoch_left = full_batch_epoch_end(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every,
+                                          &epoch, &first_loss, &best_loss)
         if poll_due(&check_left, check_every) and interrupted(stop_flag):
             status = STATUS_INTERRUPTED
             break
