@@ -460,14 +460,15 @@ cdef enum:
 
 cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                               Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
-    """``simple_sgd_steps`` for one sample of four features (n_samples == 1, n_features == 4: the
-    lesson's shape), the outputs in vector lanes. The parameters are held transposed,
+    """``simple_sgd_steps`` for one float64 sample of four features (n_samples == 1, n_features == 4:
+    the lesson's shape), the outputs in vector lanes. The parameters are held transposed,
     ``wt[k * n_outputs + j] = W[j, k]`` (then the bias), in two blocks that swap roles as the params
     rows do, so that each loop runs over the outputs j, across consecutive values, and vectorises.
     Each output's arithmetic is mse_and_gradient's (one row) and optimizer_step's plain SGD: dot's
-    four partial sums (one term each) in dot's order, the residual, the loss terms summed over j in
-    order, the gradient ``(0.0 + D_j x_k) * scale`` and the update: the same bits. The params rows
-    receive both blocks at the end, as simple_sgd_steps leaves them.
+    four partial sums (one term each) in dot's order (without their +0.0 starts, which cannot change
+    a bit of the results: see the loop), the residual, the loss terms summed over j in order, the
+    gradient ``(0.0 + D_j x_k) * scale`` and the update: the same bits. The params rows receive
+    both blocks at the end, as simple_sgd_steps leaves them.
 
     NumPy equivalent of one step (x, y the sample, m outputs; Wt = W.T)::
 
