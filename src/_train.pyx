@@ -356,13 +356,12 @@ cdef inline int64_t full_batch_epoch_end(double loss, double* epoch_history, int
                                          double* first_loss, double* best_loss) noexcept nogil:
     """The end of a plain full batch's epoch, which is its one step, taken with batch loss ``loss``
     (simple_sgd_steps, one_sample_sgd_steps): the epoch record (``keep_every``; returns the epoch
-    countdown), the epoch count, the run's first epoch loss (NaN until this first epoch) and its best."""
+    countdown), the epoch count, and ``epoch_ended``'s first and best epoch loss (these loops have
+    no n_iter_no_change)."""
+    cdef int64_t no_improvement = 0  # (not counted: n_iter_no_change 0)
     epoch_left = keep_every(loss, epoch_history, epochs_recorded, epoch_left, epoch_record_every)
     epoch[0] += 1
-    if first_loss[0] != first_loss[0]:  # NaN: this was the run's first epoch
-        first_loss[0] = loss
-    if loss < best_loss[0]:
-        best_loss[0] = loss
+    epoch_ended(loss, first_loss, best_loss, &no_improvement, 0, 0.0)
     return epoch_left
 
 
@@ -450,15 +449,17 @@ cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, fl
 
 # one_sample_sgd_steps takes one float64 sample of four features from this many outputs on (fewer
 # leave its vector lanes mostly empty). Measured A/B against simple_sgd_steps' copy for four
-# features: the lesson (4 outputs) 1.3-1.5x faster, each build's time over the C seed loop of
-# benchmarks/peers.py in the same process; 64 outputs about 2x faster (min of 7 runs of 10^5 steps).
-# The same layout for 64 features (partial sums over the outputs in memory) ran 4 outputs 2.3x
-# slower, so it is kept to four features; float32 ran the lesson 20% slower, so it is kept to float64.
+# features, each build timed beside the C seed loop of benchmarks/peers.py in one process: the
+# lesson (4 outputs) ran at 1.38-1.44x the C loop's speed against 1.08-1.12x, about 1.25-1.3x
+# faster. Without a peer (min of 7 runs of 10^5 steps, builds in alternated processes): 64 outputs
+# 127-177 against 250-269 ns a step. The same layout for 64 features (partial sums over the
+# outputs in memory) ran 4 outputs 2.3x slower, so it is kept to four features; float32 ran the
+# lesson 20% slower, so it is kept to float64.
 cdef enum:
     OUTPUT_LANES_MIN = 4
 
 
-cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, double* params, RunBuffers* run,
                               Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
     """``simple_sgd_steps`` for one float64 sample of four features (n_samples == 1, n_features == 4:
     the lesson's shape), the outputs in vector lanes. The parameters are held transposed,
@@ -483,8 +484,8 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
     cdef int64_t record_every = cfg.record_every, epoch_record_every = cfg.epoch_record_every
     cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
     cdef double lr = cfg.learning_rate, factor = cfg.divergence_factor, loss, loss_sum, p, r, xk
-    cdef const floating* x = <const floating*>data.X
-    cdef const floating* y = <const floating*>data.Y
+    cdef const double* x = <const double*>data.X
+    cdef const double* y = <const double*>data.Y
     cdef double x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3]
     cdef Py_ssize_t m = data.n_outputs, size_W = 4 * m, size = data.size, j, k, b
     cdef bint fit_intercept = data.fit_intercept
@@ -494,18 +495,18 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
     cdef int64_t i_step
     cdef int status = STATUS_RUNNING
     # one block: the terms r**2 and D of every output, then the two parameter blocks
-    cdef char* block = <char*>malloc(2 * m * sizeof(double) + 2 * size * sizeof(floating))
+    cdef char* block = <char*>malloc(2 * m * sizeof(double) + 2 * size * sizeof(double))
     cdef double* terms
     cdef double* D
-    cdef floating* wt
-    cdef floating* wt_new
-    cdef floating* row
-    cdef floating* held
+    cdef double* wt
+    cdef double* wt_new
+    cdef double* row
+    cdef double* held
     if block == NULL:
         return -1
     terms = <double*>block
     D = terms + m
-    wt = <floating*>(D + m)
+    wt = D + m
     wt_new = wt + size
     # wt = the current params row transposed, wt_new the other row (the iterate before)
     for b in range(2):
@@ -525,10 +526,10 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
         # the loss keep every bit, one add shorter on the step's chain of dependent operations.
         # r_j = (p_j + b_j) - y_j;  terms = r**2;  D = 2 r  (mse_term)
         for j in range(m):
-            p = (<double>wt[j] * x0 + <double>wt[m + j] * x1) + (<double>wt[2 * m + j] * x2 + <double>wt[3 * m + j] * x3)
+            p = (wt[j] * x0 + wt[m + j] * x1) + (wt[2 * m + j] * x2 + wt[3 * m + j] * x3)
             if fit_intercept:
-                p = p + <double>wt[size_W + j]
-            r = p - <double>y[j]
+                p = p + wt[size_W + j]
+            r = p - y[j]
             terms[j] = r * r
             D[j] = 2.0 * r
         # loss = (0.0 + terms[0] + terms[1] + ...) * scale, summed in the order of j (mse_and_gradient)
@@ -552,10 +553,10 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, float
         for k in range(4):
             xk = x[k]
             for j in range(m):
-                wt_new[k * m + j] = <floating>(wt[k * m + j] - lr * ((0.0 + D[j] * xk) * scale))
+                wt_new[k * m + j] = wt[k * m + j] - lr * ((0.0 + D[j] * xk) * scale)
         if fit_intercept:
             for j in range(m):
-                wt_new[size_W + j] = <floating>(wt[size_W + j] - lr * ((0.0 + D[j]) * scale))
+                wt_new[size_W + j] = wt[size_W + j] - lr * ((0.0 + D[j]) * scale)
         wt, wt_new = wt_new, wt
         cur = 1 - cur
         t += 1
