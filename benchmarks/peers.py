@@ -466,8 +466,11 @@ long sweep_{S}({T}* restrict W, const {T}* restrict x, const {T}* restrict y, lo
 """
 
 
-def compile_c_limit():
-    """``(ctypes library, compiler description)``, or ``(None, why not)`` without a working C compiler."""
+def compile_c(source, name):
+    """Compile C ``source`` into a shared library at run time with ``C_FLAGS`` (without -march=native
+    where the compiler refuses it): ``(ctypes library, compiler description)``, or ``(None, why
+    not)`` without a working C compiler ($CC, gcc or cc). ``name`` names the files in a new
+    temporary folder."""
     import ctypes
     import shutil
     import subprocess
@@ -476,10 +479,8 @@ def compile_c_limit():
     cc = next((p for p in (os.environ.get("CC"), "gcc", "cc") if p and shutil.which(p)), None)
     if cc is None:
         return None, "no C compiler found (gcc or cc, or $CC)"
-    source = "#include <math.h>\n" + "".join(_C_TEMPLATE.format(T=t, S=s) for t, s in (("double", "f64"),
-                                                                                      ("float", "f32")))
-    folder = tempfile.mkdtemp(prefix="gdfast-limit-")
-    src, lib = os.path.join(folder, "limit.c"), os.path.join(folder, "limit.so")
+    folder = tempfile.mkdtemp(prefix=f"gdfast-{name}-")
+    src, lib = os.path.join(folder, f"{name}.c"), os.path.join(folder, f"{name}.so")
     with open(src, "w") as fh:
         fh.write(source)
     error = None
@@ -491,6 +492,13 @@ def compile_c_limit():
         except (subprocess.CalledProcessError, OSError) as exc:
             error = f"the C compiler {cc} failed ({type(exc).__name__}: {getattr(exc, 'stderr', exc)})"[:200]
     return None, error
+
+
+def compile_c_limit():
+    """``(ctypes library, compiler description)``, or ``(None, why not)`` without a working C compiler."""
+    source = "#include <math.h>\n" + "".join(_C_TEMPLATE.format(T=t, S=s) for t, s in (("double", "f64"),
+                                                                                       ("float", "f32")))
+    return compile_c(source, "limit")
 
 
 def _ptr(a):

@@ -40,6 +40,7 @@ the scatter, made this loop slower here.)
     python benchmarks/sparse.py [--repeats 7] [--epochs 5] [--n 100000] [--density 0.001]
 """
 import argparse
+import ctypes
 import os
 
 for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
@@ -141,31 +142,16 @@ double floor_epochs(const double* data, const int* indices, const int* indptr, l
 
 
 def c_floor():
-    """The floor loop (``FLOOR_C``) compiled at run time, as a ctypes function; None without a
-    working C compiler."""
-    import ctypes
-    import shutil
-    import subprocess
-    import tempfile
+    """The floor loop (``FLOOR_C``) compiled at run time (``peers.compile_c``), as a ctypes function;
+    None without a working C compiler."""
+    from peers import compile_c
 
-    from peers import C_FLAGS
-
-    cc = next((p for p in (os.environ.get("CC"), "gcc", "cc") if p and shutil.which(p)), None)
-    if cc is None:
+    lib, _ = compile_c(FLOOR_C, "floor")
+    if lib is None:
         return None
-    folder = tempfile.mkdtemp(prefix="gdfast-floor-")
-    src, lib = os.path.join(folder, "floor.c"), os.path.join(folder, "floor.so")
-    with open(src, "w") as fh:
-        fh.write(FLOOR_C)
-    for flags in (C_FLAGS, [f for f in C_FLAGS if f != "-march=native"]):
-        try:
-            subprocess.run([cc, *flags, "-o", lib, src], check=True, capture_output=True, text=True)
-        except (subprocess.CalledProcessError, OSError):
-            continue
-        func = ctypes.CDLL(lib).floor_epochs
-        func.restype = ctypes.c_double
-        return func
-    return None
+    func = lib.floor_epochs
+    func.restype = ctypes.c_double
+    return func
 
 
 def main():
@@ -204,8 +190,6 @@ def main():
     indices32, indptr32 = X.indices.astype(np.int32), X.indptr.astype(np.int32)
 
     def floor_run(epochs):
-        import ctypes
-
         w = np.zeros(X.shape[1])
         address = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
         floor(address(X.data), address(indices32), address(indptr32), ctypes.c_long(X.shape[0]), address(w),
