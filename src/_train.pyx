@@ -367,14 +367,16 @@ cdef inline int64_t full_batch_epoch_end(double loss, double* epoch_history, int
 
 cdef int simple_sgd_loop(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
-    """``simple_sgd_steps`` for the problem's sizes, or, in float64, ``one_sample_sgd_steps`` for one
-    sample of four features and at least OUTPUT_LANES_MIN outputs (the lesson's shape); one sample of
-    four features otherwise is passed as constants, so the compiler's copy for it has every inner
-    loop unrolled (the same operations in the same order: the same bits)."""
+    """``simple_sgd_steps`` for the problem's sizes; for one sample of four features: the lesson's
+    four outputs in registers (``lesson_sgd_steps``), in float64 more outputs in vector lanes
+    (``one_sample_sgd_steps``), and otherwise the sizes passed as constants, so the compiler's copy
+    for them has every inner loop unrolled (the same operations in the same order: the same bits)."""
     cdef int status
+    if data.n_samples == 1 and data.n_features == 4 and data.n_outputs == 4:
+        return lesson_sgd_steps(cfg, data, params, run, left, n_steps, check_every, stop_flag)
     if floating is double and data.n_samples == 1 and data.n_features == 4 and data.n_outputs >= OUTPUT_LANES_MIN:
-        # the lesson's shape and wider, float64: the outputs in vector lanes (its scratch allocated,
-        # else below); float32 ran the lesson 20% slower there (the conversions), and keeps the copy below
+        # float64, five outputs and more: the outputs in vector lanes (its scratch allocated, else
+        # below); float32 ran the lesson 20% slower there (the conversions), and keeps the copy below
         status = one_sample_sgd_steps(cfg, data, params, run, left, n_steps, check_every, stop_flag)
         if status >= 0:
             return status
@@ -447,16 +449,18 @@ cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, fl
     return status
 
 
-# one_sample_sgd_steps takes one float64 sample of four features from this many outputs on (fewer
-# leave its vector lanes mostly empty). Measured A/B against simple_sgd_steps' copy for four
-# features, each build timed beside the C seed loop of benchmarks/peers.py in one process: the
-# lesson (4 outputs) ran at 1.38-1.44x the C loop's speed against 1.08-1.12x, about 1.25-1.3x
-# faster. Without a peer (min of 7 runs of 10^5 steps, builds in alternated processes): 64 outputs
-# 127-177 against 250-269 ns a step. The same layout for 64 features (partial sums over the
-# outputs in memory) ran 4 outputs 2.3x slower, so it is kept to four features; float32 ran the
-# lesson 20% slower, so it is kept to float64.
+# one_sample_sgd_steps takes one float64 sample of four features from this many outputs on (four,
+# the lesson, go to lesson_sgd_steps; fewer leave its vector lanes mostly empty). Measured A/B
+# against simple_sgd_steps' copy for four features, each build timed beside the C seed loop of
+# benchmarks/peers.py in one process: the lesson (4 outputs) ran at 1.38-1.44x the C loop's speed
+# against 1.08-1.12x. Without a peer (min of 7 runs of 10^5 steps, builds in alternated
+# processes): 64 outputs 127-177 against 250-269 ns a step. The same layout for 64 features
+# (partial sums over the outputs in memory) ran 4 outputs 2.3x slower, so it is kept to four
+# features; float32 ran the lesson 20% slower, so it is kept to float64. lesson_sgd_steps (its
+# parameters in registers) then ran the lesson at 1.81-2.33x the C loop's speed in float64 and
+# 1.91-1.93x in float32, against 1.30-1.37x and 1.58-1.61x here and in simple_sgd_steps.
 cdef enum:
-    OUTPUT_LANES_MIN = 4
+    OUTPUT_LANES_MIN = 5
 
 
 cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, double* params, RunBuffers* run,
@@ -576,6 +580,130 @@ cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, doubl
         for j in range(size_W, size):
             row[j] = held[j]
     free(block)
+    rec.step, rec.current, rec.epoch = t, cur, epoch
+    rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
+    rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss
+    left.record, left.epoch_record, left.check = record_left, epoch_left, check_left
+    return status
+
+
+cdef int lesson_sgd_steps(const TrainConfig* cfg, const Problem* data, floating* params, RunBuffers* run,
+                          Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
+    """``simple_sgd_steps`` for the lesson's shape: one sample, four features, four outputs. The
+    parameters live in local arrays for the whole call (W transposed, ``wt[k * 4 + j] = W[j, k]``,
+    then the bias; ``wp`` the iterate before), which the compiler keeps in registers: no step
+    stores W and loads it back, as the other loops (their parameters in memory) must. Each step
+    is ``one_sample_sgd_steps``' arithmetic in the same order (dot's partial sums without their
+    +0.0 starts: see that loop for why no bit changes), a float32 run's parameters rounded to
+    float32 at each update as the params rows hold them: the same bits as ``simple_sgd_steps``.
+    The params rows receive both iterates at the end, as simple_sgd_steps leaves them.
+
+    NumPy equivalent of one step (x, y the sample; Wt = W.T, shape (4, 4))::
+
+        r = x @ Wt (+ b) - y;  loss = sum(r**2) / 4;  D = 2 r
+        Wt_new = Wt - lr * (0.0 + np.outer(x, D)) / 4;  b_new = b - lr * (0.0 + D) / 4
+
+    Returns the STATUS_*."""
+    cdef RunRecord* rec = run.record
+    cdef int64_t t = rec.step, cur = rec.current, epoch = rec.epoch, origin = rec.history_origin
+    cdef int64_t recorded = rec.recorded, epochs_recorded = rec.epochs_recorded
+    cdef int64_t record_left = left.record, epoch_left = left.epoch_record, check_left = left.check
+    cdef int64_t record_every = cfg.record_every, epoch_record_every = cfg.epoch_record_every
+    cdef double best_loss = rec.best_loss, first_loss = rec.first_loss, last_loss = rec.last_loss
+    cdef double lr = cfg.learning_rate, factor = cfg.divergence_factor, loss, loss_sum, p, r
+    cdef floating v
+    cdef const floating* X = <const floating*>data.X
+    cdef const floating* Y = <const floating*>data.Y
+    cdef Py_ssize_t size = data.size, j, k, e
+    cdef bint fit_intercept = data.fit_intercept
+    cdef double scale = 1.0 / (4.0 * 1.0)  # mse_and_gradient's 1 / (n_outputs * n_rows)
+    cdef double* history = run.history
+    cdef double* epoch_history = run.epoch_history
+    cdef int64_t i_step
+    cdef int status = STATUS_RUNNING
+    # the sample in double (as each product converts it), the current (wt) and previous (wp)
+    # iterates in the parameters' type, W transposed then b (zeros without one: never read), and
+    # each step's r**2 and D = 2 r. (The iterates were double arrays holding float32 values at
+    # first: GCC's AVX2 code for the bias's update then left out its rounding to float32, and
+    # tests/test_sample_sgd.py saw the bits change. Arrays of the parameters' type make every
+    # store round.)
+    cdef double x[4]
+    cdef double y[4]
+    cdef floating wt[20]
+    cdef floating wp[20]
+    cdef double terms[4]
+    cdef double D[4]
+    for k in range(4):
+        x[k] = X[k]
+        y[k] = Y[k]
+    for e in range(16, 20):
+        wt[e] = 0.0
+        wp[e] = 0.0
+    # wt = the current params row transposed, wp the other row (the iterate before)
+    for j in range(4):
+        for k in range(4):
+            wt[k * 4 + j] = params[cur * size + j * 4 + k]
+            wp[k * 4 + j] = params[(1 - cur) * size + j * 4 + k]
+    if fit_intercept:
+        for j in range(4):
+            wt[16 + j] = params[cur * size + 16 + j]
+            wp[16 + j] = params[(1 - cur) * size + 16 + j]
+    for i_step in range(n_steps):
+        # r_j = (dot(W[j], x) + b_j) - y_j, dot's partial sums one term each, without their +0.0
+        # starts (one_sample_sgd_steps);  terms = r**2;  D = 2 r  (mse_term)
+        for j in range(4):
+            p = (wt[j] * x[0] + wt[4 + j] * x[1]) + (wt[8 + j] * x[2] + wt[12 + j] * x[3])
+            if fit_intercept:
+                p = p + <double>wt[16 + j]
+            r = p - y[j]
+            terms[j] = r * r
+            D[j] = 2.0 * r
+        # loss = (0.0 + terms[0] + terms[1] + ...) * scale, in the order of j (mse_and_gradient)
+        loss_sum = 0.0
+        for j in range(4):
+            loss_sum += terms[j]
+        loss = loss_sum * scale
+        record_left = keep_every(loss, history, &recorded, record_left, record_every)
+        # (a full batch's epoch is this one step: its epoch loss is this loss)
+        if not isfinite(loss) or grown_past(loss, best_loss, first_loss, factor):
+            if t > origin:  # back to the previous iterate, whose loss passed this test: wt, wp = wp, wt
+                cur = 1 - cur
+                for e in range(20):
+                    v = wt[e]
+                    wt[e] = wp[e]
+                    wp[e] = v
+                t -= 1
+            status = STATUS_DIVERGED
+            break
+        last_loss = loss
+        # wp = Wt;  Wt = Wt - lr * g, g_jk = (0.0 + D_j x_k) * scale;  b = b - lr * (0.0 + D) * scale
+        # (optimizer_step's plain SGD, rounded to the parameters' type)
+        for k in range(4):
+            for j in range(4):
+                v = wt[k * 4 + j]
+                wp[k * 4 + j] = v
+                wt[k * 4 + j] = <floating>(<double>v - lr * ((0.0 + D[j] * x[k]) * scale))
+        if fit_intercept:
+            for j in range(4):
+                v = wt[16 + j]
+                wp[16 + j] = v
+                wt[16 + j] = <floating>(<double>v - lr * ((0.0 + D[j]) * scale))
+        cur = 1 - cur
+        t += 1
+        epoch_left = full_batch_epoch_end(loss, epoch_history, &epochs_recorded, epoch_left, epoch_record_every,
+                                          &epoch, &first_loss, &best_loss)
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
+    # the params rows: the current one wt, the other one wp (a row no step wrote gets back its own values)
+    for j in range(4):
+        for k in range(4):
+            params[cur * size + j * 4 + k] = wt[k * 4 + j]
+            params[(1 - cur) * size + j * 4 + k] = wp[k * 4 + j]
+    if fit_intercept:
+        for j in range(4):
+            params[cur * size + 16 + j] = wt[16 + j]
+            params[(1 - cur) * size + 16 + j] = wp[16 + j]
     rec.step, rec.current, rec.epoch = t, cur, epoch
     rec.recorded, rec.epochs_recorded = recorded, epochs_recorded
     rec.best_loss, rec.first_loss, rec.last_loss = best_loss, first_loss, last_loss

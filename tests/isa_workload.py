@@ -103,8 +103,9 @@ def trainings(out: dict[str, np.ndarray]) -> None:
                          loss_tol=0.1, restore_best=True, record_every=3)
         flatten(f"train/early_stop_restore_best/{dtype}", r, out)
         # dense per-sample plain SGD (its own loop: dense_sgd_loop), weighted, and the lesson's
-        # one-sample shape (one_sample_sgd_steps: four features, the outputs in vector lanes; also
-        # nine outputs with an intercept, past a whole vector of every variant)
+        # one-sample shape (lesson_sgd_steps: four features, four outputs, in registers; and
+        # one_sample_sgd_steps: nine outputs with an intercept in vector lanes, past a whole vector
+        # of every variant)
         W64, X64, Y64, sw64 = data(40, 64, 1, dtype, seed=17)
         r = gdfast.train(W64, X64, Y64, learning_rate=0.005, batch_size=1, seed=17, num_epochs=3, fit_intercept=True,
                          sample_weight=sw64)
@@ -115,6 +116,9 @@ def trainings(out: dict[str, np.ndarray]) -> None:
         W4, X4, Y4, _ = data(1, 4, 4, dtype, seed=19)
         flatten(f"train/one_sample_four_features/{dtype}",
                 gdfast.train(W4, X4, Y4, learning_rate=0.01, num_iterations=300, record_every=7, seed=19), out)
+        flatten(f"train/one_sample_four_features_intercept/{dtype}",
+                gdfast.train(W4, X4, Y4, learning_rate=0.01, num_iterations=300, record_every=7, fit_intercept=True,
+                             seed=19), out)
         W9, X9, Y9, _ = data(1, 4, 9, dtype, seed=20)
         flatten(f"train/one_sample_four_features_nine_outputs/{dtype}",
                 gdfast.train(W9, X9, Y9, learning_rate=0.02, num_iterations=300, record_every=7, fit_intercept=True,

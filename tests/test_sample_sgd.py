@@ -224,10 +224,10 @@ def scalar_sgd_one_row(W, x, y, lr, n_steps, dtype, b=None):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_features,n_outputs", [(4, 4), (5, 4), (4, 1), (4, 7), (4, 64)])
 def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_features, n_outputs):
-    """The lesson's shape (one sample, four features) has loops of its own: ``one_sample_sgd_steps``
-    (float64, four or more outputs, held transposed so that the outputs fill vector lanes) and a
-    compiled copy of ``simple_sgd_steps`` (fewer outputs, or float32); five features take the general
-    copy. Each must give the bits of the kernels' arithmetic written out by hand, with and without
+    """The lesson's shape (one sample, four features) has loops of its own: ``lesson_sgd_steps``
+    (four outputs, the parameters in registers), ``one_sample_sgd_steps`` (float64, five or more
+    outputs, held transposed so that the outputs fill vector lanes) and a compiled copy of
+    ``simple_sgd_steps`` (fewer outputs, or float32); five features take the general copy. Each must give the bits of the kernels' arithmetic written out by hand, with and without
     an intercept."""
     W0 = rng.standard_normal((n_outputs, n_features)).astype(dtype)
     x = rng.standard_normal(n_features).astype(dtype)
@@ -247,8 +247,9 @@ def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_featur
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_outputs", [4, 9])
 def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype, n_outputs):
-    """``one_sample_sgd_steps`` (one float64 sample of four features, four or more outputs) holds the
-    parameters transposed for the whole call: its records, stopping rules (a diverged run steps
+    """``lesson_sgd_steps`` (one sample of four features, four outputs) and ``one_sample_sgd_steps``
+    (float64, nine outputs) hold the parameters transposed for the whole call, in registers or in
+    memory: their records, stopping rules (a diverged run steps
     back to its last finite iterate), both parameter rows of the state and a run continued in
     pieces must be the general loop's (``clip_norm=1e300``, see the module docstring)."""
     W0 = (0.5 * rng.standard_normal((n_outputs, 4))).astype(dtype)
@@ -290,12 +291,14 @@ def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype
     np.testing.assert_array_equal(part.losses, whole.losses[20:])
 
 
+@pytest.mark.parametrize("n_outputs", [5, 4])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-def test_one_sample_signed_zeros_as_the_general_loop(fit_intercept):
-    """``one_sample_sgd_steps`` sums each prediction without dot's "+0.0" starts (its comment shows
-    why no bit of W, b or the loss can change): products and predictions of -0.0 and +0.0, targets
-    of 0.0 and a row of W at zero, against the general loop (``clip_norm=1e300``) and the scalar
-    loop written out here, bit for bit, the loss history too."""
+def test_one_sample_signed_zeros_as_the_general_loop(fit_intercept, n_outputs):
+    """``one_sample_sgd_steps`` (five outputs) and ``lesson_sgd_steps`` (four) sum each prediction
+    without dot's "+0.0" starts (the comment in one_sample_sgd_steps shows why no bit of W, b or the
+    loss can change): products and predictions of -0.0 and +0.0, targets of 0.0 and a row of W at
+    zero, against the general loop (``clip_norm=1e300``) and the scalar loop written out here, bit
+    for bit, the loss history too."""
     x = np.array([[0.0, -0.0, 1.5, -2.0]])
     y = np.array([[0.0, -0.0, 0.0, 1.0, 0.0]])
     W0 = np.array([[-1.0, 2.0, 0.0, 0.0],     # products -0.0, -0.0, +0.0, -0.0: a prediction of zero
@@ -304,6 +307,7 @@ def test_one_sample_signed_zeros_as_the_general_loop(fit_intercept):
                    [0.5, 0.5, 0.25, -0.125],
                    [-0.0, -0.0, -0.0, -0.0]])
     b0 = np.array([-0.0, 0.0, -0.0, 0.5, -0.0])
+    W0, y, b0 = W0[:n_outputs], y[:, :n_outputs], b0[:n_outputs]
     kwargs = dict(learning_rate=0.05, num_iterations=40, record_every=1)
     if fit_intercept:
         kwargs.update(b=b0, fit_intercept=True)
