@@ -365,8 +365,8 @@ def _quad_peers(w, peers):
 
 # --- the "limit": a hand-written C loop, compiled at run time ---------------------------------
 
-# gdfast's seed arithmetic (src/_train.pyx simple_sgd_loop: one_sample_sgd_steps, which runs the
-# outputs in vector lanes; src/_linear.pxd mse_and_gradient, one sample) written out as a plain
+# gdfast's seed arithmetic (src/_train.pyx simple_sgd_loop: lesson_sgd_steps, which keeps the
+# parameters in registers; src/_linear.pxd mse_and_gradient, one sample) written out as a plain
 # scalar C loop, one output after another: the dot product in four partial sums accumulated in double, the
 # residual, the loss, the gradient (0.0 + 2 r x_k) * (1 / m), the finiteness check and the update
 # W - lr * g rounded to the parameters' type. Same operations in the same order, so its answer must
