@@ -2593,7 +2593,7 @@ def descend_quadratic(
     cdef int stop_flag = run_flag()
     cdef floating fa = <floating>a, fb = <floating>b, fc = <floating>c
     cdef floating two_a = <floating>2 * fa
-    cdef floating step_lr, xk
+    cdef floating step_lr, xk, x_new, fk, f_new
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
     cdef bint want_tol = cfg.grad_tol > 0.0
     cdef bint want_clip = cfg.clip_norm > 0.0
@@ -2630,6 +2630,44 @@ def descend_quadratic(
                 finite = finite and isfinite(f_cur[k])
             if not finite:
                 status = STATUS_DIVERGED
+        if status == STATUS_RUNNING and dim == 1 and plain and not want_norm and cfg.schedule == SCHEDULE_CONSTANT:
+            # lesson 3.1.1's loop: one coordinate, plain SGD at a constant rate. The loop below with x
+            # (and f(x)) in registers and each recorded point stored as it is, not through cur/nxt
+            # and memcpy: the same operations on the same values, the same bits and records
+            step_lr = <floating>cfg.learning_rate
+            xk = cur[0]
+            fk = f_cur[0] if with_function else 0
+            while t < t_end:
+                g = quadratic_gradient(xk, two_a, fb)               # NumPy: g = 2*a*x + b
+                x_new = xk - step_lr * <floating>g                  # NumPy: x_new = x - lr * g
+                if not isfinite(x_new):  # (g not finite makes x_new not finite: see below)
+                    status = STATUS_DIVERGED
+                    break
+                if with_function:
+                    f_new = quadratic_value(x_new, fa, fb, fc, scalar_pow)
+                    if not isfinite(f_new):
+                        status = STATUS_DIVERGED
+                        break
+                    fk = f_new
+                xk = x_new
+                t += 1
+                record_left -= 1
+                if record_left == 0:
+                    record_left = record_every
+                    x_rec[n_rec, 0] = xk
+                    if with_function:
+                        f_rec[n_rec, 0] = fk
+                    steps_rec[n_rec] = t
+                    n_rec += 1
+                check_left -= 1
+                if check_left == 0:
+                    check_left = check_every
+                    if interrupted(&stop_flag):
+                        status = STATUS_INTERRUPTED
+                        break
+            cur[0] = xk
+            if with_function:
+                f_cur[0] = fk
         while status == STATUS_RUNNING and t < t_end:
             lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
             if plain and not want_norm:

@@ -240,6 +240,12 @@ def descents(out: dict[str, np.ndarray]) -> None:
     for schedule in SCHEDULES:
         p = gdfast.descend(f.gradient, 7.0, learning_rate=0.1, num_iterations=30, schedule=schedule)
         flatten(f"descend/schedule/{schedule}", p, out)
+    # lesson 3.1.1: one coordinate, plain SGD at a constant rate (its own loop), with f, in both dtypes
+    lesson = gdfast.Quadratic(1.0, 4.0, 4.0)
+    for dtype in DTYPES:
+        p = gdfast.descend(lesson.gradient, np.array([10.0], dtype=dtype), learning_rate=0.1, num_iterations=40,
+                           function=lesson, record_every=3)
+        flatten(f"descend/lesson_1d/{dtype}", p, out)
     # the compiled objectives (src/_objectives.pxd), each with every optimizer
     objectives = [
         ("quadratic_form", functions.QuadraticForm([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]],

@@ -121,6 +121,45 @@ def test_record_every_keeps_every_kth_point_and_the_last(kernel, n, k):
     assert p.n_iter == n
 
 
+@pytest.mark.filterwarnings("ignore:descend. the path left:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("with_f", [False, True], ids=["x", "x_and_f"])
+@pytest.mark.parametrize("lr,n,k", [(0.1, 200, 1), (0.1, 50, 7), (1.5, 3000, 1), (1.5, 3000, 64)])
+def test_one_coordinate_plain_sgd_is_the_lessons_loop_bitwise(dtype, with_f, lr, n, k):
+    """descend's loop for one coordinate, plain SGD at a constant rate (x and f(x) kept in
+    registers, each recorded point stored as it comes): lesson 3.1.1's ``x -= lr * gradient(x)``
+    written here in the start's precision (NumPy scalars of its dtype), every recorded point, f(x)
+    and step, bit for bit. lr 1.5 multiplies x + 2 by -2 per update: the run ends at its last
+    finite point (with f, the last one whose f is finite); a run that did not diverge, continued
+    from its state, equals the run in one call."""
+    a, b, c = dtype(1.0), dtype(4.0), dtype(4.0)
+    two_a, step = dtype(2.0) * a, dtype(lr)
+    xs = [dtype(10.0)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        while len(xs) <= n:
+            x_new = xs[-1] - step * (two_a * xs[-1] + b)
+            # a new x, or with f its value, that is not finite ends the run (f overflows first)
+            if not np.isfinite(x_new) or (with_f and not np.isfinite(a * x_new * x_new + b * x_new + c)):
+                break
+            xs.append(x_new)
+    last = len(xs) - 1  # updates done
+    x0 = np.array([10.0], dtype=dtype)
+    p = gdfast.descend(F.gradient, x0, learning_rate=lr, num_iterations=n, record_every=k,
+                       function=F if with_f else None)
+    want = sorted(set(range(0, last + 1, k)) | {last})
+    assert p.n_iter == last and p.diverged == (last < n)
+    np.testing.assert_array_equal(p.steps, want)
+    assert p.x.dtype == dtype and p.x[:, 0].tobytes() == np.array([xs[i] for i in want], dtype=dtype).tobytes()
+    if with_f:
+        assert p.f[:, 0].tobytes() == np.array([a * xs[i] * xs[i] + b * xs[i] + c for i in want], dtype=dtype).tobytes()
+    if not p.diverged:  # in two pieces: the same last point
+        half = gdfast.descend(F.gradient, x0, learning_rate=lr, num_iterations=n // 2, record_every=k)
+        rest = gdfast.descend(F.gradient, half.x[-1], learning_rate=lr, num_iterations=n - n // 2, record_every=k,
+                              state=half.state)
+        assert rest.x[-1].tobytes() == p.x[-1].tobytes()
+        assert rest.state.step == n
+
+
 @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "callable"])
 def test_tol_stops_at_the_first_small_gradient(kernel):
     grad = F.gradient if kernel else (lambda x: 2 * x + 4)
