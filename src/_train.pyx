@@ -457,18 +457,20 @@ cdef inline int simple_sgd_steps(const TrainConfig* cfg, const Problem* data, fl
 # processes): 64 outputs 127-177 against 250-269 ns a step. The same layout for 64 features
 # (partial sums over the outputs in memory) ran 4 outputs 2.3x slower, so it is kept to four
 # features; float32 ran the lesson 20% slower, so it is kept to float64. lesson_sgd_steps (its
-# parameters in registers) then ran the lesson at 1.81-2.33x the C loop's speed in float64 and
-# 1.91-1.93x in float32, against 1.30-1.37x and 1.58-1.61x here and in simple_sgd_steps.
+# parameters in registers; measured the same way, 15 pairs per run) then ran the lesson at
+# 2.04-2.20x the C loop's speed in float64 and 1.77-1.80x in float32, against 1.30-1.72x here and
+# 1.54-1.62x in simple_sgd_steps.
 cdef enum:
     OUTPUT_LANES_MIN = 5
 
 
 cdef int one_sample_sgd_steps(const TrainConfig* cfg, const Problem* data, double* params, RunBuffers* run,
                               Countdowns* left, int64_t n_steps, int64_t check_every, int* stop_flag) noexcept nogil:
-    """``simple_sgd_steps`` for one float64 sample of four features (n_samples == 1, n_features == 4:
-    the lesson's shape), the outputs in vector lanes. The parameters are held transposed,
-    ``wt[k * n_outputs + j] = W[j, k]`` (then the bias), in two blocks that swap roles as the params
-    rows do, so that each loop runs over the outputs j, across consecutive values, and vectorises.
+    """``simple_sgd_steps`` for one float64 sample of four features and at least OUTPUT_LANES_MIN
+    outputs (the lesson's sample, more outputs than its four), the outputs in vector lanes. The
+    parameters are held transposed, ``wt[k * n_outputs + j] = W[j, k]`` (then the bias), in two
+    blocks that swap roles as the params rows do, so that each loop runs over the outputs j,
+    across consecutive values, and vectorises.
     Each output's arithmetic is mse_and_gradient's (one row) and optimizer_step's plain SGD: dot's
     four partial sums (one term each) in dot's order (without their +0.0 starts, which cannot change
     a bit of the results: see the loop), the residual, the loss terms summed over j in order, the
@@ -649,8 +651,10 @@ cdef int lesson_sgd_steps(const TrainConfig* cfg, const Problem* data, floating*
             wt[16 + j] = params[cur * size + 16 + j]
             wp[16 + j] = params[(1 - cur) * size + 16 + j]
     for i_step in range(n_steps):
-        # r_j = (dot(W[j], x) + b_j) - y_j, dot's partial sums one term each, without their +0.0
-        # starts (one_sample_sgd_steps);  terms = r**2;  D = 2 r  (mse_term)
+        # p_j = dot(W[j], x), its partial sums one term each, without their +0.0 starts
+        # (one_sample_sgd_steps);  r_j = (p_j + b_j) - y_j;  terms = r**2;  D = 2 r: mse_term's
+        # arithmetic written out (a call of mse_term, with b a pointer into wt and y read from the
+        # data, ran the float32 lesson at 1.31-1.39x the C loop's speed against 1.71-1.74x)
         for j in range(4):
             p = (wt[j] * x[0] + wt[4 + j] * x[1]) + (wt[8 + j] * x[2] + wt[12 + j] * x[3])
             if fit_intercept:

@@ -227,7 +227,8 @@ def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_featur
     """The lesson's shape (one sample, four features) has loops of its own: ``lesson_sgd_steps``
     (four outputs, the parameters in registers), ``one_sample_sgd_steps`` (float64, five or more
     outputs, held transposed so that the outputs fill vector lanes) and a compiled copy of
-    ``simple_sgd_steps`` (fewer outputs, or float32); five features take the general copy. Each must give the bits of the kernels' arithmetic written out by hand, with and without
+    ``simple_sgd_steps`` (fewer outputs, or float32 with more); five features take the general
+    copy. Each must give the bits of the kernels' arithmetic written out by hand, with and without
     an intercept."""
     W0 = rng.standard_normal((n_outputs, n_features)).astype(dtype)
     x = rng.standard_normal(n_features).astype(dtype)
@@ -249,9 +250,9 @@ def test_one_sample_full_batch_equals_a_scalar_loop_bitwise(rng, dtype, n_featur
 def test_one_sample_four_features_rules_and_state_as_the_general_loop(rng, dtype, n_outputs):
     """``lesson_sgd_steps`` (one sample of four features, four outputs) and ``one_sample_sgd_steps``
     (float64, nine outputs) hold the parameters transposed for the whole call, in registers or in
-    memory: their records, stopping rules (a diverged run steps
-    back to its last finite iterate), both parameter rows of the state and a run continued in
-    pieces must be the general loop's (``clip_norm=1e300``, see the module docstring)."""
+    memory: their records, stopping rules (a diverged run steps back to its last finite iterate),
+    both parameter rows of the state and a run continued in pieces must be the general loop's
+    (``clip_norm=1e300``, see the module docstring)."""
     W0 = (0.5 * rng.standard_normal((n_outputs, 4))).astype(dtype)
     x = rng.standard_normal((1, 4)).astype(dtype)
     y = rng.standard_normal((1, n_outputs)).astype(dtype)
