@@ -251,6 +251,34 @@ cdef inline bint poll_due(int64_t* left, int64_t every) noexcept nogil:
     return True
 
 
+cdef inline int norm_checks(const TrainConfig* cfg, double norm, double* grad, Py_ssize_t size) noexcept nogil:
+    """grad_tol and clip_norm on a gradient of 2-norm ``norm``: STATUS_CONVERGED when the norm is
+    below grad_tol (the run stops there, grad untouched); else STATUS_RUNNING, grad clipped as
+    torch.nn.utils.clip_grad_norm_ clips it when clip_norm > 0. (Each loop sums its norm in its
+    own order: train's as dot does, descend's in order.)"""
+    cdef double coef
+    cdef Py_ssize_t k
+    if norm < cfg.grad_tol:
+        return STATUS_CONVERGED
+    if cfg.clip_norm > 0.0:
+        # g *= clip_norm / (norm + 1e-6) when that is < 1
+        coef = cfg.clip_norm / (norm + 1e-6)
+        if coef < 1.0:
+            for k in range(size):
+                grad[k] *= coef                                     # NumPy: g = g * coef (float64)
+    return STATUS_RUNNING
+
+
+cdef inline double squares_in_order(const double* g, Py_ssize_t n) noexcept nogil:
+    """The sum of g**2 from 0.0 in the order of g, as np.cumsum(g * g)[-1] (descend's gradient norm
+    squared, summed as gdfast.reference sums it)."""
+    cdef double s = 0.0
+    cdef Py_ssize_t k
+    for k in range(n):
+        s = s + g[k] * g[k]
+    return s
+
+
 cdef struct Problem:
     # What every run of a set shares: the data (of the set's float type; void* since a struct
     # cannot be fused) and its sizes.
@@ -1218,7 +1246,7 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
     cdef Countdowns left
     cdef bint full_batch = cfg.batch_size >= n_samples and not cfg.shuffle
     cdef bint need_norm = cfg.grad_tol >= 0.0 or cfg.clip_norm > 0.0
-    cdef double loss, grad_norm = -1.0, coef, lr, epoch_loss = 0.0
+    cdef double loss, grad_norm = -1.0, lr, epoch_loss = 0.0
     cdef floating* current
     cdef floating* other
     cdef const Py_ssize_t* rows
@@ -1397,15 +1425,9 @@ cdef int run_one(const TrainConfig* config, const Problem* data, floating* param
         if need_norm:
             grad_norm = sqrt(sum_of_squares(grad, size))
             last_grad_norm = grad_norm
-            if grad_norm < cfg.grad_tol:
-                status = STATUS_CONVERGED
+            status = norm_checks(&cfg, grad_norm, grad, size)  # (grad_tol; clip_norm)
+            if status != STATUS_RUNNING:
                 break
-            if cfg.clip_norm > 0.0:
-                # torch.nn.utils.clip_grad_norm_: g *= max_norm / (norm + 1e-6) when that is < 1
-                coef = cfg.clip_norm / (grad_norm + 1e-6)
-                if coef < 1.0:
-                    for k in range(size):
-                        grad[k] *= coef
 
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(&cfg, t)
         if sample_sgd:
@@ -2599,11 +2621,9 @@ def descend_quadratic(
     cdef floating two_a = <floating>2 * fa
     cdef floating step_lr, xk, x_new, fk, f_new
     cdef bint plain = cfg.optimizer == OPT_SGD and cfg.momentum == 0.0 and cfg.weight_decay == 0.0
-    cdef bint want_tol = cfg.grad_tol > 0.0
-    cdef bint want_clip = cfg.clip_norm > 0.0
-    cdef bint want_norm = want_tol or want_clip
+    cdef bint want_norm = cfg.grad_tol > 0.0 or cfg.clip_norm > 0.0
     cdef bint finite = True
-    cdef double lr, g, norm2, norm, coef
+    cdef double lr, g
     cdef double mu = 1.0  # NAdam's running product
     cdef PyObject* saved[3]
     if x_rec.shape[0] < n_steps // record_every + 3 or steps_rec.shape[0] != x_rec.shape[0] \
@@ -2663,12 +2683,9 @@ def descend_quadratic(
                         f_rec[n_rec, 0] = fk
                     steps_rec[n_rec] = t
                     n_rec += 1
-                check_left -= 1
-                if check_left == 0:
-                    check_left = check_every
-                    if interrupted(&stop_flag):
-                        status = STATUS_INTERRUPTED
-                        break
+                if poll_due(&check_left, check_every) and interrupted(&stop_flag):
+                    status = STATUS_INTERRUPTED
+                    break
             cur[0] = xk
             if with_function:
                 f_cur[0] = fk
@@ -2694,19 +2711,9 @@ def descend_quadratic(
                     status = STATUS_DIVERGED
                     break
                 if want_norm:
-                    norm2 = 0.0
-                    for k in range(dim):
-                        norm2 = norm2 + grad[k] * grad[k]           # NumPy: norm2 = np.cumsum(g * g)[-1]
-                    norm = sqrt(norm2)
-                    if want_tol and norm < cfg.grad_tol:
-                        status = STATUS_CONVERGED
+                    status = norm_checks(&cfg, sqrt(squares_in_order(grad, dim)), grad, dim)  # (grad_tol; clip_norm)
+                    if status != STATUS_RUNNING:
                         break
-                    if want_clip:
-                        # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
-                        coef = cfg.clip_norm / (norm + 1e-6)
-                        if coef < 1.0:
-                            for k in range(dim):
-                                grad[k] *= coef                     # NumPy: g = g * coef (float64)
                 if plain:
                     step_lr = <floating>lr
                     for k in range(dim):
@@ -2737,12 +2744,9 @@ def descend_quadratic(
                     memcpy(&f_rec[n_rec, 0], f_cur, dim * sizeof(floating))
                 steps_rec[n_rec] = t
                 n_rec += 1
-            check_left -= 1
-            if check_left == 0:
-                check_left = check_every
-                if interrupted(&stop_flag):
-                    status = STATUS_INTERRUPTED
-                    break
+            if poll_due(&check_left, check_every) and interrupted(&stop_flag):
+                status = STATUS_INTERRUPTED
+                break
         if steps_rec[n_rec - 1] != t:  # the last point, when it was not a multiple of record_every
             memcpy(&x_rec[n_rec, 0], cur, dim * sizeof(floating))
             if with_function:
@@ -2798,10 +2802,8 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
     cdef double* swap
     cdef double f_cur = run.f_cur, f_nxt = 0.0
     cdef bint with_function = run.with_function
-    cdef bint want_tol = cfg.grad_tol > 0.0
-    cdef bint want_clip = cfg.clip_norm > 0.0
-    cdef bint want_norm = want_tol or want_clip
-    cdef double lr, norm2, norm, coef
+    cdef bint want_norm = cfg.grad_tol > 0.0 or cfg.clip_norm > 0.0
+    cdef double lr
     cdef Py_ssize_t k
     cdef bint finite = True
     cdef int status = STATUS_RUNNING
@@ -2816,19 +2818,9 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
             status = STATUS_DIVERGED
             break
         if want_norm:
-            norm2 = 0.0
-            for k in range(dim):
-                norm2 = norm2 + grad[k] * grad[k]                   # NumPy: norm2 = np.cumsum(g * g)[-1]
-            norm = sqrt(norm2)
-            if want_tol and norm < cfg.grad_tol:
-                status = STATUS_CONVERGED
+            status = norm_checks(cfg, sqrt(squares_in_order(grad, dim)), grad, dim)  # (grad_tol; clip_norm)
+            if status != STATUS_RUNNING:
                 break
-            if want_clip:
-                # torch.nn.utils.clip_grad_norm_: g *= clip_norm / (norm + 1e-6) when that is < 1
-                coef = cfg.clip_norm / (norm + 1e-6)
-                if coef < 1.0:
-                    for k in range(dim):
-                        grad[k] *= coef                             # NumPy: g = g * coef
         # x_new = optimizer step of x at the scheduled rate (plain SGD: x - lr * g)
         lr = cfg.learning_rate if cfg.schedule == SCHEDULE_CONSTANT else scheduled_learning_rate(cfg, t)
         optimizer_step(cfg, cur, nxt, grad, opt_state, &run.mu_product, dim, lr, t + 1)
@@ -2853,12 +2845,9 @@ cdef inline int objective_loop(const TrainConfig* cfg, int kind, const double* p
             f_rec[n_rec] = f_cur
             steps_rec[n_rec] = t
             n_rec += 1
-        check_left -= 1
-        if check_left == 0:
-            check_left = check_every
-            if interrupted(stop_flag):
-                status = STATUS_INTERRUPTED
-                break
+        if poll_due(&check_left, check_every) and interrupted(stop_flag):
+            status = STATUS_INTERRUPTED
+            break
     run.t = t
     run.n_rec = n_rec
     run.cur = cur
