@@ -36,6 +36,24 @@ def rng():
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def task_sizes(monkeypatch):
+    """The lockstep planner's task sizes of every kernel call of the test ([]: every run alone),
+    as ``RunSet.lockstep_tasks`` returned them (the tests check whether runs really went in lockstep)."""
+    from gdfast import _engine
+
+    seen = []
+    tasks = _engine.RunSet.lockstep_tasks
+
+    def spy(self, *args):
+        order, sizes = tasks(self, *args)
+        seen.append([] if sizes is None else list(sizes))
+        return order, sizes
+
+    monkeypatch.setattr(_engine.RunSet, "lockstep_tasks", spy)
+    return seen
+
+
 def random_problem(rng, n_samples, n_features, n_outputs, dtype=np.float64, noise=0.1):
     """A well-conditioned least-squares problem: X, Y = X @ W_true.T + noise, and a start W0."""
     X = rng.standard_normal((n_samples, n_features))

@@ -33,21 +33,6 @@ def problem(case, dtype):
     return np.zeros((o, f), dtype), X, Y
 
 
-@pytest.fixture
-def groups(monkeypatch):
-    """The task sizes of every kernel call (the test checks that runs really went in lockstep)."""
-    seen = []
-    tasks = _engine.RunSet.lockstep_tasks
-
-    def spy(self, *args):
-        order, sizes = tasks(self, *args)
-        seen.append([] if sizes is None else list(sizes))
-        return order, sizes
-
-    monkeypatch.setattr(_engine.RunSet, "lockstep_tasks", spy)
-    return seen
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", range(5))
 @pytest.mark.parametrize("options", [
@@ -57,7 +42,7 @@ def groups(monkeypatch):
     dict(batch_size=1, seeds=[2], fit_intercept=True),
     dict(batch_size=3, shuffle=False, record_every=2, seeds=[1]),
 ], ids=["full", "full-intercept-every3", "minibatch", "per-sample", "unshuffled"])
-def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
+def test_every_run_in_lockstep_equals_train(task_sizes, dtype, case, options):
     W, X, Y = problem(case, dtype)
     options = dict(options)
     if options.get("batch_size", 0) > X.shape[0]:
@@ -70,7 +55,7 @@ def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
                              **options)
             for lr, r in zip(LRS, s.results):
                 same_run(r, gdfast.train(W, X, Y, learning_rate=lr, num_iterations=40, seed=r.seed, **options))
-    assert max(max(g, default=1) for g in groups) > 1  # the runs went in lockstep
+    assert max(max(g, default=1) for g in task_sizes) > 1  # the runs went in lockstep
     if case == 0 and not options:  # the lesson, full batch: the large rates blow up at different updates
         assert 0 < sum(r.diverged for r in s.results) < len(LRS)
         assert len({r.n_iter for r in s.results if r.diverged}) > 1
@@ -84,7 +69,7 @@ def test_every_run_in_lockstep_equals_train(groups, dtype, case, options):
     dict(batch_size=3, shuffle=False, fit_intercept=True, seeds=[1]),
 ], ids=["full-intercept", "minibatch", "unshuffled-intercept"])
 @pytest.mark.parametrize("n_lanes", [5, "blocks+3"])
-def test_lanes_in_register_blocks_and_the_lanes_left_over_equal_train(groups, dtype, case, options, n_lanes):
+def test_lanes_in_register_blocks_and_the_lanes_left_over_equal_train(task_sizes, dtype, case, options, n_lanes):
     # lockstep_sgd sums _train.lane_block() lanes at a time in registers and the lanes past the last
     # whole block in memory: a sweep of whole blocks and 3 more lanes (one thread: one task of them
     # all, or with 64-lane blocks a task of one block and one of 3 lanes), and one of fewer lanes
@@ -105,13 +90,13 @@ def test_lanes_in_register_blocks_and_the_lanes_left_over_equal_train(groups, dt
                              **options)
             for a, r in zip(alone, s.results):
                 same_run(r, a)
-    assert max(max(g, default=1) for g in groups) == min(L, most)  # the runs went in lockstep, in one task if they can
+    assert max(max(g, default=1) for g in task_sizes) == min(L, most)  # the runs went in lockstep, in one task if they can
     diverged = [r.diverged for r in s.results]
     assert 0 < sum(diverged[:L - L % block]) < L - L % block or L < block
     assert 0 < sum(diverged) < L
 
 
-def test_a_sweep_continued_in_pieces_goes_in_lockstep_and_equals_train(groups):
+def test_a_sweep_continued_in_pieces_goes_in_lockstep_and_equals_train(task_sizes):
     W, X, Y = problem(1, np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -125,21 +110,21 @@ def test_a_sweep_continued_in_pieces_goes_in_lockstep_and_equals_train(groups):
                                     for lr in LRS],
                                    [(60, 60)] * len(LRS), X.shape[0])
         pieces.run(X, Y, None, [57] * len(LRS), 2, between_calls=lambda: None, updates_per_call=5)
-    assert sum(1 for g in groups if g and max(g) > 1) >= 11  # 57 updates in pieces of 5, in lockstep
+    assert sum(1 for g in task_sizes if g and max(g) > 1) >= 11  # 57 updates in pieces of 5, in lockstep
     for r, result in enumerate(s.results):
         state = pieces.state(r, 2, copy=True)
         assert state.params.tobytes() == result.state.params.tobytes()
         assert state.record["step"] == result.state.record["step"]
 
 
-def test_runs_that_differ_in_more_than_the_learning_rate_go_alone(groups):
+def test_runs_that_differ_in_more_than_the_learning_rate_go_alone(task_sizes):
     W, X, Y = problem(3, np.float64)
     gdfast.sweep(W, X, Y, configs=[{"optimizer": "adam"}, {"optimizer": "adam", "learning_rate": 0.1}],
                  num_iterations=5)
     gdfast.sweep(W, X, Y, learning_rates=[0.01, 0.02], batch_size=5, num_iterations=5)  # two drawn seeds
     gdfast.sweep(W, X, Y, learning_rates=[0.01, 0.02], sample_weight=np.ones(X.shape[0]), num_iterations=5)
     gdfast.sweep(W, X, Y, configs=[{"loss": "huber"}, {"loss": "huber", "learning_rate": 0.5}], num_iterations=5)
-    assert all(not g for g in groups)
+    assert all(not g for g in task_sizes)
 
 
 def test_the_kernel_checks_its_task_arguments():

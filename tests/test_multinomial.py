@@ -300,21 +300,6 @@ def test_long_full_batch_run_reaches_scikit_learns_optimum(C):
 
 # --- (e) routing, threads, state, validation -------------------------------------------------------
 
-@pytest.fixture
-def task_sizes(monkeypatch):
-    """The lockstep planner's task sizes of every kernel call ([] : every run alone)."""
-    seen = []
-    tasks = _engine.RunSet.lockstep_tasks
-
-    def spy(self, *args):
-        order, sizes = tasks(self, *args)
-        seen.append([] if sizes is None else list(sizes))
-        return order, sizes
-
-    monkeypatch.setattr(_engine.RunSet, "lockstep_tasks", spy)
-    return seen
-
-
 @pytest.mark.parametrize("batch_size", [None, 8])
 def test_sweep_equals_its_runs_and_is_never_in_lockstep(task_sizes, batch_size):
     """Plain-SGD runs that the lockstep lanes (MSE only) would take if the loss were the MSE: the
