@@ -563,6 +563,36 @@ cdef inline double mse_terms_in_four_sums(
     return (s0 + s1) + (s2 + s3)
 
 
+cdef inline double weighted_loss_terms(int loss_kind, double width, const floating* b, const floating* Y,
+                                       const floating* sample_weight, const Py_ssize_t* rows, Py_ssize_t n_rows,
+                                       Py_ssize_t n_outputs, double* residual_grad, double* weight_sum) noexcept nogil:
+    """The batch's loss terms from its predictions: with P = residual_grad (n_rows x n_outputs, in
+    sample order) and w the rows' weights (ones when sample_weight is NULL), returns
+    sum(w * l) and overwrites P with D = d loss / d prediction (weighted, unscaled); sum(w) is added
+    to weight_sum, row by row. LOSS_MULTINOMIAL: one term per row, ``softmax_row_term`` of the row's
+    K logits P[ii] + b; the other losses: one per output, ``loss_term`` of R = P + b - Y[rows]."""
+    cdef Py_ssize_t ii, i, j
+    cdef double weight, loss_sum = 0.0
+    cdef double* d
+    if loss_kind == LOSS_MULTINOMIAL:
+        # loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
+        for ii in range(n_rows):
+            i = row_of(rows, ii)
+            weight = sample_weight[i] if sample_weight != NULL else 1.0
+            weight_sum[0] += weight
+            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
+        return loss_sum
+    # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
+    for ii in range(n_rows):
+        i = row_of(rows, ii)
+        weight = sample_weight[i] if sample_weight != NULL else 1.0
+        weight_sum[0] += weight
+        d = residual_grad + ii * n_outputs
+        for j in range(n_outputs):
+            loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
+    return loss_sum
+
+
 cdef inline double loss_and_gradient(
     const floating* W, const floating* b,  # the model
     const floating* X, const floating* Y, const floating* sample_weight, const Py_ssize_t* rows,  # the batch
@@ -596,7 +626,7 @@ cdef inline double loss_and_gradient(
     A non-finite loss is returned as is; the caller decides what it means.
     """
     cdef Py_ssize_t ii, i, j
-    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale
+    cdef double weight_sum = 0.0, loss_sum = 0.0, scale
     cdef const floating* x
     cdef double* d
     cdef bint blas = use_blas(rows, X_blas, n_rows, n_features, n_outputs)
@@ -634,22 +664,9 @@ cdef inline double loss_and_gradient(
             for j in range(n_outputs):
                 loss_sum += mse_term(d[j], b, Y + i * n_outputs, j, d + j)
         weight_sum = <double>n_rows
-    elif loss_kind == LOSS_MULTINOMIAL:
-        # one term per row (``softmax_row_term``):  loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
-        for ii in range(n_rows):
-            i = row_of(rows, ii)
-            weight = sample_weight[i] if sample_weight != NULL else 1.0
-            weight_sum += weight
-            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
     else:
-        # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
-        for ii in range(n_rows):
-            i = row_of(rows, ii)
-            weight = sample_weight[i] if sample_weight != NULL else 1.0
-            weight_sum += weight
-            d = residual_grad + ii * n_outputs
-            for j in range(n_outputs):
-                loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
+        loss_sum = weighted_loss_terms(loss_kind, width, b, Y, sample_weight, rows, n_rows, n_outputs, residual_grad,
+                                       &weight_sum)
 
     # scale = 1 / (terms_per_row * sum(w)) (0 when sum(w) == 0), or 1 / n_rows (REDUCTION_SAMPLE_MEAN)
     scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
@@ -738,8 +755,7 @@ cdef inline double csr_loss_and_gradient(
     ``grad_b`` may be NULL; ``residual_grad`` is scratch of n_rows * n_outputs.
     """
     cdef Py_ssize_t ii, i, j, k, start, end
-    cdef double weight, weight_sum = 0.0, loss_sum = 0.0, scale, c
-    cdef double* d
+    cdef double weight_sum = 0.0, loss_sum, scale, c
     cdef double* row
     # P[ii, j] = X[rows[ii]] @ W[j]  (entries in stored order)
     for ii in range(n_rows):
@@ -748,23 +764,9 @@ cdef inline double csr_loss_and_gradient(
         end = indptr[i + 1]
         for j in range(n_outputs):
             residual_grad[ii * n_outputs + j] = csr_dot_params(W + j * n_features, data, indices, start, end)
-    if loss_kind == LOSS_MULTINOMIAL:
-        # one term per row (``softmax_row_term``, as loss_and_gradient): the row's K logits P[ii] + b
-        # first, then loss_sum = sum(w * l(P[ii] + b));  D[ii] = w * l'(P[ii] + b)
-        for ii in range(n_rows):
-            i = row_of(rows, ii)
-            weight = sample_weight[i] if sample_weight != NULL else 1.0
-            weight_sum += weight
-            loss_sum += softmax_row_term(weight, residual_grad + ii * n_outputs, b, Y + i * n_outputs, n_outputs)
-    else:
-        # R = P + b - Y[rows];  loss_sum = sum(w[:, None] * l(R));  D = w[:, None] * l'(R)
-        for ii in range(n_rows):
-            i = row_of(rows, ii)
-            weight = sample_weight[i] if sample_weight != NULL else 1.0
-            weight_sum += weight
-            d = residual_grad + ii * n_outputs
-            for j in range(n_outputs):
-                loss_sum += loss_term(loss_kind, width, weight, d[j], b, Y + i * n_outputs, j, d + j)
+    # the loss terms and D, as loss_and_gradient's (weighted_loss_terms)
+    loss_sum = weighted_loss_terms(loss_kind, width, b, Y, sample_weight, rows, n_rows, n_outputs, residual_grad,
+                                   &weight_sum)
     scale = batch_scale(reduction, terms_per_row(loss_kind, n_outputs), weight_sum, n_rows)
     if grad_W != NULL:
         # grad_W = scale * (D.T @ X[rows]), scattered row by row over the stored entries
