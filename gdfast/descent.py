@@ -648,6 +648,16 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
     n_rec = 1
     t, t_end = t0, t0 + n
     status = RUNNING
+
+    def record(i: int) -> int:
+        """Keep the point x as point i of the path, with f(x) and the update count t as they are now."""
+        x_rec[i] = x
+        if f_rec is not None:
+            assert fx is not None
+            f_rec[i, :fx.size] = fx
+        steps[i] = t
+        return i + 1
+
     if fx is not None:
         assert f_rec is not None
         f_rec[0, :fx.size] = fx
@@ -693,17 +703,7 @@ def _python_descent(gradient: Callable[[Any], Any], function: Callable[[Any], An
         x = x_new
         t += 1
         if t % every == 0:
-            x_rec[n_rec] = x
-            if f_rec is not None:
-                assert fx is not None
-                f_rec[n_rec, :fx.size] = fx
-            steps[n_rec] = t
-            n_rec += 1
-    if steps[n_rec - 1] != t:
-        x_rec[n_rec] = x
-        if f_rec is not None:
-            assert fx is not None
-            f_rec[n_rec, :fx.size] = fx
-        steps[n_rec] = t
-        n_rec += 1
+            n_rec = record(n_rec)
+    if steps[n_rec - 1] != t:  # the last point, when it was not a multiple of record_every
+        n_rec = record(n_rec)
     return status, t - t0, n_rec, one_value
