@@ -466,11 +466,11 @@ long sweep_{S}({T}* restrict W, const {T}* restrict x, const {T}* restrict y, lo
 """
 
 
-def compile_c(source, name):
-    """Compile C ``source`` into a shared library at run time with ``C_FLAGS`` (without -march=native
-    where the compiler refuses it): ``(ctypes library, compiler description)``, or ``(None, why
-    not)`` without a working C compiler ($CC, gcc or cc). ``name`` names the files in a new
-    temporary folder."""
+def compile_c(source, name, extra_flags=()):
+    """Compile C ``source`` into a shared library at run time with ``C_FLAGS`` and ``extra_flags``
+    (without -march=native where the compiler refuses it): ``(ctypes library, compiler
+    description)``, or ``(None, why not)`` without a working C compiler ($CC, gcc or cc). ``name``
+    names the files in a new temporary folder."""
     import ctypes
     import shutil
     import subprocess
@@ -484,7 +484,7 @@ def compile_c(source, name):
     with open(src, "w") as fh:
         fh.write(source)
     error = None
-    for flags in (C_FLAGS, [f for f in C_FLAGS if f != "-march=native"]):
+    for flags in ([*C_FLAGS, *extra_flags], [f for f in [*C_FLAGS, *extra_flags] if f != "-march=native"]):
         try:
             subprocess.run([cc, *flags, "-o", lib, src, "-lm"], check=True, capture_output=True, text=True)
             version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]

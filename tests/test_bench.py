@@ -224,6 +224,33 @@ def test_c_limit_is_bit_equal_to_gdfast_and_a_different_loop_is_refused(scripts,
 
 
 @needs_checkout
+def test_blocked_single_output_c_loop_is_bit_equal_to_gdfast(scripts, monkeypatch):
+    """benchmarks/blocked_single_output.py times its C loop only when its weights are gdfast's bits:
+    that loop, on a smaller blocked problem (an odd number of rows, so a block ends on a lone
+    row), gives train's bits on 1 and 2 threads, and other bits for a learning rate 1e-9 apart."""
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        monkeypatch.setenv(name, os.environ.get(name, "1"))  # (the script sets them when imported)
+    import blocked_single_output as script
+
+    from gdfast import _train
+
+    assert script.BLOCK_ROWS == _train.block_rows()
+    compiled, desc = script.c_loop()
+    if compiled is None:
+        pytest.skip(f"no C loop here: {desc}")
+    loop, read_all = compiled
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((2 * script.BLOCK_ROWS + 1001, 7))
+    y = X @ rng.standard_normal(7) + 0.1 * rng.standard_normal(X.shape[0])
+    w0 = rng.standard_normal(7)
+    expected = gdfast.train(w0, X, y, learning_rate=0.05, num_iterations=3, n_threads=1).W
+    for n_threads in (1, 2):
+        assert loop(w0, X, y, n_threads, lr=0.05, n_steps=3).tobytes() == expected.tobytes()
+    assert loop(w0, X, y, 1, lr=0.05 * (1 + 1e-9), n_steps=3).tobytes() != expected.tobytes()
+    assert read_all(X, 2) == pytest.approx(script.N_STEPS * X.sum(), rel=1e-12)
+
+
+@needs_checkout
 def test_no_c_compiler_skips_the_limit_with_a_note(scripts, monkeypatch):
     peers = scripts[1]
     monkeypatch.setenv("CC", "")
