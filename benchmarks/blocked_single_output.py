@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from timing import interleaved, load_average  # noqa: E402  (puts this checkout first on sys.path)
 
 import gdfast  # noqa: E402
-from peers import compile_c  # noqa: E402
+from peers import C_DOT, bit_equal, compile_c  # noqa: E402
 
 N_SAMPLES, N_FEATURES, N_STEPS, LR = 75_000, 100, 50, 0.1
 # gdfast's blocked sums and NumPy's BLAS sums differ in order only: after 50 steps the weights agree
@@ -42,21 +42,12 @@ RTOL, ATOL = 1e-9, 1e-12
 # gdfast's full-batch step for this problem (src/_linear.pxd: block_partial_into, blocks_reduce; the
 # plain-SGD step of src/_optimizers.pxd), one output, no intercept, float64: blocks of BLOCK_ROWS
 # consecutive rows, each summed from +0.0 in one pass over its rows two at a time (the predictions by
-# dot's four partial sums, r = p - y, loss += r * r, c = 2 r, then the gradient row += c0 x0 then
-# += c1 x1, a zero c skipped); the blocks added in block order, scaled by 1 / (sum of the rows'
-# unit weights), and w -= lr * g. The blocks are computed on n_threads OpenMP threads (dynamic, one
+# dot's four partial sums, peers.C_DOT; r = p - y, loss += r * r, c = 2 r, then the gradient row
+# += c0 x0 then += c1 x1, a zero c skipped); the blocks added in block order, scaled by 1 / (sum of
+# the rows' unit weights), and w -= lr * g. The blocks are computed on n_threads OpenMP threads (dynamic, one
 # block at a time, as gdfast), and their sums do not depend on which thread computed them.
 BLOCK_ROWS = 4096  # gdfast's blocks (gdfast._train.block_rows()): other blocks would be other sums
-BLOCKED_C = f"#define BLOCK_ROWS {BLOCK_ROWS}\n" + r"""
-static double dot(const double* a, const double* b, long n) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    long k = 0;
-    for (; k + 4 <= n; k += 4) {
-        s0 += a[k] * b[k]; s1 += a[k + 1] * b[k + 1]; s2 += a[k + 2] * b[k + 2]; s3 += a[k + 3] * b[k + 3];
-    }
-    for (; k < n; k++) s0 += a[k] * b[k];
-    return (s0 + s1) + (s2 + s3);
-}
+BLOCKED_C = f"#define BLOCK_ROWS {BLOCK_ROWS}\n" + C_DOT.format(T="double", S="f64") + r"""
 static void block(const double* w, const double* X, const double* y, long start, long stop, long d, double* out) {
     double loss = 0.0, weights = 0.0;
     long i, k;
@@ -64,7 +55,7 @@ static void block(const double* w, const double* X, const double* y, long start,
     for (i = start; i + 2 <= stop; i += 2) {
         const double* x0 = X + i * d;
         const double* x1 = x0 + d;
-        double r0 = dot(w, x0, d) - y[i], r1 = dot(w, x1, d) - y[i + 1];
+        double r0 = dot_f64(w, x0, d) - y[i], r1 = dot_f64(w, x1, d) - y[i + 1];
         double c0 = 2.0 * r0, c1 = 2.0 * r1;
         weights += 1.0; loss += r0 * r0;
         weights += 1.0; loss += r1 * r1;
@@ -74,7 +65,7 @@ static void block(const double* w, const double* X, const double* y, long start,
     }
     if (i < stop) {
         const double* x0 = X + i * d;
-        double r0 = dot(w, x0, d) - y[i], c0 = 2.0 * r0;
+        double r0 = dot_f64(w, x0, d) - y[i], c0 = 2.0 * r0;
         weights += 1.0; loss += r0 * r0;
         if (c0 != 0.0) { for (k = 0; k < d; k++) out[k] += c0 * x0[k]; }
     }
@@ -191,7 +182,7 @@ def main():
     w_1 = gdfast_train(w0, X, y, 1)
     w_k = gdfast_train(w0, X, y, args.threads)
     assert np.allclose(w_1, w_np, rtol=RTOL, atol=ATOL), np.abs(w_1 - w_np).max()
-    assert np.array_equal(w_1, w_k), "n_threads changed the bits"
+    assert bit_equal(w_1, w_k), "n_threads changed the bits"
     print(f"{N_SAMPLES} x {N_FEATURES}, one output, float64, full batch, {N_STEPS} steps; "
           f"max |gdfast - numpy| = {np.abs(w_1 - w_np).max():.2e} (allclose rtol={RTOL}, atol={ATOL}); "
           f"n_threads={args.threads} bit-identical to 1")
@@ -205,7 +196,7 @@ def main():
     loop, read_all = compiled if compiled is not None else (None, None)
     if loop is None:
         print(f"no C loop: {desc}")
-    elif not (np.array_equal(loop(w0, X, y, 1), w_1) and np.array_equal(loop(w0, X, y, args.threads), w_1)):
+    elif not (bit_equal(loop(w0, X, y, 1), w_1) and bit_equal(loop(w0, X, y, args.threads), w_1)):
         print("C loop: its weights are not bit-equal to gdfast's; not timed")
     else:
         print(f"C loop: bit-equal to gdfast on 1 and {args.threads} threads; {desc}")

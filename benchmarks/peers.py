@@ -5,7 +5,7 @@ Each peer is measured only when installed. For every workload of :func:`gdfast.b
 answer is compared with gdfast's after the same iterations (``np.allclose`` with the tolerances of
 ``gdfast.bench.CHECK_TOL``, or ``gdfast.bench.CHECK_TOL_ADAM`` on the Adam rows); a peer that disagrees is
 reported as ``mismatch`` and gets no time. Exceptions, each stated where it is defined: the C
-"limit" loops must be bit-equal to gdfast (:func:`_bit_equal`), and the mini-batch sweep's peers, who
+"limit" loops must be bit-equal to gdfast (:func:`bit_equal`), and the mini-batch sweep's peers, who
 shuffle with their own generators, must reach the same final loss run by run
 (:func:`same_final_losses`).
 """
@@ -376,7 +376,9 @@ def _quad_peers(w, peers):
 # -march=native: the limit of this CPU (AVX2/AVX-512 where it has them); -ffp-contract=off keeps
 # FMA out, so the wider ISA changes no bits. A compiler that refuses -march=native gets the rest.
 C_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
-_C_TEMPLATE = r"""
+# dot of src/_linear.pxd in C: four partial sums in double, then the features past the last four into
+# the first; a format string ({T}: the element type, {S}: the name's suffix), shared by the C loops.
+C_DOT = r"""
 static inline double dot_{S}(const {T}* a, const {T}* b, long n) {{
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     long k = 0;
@@ -389,7 +391,8 @@ static inline double dot_{S}(const {T}* a, const {T}* b, long n) {{
     for (; k < n; k++) s0 += (double)a[k] * b[k];
     return (s0 + s1) + (s2 + s3);
 }}
-
+"""
+_C_TEMPLATE = C_DOT + r"""
 /* n_steps of full-batch SGD on one sample; W (m x d) updated in place; returns the steps taken. */
 long seed_{S}({T}* restrict W, const {T}* restrict x, const {T}* restrict y, long m, long d, double lr,
               long n_steps, double* restrict g) {{
@@ -527,7 +530,7 @@ def _c_seed_peer(w, lib, desc):
             raise RuntimeError(f"the C loop stopped after {done} of {w.n} steps (loss not finite)")
         return Wc
 
-    return PeerCall("c_limit", run, w.n, lambda: _bit_equal(run(), w.fast(w.n)), note=f"bit-equal to gdfast; {desc}")
+    return PeerCall("c_limit", run, w.n, lambda: bit_equal(run(), w.fast(w.n)), note=f"bit-equal to gdfast; {desc}")
 
 
 def _c_sweep_peer(w, lib, desc):
@@ -552,11 +555,11 @@ def _c_sweep_peer(w, lib, desc):
             raise RuntimeError(f"the C loop stopped after {done} of {w.n} steps (a loss not finite)")
         return Wc.T.reshape(R, m, d)
 
-    return PeerCall("c_limit", run, w.n * w.unit, lambda: _bit_equal(run(), w.fast(w.n)),
+    return PeerCall("c_limit", run, w.n * w.unit, lambda: bit_equal(run(), w.fast(w.n)),
                     note=f"bit-equal to gdfast; runs in lockstep; {desc}")
 
 
-def _bit_equal(a, b):
+def bit_equal(a, b):
     """The check of the C loops: same shape and dtype, identical bits (they do gdfast's arithmetic)."""
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()

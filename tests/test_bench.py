@@ -220,7 +220,7 @@ def test_c_limit_is_bit_equal_to_gdfast_and_a_different_loop_is_refused(scripts,
             m.setattr(peers, "candidates", lambda *a: [("c_limit", lambda: make(wrong, lib, desc))])
             good, failed = peers.checked_calls(w, peer_set, 100)
         assert not good and failed["c_limit"]["note"].startswith("mismatch") and failed["c_limit"]["ns"] is None
-    assert peers._bit_equal(np.zeros(2), np.zeros(2)) and not peers._bit_equal(np.zeros(2), -np.zeros(2))
+    assert peers.bit_equal(np.zeros(2), np.zeros(2)) and not peers.bit_equal(np.zeros(2), -np.zeros(2))
 
 
 @needs_checkout
@@ -245,8 +245,8 @@ def test_blocked_single_output_c_loop_is_bit_equal_to_gdfast(scripts, monkeypatc
     w0 = rng.standard_normal(7)
     expected = gdfast.train(w0, X, y, learning_rate=0.05, num_iterations=3, n_threads=1).W
     for n_threads in (1, 2):
-        assert loop(w0, X, y, n_threads, lr=0.05, n_steps=3).tobytes() == expected.tobytes()
-    assert loop(w0, X, y, 1, lr=0.05 * (1 + 1e-9), n_steps=3).tobytes() != expected.tobytes()
+        assert scripts[1].bit_equal(loop(w0, X, y, n_threads, lr=0.05, n_steps=3), expected)
+    assert not scripts[1].bit_equal(loop(w0, X, y, 1, lr=0.05 * (1 + 1e-9), n_steps=3), expected)
     assert read_all(X, 2) == pytest.approx(script.N_STEPS * X.sum(), rel=1e-12)
 
 
